@@ -1,0 +1,89 @@
+package integrators
+
+import "fmt"
+
+// Method is a time-stepping scheme, chosen by value: a *Tableau (plain
+// explicit Runge–Kutta), Reversible (McCallum–Foster), ReversibleHeun or
+// AsyncLeapfrog. A Method is immutable; NewStepper allocates the buffers that
+// stepping a state of a given dimension needs.
+type Method interface {
+	// Name identifies the method, e.g. "rk4" or "reversible-rk4".
+	Name() string
+	// Order is the global order of convergence on smooth ODEs.
+	Order() int
+	// ErrorOrder is the order of the embedded solution behind the step's
+	// error estimate, or 0 when the method has none (it then cannot be used
+	// with Adaptive step control).
+	ErrorOrder() int
+	// NewStepper returns a stepper for states of dimension dim, or an error
+	// naming what is wrong with the method's settings.
+	NewStepper(dim int) (Stepper, error)
+}
+
+// Stepper advances the carried state of one Method. The carried state may be
+// larger than the solution: the reversible methods carry a pair (y, z), the
+// asynchronous leapfrog (y, v). Steps are given by their end points t0 and t1
+// (h = t1 − t0, negative when integrating backward in time), so a replay of
+// recorded step times reproduces every step bit for bit.
+type Stepper interface {
+	// Dim is the dimension of the solution y.
+	Dim() int
+	// StateLen is the length of the carried state.
+	StateLen() int
+	// Init writes the carried state for the initial value y0 at t0.
+	Init(f Func, t0 float64, y0, state []float64)
+	// Step advances state from t0 to t1 and writes the result into next,
+	// which may alias state.
+	Step(f Func, t0, t1 float64, state, next []float64)
+	// ErrorEstimate writes the local error estimate of the last Step into
+	// dst and reports whether the method has one.
+	ErrorEstimate(dst []float64) bool
+	// Solution returns the solution y held in state (a sub-slice of it).
+	Solution(state []float64) []float64
+	// Evals counts the evaluations of f made by this stepper so far.
+	Evals() int
+}
+
+// Reverser is a Stepper whose steps can be undone exactly in exact
+// arithmetic, without having stored anything but the final state.
+type Reverser interface {
+	Stepper
+	// Reverse recovers the state at t0 from the state at t1, undoing
+	// Step(f, t0, t1, prev, state). prev may alias state.
+	Reverse(f Func, t0, t1 float64, state, prev []float64)
+}
+
+// Name, Order, ErrorOrder and NewStepper make a *Tableau the plain explicit
+// Runge–Kutta Method.
+var _ Method = (*Tableau)(nil)
+
+// NewStepper returns the plain explicit Runge–Kutta stepper.
+func (t *Tableau) NewStepper(dim int) (Stepper, error) {
+	if dim < 1 {
+		return nil, fmt.Errorf("integrators: %s: state dimension %d, want ≥ 1", t.name, dim)
+	}
+	return &rkStepper{inc: NewIncrement(t, dim), incr: make([]float64, dim)}, nil
+}
+
+// rkStepper carries y alone: y_{n+1} = y_n + Ψ_h(t_n, y_n).
+type rkStepper struct {
+	inc   *Increment
+	incr  []float64
+	evals int
+}
+
+func (s *rkStepper) Dim() int                           { return len(s.incr) }
+func (s *rkStepper) StateLen() int                      { return len(s.incr) }
+func (s *rkStepper) Solution(state []float64) []float64 { return state[:len(s.incr)] }
+func (s *rkStepper) Evals() int                         { return s.evals }
+func (s *rkStepper) ErrorEstimate(dst []float64) bool   { return s.inc.ErrorEstimate(dst) }
+
+func (s *rkStepper) Init(_ Func, _ float64, y0, state []float64) { copy(state, y0) }
+
+func (s *rkStepper) Step(f Func, t0, t1 float64, state, next []float64) {
+	s.inc.Eval(f, s.incr, t0, t1-t0, state)
+	s.evals += s.inc.Tableau.Stages()
+	for i, d := range s.incr {
+		next[i] = state[i] + d
+	}
+}

@@ -1,0 +1,398 @@
+package integrators
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+)
+
+// Sentinel errors, wrapped with the time and step where they happened; test
+// for them with errors.Is.
+var (
+	ErrMaxSteps      = errors.New("step budget exhausted")
+	ErrStepUnderflow = errors.New("step size underflow")
+	ErrNonFinite     = errors.New("non-finite state")
+)
+
+// DefaultMaxSteps bounds the steps of one solve (accepted and rejected)
+// when Options.MaxSteps is zero.
+const DefaultMaxSteps = 100000
+
+// Problem is an initial-value problem y' = F(t, y), y(T0) = Y0, to be solved
+// up to T1 (T1 < T0 integrates backward in time).
+type Problem struct {
+	F      Func
+	T0, T1 float64
+	Y0     []float64
+}
+
+// Options says how to solve a Problem. Method and Control are required.
+type Options struct {
+	Method  Method
+	Control Controller
+	// SaveAt lists the output times, strictly monotone in the direction of
+	// integration and inside [T0, T1]; nil means T1 alone. Steps land
+	// exactly on every output time.
+	SaveAt []float64
+	// MaxSteps bounds the number of attempted steps; 0 means
+	// DefaultMaxSteps.
+	MaxSteps int
+}
+
+// Stats counts the work of a solve.
+type Stats struct {
+	Steps     int // accepted steps
+	Rejected  int // rejected steps (adaptive control only)
+	FuncEvals int // evaluations of f, including step-size selection
+}
+
+// Solution is the result of Solve.
+type Solution struct {
+	// T are the output times and Y[i] the solution at T[i].
+	T []float64
+	Y [][]float64
+	// StepTimes are the accepted step times t_0 = T0, t_1, …, t_N = T1.
+	// Replaying them (Grid) reproduces the solve; a reverse sweep walks them
+	// backward.
+	StepTimes []float64
+	// State is the final carried state of the method (for a reversible
+	// method, the pair [y_N | z_N] from which every earlier state can be
+	// rebuilt).
+	State []float64
+	Stats Stats
+}
+
+// Solve integrates p with the options o.
+func Solve(p Problem, o Options) (*Solution, error) {
+	if err := p.validate(); err != nil {
+		return nil, err
+	}
+	if o.Method == nil {
+		return nil, errors.New("integrators: Options.Method is nil")
+	}
+	if o.Control == nil {
+		return nil, errors.New("integrators: Options.Control is nil (use Fixed, Adaptive or Grid)")
+	}
+	maxSteps := o.MaxSteps
+	switch {
+	case maxSteps < 0:
+		return nil, fmt.Errorf("integrators: Options.MaxSteps = %d, want ≥ 0 (0 means %d)", maxSteps, DefaultMaxSteps)
+	case maxSteps == 0:
+		maxSteps = DefaultMaxSteps
+	}
+	saveAt, err := outputTimes(p.T0, p.T1, o.SaveAt)
+	if err != nil {
+		return nil, err
+	}
+	stepper, err := o.Method.NewStepper(len(p.Y0))
+	if err != nil {
+		return nil, err
+	}
+	s := &solveRun{
+		p: p, stepper: stepper, maxSteps: maxSteps, saveAt: saveAt,
+		state: make([]float64, stepper.StateLen()),
+		trial: make([]float64, stepper.StateLen()),
+		sol:   &Solution{T: saveAt, Y: make([][]float64, 0, len(saveAt))},
+	}
+	stepper.Init(p.F, p.T0, p.Y0, s.state)
+	s.sol.StepTimes = append(s.sol.StepTimes, p.T0)
+	s.save(p.T0)
+	switch c := o.Control.(type) {
+	case Fixed:
+		grid, gerr := c.grid(p.T0, p.T1, saveAt, maxSteps)
+		if gerr != nil {
+			return nil, gerr
+		}
+		err = s.replay(grid)
+	case Grid:
+		if gerr := c.check(p.T0, p.T1, saveAt, maxSteps); gerr != nil {
+			return nil, gerr
+		}
+		err = s.replay(c)
+	case Adaptive:
+		err = s.adaptive(c, o.Method)
+	default:
+		err = fmt.Errorf("integrators: unknown controller %T", o.Control)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("integrators: %s: %w", o.Method.Name(), err)
+	}
+	s.sol.State = s.state
+	s.sol.Stats.FuncEvals = stepper.Evals()
+	return s.sol, nil
+}
+
+func (p Problem) validate() error {
+	switch {
+	case p.F == nil:
+		return errors.New("integrators: Problem.F is nil")
+	case len(p.Y0) == 0:
+		return errors.New("integrators: Problem.Y0 is empty")
+	case math.IsNaN(p.T0) || math.IsInf(p.T0, 0):
+		return fmt.Errorf("integrators: Problem.T0 = %g is not finite", p.T0)
+	case math.IsNaN(p.T1) || math.IsInf(p.T1, 0):
+		return fmt.Errorf("integrators: Problem.T1 = %g is not finite", p.T1)
+	}
+	for i, v := range p.Y0 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("integrators: Problem.Y0[%d] = %g is not finite", i, v)
+		}
+	}
+	return nil
+}
+
+// outputTimes validates SaveAt; nil means {T1}.
+func outputTimes(t0, t1 float64, at []float64) ([]float64, error) {
+	if at == nil {
+		return []float64{t1}, nil
+	}
+	dir := direction(t0, t1)
+	for i, t := range at {
+		if math.IsNaN(t) || dir*(t-t0) < 0 || dir*(t-t1) > 0 {
+			return nil, fmt.Errorf("integrators: SaveAt[%d] = %g outside the span [%g, %g]", i, t, t0, t1)
+		}
+		if i > 0 && dir*(t-at[i-1]) <= 0 {
+			return nil, fmt.Errorf("integrators: SaveAt[%d] = %g does not follow SaveAt[%d] = %g in the direction of integration", i, t, i-1, at[i-1])
+		}
+	}
+	return clone(at), nil
+}
+
+func direction(t0, t1 float64) float64 {
+	if t1 < t0 {
+		return -1
+	}
+	return 1
+}
+
+// grid returns the step times of a Fixed controller with the output times
+// merged in.
+func (c Fixed) grid(t0, t1 float64, saveAt []float64, maxSteps int) ([]float64, error) {
+	span := t1 - t0
+	var grid []float64
+	switch {
+	case c.Steps != 0 && c.Size != 0:
+		return nil, fmt.Errorf("integrators: Fixed sets both Steps = %d and Size = %g; set one", c.Steps, c.Size)
+	case c.Steps < 0:
+		return nil, fmt.Errorf("integrators: Fixed.Steps = %d, want ≥ 1", c.Steps)
+	case c.Steps > 0:
+		if c.Steps > maxSteps {
+			return nil, fmt.Errorf("integrators: Fixed.Steps = %d exceeds MaxSteps = %d: %w", c.Steps, maxSteps, ErrMaxSteps)
+		}
+		grid = make([]float64, c.Steps+1)
+		for k := range grid {
+			grid[k] = t0 + span*float64(k)/float64(c.Steps)
+		}
+		grid[c.Steps] = t1
+	case c.Size > 0 && !math.IsInf(c.Size, 0):
+		n := math.Ceil(math.Abs(span)/c.Size - 1e-9)
+		if n > float64(maxSteps) {
+			return nil, fmt.Errorf("integrators: Fixed.Size = %g needs %g steps, more than MaxSteps = %d: %w", c.Size, n, maxSteps, ErrMaxSteps)
+		}
+		dir := direction(t0, t1)
+		grid = append(grid, t0)
+		for k := 1; k < int(n); k++ {
+			grid = append(grid, t0+dir*c.Size*float64(k))
+		}
+		grid = append(grid, t1)
+	case c.Steps == 0 && c.Size == 0:
+		return nil, errors.New("integrators: Fixed needs Steps or Size")
+	default:
+		return nil, fmt.Errorf("integrators: Fixed.Size = %g, want a finite value > 0", c.Size)
+	}
+	if t0 == t1 {
+		return []float64{t0}, nil
+	}
+	return mergeTimes(grid, saveAt, t0, t1), nil
+}
+
+// mergeTimes inserts the output times into a monotone grid. A grid point
+// within a millionth of a step of an output time moves onto it rather than
+// leaving a sliver step.
+func mergeTimes(grid, saveAt []float64, t0, t1 float64) []float64 {
+	dir := direction(t0, t1)
+	out := append([]float64(nil), grid...)
+	for _, t := range saveAt {
+		// index of the first grid point at or past t
+		k := sort.Search(len(out), func(i int) bool { return dir*(out[i]-t) >= 0 })
+		if k < len(out) && out[k] == t {
+			continue
+		}
+		snap := 1e-6 * math.Abs(out[1]-out[0])
+		switch {
+		case k < len(out) && k > 0 && k < len(out)-1 && math.Abs(out[k]-t) < snap:
+			out[k] = t
+		case k > 1 && math.Abs(out[k-1]-t) < snap:
+			out[k-1] = t
+		default:
+			out = append(out, 0)
+			copy(out[k+1:], out[k:])
+			out[k] = t
+		}
+	}
+	return out
+}
+
+// check validates a replayed grid.
+func (g Grid) check(t0, t1 float64, saveAt []float64, maxSteps int) error {
+	if len(g) == 0 {
+		return errors.New("integrators: Grid is empty")
+	}
+	if g[0] != t0 || g[len(g)-1] != t1 {
+		return fmt.Errorf("integrators: Grid runs from %g to %g, the span from %g to %g", g[0], g[len(g)-1], t0, t1)
+	}
+	if len(g)-1 > maxSteps {
+		return fmt.Errorf("integrators: Grid has %d steps, more than MaxSteps = %d: %w", len(g)-1, maxSteps, ErrMaxSteps)
+	}
+	dir := direction(t0, t1)
+	for i := 1; i < len(g); i++ {
+		if !(dir*(g[i]-g[i-1]) > 0) {
+			return fmt.Errorf("integrators: Grid[%d] = %g does not follow Grid[%d] = %g in the direction of integration", i, g[i], i-1, g[i-1])
+		}
+	}
+	j := 0
+	for _, t := range g {
+		if j < len(saveAt) && t == saveAt[j] {
+			j++
+		}
+	}
+	if j < len(saveAt) {
+		return fmt.Errorf("integrators: output time %g is not a point of the Grid", saveAt[j])
+	}
+	return nil
+}
+
+// solveRun is the state of one Solve.
+type solveRun struct {
+	p            Problem
+	stepper      Stepper
+	maxSteps     int
+	saveAt       []float64
+	next         int // index of the next output time to save
+	state, trial []float64
+	sol          *Solution
+}
+
+// save records the solution if t is the next output time.
+func (s *solveRun) save(t float64) {
+	for s.next < len(s.saveAt) && s.saveAt[s.next] == t {
+		s.sol.Y = append(s.sol.Y, clone(s.stepper.Solution(s.state)))
+		s.next++
+	}
+}
+
+// accept makes the trial state current at time t.
+func (s *solveRun) accept(t float64) error {
+	s.state, s.trial = s.trial, s.state
+	s.sol.Stats.Steps++
+	if !allFinite(s.state) {
+		return fmt.Errorf("step %d at t=%g (from t=%g): %w", s.sol.Stats.Steps, t, s.sol.StepTimes[len(s.sol.StepTimes)-1], ErrNonFinite)
+	}
+	s.sol.StepTimes = append(s.sol.StepTimes, t)
+	s.save(t)
+	return nil
+}
+
+// replay steps through a given grid of times.
+func (s *solveRun) replay(grid []float64) error {
+	for k := 1; k < len(grid); k++ {
+		s.stepper.Step(s.p.F, grid[k-1], grid[k], s.state, s.trial)
+		if err := s.accept(grid[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// adaptive runs the PI-controlled loop.
+func (s *solveRun) adaptive(c Adaptive, m Method) error {
+	c, err := c.withDefaults()
+	if err != nil {
+		return err
+	}
+	if m.ErrorOrder() == 0 {
+		return errors.New("adaptive step control needs an embedded error estimate, which this method lacks (use a tableau such as Bosh3, Dopri5 or Tsit5, or Fixed steps)")
+	}
+	t0, t1 := s.p.T0, s.p.T1
+	if t0 == t1 {
+		return nil
+	}
+	dim := s.stepper.Dim()
+	est := make([]float64, dim)
+	dir := direction(t0, t1)
+	k := m.ErrorOrder() + 1
+	h := c.InitialStep
+	extraEvals := 0
+	if h == 0 {
+		f1, y1 := make([]float64, dim), make([]float64, dim)
+		h = c.initialStep(s.p.F, t0, dir, s.p.Y0, est, y1, f1, m.Order())
+		extraEvals = 2
+	}
+	defer func() { s.sol.Stats.FuncEvals += extraEvals }()
+	if c.DtMax > 0 {
+		h = math.Min(h, c.DtMax)
+	}
+	t, prevErr, rejectedLast := t0, 1.0, false
+	for attempts := 0; t != t1; attempts++ {
+		if attempts >= s.maxSteps {
+			return fmt.Errorf("%d steps attempted, last accepted t=%g (of %g): %w", attempts, t, t1, ErrMaxSteps)
+		}
+		target := t1
+		if s.next < len(s.saveAt) {
+			target = s.saveAt[s.next]
+		}
+		tn, clipped := t+dir*h, false
+		if dir*(tn-target) >= 0 {
+			tn, clipped = target, true
+		}
+		if tn == t || math.Abs(tn-t) < c.DtMin && tn != target {
+			return fmt.Errorf("step %d at t=%g: step size %g below the minimum %g: %w", s.sol.Stats.Steps+1, t, h, c.DtMin, ErrStepUnderflow)
+		}
+		s.stepper.Step(s.p.F, t, tn, s.state, s.trial)
+		s.stepper.ErrorEstimate(est)
+		y0, y1 := s.stepper.Solution(s.state), s.stepper.Solution(s.trial)
+		e := c.errorNorm(est, y0, y1)
+		hUsed := math.Abs(tn - t)
+		if !(e <= 1) { // also rejects NaN
+			s.sol.Stats.Rejected++
+			h = hUsed * c.rejectFactor(e, k)
+			rejectedLast = true
+			continue
+		}
+		if err := s.accept(tn); err != nil {
+			return err
+		}
+		t = tn
+		next := hUsed * c.factor(e, prevErr, k, rejectedLast)
+		if clipped && !rejectedLast {
+			// A step shortened to land on an output time says nothing
+			// against the step size proposed before it.
+			next = math.Max(next, h)
+		}
+		h = next
+		if c.DtMax > 0 {
+			h = math.Min(h, c.DtMax)
+		}
+		prevErr = math.Max(e, 1e-4) // floor: a near-zero error would let the P term shrink the next step
+		rejectedLast = false
+	}
+	return nil
+}
+
+// Reconstruct runs a reversible method backward over recorded step times:
+// from the carried state at the last time it rebuilds, step by step, the
+// carried state at stepTimes[0] and writes it into state. Comparing its
+// solution with the initial value measures the reconstruction drift.
+func Reconstruct(f Func, r Reverser, stepTimes []float64, state []float64) error {
+	if len(state) != r.StateLen() {
+		return fmt.Errorf("integrators: Reconstruct: state of length %d, the stepper carries %d", len(state), r.StateLen())
+	}
+	for k := len(stepTimes) - 1; k > 0; k-- {
+		r.Reverse(f, stepTimes[k-1], stepTimes[k], state, state)
+		if !allFinite(state) {
+			return fmt.Errorf("integrators: Reconstruct: step %d at t=%g: %w", k, stepTimes[k-1], ErrNonFinite)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+// Package odetest holds ODE problems with closed-form solutions and the
+// measurement of a method's order of convergence on them. The integrators
+// tests and examples/convergence share it.
+package odetest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/revode/revode/integrators"
+)
+
+// Problem is an initial-value problem with a known solution.
+type Problem struct {
+	Name   string
+	F      integrators.Func
+	T0, T1 float64
+	Y0     []float64
+	// Exact is the solution at t; nil when none is known.
+	Exact func(t float64) []float64
+}
+
+// ScalarNonautonomous is y' = y cos t, y(0) = 1, with y = exp(sin t).
+func ScalarNonautonomous() Problem {
+	return Problem{
+		Name: "scalar y'=y·cos t",
+		F: integrators.FuncOf(func(dst []float64, t float64, y []float64) {
+			dst[0] = y[0] * math.Cos(t)
+		}),
+		T0: 0, T1: 20, Y0: []float64{1},
+		Exact: func(t float64) []float64 { return []float64{math.Exp(math.Sin(t))} },
+	}
+}
+
+// Rotation is y' = (−y₂, y₁), y(0) = (1, 0): a linear, purely oscillatory
+// system with y = (cos t, sin t).
+func Rotation() Problem {
+	return Problem{
+		Name: "rotation",
+		F: integrators.FuncOf(func(dst []float64, _ float64, y []float64) {
+			dst[0], dst[1] = -y[1], y[0]
+		}),
+		T0: 0, T1: 20, Y0: []float64{1, 0},
+		Exact: func(t float64) []float64 { return []float64{math.Cos(t), math.Sin(t)} },
+	}
+}
+
+// Logistic is the nonlinear y' = y(1 − y), y(0) = 0.1, with
+// y = 1/(1 + 9e^{−t}): growth at first, then decay onto the equilibrium.
+func Logistic() Problem {
+	return Problem{
+		Name: "logistic y'=y(1−y)",
+		F: integrators.FuncOf(func(dst []float64, _ float64, y []float64) {
+			dst[0] = y[0] * (1 - y[0])
+		}),
+		T0: 0, T1: 10, Y0: []float64{0.1},
+		Exact: func(t float64) []float64 { return []float64{1 / (1 + 9*math.Exp(-t))} },
+	}
+}
+
+// Orders lists the problems the order of convergence is measured on.
+func Orders() []Problem {
+	return []Problem{ScalarNonautonomous(), Rotation(), Logistic()}
+}
+
+// LotkaVolterra is x' = 1.5x − xy, y' = xy − 3y from (1, 1): a nonlinear,
+// non-stiff system with periodic orbits and no closed form.
+func LotkaVolterra() Problem {
+	return Problem{
+		Name: "lotka-volterra",
+		F: integrators.FuncOf(func(dst []float64, _ float64, y []float64) {
+			dst[0] = 1.5*y[0] - y[0]*y[1]
+			dst[1] = y[0]*y[1] - 3*y[1]
+		}),
+		T0: 0, T1: 10, Y0: []float64{1, 1},
+	}
+}
+
+// ChirpRotation is a rotation whose angular speed
+// ω(t) = 1 + 20 exp(−((t−5)/0.3)²) has a short burst at t = 5: a
+// non-dissipative, non-autonomous problem on which adaptive steps pay off.
+// y = (cos θ(t), sin θ(t)) with θ = ∫ω.
+func ChirpRotation() Problem {
+	const amp, width, centre = 20.0, 0.3, 5.0
+	omega := func(t float64) float64 {
+		u := (t - centre) / width
+		return 1 + amp*math.Exp(-u*u)
+	}
+	theta := func(t float64) float64 {
+		return t + amp*width*math.Sqrt(math.Pi)/2*(math.Erf((t-centre)/width)-math.Erf(-centre/width))
+	}
+	return Problem{
+		Name: "chirp rotation",
+		F: integrators.FuncOf(func(dst []float64, t float64, y []float64) {
+			w := omega(t)
+			dst[0], dst[1] = -w*y[1], w*y[0]
+		}),
+		T0: 0, T1: 10, Y0: []float64{1, 0},
+		Exact: func(t float64) []float64 { th := theta(t); return []float64{math.Cos(th), math.Sin(th)} },
+	}
+}
+
+// MaxError is the largest absolute difference between y and want.
+func MaxError(y, want []float64) float64 {
+	e := 0.0
+	for i := range y {
+		e = math.Max(e, math.Abs(y[i]-want[i]))
+	}
+	return e
+}
+
+// checkpoints is the number of equally spaced times, ending at T1, at which
+// GlobalError compares with the exact solution: the largest error along the
+// trajectory does not vanish by accident the way the error at one time can.
+const checkpoints = 8
+
+// GlobalError solves p with n fixed steps of m (n a multiple of
+// checkpoints, so that the comparison times are grid points) and returns the
+// largest max-norm error at the comparison times.
+func GlobalError(p Problem, m integrators.Method, n int) (float64, error) {
+	at := make([]float64, checkpoints)
+	for k := range at {
+		at[k] = p.T0 + (p.T1-p.T0)*float64(k+1)/checkpoints
+	}
+	at[checkpoints-1] = p.T1
+	sol, err := integrators.Solve(
+		integrators.Problem{F: p.F, T0: p.T0, T1: p.T1, Y0: p.Y0},
+		integrators.Options{Method: m, Control: integrators.Fixed{Steps: n}, SaveAt: at, MaxSteps: n + checkpoints},
+	)
+	if err != nil {
+		return 0, err
+	}
+	e := 0.0
+	for k, t := range at {
+		e = math.Max(e, MaxError(sol.Y[k], p.Exact(t)))
+	}
+	return e, nil
+}
+
+// Measured is an order-of-convergence measurement.
+type Measured struct {
+	Steps  []int     // numbers of steps used in the fit
+	Sizes  []float64 // their step sizes
+	Errors []float64 // largest errors at the comparison times
+	Order  float64   // least-squares slope of log error against log step size
+}
+
+// Windows of the fit. Above errCeil a method is far from its asymptotic
+// regime; below roundOff·N the accumulated round-off of N steps (about
+// machine epsilon each) is no longer negligible.
+const (
+	errCeil  = 0.1
+	roundOff = 5 * 2.2e-16
+	// maxDoublings bounds the step counts tried: 8, 16, …, 8·2^15.
+	maxDoublings = 15
+	// fitRuns is how many of the finest usable runs enter the fit.
+	fitRuns = 4
+)
+
+// transition reports whether n steps of a method with coupling lam fall in
+// the band e^{-8} < λ^n < e^{-1/4}, where two error terms of the reversible
+// scheme trade places and the error is not yet a single power of h.
+func transition(lam float64, n int) bool {
+	if lam >= 1 || lam <= 0 {
+		return false
+	}
+	x := -float64(n) * math.Log(lam)
+	return x > 0.25 && x < 8
+}
+
+// MeasureOrder solves p with 8, 16, 32, … fixed steps and fits the slope of
+// log error against log h over the finest (at most fitRuns) runs whose error
+// lies between the round-off floor and errCeil, leaving out, for the
+// reversible scheme, the runs in the transition band of its coupling. It
+// needs at least three such runs.
+func MeasureOrder(p Problem, m integrators.Method) (Measured, error) {
+	lam := 1.0
+	if r, ok := m.(integrators.Reversible); ok {
+		lam = r.Coupling
+	}
+	var all Measured
+	n := checkpoints
+	for k := 0; k <= maxDoublings; k, n = k+1, 2*n {
+		e, err := GlobalError(p, m, n)
+		if errors.Is(err, integrators.ErrNonFinite) {
+			continue // too coarse to be stable: not in the asymptotic regime
+		}
+		if err != nil {
+			return all, err
+		}
+		if e < roundOff*float64(n) {
+			break
+		}
+		if e > errCeil || transition(lam, n) {
+			continue
+		}
+		all.Steps = append(all.Steps, n)
+		all.Sizes = append(all.Sizes, (p.T1-p.T0)/float64(n))
+		all.Errors = append(all.Errors, e)
+	}
+	if len(all.Steps) < 3 {
+		return all, fmt.Errorf("odetest: %s on %s: only %d usable runs", m.Name(), p.Name, len(all.Steps))
+	}
+	from := max(0, len(all.Steps)-fitRuns)
+	out := Measured{Steps: all.Steps[from:], Sizes: all.Sizes[from:], Errors: all.Errors[from:]}
+	xs, ys := make([]float64, len(out.Steps)), make([]float64, len(out.Steps))
+	for i := range xs {
+		xs[i], ys[i] = math.Log(out.Sizes[i]), math.Log(out.Errors[i])
+	}
+	out.Order = slope(xs, ys)
+	return out, nil
+}
+
+func slope(xs, ys []float64) float64 {
+	n := float64(len(xs))
+	var sx, sy, sxx, sxy float64
+	for i := range xs {
+		sx += xs[i]
+		sy += ys[i]
+		sxx += xs[i] * xs[i]
+		sxy += xs[i] * ys[i]
+	}
+	return (n*sxy - sx*sy) / (n*sxx - sx*sx)
+}
+
+// WithSpan returns p integrated up to T0 + span instead.
+func (p Problem) WithSpan(span float64) Problem {
+	p.T1 = p.T0 + span
+	return p
+}
