@@ -119,7 +119,7 @@ func Solve(p Problem, o Options) (*Solution, error) {
 		return nil, fmt.Errorf("integrators: %s: %w", o.Method.Name(), err)
 	}
 	s.sol.State = s.state
-	s.sol.Stats.FuncEvals = stepper.Evals()
+	s.sol.Stats.FuncEvals += stepper.Evals() // adaptive() added its step-size selection
 	return s.sol, nil
 }
 

@@ -1,0 +1,33 @@
+// Package integrators is revode's numerical core: explicit Runge–Kutta
+// methods given as Butcher tableaus, the algebraically reversible
+// Runge–Kutta scheme of McCallum and Foster ("Efficient, Accurate and Stable
+// Gradients for Neural ODEs", arXiv:2410.11648) on any of them, the earlier
+// reversible solvers it improves on (reversible Heun, asynchronous
+// leapfrog), step-size control and a solve loop. It is pure Go on float64
+// slices and knows nothing of Gorgonia; package ad builds gradients on it.
+//
+// The parts, each chosen by value and combined freely:
+//
+//   - A Func is the vector field f(t, y); it writes into a slice the caller
+//     owns, so a step allocates nothing.
+//   - A Method is the scheme: a *Tableau (Euler, Midpoint, Heun, Ralston,
+//     RK3, Ralston3, SSPRK3, Bosh3, RK4, Dopri5, Tsit5, or one of your own
+//     from NewTableau), Reversible{Base, Coupling}, ReversibleHeun or
+//     AsyncLeapfrog. Its Stepper holds the buffers for one state size;
+//     Reverser steppers also undo a step exactly.
+//   - A Controller picks the steps: Fixed (a number of steps or a step
+//     size), Adaptive (a PI controller on the embedded error estimate) or
+//     Grid (recorded step times, replayed bit for bit).
+//   - Solve runs a Problem with Options and returns the outputs, the
+//     accepted step times, the final carried state and statistics.
+//
+// A reverse-mode gradient sweep starts from Solution.State and
+// Solution.StepTimes and walks the steps backward with Reverser.Reverse;
+// ReversibleStepper keeps the stage inputs of both of its sub-steps
+// (Forward, Backward) for vector–Jacobian products.
+//
+// Errors are values: bad settings are reported before any step; a
+// non-finite state (ErrNonFinite), a collapsing step size
+// (ErrStepUnderflow) and an exhausted step budget (ErrMaxSteps) say the step
+// and time where they happened.
+package integrators

@@ -1,0 +1,232 @@
+package integrators_test
+
+import (
+	"math"
+	"math/cmplx"
+	"testing"
+
+	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/odetest"
+)
+
+// reconstructTol is the bound on the relative error of x0 rebuilt
+// from 1000 reversible steps on a non-stiff problem.
+const reconstructTol = 1e-12
+
+func relErr(got, want []float64) float64 {
+	num, den := 0.0, 0.0
+	for i := range want {
+		num += (got[i] - want[i]) * (got[i] - want[i])
+		den += want[i] * want[i]
+	}
+	return math.Sqrt(num / den)
+}
+
+func reversers() []integrators.Method {
+	var ms []integrators.Method
+	for _, tab := range integrators.Tableaus() {
+		ms = append(ms, integrators.NewReversible(tab))
+	}
+	return append(ms, integrators.ReversibleHeun{}, integrators.AsyncLeapfrog{})
+}
+
+// TestReconstruction runs 1000 steps forward on Lotka–Volterra and 1000
+// back from the final state alone, for every tableau and the baselines.
+func TestReconstruction(t *testing.T) {
+	p := odetest.LotkaVolterra()
+	for _, m := range reversers() {
+		t.Run(m.Name(), func(t *testing.T) {
+			sol, err := integrators.Solve(
+				integrators.Problem{F: p.F, T0: p.T0, T1: p.T1, Y0: p.Y0},
+				integrators.Options{Method: m, Control: integrators.Fixed{Steps: 1000}},
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkReconstruction(t, p, m, sol)
+		})
+	}
+}
+
+// TestReconstructionAdaptive replays the recorded step times of adaptive
+// solves backward.
+func TestReconstructionAdaptive(t *testing.T) {
+	p := odetest.LotkaVolterra()
+	for _, tab := range []*integrators.Tableau{integrators.Bosh3(), integrators.Dopri5(), integrators.Tsit5(), integrators.Midpoint()} {
+		m := integrators.NewReversible(tab)
+		t.Run(m.Name(), func(t *testing.T) {
+			sol, err := integrators.Solve(
+				integrators.Problem{F: p.F, T0: p.T0, T1: p.T1, Y0: p.Y0},
+				integrators.Options{Method: m, Control: integrators.Adaptive{RTol: 1e-5, ATol: 1e-7}},
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sol.Stats.Steps < 20 {
+				t.Fatalf("only %d adaptive steps: the test would not exercise replay", sol.Stats.Steps)
+			}
+			checkReconstruction(t, p, m, sol)
+			// Replaying the recorded times forward reproduces the solve bit
+			// for bit.
+			again, err := integrators.Solve(
+				integrators.Problem{F: p.F, T0: p.T0, T1: p.T1, Y0: p.Y0},
+				integrators.Options{Method: m, Control: integrators.Grid(sol.StepTimes)},
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range sol.State {
+				if again.State[i] != sol.State[i] {
+					t.Fatalf("replayed state[%d] = %v, original %v", i, again.State[i], sol.State[i])
+				}
+			}
+		})
+	}
+}
+
+func checkReconstruction(t *testing.T, p odetest.Problem, m integrators.Method, sol *integrators.Solution) {
+	t.Helper()
+	st, err := m.NewStepper(len(p.Y0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := append([]float64(nil), sol.State...)
+	if err := integrators.Reconstruct(p.F, st.(integrators.Reverser), sol.StepTimes, state); err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(st.Solution(state), p.Y0); e > reconstructTol {
+		t.Errorf("reconstructed y0 off by %.3g relative after %d steps, want ≤ %g", e, len(sol.StepTimes)-1, reconstructTol)
+	}
+	// The carried state as a whole comes back too (z0 = y0, v0 = f(y0)).
+	init := make([]float64, st.StateLen())
+	st.Init(p.F, p.T0, p.Y0, init)
+	if e := relErr(state, init); e > reconstructTol {
+		t.Errorf("reconstructed carried state off by %.3g relative", e)
+	}
+}
+
+// linearStepMatrix applies one step of m to each basis vector of the
+// carried state for y' = a·y (scalar), h = 1: the columns of the step map.
+func linearStepMatrix(t *testing.T, m integrators.Method, a float64) [][]float64 {
+	t.Helper()
+	st, err := m.NewStepper(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := integrators.FuncOf(func(dst []float64, _ float64, y []float64) { dst[0] = a * y[0] })
+	n := st.StateLen()
+	cols := make([][]float64, n)
+	for j := range cols {
+		e := make([]float64, n)
+		e[j] = 1
+		cols[j] = make([]float64, n)
+		st.Step(f, 0, 1, e, cols[j])
+	}
+	return cols
+}
+
+// TestStepMatrixDeterminant: on y' = a y the reversible step is linear in
+// (y, z) with determinant λ, and it equals the closed form built from the
+// base method's stability function.
+func TestStepMatrixDeterminant(t *testing.T) {
+	for _, tab := range integrators.Tableaus() {
+		for _, lam := range []float64{0.3, 0.5, 0.9, 0.999, 1} {
+			r := integrators.Reversible{Base: tab, Coupling: lam}
+			for _, z := range []float64{-2, -0.7, -0.1, 0.05, 0.4, 1.3} {
+				c := linearStepMatrix(t, r, z)
+				det := c[0][0]*c[1][1] - c[1][0]*c[0][1]
+				if math.Abs(det-lam) > 1e-12*math.Max(1, math.Abs(c[0][0]*c[1][1])) {
+					t.Errorf("%s λ=%g z=%g: det M = %.15g, want λ", tab.Name(), lam, z, det)
+				}
+				want := r.StepMatrix(complex(z, 0))
+				for i := 0; i < 2; i++ {
+					for j := 0; j < 2; j++ {
+						// c[j] is column j: M[i][j] = c[j][i]
+						if d := cmplx.Abs(complex(c[j][i], 0) - want[i][j]); d > 1e-12*math.Max(1, cmplx.Abs(want[i][j])) {
+							t.Errorf("%s λ=%g z=%g: M[%d][%d] = %g, closed form %v", tab.Name(), lam, z, i, j, c[j][i], want[i][j])
+						}
+					}
+				}
+			}
+		}
+	}
+	// The closed form keeps det = λ off the real axis too.
+	for _, z := range []complex128{2i, complex(-1, 1), complex(0.3, -2.5)} {
+		m := integrators.NewReversible(integrators.RK4()).StepMatrix(z)
+		if det := m[0][0]*m[1][1] - m[0][1]*m[1][0]; cmplx.Abs(det-complex(integrators.DefaultCoupling, 0)) > 1e-12 {
+			t.Errorf("RK4 z=%v: det M = %v, want %g", z, det, integrators.DefaultCoupling)
+		}
+	}
+	// The baselines' determinant is −1 (restricted to the (y, z) or (y, v)
+	// block that carries the dynamics).
+	c := linearStepMatrix(t, integrators.AsyncLeapfrog{}, -0.3)
+	if det := c[0][0]*c[1][1] - c[1][0]*c[0][1]; math.Abs(det+1) > 1e-12 {
+		t.Errorf("async leapfrog: det = %g, want −1", det)
+	}
+}
+
+// runSteps steps a stepper n times with step h from y0 and returns |y| at
+// each step (non-finite values included: this is a blow-up test).
+func runSteps(t *testing.T, m integrators.Method, f integrators.Func, y0 []float64, h float64, n int) [][]float64 {
+	t.Helper()
+	st, err := m.NewStepper(len(y0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := make([]float64, st.StateLen())
+	st.Init(f, 0, y0, state)
+	out := make([][]float64, 0, n)
+	for k := 0; k < n; k++ {
+		st.Step(f, float64(k)*h, float64(k+1)*h, state, state)
+		out = append(out, append([]float64(nil), st.Solution(state)...))
+	}
+	return out
+}
+
+// TestDissipativeStability: on y' = −y with h = 0.1 up to T = 100 the
+// reversible RK4 at λ = 0.5 stays bounded and accurate while reversible Heun
+// and the asynchronous leapfrog blow up (det = −1: a parasitic root of
+// modulus ≈ 1.1 per step).
+func TestDissipativeStability(t *testing.T) {
+	f := integrators.FuncOf(func(dst []float64, _ float64, y []float64) { dst[0] = -y[0] })
+	const h, n = 0.1, 1000
+	traj := runSteps(t, integrators.Reversible{Base: integrators.RK4(), Coupling: 0.5}, f, []float64{1}, h, n)
+	for k, y := range traj {
+		tk := float64(k+1) * h
+		// RK4's own error at h = 0.1 is ~1e-7 relative per unit time; the
+		// bound also covers the decayed tail where |y| ~ e^{-100}.
+		if err := math.Abs(y[0] - math.Exp(-tk)); err > 1e-6*math.Exp(-tk)*tk+1e-12 {
+			t.Fatalf("reversible RK4 λ=0.5: |y(%g) − e^{−t}| = %.3g", tk, err)
+		}
+	}
+	for _, m := range []integrators.Method{integrators.ReversibleHeun{}, integrators.AsyncLeapfrog{}} {
+		traj := runSteps(t, m, f, []float64{1}, h, n)
+		last := traj[n-1][0]
+		if !(math.Abs(last) > 1e10 || math.IsInf(last, 0) || math.IsNaN(last)) {
+			t.Errorf("%s: |y(100)| = %g, expected blow-up (the exact value is e^{−100})", m.Name(), math.Abs(last))
+		}
+	}
+	// λ = 0.999 is unstable here in the forward direction (parasitic root
+	// λe^{h} > 1), which is why small λ exists.
+	traj = runSteps(t, integrators.NewReversible(integrators.RK4()), f, []float64{1}, h, n)
+	if last := traj[n-1][0]; math.Abs(last) < 1e10 {
+		t.Errorf("reversible RK4 λ=0.999 on y' = −y: |y(100)| = %g; the parasitic root ≈ %g predicts growth", last, 0.999*math.Exp(h))
+	}
+}
+
+// TestOscillatoryAmplitude: on y' = iωy (a rotation) the reversible methods
+// keep the amplitude over many periods.
+func TestOscillatoryAmplitude(t *testing.T) {
+	const omega, h, n = 1.0, 0.05, 20000 // about 160 periods
+	f := integrators.FuncOf(func(dst []float64, _ float64, y []float64) { dst[0], dst[1] = -omega*y[1], omega*y[0] })
+	for _, m := range []integrators.Method{integrators.NewReversible(integrators.RK4()), integrators.NewReversible(integrators.Tsit5()), integrators.ReversibleHeun{}, integrators.AsyncLeapfrog{}} {
+		traj := runSteps(t, m, f, []float64{1, 0}, h, n)
+		worst := 0.0
+		for _, y := range traj {
+			worst = math.Max(worst, math.Abs(math.Hypot(y[0], y[1])-1))
+		}
+		if worst > 1e-3 {
+			t.Errorf("%s: amplitude drifts by %.3g over %d steps", m.Name(), worst, n)
+		}
+	}
+}
