@@ -1,0 +1,376 @@
+package ad
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/integrators"
+)
+
+// Field is a vector field f(t, y; θ) with parameters θ that can take
+// vector–Jacobian products: everything a gradient method needs. y is the
+// flattened (batch, dim) state; θ is the concatenation of every parameter,
+// each flattened in row-major order.
+type Field interface {
+	integrators.Func
+	// NumParams is the length of the flat parameter vector θ.
+	NumParams() int
+	// VJP writes vᵀ ∂f/∂y at (t, y) into dy and adds vᵀ ∂f/∂θ into dtheta.
+	// dy, y and v have the state's length, dtheta has NumParams.
+	VJP(dy, dtheta []float64, t float64, y, v []float64)
+	// Err returns the first error met while evaluating the field, if any.
+	// Eval and VJP cannot return errors (they run inside the solver's hot
+	// loop); after one, they fill their outputs with NaN, so the solve stops
+	// at that step with integrators.ErrNonFinite, and Err says why.
+	Err() error
+}
+
+// FieldFunc writes a vector field with Gorgonia ops. It receives a private
+// graph g, the time t (a scalar node), the state y (a (batch, dim) matrix
+// node) and mirrors of the field's parameters, in the order they were given
+// to CompileField, with the same shapes and dtypes. It returns f(t, y), of
+// y's shape. It is called once, when the field is compiled.
+type FieldFunc func(g *G.ExprGraph, t, y *G.Node, params G.Nodes) (*G.Node, error)
+
+// GraphField is a Field written with Gorgonia ops and compiled once into two
+// programs: f(t, y), and f together with its vector–Jacobian products
+// (Gorgonia's symbolic Grad of Σ v⊙f with respect to y and θ). Both run
+// directly over the graph's ops into buffers reused from call to call.
+//
+// A GraphField is not safe for concurrent use: give each goroutine its own.
+type GraphField struct {
+	batch, dim int
+	dtype      tensor.Dtype
+	g          *G.ExprGraph
+	t, y, v    *G.Node
+	params     G.Nodes // private mirrors
+	f          *G.Node
+	grads      G.Nodes // d/dy, then d/dθ_i
+	eval, vjp  *program
+
+	// Input values, bound once: their backing slices are refilled per call.
+	tVal       G.Value
+	yTen, vTen *tensor.Dense
+	paramSize  []int
+	numParams  int
+	err        error
+}
+
+var _ Field = (*GraphField)(nil)
+
+// CompileField builds the field on a private graph and compiles it. params
+// are the user's parameter nodes (learnables of their own graph); their
+// shapes and dtypes define the mirrors the builder receives, and their
+// values are read by Bind. batch and dim give the state's shape. Float64
+// and Float32 graphs are supported; the solver works in float64 and converts
+// at the boundary.
+func CompileField(build FieldFunc, params G.Nodes, batch, dim int) (*GraphField, error) {
+	if build == nil {
+		return nil, errors.New("ad: CompileField: nil FieldFunc")
+	}
+	if batch < 1 || dim < 1 {
+		return nil, fmt.Errorf("ad: CompileField: state shape (%d, %d), want positive batch and dim", batch, dim)
+	}
+	dtype := tensor.Float64
+	for i, p := range params {
+		if p == nil {
+			return nil, fmt.Errorf("ad: CompileField: parameter %d is nil", i)
+		}
+		if i == 0 {
+			dtype = p.Dtype()
+		}
+		if p.Dtype() != dtype {
+			return nil, fmt.Errorf("ad: CompileField: parameter %d (%s) is %v but parameter 0 is %v: use one dtype", i, p.Name(), p.Dtype(), dtype)
+		}
+	}
+	if dtype != tensor.Float64 && dtype != tensor.Float32 {
+		return nil, fmt.Errorf("ad: CompileField: dtype %v, want Float64 or Float32", dtype)
+	}
+	gf := &GraphField{batch: batch, dim: dim, dtype: dtype, g: G.NewGraph()}
+	gf.t = G.NewScalar(gf.g, dtype, G.WithName("revode.t"))
+	gf.y = G.NewMatrix(gf.g, dtype, G.WithShape(batch, dim), G.WithName("revode.y"))
+	gf.v = G.NewMatrix(gf.g, dtype, G.WithShape(batch, dim), G.WithName("revode.v"))
+	for i, p := range params {
+		shape := p.Shape()
+		m := G.NewTensor(gf.g, dtype, shape.Dims(), G.WithShape(shape...), G.WithName(fmt.Sprintf("revode.param%d.%s", i, p.Name())))
+		if shape.Dims() == 0 {
+			m = G.NewScalar(gf.g, dtype, G.WithName(fmt.Sprintf("revode.param%d.%s", i, p.Name())))
+		}
+		gf.params = append(gf.params, m)
+		gf.paramSize = append(gf.paramSize, shape.TotalSize())
+		gf.numParams += shape.TotalSize()
+	}
+	f, err := build(gf.g, gf.t, gf.y, gf.params)
+	if err != nil {
+		return nil, fmt.Errorf("ad: building the vector field: %w", err)
+	}
+	if f == nil {
+		return nil, errors.New("ad: the vector field builder returned a nil node")
+	}
+	if !f.Shape().Eq(tensor.Shape{batch, dim}) {
+		return nil, fmt.Errorf("ad: the vector field has shape %v, want the state's shape (%d, %d)", f.Shape(), batch, dim)
+	}
+	if f.Dtype() != dtype {
+		return nil, fmt.Errorf("ad: the vector field is %v, want %v like its parameters", f.Dtype(), dtype)
+	}
+	gf.f = f
+	if gf.eval, err = newProgram(gf.g, f); err != nil {
+		return nil, err
+	}
+	// The VJP: Grad of Σ v⊙f with respect to y and every parameter.
+	prod, err := G.HadamardProd(gf.v, f)
+	if err != nil {
+		return nil, fmt.Errorf("ad: v⊙f: %w", err)
+	}
+	cost, err := G.Sum(prod)
+	if err != nil {
+		return nil, fmt.Errorf("ad: Σ v⊙f: %w", err)
+	}
+	wrt := append(G.Nodes{gf.y}, gf.params...)
+	if gf.grads, err = G.Grad(cost, wrt...); err != nil {
+		return nil, fmt.Errorf("ad: differentiating the vector field (every parameter must influence f): %w", err)
+	}
+	if gf.vjp, err = newProgram(gf.g, gf.grads...); err != nil {
+		return nil, err
+	}
+	gf.bindInputs()
+	if err := gf.Bind(params); err != nil {
+		return nil, err
+	}
+	// A dry run catches shape and op errors at compile time rather than
+	// inside a solve.
+	probe := make([]float64, batch*dim)
+	gf.Eval(probe, 0, probe)
+	if gf.err == nil {
+		gf.VJP(probe, make([]float64, gf.numParams), 0, probe, probe)
+	}
+	if gf.err != nil {
+		return nil, gf.err
+	}
+	return gf, nil
+}
+
+func (gf *GraphField) bindInputs() {
+	n := gf.batch * gf.dim
+	if gf.dtype == tensor.Float64 {
+		gf.tVal = new(G.F64)
+		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float64, n)))
+		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float64, n)))
+	} else {
+		gf.tVal = new(G.F32)
+		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float32, n)))
+		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float32, n)))
+	}
+	for _, p := range []*program{gf.eval, gf.vjp} {
+		if _, ok := p.slotOf[gf.t]; ok {
+			p.bind(gf.t, gf.tVal)
+		}
+		if _, ok := p.slotOf[gf.y]; ok {
+			p.bind(gf.y, gf.yTen)
+		}
+		if _, ok := p.slotOf[gf.v]; ok {
+			p.bind(gf.v, gf.vTen)
+		}
+	}
+}
+
+// Bind reads the current values of the user's parameter nodes (the nodes
+// given to CompileField, or others of the same shapes) into the field. Call
+// it before each solve, so that a training loop whose weights change uses
+// the new ones. Values are not copied: the field reads them in place.
+func (gf *GraphField) Bind(params G.Nodes) error {
+	if len(params) != len(gf.params) {
+		return fmt.Errorf("ad: Bind: %d parameter nodes for a field compiled with %d", len(params), len(gf.params))
+	}
+	vals := make([]G.Value, len(params))
+	for i, p := range params {
+		vals[i] = p.Value()
+		if vals[i] == nil {
+			return fmt.Errorf("ad: Bind: parameter %d (%s) has no value", i, p.Name())
+		}
+	}
+	return gf.BindValues(vals)
+}
+
+// BindValues binds parameter values directly.
+func (gf *GraphField) BindValues(vals []G.Value) error {
+	if len(vals) != len(gf.params) {
+		return fmt.Errorf("ad: BindValues: %d values for %d parameters", len(vals), len(gf.params))
+	}
+	for i, v := range vals {
+		m := gf.params[i]
+		if !v.Shape().Eq(m.Shape()) && !(m.Shape().Dims() == 0 && v.Shape().TotalSize() == 1) {
+			return fmt.Errorf("ad: parameter %d (%s): value of shape %v, want %v", i, m.Name(), v.Shape(), m.Shape())
+		}
+		if v.Dtype() != gf.dtype {
+			return fmt.Errorf("ad: parameter %d (%s): value is %v, want %v", i, m.Name(), v.Dtype(), gf.dtype)
+		}
+		for _, p := range []*program{gf.eval, gf.vjp} {
+			if _, ok := p.slotOf[m]; ok {
+				p.bind(m, v)
+			}
+		}
+	}
+	return nil
+}
+
+// NumParams is the total number of scalar parameters.
+func (gf *GraphField) NumParams() int { return gf.numParams }
+
+// ParamSizes returns the number of scalars of each parameter, in order.
+func (gf *GraphField) ParamSizes() []int { return append([]int(nil), gf.paramSize...) }
+
+// Dtype is the graph's element type.
+func (gf *GraphField) Dtype() tensor.Dtype { return gf.dtype }
+
+// Shape returns the state's (batch, dim).
+func (gf *GraphField) Shape() (batch, dim int) { return gf.batch, gf.dim }
+
+// Err returns the first evaluation error.
+func (gf *GraphField) Err() error { return gf.err }
+
+// ResetErr clears a recorded error, for reuse after the caller handled it.
+func (gf *GraphField) ResetErr() { gf.err = nil }
+
+func (gf *GraphField) setInputs(t float64, y []float64, yTen *tensor.Dense) {
+	switch tv := gf.tVal.(type) {
+	case *G.F64:
+		*tv = G.F64(t)
+		copy(yTen.Float64s(), y)
+	case *G.F32:
+		*tv = G.F32(t)
+		dst := yTen.Float32s()
+		for i, x := range y {
+			dst[i] = float32(x)
+		}
+	}
+}
+
+func (gf *GraphField) fail(err error, outs ...[]float64) {
+	if gf.err == nil {
+		gf.err = err
+	}
+	for _, o := range outs {
+		for i := range o {
+			o[i] = math.NaN()
+		}
+	}
+}
+
+// Eval writes f(t, y) into dst.
+func (gf *GraphField) Eval(dst []float64, t float64, y []float64) {
+	if gf.err != nil {
+		gf.fail(gf.err, dst)
+		return
+	}
+	gf.setInputs(t, y, gf.yTen)
+	if err := gf.eval.run(); err != nil {
+		gf.fail(err, dst)
+		return
+	}
+	if err := readInto(dst, gf.eval.value(gf.f)); err != nil {
+		gf.fail(err, dst)
+	}
+}
+
+// VJP writes vᵀ∂f/∂y into dy and adds vᵀ∂f/∂θ into dtheta.
+func (gf *GraphField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
+	if gf.err != nil {
+		gf.fail(gf.err, dy, dtheta)
+		return
+	}
+	gf.setInputs(t, y, gf.yTen)
+	gf.setInputs(t, v, gf.vTen)
+	if err := gf.vjp.run(); err != nil {
+		gf.fail(err, dy, dtheta)
+		return
+	}
+	if err := readInto(dy, gf.vjp.value(gf.grads[0])); err != nil {
+		gf.fail(err, dy, dtheta)
+		return
+	}
+	off := 0
+	for i, size := range gf.paramSize {
+		if err := addInto(dtheta[off:off+size], gf.vjp.value(gf.grads[i+1])); err != nil {
+			gf.fail(err, dy, dtheta)
+			return
+		}
+		off += size
+	}
+}
+
+// readInto copies a Gorgonia value into a float64 slice.
+func readInto(dst []float64, v G.Value) error {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		if x.Shape().TotalSize() != len(dst) {
+			return fmt.Errorf("ad: value of shape %v into %d numbers", x.Shape(), len(dst))
+		}
+		if !x.IsMaterializable() {
+			switch d := x.Data().(type) {
+			case []float64:
+				copy(dst, d)
+				return nil
+			case []float32:
+				for i, f := range d {
+					dst[i] = float64(f)
+				}
+				return nil
+			}
+		}
+		it := x.Iterator()
+		i := 0
+		for j, err := it.Start(); err == nil; j, err = it.Next() {
+			switch d := x.Data().(type) {
+			case []float64:
+				dst[i] = d[j]
+			case []float32:
+				dst[i] = float64(d[j])
+			}
+			i++
+		}
+		return nil
+	case *G.F64:
+		dst[0] = float64(*x)
+		return nil
+	case *G.F32:
+		dst[0] = float64(*x)
+		return nil
+	}
+	return fmt.Errorf("ad: unexpected value %T", v)
+}
+
+// addInto adds a Gorgonia value into a float64 slice.
+func addInto(dst []float64, v G.Value) error {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		if x.Shape().TotalSize() != len(dst) {
+			return fmt.Errorf("ad: gradient of shape %v into %d numbers", x.Shape(), len(dst))
+		}
+		if x.IsMaterializable() {
+			return fmt.Errorf("ad: gradient is a non-contiguous view")
+		}
+		switch d := x.Data().(type) {
+		case []float64:
+			for i, f := range d {
+				dst[i] += f
+			}
+		case []float32:
+			for i, f := range d {
+				dst[i] += float64(f)
+			}
+		}
+		return nil
+	case *G.F64:
+		dst[0] += float64(*x)
+		return nil
+	case *G.F32:
+		dst[0] += float64(*x)
+		return nil
+	}
+	return fmt.Errorf("ad: unexpected gradient value %T", v)
+}
