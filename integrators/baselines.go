@@ -31,7 +31,7 @@ var (
 	_ Reverser = (*leapfrogStepper)(nil)
 )
 
-func (ReversibleHeun) Name() string    { return "reversible-heun" }
+func (ReversibleHeun) Name() string    { return "kidger-heun" }
 func (ReversibleHeun) Order() int      { return 2 }
 func (ReversibleHeun) ErrorOrder() int { return 0 }
 

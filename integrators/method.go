@@ -62,27 +62,28 @@ func (t *Tableau) NewStepper(dim int) (Stepper, error) {
 	if dim < 1 {
 		return nil, fmt.Errorf("integrators: %s: state dimension %d, want ≥ 1", t.name, dim)
 	}
-	return &rkStepper{inc: NewIncrement(t, dim), incr: make([]float64, dim)}, nil
+	return &RKStepper{Inc: NewIncrement(t, dim), incr: make([]float64, dim)}, nil
 }
 
-// rkStepper carries y alone: y_{n+1} = y_n + Ψ_h(t_n, y_n).
-type rkStepper struct {
-	inc   *Increment
+// RKStepper carries y alone: y_{n+1} = y_n + Ψ_h(t_n, y_n). After Step,
+// Inc holds the stages of that step.
+type RKStepper struct {
+	Inc   *Increment
 	incr  []float64
 	evals int
 }
 
-func (s *rkStepper) Dim() int                           { return len(s.incr) }
-func (s *rkStepper) StateLen() int                      { return len(s.incr) }
-func (s *rkStepper) Solution(state []float64) []float64 { return state[:len(s.incr)] }
-func (s *rkStepper) Evals() int                         { return s.evals }
-func (s *rkStepper) ErrorEstimate(dst []float64) bool   { return s.inc.ErrorEstimate(dst) }
+func (s *RKStepper) Dim() int                           { return len(s.incr) }
+func (s *RKStepper) StateLen() int                      { return len(s.incr) }
+func (s *RKStepper) Solution(state []float64) []float64 { return state[:len(s.incr)] }
+func (s *RKStepper) Evals() int                         { return s.evals }
+func (s *RKStepper) ErrorEstimate(dst []float64) bool   { return s.Inc.ErrorEstimate(dst) }
 
-func (s *rkStepper) Init(_ Func, _ float64, y0, state []float64) { copy(state, y0) }
+func (s *RKStepper) Init(_ Func, _ float64, y0, state []float64) { copy(state, y0) }
 
-func (s *rkStepper) Step(f Func, t0, t1 float64, state, next []float64) {
-	s.inc.Eval(f, s.incr, t0, t1-t0, state)
-	s.evals += s.inc.Tableau.Stages()
+func (s *RKStepper) Step(f Func, t0, t1 float64, state, next []float64) {
+	s.Inc.Eval(f, s.incr, t0, t1-t0, state)
+	s.evals += s.Inc.Tableau.Stages()
 	for i, d := range s.incr {
 		next[i] = state[i] + d
 	}

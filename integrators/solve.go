@@ -38,6 +38,22 @@ type Options struct {
 	// MaxSteps bounds the number of attempted steps; 0 means
 	// DefaultMaxSteps.
 	MaxSteps int
+	// OnStep, if set, is called after every accepted step, before the
+	// solve moves on; an error stops the solve. A gradient method records
+	// what its backward pass needs here.
+	OnStep func(StepInfo) error
+}
+
+// StepInfo describes an accepted step to Options.OnStep. Its slices are the
+// solver's own buffers, valid only during the call: copy what you keep.
+type StepInfo struct {
+	// Index counts accepted steps from 1; the step goes from T0 to T1.
+	Index  int
+	T0, T1 float64
+	// Before and After are the carried states at T0 and T1.
+	Before, After []float64
+	// Stepper made the step; its stage buffers hold this step's stages.
+	Stepper Stepper
 }
 
 // Stats counts the work of a solve.
@@ -90,7 +106,7 @@ func Solve(p Problem, o Options) (*Solution, error) {
 		return nil, err
 	}
 	s := &solveRun{
-		p: p, stepper: stepper, maxSteps: maxSteps, saveAt: saveAt,
+		p: p, stepper: stepper, maxSteps: maxSteps, saveAt: saveAt, onStep: o.OnStep,
 		state: make([]float64, stepper.StateLen()),
 		trial: make([]float64, stepper.StateLen()),
 		sol:   &Solution{T: saveAt, Y: make([][]float64, 0, len(saveAt))},
@@ -272,6 +288,7 @@ type solveRun struct {
 	next         int // index of the next output time to save
 	state, trial []float64
 	sol          *Solution
+	onStep       func(StepInfo) error
 }
 
 // save records the solution if t is the next output time.
@@ -284,11 +301,18 @@ func (s *solveRun) save(t float64) {
 
 // accept makes the trial state current at time t.
 func (s *solveRun) accept(t float64) error {
-	s.state, s.trial = s.trial, s.state
 	s.sol.Stats.Steps++
-	if !allFinite(s.state) {
-		return fmt.Errorf("step %d at t=%g (from t=%g): %w", s.sol.Stats.Steps, t, s.sol.StepTimes[len(s.sol.StepTimes)-1], ErrNonFinite)
+	from := s.sol.StepTimes[len(s.sol.StepTimes)-1]
+	if !allFinite(s.trial) {
+		return fmt.Errorf("step %d at t=%g (from t=%g): %w", s.sol.Stats.Steps, t, from, ErrNonFinite)
 	}
+	if s.onStep != nil {
+		info := StepInfo{Index: s.sol.Stats.Steps, T0: from, T1: t, Before: s.state, After: s.trial, Stepper: s.stepper}
+		if err := s.onStep(info); err != nil {
+			return fmt.Errorf("step %d at t=%g: %w", s.sol.Stats.Steps, t, err)
+		}
+	}
+	s.state, s.trial = s.trial, s.state
 	s.sol.StepTimes = append(s.sol.StepTimes, t)
 	s.save(t)
 	return nil

@@ -168,28 +168,37 @@ const (
 	fitRuns = 4
 )
 
-// transition reports whether n steps of a method with coupling lam fall in
-// the band e^{-8} < λ^n < e^{-1/4}, where two error terms of the reversible
-// scheme trade places and the error is not yet a single power of h.
-func transition(lam float64, n int) bool {
+// couplingRegime places n steps of a method with coupling lam relative to
+// the transition of its parasitic mode, which decays by about λ per step:
+// -1 before it (λ^n > e^{-1/4}), +1 after it (λ^n < e^{-8}), 0 inside,
+// where two error terms of the reversible scheme trade places and the error
+// is not a single power of h. Methods without a coupling are always after.
+func couplingRegime(lam float64, n int) int {
 	if lam >= 1 || lam <= 0 {
-		return false
+		return 1
 	}
 	x := -float64(n) * math.Log(lam)
-	return x > 0.25 && x < 8
+	switch {
+	case x <= 0.25:
+		return -1
+	case x >= 8:
+		return 1
+	}
+	return 0
 }
 
 // MeasureOrder solves p with 8, 16, 32, … fixed steps and fits the slope of
 // log error against log h over the finest (at most fitRuns) runs whose error
-// lies between the round-off floor and errCeil, leaving out, for the
-// reversible scheme, the runs in the transition band of its coupling. It
-// needs at least three such runs.
+// lies between the round-off floor and errCeil. For the reversible scheme
+// the runs come from one side of its coupling transition only: after it
+// when at least three runs there qualify, else before it. It needs at
+// least three runs.
 func MeasureOrder(p Problem, m integrators.Method) (Measured, error) {
 	lam := 1.0
 	if r, ok := m.(integrators.Reversible); ok {
 		lam = r.Coupling
 	}
-	var all Measured
+	var before, after Measured
 	n := checkpoints
 	for k := 0; k <= maxDoublings; k, n = k+1, 2*n {
 		e, err := GlobalError(p, m, n)
@@ -197,17 +206,30 @@ func MeasureOrder(p Problem, m integrators.Method) (Measured, error) {
 			continue // too coarse to be stable: not in the asymptotic regime
 		}
 		if err != nil {
-			return all, err
+			return after, err
 		}
 		if e < roundOff*float64(n) {
 			break
 		}
-		if e > errCeil || transition(lam, n) {
+		if e > errCeil {
 			continue
 		}
-		all.Steps = append(all.Steps, n)
-		all.Sizes = append(all.Sizes, (p.T1-p.T0)/float64(n))
-		all.Errors = append(all.Errors, e)
+		var side *Measured
+		switch couplingRegime(lam, n) {
+		case -1:
+			side = &before
+		case 1:
+			side = &after
+		default:
+			continue
+		}
+		side.Steps = append(side.Steps, n)
+		side.Sizes = append(side.Sizes, (p.T1-p.T0)/float64(n))
+		side.Errors = append(side.Errors, e)
+	}
+	all := after
+	if len(all.Steps) < 3 {
+		all = before
 	}
 	if len(all.Steps) < 3 {
 		return all, fmt.Errorf("odetest: %s on %s: only %d usable runs", m.Name(), p.Name, len(all.Steps))
