@@ -26,6 +26,19 @@ type stepAdjoint interface {
 	stages() [][]float64
 	// vjpEvals counts the field VJPs of one step VJP.
 	vjpEvals() int
+	// setTimes sets the step sizes and stage times of the stage buffers to
+	// those of the step from t0 to t1, exactly as Step computes them, after
+	// Backprop restored the stage inputs.
+	setTimes(t0, t1 float64)
+}
+
+// setIncTimes sets an increment's step, start and stage times as
+// Increment.Eval(f, dst, t, h, ·) would.
+func setIncTimes(inc *integrators.Increment, t, h float64) {
+	inc.T, inc.H = t, h
+	for i := range inc.StageTimes {
+		inc.StageTimes[i] = t + inc.Tableau.C(i)*h
+	}
 }
 
 // newStepAdjoint returns the adjoint of stepper, which must be one of the
@@ -142,6 +155,7 @@ func (a *rkAdjoint) vjp(f Field, _, _ float64, _, _, bar, dtheta []float64) {
 func (a *rkAdjoint) initVJP(_ Field, _ float64, _, bar, dy0, _ []float64) { copy(dy0, bar) }
 func (a *rkAdjoint) stages() [][]float64                                  { return a.inc.inc.StageInputs }
 func (a *rkAdjoint) vjpEvals() int                                        { return a.inc.evals() }
+func (a *rkAdjoint) setTimes(t0, t1 float64)                              { setIncTimes(a.inc.inc, t0, t1-t0) }
 
 // reversibleAdjoint is the McCallum–Foster step's VJP. With
 // y' = λy + (1−λ)z + Ψ_h(t0, z) and z' = z − Ψ_{−h}(t1, y'):
@@ -186,6 +200,12 @@ func (a *reversibleAdjoint) stages() [][]float64 {
 
 func (a *reversibleAdjoint) vjpEvals() int { return a.fwd.evals() + a.bwd.evals() }
 
+func (a *reversibleAdjoint) setTimes(t0, t1 float64) {
+	h := t1 - t0
+	setIncTimes(a.s.Forward, t0, h)
+	setIncTimes(a.s.Backward, t1, -h)
+}
+
 // heunAdjoint is the VJP of reversible Heun, state (y, z, f̂):
 //
 //	z' = 2y − z + h f̂,  f̂' = f(t1, z'),  y' = y + h/2 (f̂ + f̂')
@@ -218,8 +238,9 @@ func (a *heunAdjoint) initVJP(f Field, t0 float64, y0, bar, dy0, dtheta []float6
 	}
 }
 
-func (a *heunAdjoint) stages() [][]float64 { return nil }
-func (a *heunAdjoint) vjpEvals() int       { return 1 }
+func (a *heunAdjoint) stages() [][]float64   { return nil }
+func (a *heunAdjoint) vjpEvals() int         { return 1 }
+func (a *heunAdjoint) setTimes(_, _ float64) {}
 
 // leapfrogAdjoint is the VJP of the asynchronous leapfrog, state (y, v):
 //
@@ -257,5 +278,6 @@ func (a *leapfrogAdjoint) initVJP(f Field, t0 float64, y0, bar, dy0, dtheta []fl
 	}
 }
 
-func (a *leapfrogAdjoint) stages() [][]float64 { return nil }
-func (a *leapfrogAdjoint) vjpEvals() int       { return 1 }
+func (a *leapfrogAdjoint) stages() [][]float64   { return nil }
+func (a *leapfrogAdjoint) vjpEvals() int         { return 1 }
+func (a *leapfrogAdjoint) setTimes(_, _ float64) {}

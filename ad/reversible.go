@@ -1,0 +1,144 @@
+package ad
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/revode/revode/integrators"
+)
+
+// Reversible is the McCallum–Foster reverse sweep (and, for the baseline
+// methods, their own): the backward pass rebuilds each step's states from
+// the final one with the method's exact inverse, keeps the stage inputs the
+// reconstruction computed, and takes the vector–Jacobian products of f at
+// exactly those points. Nothing is evaluated twice, and without checkpoints
+// the memory held is O(1) in the number of steps (plus the step times).
+//
+// It needs a reversible method: integrators.Reversible, ReversibleHeun or
+// AsyncLeapfrog.
+//
+// The drift guard: the reconstruction's round-off grows like λ^{−N} along
+// neutral modes and like e^{|Re a| T} along dissipative ones (see
+// docs/method.md). Every backward pass reports the drift, the relative
+// error of the rebuilt initial state (and of every rebuilt state that meets
+// a stored checkpoint). CheckpointEvery bounds it; DriftTol refuses it.
+type Reversible struct {
+	// CheckpointEvery, if positive, stores the carried state every K
+	// accepted steps during the forward solve (O(N/K) memory) and replaces
+	// the rebuilt state by the stored one when the sweep reaches it, so
+	// that drift cannot accumulate over more than K steps.
+	CheckpointEvery int
+	// DriftTol, if positive, is the largest acceptable drift. Above it the
+	// backward pass fails with ErrDrift, unless Warn is set.
+	DriftTol float64
+	// Warn, if set, receives the ErrDrift error instead of failing the
+	// backward pass, which then returns its gradient.
+	Warn func(error)
+}
+
+var _ Gradient = Reversible{}
+
+// Name is "reversible", or "reversible/K" with checkpoints every K steps.
+func (g Reversible) Name() string {
+	if g.CheckpointEvery > 0 {
+		return fmt.Sprintf("reversible/%d", g.CheckpointEvery)
+	}
+	return "reversible"
+}
+
+func (g Reversible) newRecorder(r *run) (recorder, error) {
+	if g.CheckpointEvery < 0 {
+		return nil, fmt.Errorf("ad: Reversible.CheckpointEvery = %d, want ≥ 0", g.CheckpointEvery)
+	}
+	if g.DriftTol < 0 || math.IsNaN(g.DriftTol) {
+		return nil, fmt.Errorf("ad: Reversible.DriftTol = %g, want ≥ 0", g.DriftTol)
+	}
+	st, err := r.cfg.Method.NewStepper(len(r.y0))
+	if err != nil {
+		return nil, err
+	}
+	rev, ok := st.(integrators.Reverser)
+	if !ok {
+		return nil, fmt.Errorf("ad: the reversible gradient needs a reversible method (integrators.Reversible, ReversibleHeun or AsyncLeapfrog), not %s; use Backprop, Checkpoint or Adjoint: %w", r.cfg.Method.Name(), ErrNotServing)
+	}
+	adj, err := newStepAdjoint(st)
+	if err != nil {
+		return nil, err
+	}
+	return &reversibleRec{g: g, r: r, st: rev, adj: adj, ckpt: map[int][]float64{}}, nil
+}
+
+type reversibleRec struct {
+	g    Reversible
+	r    *run
+	st   integrators.Reverser
+	adj  stepAdjoint
+	ckpt map[int][]float64 // step index → carried state
+}
+
+func (rec *reversibleRec) onStep(info integrators.StepInfo) error {
+	if k := rec.g.CheckpointEvery; k > 0 && info.Index%k == 0 {
+		rec.ckpt[info.Index] = append([]float64(nil), info.After...)
+	}
+	return nil
+}
+
+func (rec *reversibleRec) heldBytes() int {
+	return 8 * len(rec.ckpt) * rec.st.StateLen()
+}
+
+func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
+	r, st, f := rec.r, rec.st, rec.r.field
+	ts := r.sol.StepTimes
+	n := len(ts) - 1
+	dim := st.Dim()
+	state := append([]float64(nil), r.sol.State...)
+	prev := make([]float64, len(state))
+	bar := make([]float64, len(state))
+	g := &Gradients{Y0: make([]float64, dim), Theta: make([]float64, f.NumParams())}
+	evals0 := st.Evals()
+	r.addOutputCotangents(n, dY, bar[:dim])
+	for i := n; i >= 1; i-- {
+		if c, ok := rec.ckpt[i]; ok && i != n {
+			g.Stats.Drift = math.Max(g.Stats.Drift, relDiff(state, c))
+			copy(state, c)
+			g.Stats.Snaps++
+		}
+		st.Reverse(f, ts[i-1], ts[i], state, prev)
+		rec.adj.vjp(f, ts[i-1], ts[i], prev, state, bar, g.Theta)
+		state, prev = prev, state
+		r.addOutputCotangents(i-1, dY, bar[:dim])
+	}
+	g.Stats.Steps = n
+	g.Stats.VJPEvals = n * rec.adj.vjpEvals()
+	// Drift at the initial value, on the whole carried state.
+	init := make([]float64, len(state))
+	st.Init(f, r.t0, r.y0, init)
+	g.Stats.Drift = math.Max(g.Stats.Drift, relDiff(state, init))
+	rec.adj.initVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
+	if _, ok := rec.adj.(*reversibleAdjoint); !ok {
+		g.Stats.VJPEvals++ // the baselines' initial state involves f(t0, y0)
+	}
+	g.Stats.FuncEvals = st.Evals() - evals0
+	if !allFinite(g.Y0) || !allFinite(g.Theta) {
+		return nil, fmt.Errorf("ad: reversible gradient: non-finite gradient (drift %.3g over %d steps): %w", g.Stats.Drift, n, integrators.ErrNonFinite)
+	}
+	if tol := rec.g.DriftTol; tol > 0 && g.Stats.Drift > tol {
+		err := fmt.Errorf("ad: reversible gradient over %d steps of %s: drift %.3g > DriftTol %g (set Reversible.CheckpointEvery, or raise λ towards 1 on dissipative problems): %w",
+			n, r.cfg.Method.Name(), g.Stats.Drift, tol, ErrDrift)
+		if rec.g.Warn == nil {
+			return nil, err
+		}
+		rec.g.Warn(err)
+	}
+	return g, nil
+}
+
+func allFinite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}

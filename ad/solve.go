@@ -1,0 +1,215 @@
+package ad
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/revode/revode/integrators"
+)
+
+// Config says how to solve and how to differentiate. The zero value is
+// usable: reversible RK4 at λ = 0.999, 100 fixed steps, output at the end,
+// the reversible gradient.
+type Config struct {
+	// Method is the integrator; nil means reversible RK4 at the default
+	// coupling.
+	Method integrators.Method
+	// Control chooses the steps; nil means Fixed{Steps: 100}.
+	Control integrators.Controller
+	// SaveAt lists the output times (see integrators.Options); nil means
+	// the end of the span.
+	SaveAt []float64
+	// MaxSteps bounds the steps of the solve (and of the adjoint's backward
+	// solve); 0 means integrators.DefaultMaxSteps.
+	MaxSteps int
+	// Gradient is the gradient method; nil means Reversible{}.
+	Gradient Gradient
+}
+
+// DefaultSteps is the number of fixed steps when Config.Control is nil.
+const DefaultSteps = 100
+
+func (c Config) withDefaults() Config {
+	if c.Method == nil {
+		c.Method = integrators.NewReversible(integrators.RK4())
+	}
+	if c.Control == nil {
+		c.Control = integrators.Fixed{Steps: DefaultSteps}
+	}
+	if c.Gradient == nil {
+		c.Gradient = Reversible{}
+	}
+	return c
+}
+
+// Gradient is a way to differentiate a solve, chosen by value: Reversible,
+// Backprop, Checkpoint or Adjoint. The set is closed; each records what its
+// backward pass needs during the forward solve.
+type Gradient interface {
+	// Name identifies the method, e.g. "reversible" or "checkpoint(32)".
+	Name() string
+	// newRecorder checks that the method can serve cfg and returns the
+	// object that records the forward solve and runs the backward pass.
+	newRecorder(run *run) (recorder, error)
+}
+
+// recorder is one gradient method's state for one solve.
+type recorder interface {
+	// onStep records an accepted forward step.
+	onStep(info integrators.StepInfo) error
+	// backward runs the reverse pass from the cotangents of the outputs.
+	backward(dY [][]float64) (*Gradients, error)
+	// heldBytes is what the recorder keeps between forward and backward.
+	heldBytes() int
+}
+
+// run is what every recorder can see of its solve.
+type run struct {
+	field  Field
+	cfg    Config
+	t0, t1 float64
+	y0     []float64
+	sol    *integrators.Solution
+	// outStep[k] is the index into sol.StepTimes of output k.
+	outStep []int
+}
+
+// Trace is a forward solve held for its backward pass.
+type Trace struct {
+	// T and Y are the output times and the solution there.
+	T []float64
+	Y [][]float64
+	// Stats counts the forward solve's work.
+	Stats integrators.Stats
+	// StepTimes are the accepted step times.
+	StepTimes []float64
+	// HeldBytes is the memory the gradient method holds between the forward
+	// and the backward pass (states, stages, checkpoints, step times), the
+	// figure that is O(1) or O(N) in the number of steps.
+	HeldBytes int
+
+	run *run
+	rec recorder
+}
+
+// Gradients is the result of a backward pass.
+type Gradients struct {
+	// Y0 is ∂L/∂y0 and Theta is ∂L/∂θ (flat, in the field's order).
+	Y0, Theta []float64
+	Stats     GradStats
+}
+
+// GradStats counts the work of a backward pass and reports the
+// reconstruction drift of the reversible methods.
+type GradStats struct {
+	Steps     int // steps walked backward
+	FuncEvals int // evaluations of f (reconstruction or recomputation)
+	VJPEvals  int // vector–Jacobian products of f
+	// Drift is the largest relative error of a reconstructed state against
+	// the truth where it is known: the initial value, and the stored
+	// checkpoints. Zero for methods that do not reconstruct.
+	Drift float64
+	// Snaps counts reconstructed states replaced by stored checkpoints.
+	Snaps int
+}
+
+// Errors a backward pass can return; test with errors.Is.
+var (
+	ErrDrift      = errors.New("reconstruction drift above tolerance")
+	ErrNotServing = errors.New("gradient method cannot serve this solve")
+)
+
+// Solve integrates y' = f(t, y) from y0 at t0 to t1 and keeps what
+// cfg.Gradient needs to differentiate the result. Bind the field's
+// parameters before calling it.
+func Solve(f Field, t0, t1 float64, y0 []float64, cfg Config) (*Trace, error) {
+	if f == nil {
+		return nil, errors.New("ad: Solve: nil field")
+	}
+	cfg = cfg.withDefaults()
+	r := &run{field: f, cfg: cfg, t0: t0, t1: t1, y0: append([]float64(nil), y0...)}
+	rec, err := cfg.Gradient.newRecorder(r)
+	if err != nil {
+		return nil, err
+	}
+	sol, err := integrators.Solve(
+		integrators.Problem{F: f, T0: t0, T1: t1, Y0: y0},
+		integrators.Options{Method: cfg.Method, Control: cfg.Control, SaveAt: cfg.SaveAt, MaxSteps: cfg.MaxSteps, OnStep: rec.onStep},
+	)
+	if ferr := f.Err(); ferr != nil {
+		return nil, fmt.Errorf("ad: vector field: %w", ferr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ad: %w", err)
+	}
+	r.sol = sol
+	r.outStep = make([]int, len(sol.T))
+	k := 0
+	for i, t := range sol.StepTimes {
+		for k < len(sol.T) && sol.T[k] == t {
+			r.outStep[k] = i
+			k++
+		}
+	}
+	if k != len(sol.T) {
+		return nil, fmt.Errorf("ad: output time %g is not a step time", sol.T[k])
+	}
+	return &Trace{T: sol.T, Y: sol.Y, Stats: sol.Stats, StepTimes: sol.StepTimes,
+		HeldBytes: rec.heldBytes() + 8*(len(sol.StepTimes)+len(sol.State)), run: r, rec: rec}, nil
+}
+
+// Backward returns ∂L/∂y0 and ∂L/∂θ given dY[k] = ∂L/∂Y[k] for every output
+// (a nil entry means no loss on that output). The field's parameters must
+// still be bound to the values the forward solve used.
+func (tr *Trace) Backward(dY [][]float64) (*Gradients, error) {
+	if len(dY) != len(tr.Y) {
+		return nil, fmt.Errorf("ad: Backward: %d output cotangents for %d outputs", len(dY), len(tr.Y))
+	}
+	for k, d := range dY {
+		if d == nil {
+			continue
+		}
+		if len(d) != len(tr.Y[k]) {
+			return nil, fmt.Errorf("ad: Backward: cotangent %d has length %d, the output has %d", k, len(d), len(tr.Y[k]))
+		}
+		for i, v := range d {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("ad: Backward: cotangent %d has a non-finite entry at %d", k, i)
+			}
+		}
+	}
+	g, err := tr.rec.backward(dY)
+	if ferr := tr.run.field.Err(); ferr != nil {
+		return nil, fmt.Errorf("ad: vector field: %w", ferr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Method returns the integrator of the solve.
+func (tr *Trace) Method() integrators.Method { return tr.run.cfg.Method }
+
+// addOutputCotangents adds the cotangents of the outputs saved at step
+// index i into ybar (the solution part of the carried state's cotangent).
+func (r *run) addOutputCotangents(i int, dY [][]float64, ybar []float64) {
+	for k, s := range r.outStep {
+		if s == i && dY[k] != nil {
+			axpy(1, dY[k], ybar)
+		}
+	}
+}
+
+func relDiff(a, b []float64) float64 {
+	num, den := 0.0, 0.0
+	for i := range a {
+		num += (a[i] - b[i]) * (a[i] - b[i])
+		den += b[i] * b[i]
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}
