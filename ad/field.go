@@ -19,6 +19,8 @@ type Field interface {
 	integrators.Func
 	// NumParams is the length of the flat parameter vector θ.
 	NumParams() int
+	// StateLen is the length of the flat state y.
+	StateLen() int
 	// VJP writes vᵀ ∂f/∂y at (t, y) into dy and adds vᵀ ∂f/∂θ into dtheta.
 	// dy, y and v have the state's length, dtheta has NumParams.
 	VJP(dy, dtheta []float64, t float64, y, v []float64)
@@ -220,6 +222,9 @@ func (gf *GraphField) BindValues(vals []G.Value) error {
 
 // NumParams is the total number of scalar parameters.
 func (gf *GraphField) NumParams() int { return gf.numParams }
+
+// StateLen is batch·dim.
+func (gf *GraphField) StateLen() int { return gf.batch * gf.dim }
 
 // ParamSizes returns the number of scalars of each parameter, in order.
 func (gf *GraphField) ParamSizes() []int { return append([]int(nil), gf.paramSize...) }

@@ -127,6 +127,9 @@ func Solve(f Field, t0, t1 float64, y0 []float64, cfg Config) (*Trace, error) {
 	if f == nil {
 		return nil, errors.New("ad: Solve: nil field")
 	}
+	if len(y0) != f.StateLen() {
+		return nil, fmt.Errorf("ad: Solve: y0 has %d entries, the field's state has %d", len(y0), f.StateLen())
+	}
 	cfg = cfg.withDefaults()
 	r := &run{field: f, cfg: cfg, t0: t0, t1: t1, y0: append([]float64(nil), y0...)}
 	rec, err := cfg.Gradient.newRecorder(r)

@@ -116,7 +116,7 @@ func Solve(p Problem, o Options) (*Solution, error) {
 	s.save(p.T0)
 	switch c := o.Control.(type) {
 	case Fixed:
-		grid, gerr := c.grid(p.T0, p.T1, saveAt, maxSteps)
+		grid, gerr := c.Times(p.T0, p.T1, saveAt, maxSteps)
 		if gerr != nil {
 			return nil, gerr
 		}
@@ -182,9 +182,10 @@ func direction(t0, t1 float64) float64 {
 	return 1
 }
 
-// grid returns the step times of a Fixed controller with the output times
-// merged in.
-func (c Fixed) grid(t0, t1 float64, saveAt []float64, maxSteps int) ([]float64, error) {
+// Times returns the step times a Fixed controller takes from t0 to t1 with
+// the output times saveAt merged in, as Solve does; maxSteps bounds their
+// number.
+func (c Fixed) Times(t0, t1 float64, saveAt []float64, maxSteps int) ([]float64, error) {
 	span := t1 - t0
 	var grid []float64
 	switch {

@@ -59,6 +59,9 @@ func (f *Field) split(p []float64) (w1, b1, w2, b2 []float64) {
 // Split returns views of W1, b1, W2, b2 of the field's own parameters.
 func (f *Field) Split() (w1, b1, w2, b2 []float64) { return f.split(f.Params) }
 
+// StateLen is batch·dim.
+func (f *Field) StateLen() int { return f.Batch * f.Dim }
+
 // NumParams is the length of the flat parameter vector.
 func (f *Field) NumParams() int { return len(f.Params) }
 
