@@ -47,9 +47,9 @@ type execStep struct {
 }
 
 // newProgram plans the evaluation of roots: every node they depend on, in
-// an order where each node comes after its inputs. Nodes without an op are
-// inputs; the caller binds their slots before run.
-func newProgram(g *G.ExprGraph, roots ...*G.Node) (*program, error) {
+// an order where each node comes after its inputs. Nodes without an op, and
+// the nodes in leaves, are inputs: the caller binds their slots before run.
+func newProgram(g *G.ExprGraph, roots G.Nodes, leaves map[*G.Node]bool) (*program, error) {
 	p := &program{slotOf: map[*G.Node]int{}}
 	state := map[*G.Node]int{} // 1 visiting, 2 done
 	var visit func(n *G.Node) error
@@ -61,19 +61,21 @@ func newProgram(g *G.ExprGraph, roots ...*G.Node) (*program, error) {
 			return nil
 		}
 		state[n] = 1
-		children := g.From(n.ID())
 		var in []int
-		for children.Next() {
-			c := children.Node().(*G.Node)
-			if err := visit(c); err != nil {
-				return err
+		if !leaves[n] {
+			children := g.From(n.ID())
+			for children.Next() {
+				c := children.Node().(*G.Node)
+				if err := visit(c); err != nil {
+					return err
+				}
+				in = append(in, p.slotOf[c])
 			}
-			in = append(in, p.slotOf[c])
 		}
 		state[n] = 2
 		p.slotOf[n] = len(p.vals)
 		p.vals = append(p.vals, nil)
-		if n.Op() != nil {
+		if n.Op() != nil && !leaves[n] {
 			st := execStep{node: n, op: n.Op(), in: in, out: p.slotOf[n], args: make([]G.Value, len(in))}
 			if len(in) == 0 {
 				st.mode = modeConstant
@@ -223,3 +225,4 @@ func sameData(a G.Value, b tensor.Tensor) bool {
 	}
 	return ta.Uintptr() == b.Uintptr()
 }
+

@@ -54,6 +54,12 @@ type GraphField struct {
 	grads      G.Nodes // d/dy, then d/dθ_i
 	eval, vjp  *program
 
+	// Kept evaluations (see EvalKeep): keepFwd computes f and the frontier,
+	// the forward values the VJP needs; kept computes the VJP from them.
+	frontier      G.Nodes
+	keepFwd, kept *program
+	slots         [][]G.Value
+
 	// Input values, bound once: their backing slices are refilled per call.
 	tVal       G.Value
 	yTen, vTen *tensor.Dense
@@ -120,7 +126,7 @@ func CompileField(build FieldFunc, params G.Nodes, batch, dim int) (*GraphField,
 		return nil, fmt.Errorf("ad: the vector field is %v, want %v like its parameters", f.Dtype(), dtype)
 	}
 	gf.f = f
-	if gf.eval, err = newProgram(gf.g, f); err != nil {
+	if gf.eval, err = newProgram(gf.g, G.Nodes{f}, nil); err != nil {
 		return nil, err
 	}
 	// The VJP: Grad of Σ v⊙f with respect to y and every parameter.
@@ -136,7 +142,10 @@ func CompileField(build FieldFunc, params G.Nodes, batch, dim int) (*GraphField,
 	if gf.grads, err = G.Grad(cost, wrt...); err != nil {
 		return nil, fmt.Errorf("ad: differentiating the vector field (every parameter must influence f): %w", err)
 	}
-	if gf.vjp, err = newProgram(gf.g, gf.grads...); err != nil {
+	if gf.vjp, err = newProgram(gf.g, gf.grads, nil); err != nil {
+		return nil, err
+	}
+	if err := gf.planKept(); err != nil {
 		return nil, err
 	}
 	gf.bindInputs()
@@ -167,7 +176,7 @@ func (gf *GraphField) bindInputs() {
 		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float32, n)))
 		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float32, n)))
 	}
-	for _, p := range []*program{gf.eval, gf.vjp} {
+	for _, p := range gf.programs() {
 		if _, ok := p.slotOf[gf.t]; ok {
 			p.bind(gf.t, gf.tVal)
 		}
@@ -211,11 +220,138 @@ func (gf *GraphField) BindValues(vals []G.Value) error {
 		if v.Dtype() != gf.dtype {
 			return fmt.Errorf("ad: parameter %d (%s): value is %v, want %v", i, m.Name(), v.Dtype(), gf.dtype)
 		}
-		for _, p := range []*program{gf.eval, gf.vjp} {
+		for _, p := range gf.programs() {
 			if _, ok := p.slotOf[m]; ok {
 				p.bind(m, v)
 			}
 		}
+	}
+	return nil
+}
+
+func (gf *GraphField) programs() []*program {
+	return []*program{gf.eval, gf.vjp, gf.keepFwd, gf.kept}
+}
+
+// planKept splits the VJP program at its frontier: the nodes that do not
+// depend on v (forward values: activations, their derivatives) and that a
+// v-dependent node reads. EvalKeep computes them along with f and keeps
+// them; VJPKept then runs only the v-dependent part, so that a VJP at a
+// point where f was just evaluated does not redo the forward pass.
+func (gf *GraphField) planKept() error {
+	p := gf.vjp
+	dep := make([]bool, len(p.vals))
+	dep[p.slotOf[gf.v]] = true
+	for _, st := range p.steps {
+		for _, s := range st.in {
+			dep[st.out] = dep[st.out] || dep[s]
+		}
+	}
+	seen := map[*G.Node]bool{}
+	for _, st := range p.steps {
+		if !dep[st.out] {
+			continue
+		}
+		for j, s := range st.in {
+			if dep[s] {
+				continue
+			}
+			n := st.node
+			c := gf.childOf(n, j)
+			if c == nil || c.Op() == nil || seen[c] || len(gf.childrenOf(c)) == 0 {
+				continue // inputs are bound per call; constants stay in the program
+			}
+			seen[c] = true
+			gf.frontier = append(gf.frontier, c)
+		}
+	}
+	var err error
+	if gf.keepFwd, err = newProgram(gf.g, append(G.Nodes{gf.f}, gf.frontier...), nil); err != nil {
+		return err
+	}
+	gf.kept, err = newProgram(gf.g, gf.grads, seen)
+	return err
+}
+
+func (gf *GraphField) childrenOf(n *G.Node) G.Nodes {
+	var out G.Nodes
+	it := gf.g.From(n.ID())
+	for it.Next() {
+		out = append(out, it.Node().(*G.Node))
+	}
+	return out
+}
+
+func (gf *GraphField) childOf(n *G.Node, j int) *G.Node {
+	cs := gf.childrenOf(n)
+	if j < len(cs) {
+		return cs[j]
+	}
+	return nil
+}
+
+// EvalKeep evaluates f(t, y) into dst like Eval and keeps, in slot, the
+// forward values that VJPKept needs to take a VJP at the same point.
+func (gf *GraphField) EvalKeep(dst []float64, t float64, y []float64, slot int) {
+	if gf.err != nil {
+		gf.fail(gf.err, dst)
+		return
+	}
+	gf.setInputs(t, y, gf.yTen)
+	if err := gf.keepFwd.run(); err != nil {
+		gf.fail(err, dst)
+		return
+	}
+	if err := readInto(dst, gf.keepFwd.value(gf.f)); err != nil {
+		gf.fail(err, dst)
+		return
+	}
+	for len(gf.slots) <= slot {
+		gf.slots = append(gf.slots, make([]G.Value, len(gf.frontier)))
+	}
+	keep := gf.slots[slot]
+	for j, n := range gf.frontier {
+		if err := copyValue(&keep[j], gf.keepFwd.value(n)); err != nil {
+			gf.fail(err, dst)
+			return
+		}
+	}
+}
+
+// VJPKept is VJP at the point (t, y) that the last EvalKeep into slot
+// evaluated; the caller guarantees it is the same point.
+func (gf *GraphField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, slot int) {
+	if gf.err != nil {
+		gf.fail(gf.err, dy, dtheta)
+		return
+	}
+	if slot >= len(gf.slots) || len(gf.frontier) > 0 && gf.slots[slot][0] == nil {
+		gf.VJP(dy, dtheta, t, y, v)
+		return
+	}
+	for j, n := range gf.frontier {
+		gf.kept.bind(n, gf.slots[slot][j])
+	}
+	gf.runVJP(gf.kept, dy, dtheta, t, y, v)
+}
+
+// copyValue copies src into *dst, allocating *dst on first use.
+func copyValue(dst *G.Value, src G.Value) error {
+	switch x := src.(type) {
+	case tensor.Tensor:
+		if *dst == nil {
+			*dst = x.Clone().(G.Value)
+			return nil
+		}
+		return tensor.Copy((*dst).(tensor.Tensor), x)
+	case *G.F64:
+		v := *x
+		*dst = &v
+	case *G.F32:
+		v := *x
+		*dst = &v
+	default:
+		return fmt.Errorf("ad: cannot keep a value of type %T", src)
 	}
 	return nil
 }
@@ -288,19 +424,23 @@ func (gf *GraphField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
 		gf.fail(gf.err, dy, dtheta)
 		return
 	}
+	gf.runVJP(gf.vjp, dy, dtheta, t, y, v)
+}
+
+func (gf *GraphField) runVJP(p *program, dy, dtheta []float64, t float64, y, v []float64) {
 	gf.setInputs(t, y, gf.yTen)
 	gf.setInputs(t, v, gf.vTen)
-	if err := gf.vjp.run(); err != nil {
+	if err := p.run(); err != nil {
 		gf.fail(err, dy, dtheta)
 		return
 	}
-	if err := readInto(dy, gf.vjp.value(gf.grads[0])); err != nil {
+	if err := readInto(dy, p.value(gf.grads[0])); err != nil {
 		gf.fail(err, dy, dtheta)
 		return
 	}
 	off := 0
 	for i, size := range gf.paramSize {
-		if err := addInto(dtheta[off:off+size], gf.vjp.value(gf.grads[i+1])); err != nil {
+		if err := addInto(dtheta[off:off+size], p.value(gf.grads[i+1])); err != nil {
 			gf.fail(err, dy, dtheta)
 			return
 		}

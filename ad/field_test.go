@@ -10,57 +10,11 @@ import (
 	"github.com/revode/revode/internal/mlp"
 )
 
-// mlpGraph is the Gorgonia twin of internal/mlp:
-// tanh(y W1y + t w1t + b1) W2 + b2, where [W1y; w1t] is internal/mlp's W1.
-// The time enters as a rank-one term rather than a concatenated column:
-// same function, fewer copies.
-func mlpGraph(batch int) FieldFunc {
-	return func(g *G.ExprGraph, t, y *G.Node, ps G.Nodes) (*G.Node, error) {
-		w1y, w1t, b1, w2, b2 := ps[0], ps[1], ps[2], ps[3], ps[4]
-		tw, err := G.Mul(w1t, t)
-		if err != nil {
-			return nil, err
-		}
-		bias1, err := G.Add(b1, tw)
-		if err != nil {
-			return nil, err
-		}
-		pre, err := G.Mul(y, w1y)
-		if err != nil {
-			return nil, err
-		}
-		if pre, err = G.BroadcastAdd(pre, bias1, nil, []byte{0}); err != nil {
-			return nil, err
-		}
-		h, err := G.Tanh(pre)
-		if err != nil {
-			return nil, err
-		}
-		out, err := G.Mul(h, w2)
-		if err != nil {
-			return nil, err
-		}
-		return G.BroadcastAdd(out, b2, nil, []byte{0})
-	}
-}
-
-// mlpParams makes Gorgonia parameter nodes holding ref's weights.
-func mlpParams(g *G.ExprGraph, ref *mlp.Field, dt tensor.Dtype) G.Nodes {
-	w1, b1, w2, b2 := ref.Split()
-	d, h := ref.Dim, ref.Hidden
-	mk := func(name string, data []float64, r, c int) *G.Node {
-		var back any = append([]float64(nil), data...)
-		if dt == tensor.Float32 {
-			f := make([]float32, len(data))
-			for i, x := range data {
-				f[i] = float32(x)
-			}
-			back = f
-		}
-		return G.NewMatrix(g, dt, G.WithShape(r, c), G.WithName(name), G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(back))))
-	}
-	return G.Nodes{mk("W1y", w1[:d*h], d, h), mk("w1t", w1[d*h:], 1, h), mk("b1", b1, 1, h), mk("W2", w2, h, d), mk("b2", b2, 1, d)}
-}
+// mlpGraph and mlpParams are the Gorgonia twin of the hand-written MLP.
+var (
+	mlpGraph  = mlp.Graph
+	mlpParams = mlp.Params
+)
 
 func randomVec(n int, seed float64) []float64 {
 	v := make([]float64, n)
@@ -154,4 +108,35 @@ func BenchmarkFieldEval(b *testing.B) {
 			gf.VJP(out, dth, 0.5, y, v)
 		}
 	})
+}
+
+// TestKeptVJP: a VJP served from kept forward values equals the plain VJP.
+func TestKeptVJP(t *testing.T) {
+	const batch = 4
+	ref := mlp.New(batch, 8, 16, 3)
+	gf, err := CompileField(mlpGraph(batch), mlpParams(G.NewGraph(), ref, tensor.Float64), batch, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gf.frontier) == 0 {
+		t.Fatal("no frontier: the kept VJP would redo the forward pass")
+	}
+	ys := [][]float64{randomVec(32, 1.1), randomVec(32, 2.3)}
+	v := randomVec(32, 0.4)
+	f := make([]float64, 32)
+	for slot, y := range ys {
+		gf.EvalKeep(f, 0.1*float64(slot), y, slot)
+	}
+	for slot, y := range ys {
+		dy1, dy2 := make([]float64, 32), make([]float64, 32)
+		th1, th2 := make([]float64, gf.NumParams()), make([]float64, gf.NumParams())
+		gf.VJP(dy1, th1, 0.1*float64(slot), y, v)
+		gf.VJPKept(dy2, th2, 0.1*float64(slot), y, v, slot)
+		if e := maxRelDiff(dy2, dy1); e > 1e-15 {
+			t.Errorf("slot %d: kept vᵀ∂f/∂y differs by %.3g", slot, e)
+		}
+		if e := maxRelDiff(th2, th1); e > 1e-15 {
+			t.Errorf("slot %d: kept vᵀ∂f/∂θ differs by %.3g", slot, e)
+		}
+	}
 }

@@ -88,7 +88,12 @@ func (rec *reversibleRec) heldBytes() int {
 }
 
 func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
-	r, st, f := rec.r, rec.st, rec.r.field
+	r, st := rec.r, rec.st
+	var f Field = r.field
+	kf, keeps := newKeptField(r.field)
+	if keeps {
+		f = kf
+	}
 	ts := r.sol.StepTimes
 	n := len(ts) - 1
 	dim := st.Dim()
@@ -106,6 +111,9 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 		}
 		st.Reverse(f, ts[i-1], ts[i], state, prev)
 		rec.adj.vjp(f, ts[i-1], ts[i], prev, state, bar, g.Theta)
+		if keeps {
+			kf.invalidate()
+		}
 		state, prev = prev, state
 		r.addOutputCotangents(i-1, dY, bar[:dim])
 	}
@@ -142,3 +150,55 @@ func allFinite(v []float64) bool {
 	}
 	return true
 }
+
+// keeper is a Field that can keep the forward values of an evaluation for
+// a VJP at the same point (GraphField does).
+type keeper interface {
+	EvalKeep(dst []float64, t float64, y []float64, slot int)
+	VJPKept(dy, dtheta []float64, t float64, y, v []float64, slot int)
+}
+
+// keptField serves the reverse sweep: the reconstruction evaluates f at
+// every stage input, and the step's VJPs follow at exactly those points. It
+// gives each stage buffer a slot, keeps each evaluation's forward values
+// there, and serves a VJP from its slot when the point is the one last
+// evaluated in that buffer during the current step, so the VJP does not
+// redo the forward pass. Anything else goes to the field's plain VJP.
+type keptField struct {
+	Field
+	k     keeper
+	slot  map[*float64]int
+	valid []bool
+	at    []float64
+}
+
+func newKeptField(f Field) (*keptField, bool) {
+	k, ok := f.(keeper)
+	if !ok {
+		return nil, false
+	}
+	return &keptField{Field: f, k: k, slot: map[*float64]int{}}, true
+}
+
+func (kf *keptField) Eval(dst []float64, t float64, y []float64) {
+	s, ok := kf.slot[&y[0]]
+	if !ok {
+		s = len(kf.valid)
+		kf.slot[&y[0]] = s
+		kf.valid = append(kf.valid, false)
+		kf.at = append(kf.at, 0)
+	}
+	kf.k.EvalKeep(dst, t, y, s)
+	kf.valid[s], kf.at[s] = true, t
+}
+
+func (kf *keptField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
+	if s, ok := kf.slot[&y[0]]; ok && kf.valid[s] && kf.at[s] == t {
+		kf.k.VJPKept(dy, dtheta, t, y, v, s)
+		return
+	}
+	kf.Field.VJP(dy, dtheta, t, y, v)
+}
+
+// invalidate forgets every kept evaluation: the step is done.
+func (kf *keptField) invalidate() { clear(kf.valid) }

@@ -1,0 +1,175 @@
+package ad
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ParallelField evaluates one vector field on several cores by splitting
+// the batch: each worker owns a GraphField compiled for its share of the
+// rows, the rows of y are contiguous in the flat state, and the parameter
+// gradients of the workers are summed. The builder is called once per
+// worker with that worker's batch size (read it from y.Shape()[0]).
+//
+// The solver sees one Field; the arithmetic is the same as one GraphField
+// over the whole batch, up to the order in which parameter gradients are
+// summed.
+type ParallelField struct {
+	parts  []*GraphField
+	offs   []int // row offsets, len(parts)+1
+	dim    int
+	dtheta [][]float64 // per-worker parameter gradient
+	wg     sync.WaitGroup
+}
+
+var _ Field = (*ParallelField)(nil)
+
+// CompileParallel compiles the field for workers goroutines (at most one
+// per row of the batch). workers = 1 gives a single GraphField's behaviour.
+func CompileParallel(build FieldFunc, params G.Nodes, batch, dim, workers int) (*ParallelField, error) {
+	if workers < 1 {
+		return nil, fmt.Errorf("ad: CompileParallel: %d workers, want ≥ 1", workers)
+	}
+	if batch < 1 {
+		return nil, fmt.Errorf("ad: CompileParallel: batch %d, want ≥ 1", batch)
+	}
+	workers = min(workers, batch)
+	pf := &ParallelField{dim: dim, offs: []int{0}}
+	for w := 0; w < workers; w++ {
+		rows := batch / workers
+		if w < batch%workers {
+			rows++
+		}
+		gf, err := CompileField(build, params, rows, dim)
+		if err != nil {
+			return nil, err
+		}
+		pf.parts = append(pf.parts, gf)
+		pf.offs = append(pf.offs, pf.offs[w]+rows)
+		pf.dtheta = append(pf.dtheta, make([]float64, gf.NumParams()))
+	}
+	if err := pf.Bind(params); err != nil {
+		return nil, err
+	}
+	return pf, nil
+}
+
+// Workers is the number of parts.
+func (pf *ParallelField) Workers() int { return len(pf.parts) }
+
+// Bind reads the parameter values into every worker.
+func (pf *ParallelField) Bind(params G.Nodes) error {
+	vals := make([]G.Value, len(params))
+	for i, p := range params {
+		if vals[i] = p.Value(); vals[i] == nil {
+			return fmt.Errorf("ad: Bind: parameter %d (%s) has no value", i, p.Name())
+		}
+	}
+	return pf.BindValues(vals)
+}
+
+// BindValues binds parameter values into every worker. Each worker gets its
+// own tensor header over the same data: Gorgonia's matrix product
+// transposes an operand's header in place while it runs, so two workers
+// must not share one.
+func (pf *ParallelField) BindValues(vals []G.Value) error {
+	for w, p := range pf.parts {
+		own := vals
+		if w > 0 {
+			own = make([]G.Value, len(vals))
+			for i, v := range vals {
+				own[i] = shareData(v)
+			}
+		}
+		if err := p.BindValues(own); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shareData returns a new header over v's data (v itself if it is not a
+// dense tensor).
+func shareData(v G.Value) G.Value {
+	d, ok := v.(*tensor.Dense)
+	if !ok {
+		return v
+	}
+	return tensor.New(tensor.WithShape(d.Shape().Clone()...), tensor.WithBacking(d.Data()))
+}
+
+// NumParams is the number of scalar parameters.
+func (pf *ParallelField) NumParams() int { return pf.parts[0].NumParams() }
+
+// StateLen is batch·dim.
+func (pf *ParallelField) StateLen() int { return pf.offs[len(pf.offs)-1] * pf.dim }
+
+// Err joins the workers' errors.
+func (pf *ParallelField) Err() error {
+	var errs []error
+	for _, p := range pf.parts {
+		if err := p.Err(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rows returns worker w's share of a flat state.
+func (pf *ParallelField) rows(v []float64, w int) []float64 {
+	return v[pf.offs[w]*pf.dim : pf.offs[w+1]*pf.dim]
+}
+
+// each runs fn for every worker, the last one on the calling goroutine.
+func (pf *ParallelField) each(fn func(w int)) {
+	n := len(pf.parts)
+	pf.wg.Add(n - 1)
+	for w := 0; w < n-1; w++ {
+		go func() {
+			defer pf.wg.Done()
+			fn(w)
+		}()
+	}
+	fn(n - 1)
+	pf.wg.Wait()
+}
+
+// Eval writes f(t, y) into dst.
+func (pf *ParallelField) Eval(dst []float64, t float64, y []float64) {
+	pf.each(func(w int) { pf.parts[w].Eval(pf.rows(dst, w), t, pf.rows(y, w)) })
+}
+
+// VJP writes vᵀ∂f/∂y into dy and adds vᵀ∂f/∂θ into dtheta.
+func (pf *ParallelField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
+	pf.each(func(w int) {
+		clear(pf.dtheta[w])
+		pf.parts[w].VJP(pf.rows(dy, w), pf.dtheta[w], t, pf.rows(y, w), pf.rows(v, w))
+	})
+	pf.sumInto(dtheta)
+}
+
+// EvalKeep is GraphField.EvalKeep on every worker.
+func (pf *ParallelField) EvalKeep(dst []float64, t float64, y []float64, slot int) {
+	pf.each(func(w int) { pf.parts[w].EvalKeep(pf.rows(dst, w), t, pf.rows(y, w), slot) })
+}
+
+// VJPKept is GraphField.VJPKept on every worker.
+func (pf *ParallelField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, slot int) {
+	pf.each(func(w int) {
+		clear(pf.dtheta[w])
+		pf.parts[w].VJPKept(pf.rows(dy, w), pf.dtheta[w], t, pf.rows(y, w), pf.rows(v, w), slot)
+	})
+	pf.sumInto(dtheta)
+}
+
+func (pf *ParallelField) sumInto(dtheta []float64) {
+	for _, d := range pf.dtheta {
+		for i, x := range d {
+			dtheta[i] += x
+		}
+	}
+}

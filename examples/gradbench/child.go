@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/ad"
+	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/mlp"
+)
+
+const dim, hidden = 32, 64
+
+// runChild measures one configuration and prints its result as JSON.
+func runChild(arg string) error {
+	var c config
+	if err := json.Unmarshal([]byte(arg), &c); err != nil {
+		return err
+	}
+	ref := mlp.New(c.Batch, dim, hidden, 42)
+	field, err := ad.CompileField(mlp.Graph(c.Batch), mlp.Params(G.NewGraph(), ref, tensor.Float64), c.Batch, dim)
+	if err != nil {
+		return err
+	}
+	var r result
+	if c.FieldBench {
+		r = benchField(c, field, ref)
+	} else if r, err = benchGradient(c, field); err != nil {
+		return err
+	}
+	r.config = c
+	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func gradientOf(key string, steps int) (ad.Gradient, error) {
+	switch key {
+	case "reversible":
+		return ad.Reversible{}, nil
+	case "backprop":
+		return ad.Backprop{}, nil
+	case "checkpoint-sqrt":
+		return ad.Checkpoint{Snapshots: isqrtCeil(steps)}, nil
+	case "checkpoint-4":
+		return ad.Checkpoint{Snapshots: 4}, nil
+	case "adjoint":
+		return ad.Adjoint{}, nil
+	}
+	return nil, fmt.Errorf("unknown gradient method %q", key)
+}
+
+func methodOf(solve string) (integrators.Method, error) {
+	switch solve {
+	case "reversible-rk4":
+		return integrators.NewReversible(integrators.RK4()), nil
+	case "rk4":
+		return integrators.RK4(), nil
+	}
+	return nil, fmt.Errorf("unknown solve %q", solve)
+}
+
+// benchGradient times forward + backward, records memory, and compares the
+// gradient with backprop through the same solve.
+func benchGradient(c config, field *ad.GraphField) (result, error) {
+	var r result
+	grad, err := gradientOf(c.Method, c.Steps)
+	if err != nil {
+		return r, err
+	}
+	m, err := methodOf(c.Solve)
+	if err != nil {
+		return r, err
+	}
+	y0 := make([]float64, c.Batch*dim)
+	w := make([]float64, c.Batch*dim)
+	for i := range y0 {
+		y0[i] = math.Sin(0.37*float64(i)) * 0.8
+		w[i] = math.Cos(0.11*float64(i)) / float64(c.Batch)
+	}
+	cfg := ad.Config{Method: m, Control: integrators.Fixed{Steps: c.Steps}, Gradient: grad, MaxSteps: c.Steps}
+	once := func(cfg ad.Config) (*ad.Trace, *ad.Gradients, error) {
+		tr, err := ad.Solve(field, 0, 1, y0, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		g, err := tr.Backward([][]float64{w})
+		return tr, g, err
+	}
+	// The reference first, then free it, so the measured peak is the
+	// method's own.
+	refCfg := cfg
+	refCfg.Gradient = ad.Backprop{}
+	_, ref, err := once(refCfg)
+	if err != nil {
+		return r, err
+	}
+	refY0, refTh := ref.Y0, ref.Theta
+	ref = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	r.BaseRSS = procStatus("VmRSS")
+	resetPeak()
+	for i := 0; i < c.Repeats; i++ {
+		start := time.Now()
+		tr, g, err := once(cfg)
+		if err != nil {
+			return r, err
+		}
+		r.AllSeconds = append(r.AllSeconds, time.Since(start).Seconds())
+		if i == 0 {
+			r.HeldBytes = tr.HeldBytes
+			r.Drift = g.Stats.Drift
+			r.FuncEvals = tr.Stats.FuncEvals + g.Stats.FuncEvals
+			r.VJPEvals = g.Stats.VJPEvals
+			r.RelErr = relErr(g.Y0, g.Theta, refY0, refTh)
+		}
+	}
+	r.PeakRSS = procStatus("VmHWM")
+	r.Seconds = median(r.AllSeconds)
+	return r, nil
+}
+
+// benchField times one f and one f+VJP call of the compiled graph and of
+// the hand-written gonum MLP with the same weights.
+func benchField(c config, field *ad.GraphField, ref *mlp.Field) result {
+	var r result
+	n := c.Batch * dim
+	y, v, out := make([]float64, n), make([]float64, n), make([]float64, n)
+	for i := range y {
+		y[i], v[i] = math.Sin(float64(i)), math.Cos(float64(i))
+	}
+	dth := make([]float64, ref.NumParams())
+	per := func(fn func()) float64 {
+		// Calibrate to about 0.3 s per sample, take the median of samples.
+		reps := 1
+		for {
+			start := time.Now()
+			for i := 0; i < reps; i++ {
+				fn()
+			}
+			if d := time.Since(start); d > 50*time.Millisecond {
+				reps = int(float64(reps) * 0.3 / d.Seconds())
+				break
+			}
+			reps *= 2
+		}
+		var samples []float64
+		for s := 0; s < max(c.Repeats, 3); s++ {
+			start := time.Now()
+			for i := 0; i < reps; i++ {
+				fn()
+			}
+			samples = append(samples, time.Since(start).Seconds()/float64(reps))
+		}
+		return median(samples)
+	}
+	// Interleave the two implementations so that machine noise hits both.
+	r.GonumF = per(func() { ref.Eval(out, 0.5, y) })
+	r.GraphF = per(func() { field.Eval(out, 0.5, y) })
+	r.GonumVJP = per(func() { ref.VJP(out, dth, 0.5, y, v) })
+	r.GraphVJP = per(func() { field.VJP(out, dth, 0.5, y, v) })
+	r.GonumF = math.Min(r.GonumF, per(func() { ref.Eval(out, 0.5, y) }))
+	r.GraphF = math.Min(r.GraphF, per(func() { field.Eval(out, 0.5, y) }))
+	r.PeakRSS = procStatus("VmHWM")
+	return r
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func relErr(a1, a2, b1, b2 []float64) float64 {
+	num, den := 0.0, 0.0
+	for i := range b1 {
+		num += (a1[i] - b1[i]) * (a1[i] - b1[i])
+		den += b1[i] * b1[i]
+	}
+	for i := range b2 {
+		num += (a2[i] - b2[i]) * (a2[i] - b2[i])
+		den += b2[i] * b2[i]
+	}
+	return math.Sqrt(num / den)
+}
+
+// procStatus reads a memory figure (in bytes) from /proc/self/status.
+func procStatus(key string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, key+":") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) >= 2 {
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// resetPeak resets the kernel's peak-RSS counter (VmHWM) to the current
+// RSS, so that the peak measured afterwards excludes the reference run.
+func resetPeak() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}

@@ -1,0 +1,286 @@
+// Command gradbench measures revode's gradient methods on a Neural ODE
+// vector field: time and memory of one gradient (forward and backward
+// solve), accuracy against backpropagation through the same solve, and the
+// reconstruction drift of the reversible methods.
+//
+// The field is a two-layer tanh MLP with time input (D = 32, H = 64),
+// compiled from Gorgonia ops, integrated with RK4 or its reversible form
+// over t ∈ [0, 1]. Every configuration runs in a fresh process, so that its
+// peak resident set size is its own.
+//
+//	go run ./examples/gradbench            # full run, writes docs/benchmarks.md
+//	go run ./examples/gradbench -quick     # small sizes, a smoke test
+//	go run ./examples/gradbench -json      # one JSON object per line
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+func main() {
+	var (
+		child   = flag.String("child", "", "internal: run one configuration given as JSON and print the result")
+		asJSON  = flag.Bool("json", false, "print one JSON object per measurement instead of tables")
+		quick   = flag.Bool("quick", false, "small sizes and few repeats (a smoke test, not for docs)")
+		docsDir = flag.String("docs", "docs", "directory for benchmarks.md and the plots")
+		noDocs  = flag.Bool("no-docs", false, "do not write docs/")
+		repeats = flag.Int("repeats", 5, "timed runs per configuration (the median is reported)")
+	)
+	flag.Parse()
+	if *child != "" {
+		if err := runChild(*child); err != nil {
+			fmt.Fprintln(os.Stderr, "gradbench child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *repeats < 1 {
+		fmt.Fprintln(os.Stderr, "gradbench: -repeats must be ≥ 1")
+		os.Exit(2)
+	}
+	plan := fullPlan(*repeats)
+	if *quick {
+		plan = quickPlan()
+	}
+	res, err := runPlan(plan)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gradbench:", err)
+		os.Exit(1)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		for _, r := range res.rows {
+			_ = enc.Encode(r.jsonLine())
+		}
+	} else {
+		printTables(os.Stdout, res)
+	}
+	checks := res.checks()
+	for _, c := range checks {
+		fmt.Fprintln(os.Stderr, c)
+	}
+	if !*noDocs && !*quick {
+		if err := writeDocs(*docsDir, res, checks); err != nil {
+			fmt.Fprintln(os.Stderr, "gradbench: writing docs:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(*docsDir, "benchmarks.md"))
+	}
+}
+
+// config is one measurement, run in a child process.
+type config struct {
+	Sweep   string `json:"sweep"`  // "time" or "memory"
+	Method  string `json:"method"` // gradient method key, see methods
+	Solve   string `json:"solve"`  // "reversible-rk4" or "rk4"
+	Steps   int    `json:"steps"`
+	Batch   int    `json:"batch"`
+	Repeats int    `json:"repeats"`
+	// FieldBench asks the child to time one field evaluation and one VJP
+	// of the compiled graph and of the hand-written gonum MLP instead.
+	FieldBench bool `json:"field_bench,omitempty"`
+}
+
+// result is what a child reports.
+type result struct {
+	config
+	Seconds    float64   `json:"seconds"`     // median time of one gradient
+	AllSeconds []float64 `json:"all_seconds"` // every timed run
+	PeakRSS    int64     `json:"peak_rss"`    // VmHWM of the child at the end
+	BaseRSS    int64     `json:"base_rss"`    // VmRSS before the first gradient
+	HeldBytes  int       `json:"held_bytes"`  // what the gradient method holds between passes
+	RelErr     float64   `json:"rel_err"`     // vs backprop through the same solve
+	Drift      float64   `json:"drift"`
+	FuncEvals  int       `json:"func_evals"` // forward + backward
+	VJPEvals   int       `json:"vjp_evals"`
+	// Field benchmark (FieldBench only), seconds per call.
+	GraphF, GraphVJP, GonumF, GonumVJP float64
+}
+
+func (r result) jsonLine() map[string]any {
+	m := map[string]any{
+		"method": r.Method, "solve": r.Solve, "sweep": r.Sweep, "steps": r.Steps, "batch": r.Batch,
+		"seconds": r.Seconds, "peak_bytes": r.PeakRSS, "held_bytes": r.HeldBytes,
+		"rel_err": r.RelErr, "drift": r.Drift,
+	}
+	if r.FieldBench {
+		m = map[string]any{"method": "field", "batch": r.Batch,
+			"graph_f_seconds": r.GraphF, "gonum_f_seconds": r.GonumF, "f_ratio": r.GraphF / r.GonumF,
+			"graph_vjp_seconds": r.GraphVJP, "gonum_vjp_seconds": r.GonumVJP, "vjp_ratio": r.GraphVJP / r.GonumVJP}
+	}
+	return m
+}
+
+// methods are the gradient methods compared, by key.
+var methodOrder = []string{"reversible", "backprop", "checkpoint-sqrt", "checkpoint-4", "adjoint"}
+
+func fullPlan(repeats int) []config {
+	var plan []config
+	plan = append(plan, config{Sweep: "field", Batch: 128, FieldBench: true, Repeats: repeats})
+	for _, n := range []int{10, 100, 1000} {
+		for _, m := range methodOrder {
+			solve := "reversible-rk4"
+			if m == "adjoint" {
+				solve = "rk4"
+			}
+			plan = append(plan, config{Sweep: "time", Method: m, Solve: solve, Steps: n, Batch: 128, Repeats: repeats})
+		}
+		for _, m := range []string{"backprop", "checkpoint-sqrt", "checkpoint-4"} {
+			plan = append(plan, config{Sweep: "time", Method: m, Solve: "rk4", Steps: n, Batch: 128, Repeats: repeats})
+		}
+	}
+	for _, n := range []int{100, 1000, 10000} {
+		for _, m := range methodOrder {
+			solve := "reversible-rk4"
+			if m == "adjoint" {
+				solve = "rk4"
+			}
+			plan = append(plan, config{Sweep: "memory", Method: m, Solve: solve, Steps: n, Batch: 8, Repeats: 3})
+		}
+	}
+	return plan
+}
+
+func quickPlan() []config {
+	var plan []config
+	plan = append(plan, config{Sweep: "field", Batch: 16, FieldBench: true, Repeats: 2})
+	for _, n := range []int{10, 40} {
+		for _, m := range methodOrder {
+			solve := "reversible-rk4"
+			if m == "adjoint" {
+				solve = "rk4"
+			}
+			plan = append(plan, config{Sweep: "time", Method: m, Solve: solve, Steps: n, Batch: 16, Repeats: 2})
+		}
+	}
+	return plan
+}
+
+// results holds every row.
+type results struct {
+	rows    []result
+	started time.Time
+	elapsed time.Duration
+	env     string
+}
+
+func runPlan(plan []config) (*results, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	res := &results{started: time.Now(), env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
+	bar := progressbar.NewOptions(len(plan),
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription("gradbench"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }),
+	)
+	for _, c := range plan {
+		bar.Describe(fmt.Sprintf("%-6s %-16s %-14s N=%-5d", c.Sweep, c.Method, c.Solve, c.Steps))
+		arg, _ := json.Marshal(c)
+		cmd := exec.Command(exe, "-child", string(arg))
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("%s %s N=%d: %v: %s", c.Method, c.Solve, c.Steps, err, strings.TrimSpace(errb.String()))
+		}
+		var r result
+		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s %s N=%d: reading the child's result: %v", c.Method, c.Solve, c.Steps, err)
+		}
+		res.rows = append(res.rows, r)
+		_ = bar.Add(1)
+	}
+	res.elapsed = time.Since(res.started)
+	return res, nil
+}
+
+// find returns the row of a measurement.
+func (res *results) find(sweep, method, solve string, steps int) (result, bool) {
+	for _, r := range res.rows {
+		if r.Sweep == sweep && r.Method == method && r.Solve == solve && r.Steps == steps {
+			return r, true
+		}
+	}
+	return result{}, false
+}
+
+func (res *results) field() (result, bool) {
+	for _, r := range res.rows {
+		if r.FieldBench {
+			return r, true
+		}
+	}
+	return result{}, false
+}
+
+func methodLabel(m string, steps int) string {
+	switch m {
+	case "checkpoint-sqrt":
+		return fmt.Sprintf("checkpoint(√N=%d)", isqrtCeil(steps))
+	case "checkpoint-4":
+		return "checkpoint(4)"
+	}
+	return m
+}
+
+func printTables(w *os.File, res *results) {
+	if f, ok := res.field(); ok {
+		fmt.Fprintf(w, "Field evaluation, batch %d, D=32, H=64 (per call):\n", f.Batch)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "\tcompiled graph\thand-written gonum\tratio")
+		fmt.Fprintf(tw, "f\t%s\t%s\t%.2f×\n", dur(f.GraphF), dur(f.GonumF), f.GraphF/f.GonumF)
+		fmt.Fprintf(tw, "f + VJP\t%s\t%s\t%.2f×\n", dur(f.GraphVJP), dur(f.GonumVJP), f.GraphVJP/f.GonumVJP)
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+	for _, sweep := range []string{"time", "memory"} {
+		var rows []result
+		for _, r := range res.rows {
+			if r.Sweep == sweep {
+				rows = append(rows, r)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Steps < rows[j].Steps })
+		fmt.Fprintf(w, "%s sweep (batch %d):\n", sweep, rows[0].Batch)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "N\tmethod\tsolve\tseconds\tpeak RSS\theld\trel. error vs backprop\tdrift\tf evals\tVJPs")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.3f\t%s\t%s\t%.2g\t%.2g\t%d\t%d\n", r.Steps, methodLabel(r.Method, r.Steps), r.Solve,
+				r.Seconds, mib(r.PeakRSS), mib(int64(r.HeldBytes)), r.RelErr, r.Drift, r.FuncEvals, r.VJPEvals)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+}
+
+func dur(s float64) string { return time.Duration(s * float64(time.Second)).Round(time.Microsecond).String() }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func isqrtCeil(n int) int {
+	r := 0
+	for r*r < n {
+		r++
+	}
+	return r
+}
