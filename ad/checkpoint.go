@@ -86,6 +86,9 @@ type checkpointRec struct {
 	dY          [][]float64
 	g0          *Gradients
 	work, after []float64
+	// kf serves each step's VJPs from the forward values its Step kept.
+	kf    *keptField
+	field Field
 }
 
 // plan fixes the snapshot budget for n steps and the first-level snapshot
@@ -128,6 +131,10 @@ func (rec *checkpointRec) backward(dY [][]float64) (*Gradients, error) {
 	rec.g0 = &Gradients{Y0: make([]float64, dim), Theta: make([]float64, f.NumParams())}
 	rec.work = make([]float64, rec.st.StateLen())
 	rec.after = make([]float64, rec.st.StateLen())
+	rec.field = r.field
+	if kf, ok := newKeptField(r.field); ok {
+		rec.kf, rec.field = kf, kf
+	}
 	evals0 := rec.st.Evals()
 	init := make([]float64, rec.st.StateLen())
 	rec.st.Init(f, r.t0, r.y0, init)
@@ -191,8 +198,11 @@ func (rec *checkpointRec) stepVJP(i int) { rec.stepVJPFrom(i, rec.held[i]) }
 func (rec *checkpointRec) stepVJPFrom(i int, before []float64) {
 	r := rec.r
 	ts := r.sol.StepTimes
-	rec.st.Step(r.field, ts[i], ts[i+1], before, rec.after)
-	rec.adj.vjp(r.field, ts[i], ts[i+1], before, rec.after, rec.bar, rec.g0.Theta)
+	rec.st.Step(rec.field, ts[i], ts[i+1], before, rec.after)
+	rec.adj.vjp(rec.field, ts[i], ts[i+1], before, rec.after, rec.bar, rec.g0.Theta)
+	if rec.kf != nil {
+		rec.kf.invalidate()
+	}
 	r.addOutputCotangents(i, rec.dY, rec.bar[:rec.st.Dim()])
 }
 

@@ -3,7 +3,8 @@ package ad
 import (
 	"errors"
 	"fmt"
-	"sync"
+	"runtime"
+	"sync/atomic"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -23,8 +24,33 @@ type ParallelField struct {
 	offs   []int // row offsets, len(parts)+1
 	dim    int
 	dtheta [][]float64 // per-worker parameter gradient
-	wg     sync.WaitGroup
+	// Workers 1 … n−1 are goroutines that spin briefly between calls and
+	// then sleep; the caller's goroutine is worker 0. A field evaluation
+	// takes tens to hundreds of microseconds, comparable to the latency of
+	// waking a sleeping goroutine, so the handoff must not sleep while the
+	// solver is busy.
+	workers []*worker
+	fn      func(w int)
+	closed  bool
 }
+
+// worker states
+const (
+	idle int32 = iota
+	ready
+	done
+)
+
+type worker struct {
+	state    atomic.Int32
+	sleeping atomic.Bool
+	wake     chan struct{}
+	quit     atomic.Bool
+}
+
+// spinRounds is how long an idle worker polls before it sleeps: about
+// 50 µs, longer than the gaps between field calls within a solve.
+const spinRounds = 2000
 
 var _ Field = (*ParallelField)(nil)
 
@@ -55,7 +81,53 @@ func CompileParallel(build FieldFunc, params G.Nodes, batch, dim, workers int) (
 	if err := pf.Bind(params); err != nil {
 		return nil, err
 	}
+	for w := 1; w < len(pf.parts); w++ {
+		wk := &worker{wake: make(chan struct{}, 1)}
+		pf.workers = append(pf.workers, wk)
+		go pf.loop(w, wk)
+	}
 	return pf, nil
+}
+
+// Close stops the worker goroutines. The field must not be used after.
+func (pf *ParallelField) Close() {
+	if pf.closed {
+		return
+	}
+	pf.closed = true
+	for _, wk := range pf.workers {
+		wk.quit.Store(true)
+		select {
+		case wk.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (pf *ParallelField) loop(w int, wk *worker) {
+	for {
+		for i := 0; wk.state.Load() != ready; i++ {
+			if wk.quit.Load() {
+				return
+			}
+			if i < spinRounds {
+				if i%64 == 63 {
+					runtime.Gosched()
+				}
+				continue
+			}
+			// Sleep until woken; re-check after publishing that we sleep,
+			// so a job posted in between is not missed.
+			wk.sleeping.Store(true)
+			if wk.state.Load() != ready && !wk.quit.Load() {
+				<-wk.wake
+			}
+			wk.sleeping.Store(false)
+			i = 0
+		}
+		pf.fn(w)
+		wk.state.Store(done)
+	}
 }
 
 // Workers is the number of parts.
@@ -124,18 +196,28 @@ func (pf *ParallelField) rows(v []float64, w int) []float64 {
 	return v[pf.offs[w]*pf.dim : pf.offs[w+1]*pf.dim]
 }
 
-// each runs fn for every worker, the last one on the calling goroutine.
+// each runs fn for every worker: 0 on the calling goroutine, the others on
+// the worker goroutines.
 func (pf *ParallelField) each(fn func(w int)) {
-	n := len(pf.parts)
-	pf.wg.Add(n - 1)
-	for w := 0; w < n-1; w++ {
-		go func() {
-			defer pf.wg.Done()
-			fn(w)
-		}()
+	pf.fn = fn
+	for _, wk := range pf.workers {
+		wk.state.Store(ready)
+		if wk.sleeping.Load() {
+			select {
+			case wk.wake <- struct{}{}:
+			default:
+			}
+		}
 	}
-	fn(n - 1)
-	pf.wg.Wait()
+	fn(0)
+	for _, wk := range pf.workers {
+		for i := 0; wk.state.Load() != done; i++ {
+			if i%64 == 63 {
+				runtime.Gosched()
+			}
+		}
+		wk.state.Store(idle)
+	}
 }
 
 // Eval writes f(t, y) into dst.

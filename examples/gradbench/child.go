@@ -30,15 +30,28 @@ func runChild(arg string) error {
 		return err
 	}
 	ref := mlp.New(c.Batch, dim, hidden, 42)
-	field, err := ad.CompileField(mlp.Graph(c.Batch), mlp.Params(G.NewGraph(), ref, tensor.Float64), c.Batch, dim)
-	if err != nil {
-		return err
-	}
+	params := mlp.Params(G.NewGraph(), ref, tensor.Float64)
 	var r result
 	if c.FieldBench {
+		field, err := ad.CompileField(mlp.Graph(c.Batch), params, c.Batch, dim)
+		if err != nil {
+			return err
+		}
 		r = benchField(c, field, ref)
-	} else if r, err = benchGradient(c, field); err != nil {
-		return err
+	} else {
+		var field ad.Field
+		var err error
+		if c.Workers > 1 {
+			field, err = ad.CompileParallel(mlp.Graph(c.Batch), params, c.Batch, dim, c.Workers)
+		} else {
+			field, err = ad.CompileField(mlp.Graph(c.Batch), params, c.Batch, dim)
+		}
+		if err != nil {
+			return err
+		}
+		if r, err = benchGradient(c, field); err != nil {
+			return err
+		}
 	}
 	r.config = c
 	return json.NewEncoder(os.Stdout).Encode(r)
@@ -72,7 +85,7 @@ func methodOf(solve string) (integrators.Method, error) {
 
 // benchGradient times forward + backward, records memory, and compares the
 // gradient with backprop through the same solve.
-func benchGradient(c config, field *ad.GraphField) (result, error) {
+func benchGradient(c config, field ad.Field) (result, error) {
 	var r result
 	grad, err := gradientOf(c.Method, c.Steps)
 	if err != nil {
@@ -97,20 +110,13 @@ func benchGradient(c config, field *ad.GraphField) (result, error) {
 		g, err := tr.Backward([][]float64{w})
 		return tr, g, err
 	}
-	// The reference first, then free it, so the measured peak is the
-	// method's own.
-	refCfg := cfg
-	refCfg.Gradient = ad.Backprop{}
-	_, ref, err := once(refCfg)
-	if err != nil {
-		return r, err
-	}
-	refY0, refTh := ref.Y0, ref.Theta
-	ref = nil
+	// The method's own runs first, in a fresh process, so that the peak
+	// resident set is its own; the reference (backprop, which holds O(N)
+	// memory) afterwards.
 	runtime.GC()
 	debug.FreeOSMemory()
 	r.BaseRSS = procStatus("VmRSS")
-	resetPeak()
+	var first *ad.Gradients
 	for i := 0; i < c.Repeats; i++ {
 		start := time.Now()
 		tr, g, err := once(cfg)
@@ -119,14 +125,21 @@ func benchGradient(c config, field *ad.GraphField) (result, error) {
 		}
 		r.AllSeconds = append(r.AllSeconds, time.Since(start).Seconds())
 		if i == 0 {
+			first = g
 			r.HeldBytes = tr.HeldBytes
 			r.Drift = g.Stats.Drift
 			r.FuncEvals = tr.Stats.FuncEvals + g.Stats.FuncEvals
 			r.VJPEvals = g.Stats.VJPEvals
-			r.RelErr = relErr(g.Y0, g.Theta, refY0, refTh)
 		}
 	}
 	r.PeakRSS = procStatus("VmHWM")
+	refCfg := cfg
+	refCfg.Gradient = ad.Backprop{}
+	_, ref, err := once(refCfg)
+	if err != nil {
+		return r, err
+	}
+	r.RelErr = relErr(first.Y0, first.Theta, ref.Y0, ref.Theta)
 	r.Seconds = median(r.AllSeconds)
 	return r, nil
 }
@@ -218,10 +231,4 @@ func procStatus(key string) int64 {
 		}
 	}
 	return 0
-}
-
-// resetPeak resets the kernel's peak-RSS counter (VmHWM) to the current
-// RSS, so that the peak measured afterwards excludes the reference run.
-func resetPeak() {
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }

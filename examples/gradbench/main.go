@@ -38,6 +38,8 @@ func main() {
 		docsDir = flag.String("docs", "docs", "directory for benchmarks.md and the plots")
 		noDocs  = flag.Bool("no-docs", false, "do not write docs/")
 		repeats = flag.Int("repeats", 5, "timed runs per configuration (the median is reported)")
+		from    = flag.String("from", "", "regenerate tables and docs from a results file written by an earlier run, without measuring")
+		save    = flag.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
 	)
 	flag.Parse()
 	if *child != "" {
@@ -51,18 +53,27 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gradbench: -repeats must be ≥ 1")
 		os.Exit(2)
 	}
-	plan := fullPlan(*repeats)
-	if *quick {
-		plan = quickPlan()
+	var res *results
+	var err error
+	if *from != "" {
+		res, err = loadResults(*from)
+	} else {
+		plan := fullPlan(*repeats)
+		if *quick {
+			plan = quickPlan()
+		}
+		res, err = runPlan(plan)
+		if err == nil && *save != "" && !*quick {
+			err = res.save(*save)
+		}
 	}
-	res, err := runPlan(plan)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gradbench:", err)
 		os.Exit(1)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
-		for _, r := range res.rows {
+		for _, r := range res.Rows {
 			_ = enc.Encode(r.jsonLine())
 		}
 	} else {
@@ -89,6 +100,9 @@ type config struct {
 	Steps   int    `json:"steps"`
 	Batch   int    `json:"batch"`
 	Repeats int    `json:"repeats"`
+	// Workers > 1 evaluates the field on that many goroutines
+	// (ad.CompileParallel).
+	Workers int `json:"workers,omitempty"`
 	// FieldBench asks the child to time one field evaluation and one VJP
 	// of the compiled graph and of the hand-written gonum MLP instead.
 	FieldBench bool `json:"field_bench,omitempty"`
@@ -114,7 +128,7 @@ func (r result) jsonLine() map[string]any {
 	m := map[string]any{
 		"method": r.Method, "solve": r.Solve, "sweep": r.Sweep, "steps": r.Steps, "batch": r.Batch,
 		"seconds": r.Seconds, "peak_bytes": r.PeakRSS, "held_bytes": r.HeldBytes,
-		"rel_err": r.RelErr, "drift": r.Drift,
+		"rel_err": r.RelErr, "drift": r.Drift, "workers": max(r.Workers, 1),
 	}
 	if r.FieldBench {
 		m = map[string]any{"method": "field", "batch": r.Batch,
@@ -142,6 +156,8 @@ func fullPlan(repeats int) []config {
 			plan = append(plan, config{Sweep: "time", Method: m, Solve: "rk4", Steps: n, Batch: 128, Repeats: repeats})
 		}
 	}
+	// The reversible gradient with the field split over both cores.
+	plan = append(plan, config{Sweep: "time", Method: "reversible", Solve: "reversible-rk4", Steps: 1000, Batch: 128, Repeats: repeats, Workers: 2})
 	for _, n := range []int{100, 1000, 10000} {
 		for _, m := range methodOrder {
 			solve := "reversible-rk4"
@@ -171,10 +187,47 @@ func quickPlan() []config {
 
 // results holds every row.
 type results struct {
-	rows    []result
-	started time.Time
-	elapsed time.Duration
-	env     string
+	Rows    []result      `json:"rows"`
+	Started time.Time     `json:"started"`
+	Elapsed time.Duration `json:"elapsed"`
+	Env     string        `json:"env"`
+	CPU     string        `json:"cpu"`
+}
+
+func (res *results) save(path string) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func loadResults(path string) (*results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &res, nil
+}
+
+// cpuModel reads the processor's name from /proc/cpuinfo.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if i := strings.Index(line, ":"); i >= 0 {
+				return strings.TrimSpace(line[i+1:])
+			}
+		}
+	}
+	return "unknown"
 }
 
 func runPlan(plan []config) (*results, error) {
@@ -182,7 +235,7 @@ func runPlan(plan []config) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &results{started: time.Now(), env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
+	res := &results{Started: time.Now(), CPU: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU()), Env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
 	bar := progressbar.NewOptions(len(plan),
 		progressbar.OptionSetWriter(os.Stderr),
 		progressbar.OptionSetDescription("gradbench"),
@@ -204,17 +257,17 @@ func runPlan(plan []config) (*results, error) {
 		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 			return nil, fmt.Errorf("%s %s N=%d: reading the child's result: %v", c.Method, c.Solve, c.Steps, err)
 		}
-		res.rows = append(res.rows, r)
+		res.Rows = append(res.Rows, r)
 		_ = bar.Add(1)
 	}
-	res.elapsed = time.Since(res.started)
+	res.Elapsed = time.Since(res.Started)
 	return res, nil
 }
 
 // find returns the row of a measurement.
 func (res *results) find(sweep, method, solve string, steps int) (result, bool) {
-	for _, r := range res.rows {
-		if r.Sweep == sweep && r.Method == method && r.Solve == solve && r.Steps == steps {
+	for _, r := range res.Rows {
+		if r.Sweep == sweep && r.Method == method && r.Solve == solve && r.Steps == steps && r.Workers <= 1 {
 			return r, true
 		}
 	}
@@ -222,12 +275,21 @@ func (res *results) find(sweep, method, solve string, steps int) (result, bool) 
 }
 
 func (res *results) field() (result, bool) {
-	for _, r := range res.rows {
+	for _, r := range res.Rows {
 		if r.FieldBench {
 			return r, true
 		}
 	}
 	return result{}, false
+}
+
+// label names the row's gradient method, with its worker count.
+func (r result) label() string {
+	l := methodLabel(r.Method, r.Steps)
+	if r.Workers > 1 {
+		l += fmt.Sprintf(" ×%d workers", r.Workers)
+	}
+	return l
 }
 
 func methodLabel(m string, steps int) string {
@@ -252,7 +314,7 @@ func printTables(w *os.File, res *results) {
 	}
 	for _, sweep := range []string{"time", "memory"} {
 		var rows []result
-		for _, r := range res.rows {
+		for _, r := range res.Rows {
 			if r.Sweep == sweep {
 				rows = append(rows, r)
 			}
@@ -265,7 +327,7 @@ func printTables(w *os.File, res *results) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "N\tmethod\tsolve\tseconds\tpeak RSS\theld\trel. error vs backprop\tdrift\tf evals\tVJPs")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%.3f\t%s\t%s\t%.2g\t%.2g\t%d\t%d\n", r.Steps, methodLabel(r.Method, r.Steps), r.Solve,
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%.3f\t%s\t%s\t%.2g\t%.2g\t%d\t%d\n", r.Steps, r.label(), r.Solve,
 				r.Seconds, mib(r.PeakRSS), mib(int64(r.HeldBytes)), r.RelErr, r.Drift, r.FuncEvals, r.VJPEvals)
 		}
 		tw.Flush()
@@ -273,7 +335,9 @@ func printTables(w *os.File, res *results) {
 	}
 }
 
-func dur(s float64) string { return time.Duration(s * float64(time.Second)).Round(time.Microsecond).String() }
+func dur(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(time.Microsecond).String()
+}
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 

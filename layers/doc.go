@@ -1,0 +1,27 @@
+// Package layers puts Neural ODE blocks into Gorgonia models.
+//
+// An ODE block maps its input node y0, a (batch, dim) matrix, to y(t1) where
+// dy/dt = f(t, y; θ). The vector field f is written with Gorgonia ops over
+// learnable nodes θ of the same graph — by hand with Field, or ready-made
+// with MLP — and NewODE returns the block, whose Out node feeds the rest of
+// the model:
+//
+//	h := G.Must(G.Mul(x, w))                         // encoder
+//	f, _ := layers.MLP(g, dim, layers.Hidden(64))      // learnables in g
+//	ode, _ := layers.NewODE(h, f)                      // reversible RK4, λ = 0.999
+//	logits := G.Must(G.Mul(ode.Out, v))                // classifier
+//
+// gorgonia.Grad, the TapeMachine and Gorgonia's solvers (Adam, RMSProp,
+// SGD) then train f together with everything else. Under the block sits one
+// Gorgonia op whose forward runs the solve; its symbolic gradient is one
+// node that runs the chosen gradient method once per backward pass and
+// hands ∂L/∂y0 and ∂L/∂θ to the graph.
+//
+// Options choose the integrator (WithMethod, WithReversible, WithCoupling),
+// the steps (WithSteps, WithStepSize, WithTolerance), the span and output
+// times (WithSpan, WithSaveAt), the gradient method (WithGradient:
+// ad.Reversible, ad.Backprop, ad.Checkpoint, ad.Adjoint) and the drift
+// guard. The defaults are the paper's: reversible RK4 at λ = 0.999 with the
+// reversible gradient, whose memory is O(1) in the number of steps. Stats
+// reports each pass's steps, evaluations and reconstruction drift.
+package layers

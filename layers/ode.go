@@ -1,0 +1,311 @@
+package layers
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/ad"
+	"github.com/revode/revode/integrators"
+)
+
+// ODE is a Neural ODE block in a Gorgonia graph: Out is y(t1) (or, with
+// WithSaveAt, the solution at every output time stacked into a
+// (times, batch, dim) node) for dy/dt = f(t, y; θ), y(t0) = In. It is one
+// node whose op runs the solve; its symbolic gradient is one node that runs
+// the chosen gradient method once per backward pass and delivers ∂L/∂y0
+// and ∂L/∂θ for every learnable of the field, so gorgonia.Grad, the
+// TapeMachine and Gorgonia's solvers train the field with the rest of the
+// model.
+type ODE struct {
+	// Out is the layer's output node.
+	Out *G.Node
+
+	id         uint64
+	name       string
+	cfg        config
+	field      boundField
+	params     G.Nodes
+	batch, dim int
+	dtype      tensor.Dtype
+	sizes      []int // y0, then every parameter, in scalars
+
+	// The last forward solve, kept for the backward pass with copies of
+	// the inputs it used, so that a backward pass on other inputs (a
+	// finite-difference loop, another machine) solves again.
+	trace   *ad.Trace
+	usedY0  []float64
+	usedTh  []float64
+	stats   Stats
+	scratch []float64
+}
+
+// Stats reports the work of the layer's last forward and backward pass.
+type Stats struct {
+	Forward   integrators.Stats
+	Backward  ad.GradStats
+	HeldBytes int // memory held between the passes by the gradient method
+	Solves    int // forward solves so far (including re-solves)
+}
+
+// boundField is a compiled field that takes parameter values.
+type boundField interface {
+	ad.Field
+	BindValues([]G.Value) error
+}
+
+var layerIDs atomic.Uint64
+
+// NewODE adds an ODE block on y0, a (batch, dim) node, to y0's graph. The
+// field's learnables must live in the same graph. Everything is checked
+// here: shapes, options, and that the field compiles and produces y's
+// shape.
+func NewODE(y0 *G.Node, f VectorField, opts ...Option) (*ODE, error) {
+	l := &ODE{id: layerIDs.Add(1), cfg: defaultConfig()}
+	l.name = fmt.Sprintf("ode%d", l.id)
+	for _, o := range opts {
+		if err := o(&l.cfg); err != nil {
+			return nil, fmt.Errorf("layers.NewODE: %w", err)
+		}
+	}
+	if l.cfg.name != "" {
+		l.name = l.cfg.name
+	}
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("layers.NewODE %q: %s", l.name, fmt.Sprintf(format, a...))
+	}
+	if err := l.cfg.resolve(); err != nil {
+		return nil, fail("%v", err)
+	}
+	if y0 == nil {
+		return nil, fail("nil input node")
+	}
+	if y0.Shape().Dims() != 2 {
+		return nil, fail("input %s has shape %v, want (batch, dim)", y0.Name(), y0.Shape())
+	}
+	l.batch, l.dim, l.dtype = y0.Shape()[0], y0.Shape()[1], y0.Dtype()
+	if l.dtype != tensor.Float64 && l.dtype != tensor.Float32 {
+		return nil, fail("input %s is %v, want Float64 or Float32", y0.Name(), l.dtype)
+	}
+	if f.Build == nil {
+		return nil, fail("the vector field has no Build function")
+	}
+	for i, p := range f.Params {
+		switch {
+		case p == nil:
+			return nil, fail("parameter %d is nil", i)
+		case p.Graph() != y0.Graph():
+			return nil, fail("parameter %d (%s) belongs to another graph than the input", i, p.Name())
+		case p.Dtype() != l.dtype:
+			return nil, fail("parameter %d (%s) is %v but the input is %v", i, p.Name(), p.Dtype(), l.dtype)
+		case p.Value() == nil:
+			return nil, fail("parameter %d (%s) has no value: create learnables with G.WithValue or G.WithInit", i, p.Name())
+		}
+	}
+	l.params = f.Params
+	var err error
+	if l.cfg.workers > 1 {
+		l.field, err = ad.CompileParallel(f.Build, f.Params, l.batch, l.dim, l.cfg.workers)
+	} else {
+		l.field, err = ad.CompileField(f.Build, f.Params, l.batch, l.dim)
+	}
+	if err != nil {
+		return nil, fail("%v", err)
+	}
+	// Check that the gradient method can serve the method, and the output
+	// times, before any data flows.
+	if _, adaptive := l.cfg.control.(integrators.Adaptive); adaptive && l.cfg.method.ErrorOrder() == 0 {
+		return nil, fail("adaptive steps need a method with an embedded error estimate; %s has none (use Bosh3, Dopri5 or Tsit5, or fixed steps)", l.cfg.method.Name())
+	}
+	probe := make([]float64, l.batch*l.dim)
+	if _, err := ad.Solve(l.field, l.cfg.t0, l.cfg.t1, probe, l.solveConfig(integrators.Fixed{Steps: 1})); err != nil {
+		return nil, fail("%v", err)
+	}
+	l.sizes = append(l.sizes, l.batch*l.dim)
+	for _, p := range f.Params {
+		l.sizes = append(l.sizes, p.Shape().TotalSize())
+	}
+	inputs := append(G.Nodes{y0}, f.Params...)
+	if l.Out, err = G.ApplyOp(odeOp{l}, inputs...); err != nil {
+		return nil, fail("%v", err)
+	}
+	return l, nil
+}
+
+// solveConfig is the ad configuration; control overrides the layer's when
+// not nil.
+func (l *ODE) solveConfig(control integrators.Controller) ad.Config {
+	c := ad.Config{Method: l.cfg.method, Control: l.cfg.control, SaveAt: l.cfg.saveAt, MaxSteps: l.cfg.maxSteps, Gradient: l.cfg.gradient}
+	if control != nil {
+		c.Control = control
+	}
+	return c
+}
+
+// Stats returns the statistics of the last forward and backward pass.
+func (l *ODE) Stats() Stats { return l.stats }
+
+// Name is the layer's name.
+func (l *ODE) Name() string { return l.name }
+
+// outShape is the output node's shape.
+func (l *ODE) outShape() tensor.Shape {
+	if l.cfg.saveAt != nil {
+		return tensor.Shape{len(l.cfg.saveAt), l.batch, l.dim}
+	}
+	return tensor.Shape{l.batch, l.dim}
+}
+
+// forward solves from the given input values and keeps the trace.
+func (l *ODE) forward(vals []G.Value) error {
+	y0, err := flatten(vals[0], nil)
+	if err != nil {
+		return fmt.Errorf("layer %q: input: %w", l.name, err)
+	}
+	if err := l.field.BindValues(vals[1:]); err != nil {
+		return fmt.Errorf("layer %q: %w", l.name, err)
+	}
+	th := l.usedTh[:0]
+	for _, v := range vals[1:] {
+		if th, err = flattenAppend(th, v); err != nil {
+			return fmt.Errorf("layer %q: parameter: %w", l.name, err)
+		}
+	}
+	tr, err := ad.Solve(l.field, l.cfg.t0, l.cfg.t1, y0, l.solveConfig(nil))
+	if err != nil {
+		l.trace = nil
+		return fmt.Errorf("layer %q: %w", l.name, err)
+	}
+	l.trace, l.usedY0, l.usedTh = tr, y0, th
+	l.stats.Forward, l.stats.HeldBytes = tr.Stats, tr.HeldBytes
+	l.stats.Solves++
+	return nil
+}
+
+// current reports whether the kept trace was computed from these values.
+func (l *ODE) current(vals []G.Value) bool {
+	if l.trace == nil {
+		return false
+	}
+	var err error
+	if l.scratch, err = flatten(vals[0], l.scratch[:0]); err != nil || !equal(l.scratch, l.usedY0) {
+		return false
+	}
+	l.scratch = l.scratch[:0]
+	for _, v := range vals[1:] {
+		if l.scratch, err = flattenAppend(l.scratch, v); err != nil {
+			return false
+		}
+	}
+	return equal(l.scratch, l.usedTh)
+}
+
+// output stacks the trace's outputs into a tensor of the layer's dtype.
+func (l *ODE) output() tensor.Tensor {
+	n := l.batch * l.dim
+	ys := l.trace.Y
+	if l.dtype == tensor.Float32 {
+		d := make([]float32, len(ys)*n)
+		for k, y := range ys {
+			for i, v := range y {
+				d[k*n+i] = float32(v)
+			}
+		}
+		return tensor.New(tensor.WithShape(l.outShape()...), tensor.WithBacking(d))
+	}
+	d := make([]float64, len(ys)*n)
+	for k, y := range ys {
+		copy(d[k*n:], y)
+	}
+	return tensor.New(tensor.WithShape(l.outShape()...), tensor.WithBacking(d))
+}
+
+// backward runs the gradient method given ∂L/∂Out and packs
+// [∂L/∂y0 | ∂L/∂θ1 | …] into one vector of the layer's dtype.
+func (l *ODE) backward(vals []G.Value, dOut G.Value) (tensor.Tensor, error) {
+	if !l.current(vals) {
+		if err := l.forward(vals); err != nil {
+			return nil, err
+		}
+	}
+	flat, err := flatten(dOut, nil)
+	if err != nil {
+		return nil, fmt.Errorf("layer %q: output gradient: %w", l.name, err)
+	}
+	n := l.batch * l.dim
+	dY := make([][]float64, len(l.trace.Y))
+	for k := range dY {
+		dY[k] = flat[k*n : (k+1)*n]
+	}
+	if err := l.field.BindValues(vals[1:]); err != nil {
+		return nil, fmt.Errorf("layer %q: %w", l.name, err)
+	}
+	g, err := l.trace.Backward(dY)
+	if err != nil {
+		return nil, fmt.Errorf("layer %q: %w", l.name, err)
+	}
+	l.stats.Backward = g.Stats
+	total := len(g.Y0) + len(g.Theta)
+	if l.dtype == tensor.Float32 {
+		d := make([]float32, total)
+		for i, v := range g.Y0 {
+			d[i] = float32(v)
+		}
+		for i, v := range g.Theta {
+			d[len(g.Y0)+i] = float32(v)
+		}
+		return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
+	}
+	d := make([]float64, total)
+	copy(d, g.Y0)
+	copy(d[len(g.Y0):], g.Theta)
+	return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
+}
+
+// flatten reads a float value into a float64 slice (appending to dst).
+func flatten(v G.Value, dst []float64) ([]float64, error) { return flattenAppend(dst, v) }
+
+func flattenAppend(dst []float64, v G.Value) ([]float64, error) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		if x.IsMaterializable() {
+			x = x.Materialize().(*tensor.Dense)
+		}
+		switch d := x.Data().(type) {
+		case []float64:
+			return append(dst, d...), nil
+		case []float32:
+			for _, f := range d {
+				dst = append(dst, float64(f))
+			}
+			return dst, nil
+		case float64:
+			return append(dst, d), nil
+		case float32:
+			return append(dst, float64(d)), nil
+		}
+	case *G.F64:
+		return append(dst, float64(*x)), nil
+	case *G.F32:
+		return append(dst, float64(*x)), nil
+	}
+	return dst, fmt.Errorf("unsupported value %T", v)
+}
+
+func equal(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !(a[i] != a[i] && b[i] != b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// errNotTwice is returned by the gradient ops' own SymDiff.
+var errNotTwice = errors.New("revode layers do not support second derivatives")

@@ -1,0 +1,193 @@
+package layers
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The three Gorgonia ops of an ODE layer. Gorgonia ops have one output, so
+// the backward pass is one adjointOp that runs the gradient method once and
+// returns the packed vector [∂L/∂y0 | ∂L/∂θ1 | …], plus one cheap unpackOp
+// per input. Every op's hash includes the layer's id, so two layers on the
+// same inputs never merge into one node (Gorgonia merges nodes by hash).
+
+// nodeType is the Gorgonia type of a value of this shape and dtype.
+func nodeType(dt tensor.Dtype, dims int) hm.Type {
+	if dims == 0 {
+		return dt
+	}
+	return G.TensorType{Dims: dims, Of: dt}
+}
+
+func (l *ODE) inputTypes() []hm.Type {
+	ts := []hm.Type{nodeType(l.dtype, 2)}
+	for _, p := range l.params {
+		ts = append(ts, nodeType(l.dtype, p.Shape().Dims()))
+	}
+	return ts
+}
+
+func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
+
+// odeOp: (y0, θ1, …, θk) → y(t1), or the stacked outputs.
+type odeOp struct{ l *ODE }
+
+var _ G.SDOp = odeOp{}
+
+func (op odeOp) Arity() int { return 1 + len(op.l.params) }
+
+func (op odeOp) Type() hm.Type {
+	ts := append(op.l.inputTypes(), nodeType(op.l.dtype, op.l.outShape().Dims()))
+	return hm.NewFnType(ts...)
+}
+
+func (op odeOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.l.outShape(), nil }
+
+func (op odeOp) Do(vals ...G.Value) (G.Value, error) {
+	if len(vals) != op.Arity() {
+		return nil, fmt.Errorf("layer %q: %d inputs, want %d", op.l.name, len(vals), op.Arity())
+	}
+	if err := op.l.forward(vals); err != nil {
+		return nil, err
+	}
+	return op.l.output(), nil
+}
+
+func (op odeOp) ReturnsPtr() bool     { return false }
+func (op odeOp) CallsExtern() bool    { return false }
+func (op odeOp) OverwritesInput() int { return -1 }
+func (op odeOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "revode.ode/%d", op.l.id)
+}
+func (op odeOp) Hashcode() uint32 { return hashOf(op) }
+func (op odeOp) String() string   { return fmt.Sprintf("ODE[%s]", op.l.name) }
+
+func (op odeOp) DiffWRT(n int) []bool {
+	d := make([]bool, n)
+	for i := range d {
+		d[i] = true
+	}
+	return d
+}
+
+// SymDiff applies one adjointOp to (y0, θ…, ∂L/∂Out) and unpacks its result
+// into one gradient node per input.
+func (op odeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	packed, err := G.ApplyOp(adjointOp{op.l}, append(append(G.Nodes{}, inputs...), grad)...)
+	if err != nil {
+		return nil, fmt.Errorf("layer %q: %w", op.l.name, err)
+	}
+	out := make(G.Nodes, len(inputs))
+	off := 0
+	for i, in := range inputs {
+		u := unpackOp{l: op.l, index: i, offset: off, shape: in.Shape().Clone()}
+		if out[i], err = G.ApplyOp(u, packed); err != nil {
+			return nil, fmt.Errorf("layer %q: %w", op.l.name, err)
+		}
+		off += op.l.sizes[i]
+	}
+	return out, nil
+}
+
+// adjointOp: (y0, θ…, ∂L/∂Out) → [∂L/∂y0 | ∂L/∂θ1 | …].
+type adjointOp struct{ l *ODE }
+
+func (op adjointOp) Arity() int { return 2 + len(op.l.params) }
+
+func (op adjointOp) Type() hm.Type {
+	ts := append(op.l.inputTypes(), nodeType(op.l.dtype, op.l.outShape().Dims()), nodeType(op.l.dtype, 1))
+	return hm.NewFnType(ts...)
+}
+
+func (op adjointOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	n := 0
+	for _, s := range op.l.sizes {
+		n += s
+	}
+	return tensor.Shape{n}, nil
+}
+
+func (op adjointOp) Do(vals ...G.Value) (G.Value, error) {
+	if len(vals) != op.Arity() {
+		return nil, fmt.Errorf("layer %q: %d inputs to the backward pass, want %d", op.l.name, len(vals), op.Arity())
+	}
+	return op.l.backward(vals[:len(vals)-1], vals[len(vals)-1])
+}
+
+func (op adjointOp) ReturnsPtr() bool     { return false }
+func (op adjointOp) CallsExtern() bool    { return false }
+func (op adjointOp) OverwritesInput() int { return -1 }
+func (op adjointOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "revode.ode.adjoint/%d", op.l.id)
+}
+func (op adjointOp) Hashcode() uint32 { return hashOf(op) }
+func (op adjointOp) String() string   { return fmt.Sprintf("∇ODE[%s]", op.l.name) }
+
+func (op adjointOp) DiffWRT(n int) []bool { return make([]bool, n) }
+func (op adjointOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, errNotTwice
+}
+
+// unpackOp: the packed gradient → the gradient of input index, of its shape.
+type unpackOp struct {
+	l      *ODE
+	index  int
+	offset int
+	shape  tensor.Shape
+}
+
+func (op unpackOp) Arity() int { return 1 }
+
+func (op unpackOp) Type() hm.Type {
+	return hm.NewFnType(nodeType(op.l.dtype, 1), nodeType(op.l.dtype, op.shape.Dims()))
+}
+
+func (op unpackOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
+
+func (op unpackOp) Do(vals ...G.Value) (G.Value, error) {
+	packed, ok := vals[0].(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("layer %q: packed gradient is %T", op.l.name, vals[0])
+	}
+	n := op.l.sizes[op.index]
+	switch d := packed.Data().(type) {
+	case []float64:
+		part := append([]float64(nil), d[op.offset:op.offset+n]...)
+		if op.shape.Dims() == 0 {
+			return G.NewF64(part[0]), nil
+		}
+		return tensor.New(tensor.WithShape(op.shape.Clone()...), tensor.WithBacking(part)), nil
+	case []float32:
+		part := append([]float32(nil), d[op.offset:op.offset+n]...)
+		if op.shape.Dims() == 0 {
+			return G.NewF32(part[0]), nil
+		}
+		return tensor.New(tensor.WithShape(op.shape.Clone()...), tensor.WithBacking(part)), nil
+	}
+	return nil, fmt.Errorf("layer %q: packed gradient of type %T", op.l.name, packed.Data())
+}
+
+func (op unpackOp) ReturnsPtr() bool     { return false }
+func (op unpackOp) CallsExtern() bool    { return false }
+func (op unpackOp) OverwritesInput() int { return -1 }
+func (op unpackOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "revode.ode.unpack/%d/%d/%d/%v", op.l.id, op.index, op.offset, op.shape)
+}
+func (op unpackOp) Hashcode() uint32 { return hashOf(op) }
+func (op unpackOp) String() string {
+	return fmt.Sprintf("unpack[%s#%d]", op.l.name, op.index)
+}
+
+func (op unpackOp) DiffWRT(n int) []bool { return make([]bool, n) }
+func (op unpackOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, errNotTwice
+}
