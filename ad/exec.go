@@ -2,6 +2,7 @@ package ad
 
 import (
 	"fmt"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -34,6 +35,8 @@ const (
 	modePrealloc                 // UsePreallocDo into the step's buffer
 	modeInPlace                  // copy input 0 into the buffer, then UnsafeDo on it
 	modeConstant                 // evaluated once
+	modeKernel                   // the executor's own kernel into the buffer (kernels.go)
+	modeView                     // a view of an input: reused while the inputs are the same values
 )
 
 type execStep struct {
@@ -44,6 +47,10 @@ type execStep struct {
 	args   []G.Value
 	mode   execMode
 	buffer tensor.Tensor
+	kernel kernel
+	// modeView: the inputs the cached view was made from.
+	viewOf []G.Value
+	view   G.Value
 }
 
 // newProgram plans the evaluation of roots: every node they depend on, in
@@ -77,7 +84,7 @@ func newProgram(g *G.ExprGraph, roots G.Nodes, leaves map[*G.Node]bool) (*progra
 		p.vals = append(p.vals, nil)
 		if n.Op() != nil && !leaves[n] {
 			st := execStep{node: n, op: n.Op(), in: in, out: p.slotOf[n], args: make([]G.Value, len(in))}
-			if len(in) == 0 {
+			if len(in) == 0 && !isRandom(st.op) {
 				st.mode = modeConstant
 			}
 			p.steps = append(p.steps, st)
@@ -99,6 +106,7 @@ func newProgram(g *G.ExprGraph, roots G.Nodes, leaves map[*G.Node]bool) (*progra
 // any more: without it, the VJP program evaluates f's output layer only to
 // learn its size.
 func (p *program) freezeShapeOps() {
+	constant := make([]bool, len(p.vals))
 	for i := range p.steps {
 		st := &p.steps[i]
 		if fmt.Sprintf("%T", st.op) == "gorgonia.sizeOp" {
@@ -106,6 +114,16 @@ func (p *program) freezeShapeOps() {
 			st.in = nil
 			st.args = nil
 		}
+		// A step whose inputs are all constant is constant (the reshape of
+		// a constant that broadcasting inserts, …).
+		allConst := len(st.in) > 0 && !isRandom(st.op)
+		for _, s := range st.in {
+			allConst = allConst && constant[s]
+		}
+		if allConst {
+			st.mode, st.in, st.args = modeConstant, nil, nil
+		}
+		constant[st.out] = st.mode == modeConstant
 	}
 	needed := make([]bool, len(p.vals))
 	for _, r := range p.roots {
@@ -157,6 +175,16 @@ func (p *program) run() error {
 			}
 		case st.mode == modePrealloc:
 			v, err = st.op.(G.UsePreallocDoer).UsePreallocDo(st.buffer, st.args...)
+		case st.mode == modeKernel:
+			err = st.kernel(st.buffer.(*tensor.Dense), st.args)
+			v = st.buffer
+		case st.mode == modeView:
+			if sameValues(st.viewOf, st.args) {
+				v = st.view
+			} else if v, err = st.op.Do(st.args...); err == nil {
+				st.view = v
+				copy(st.viewOf, st.args)
+			}
 		case st.mode == modeInPlace:
 			src := st.args[0].(tensor.Tensor)
 			if err = tensor.Copy(st.buffer, src); err == nil {
@@ -190,8 +218,16 @@ func (st *execStep) chooseMode(v G.Value) {
 	}
 	for _, a := range st.args {
 		if sameData(a, t) {
-			return // a view of an input
+			// A view of an input (reshape, …): the same input values give
+			// the same view, whose data follows the input's in place.
+			st.mode, st.view = modeView, v
+			st.viewOf = append([]G.Value(nil), st.args...)
+			return
 		}
+	}
+	if k := chooseKernel(st.op, st.args, t.(*tensor.Dense)); k != nil {
+		st.buffer, st.kernel, st.mode = t, k, modeKernel
+		return
 	}
 	if pd, ok := st.op.(G.UsePreallocDoer); ok && !isViewingOp(st.op) {
 		_ = pd
@@ -226,3 +262,18 @@ func sameData(a G.Value, b tensor.Tensor) bool {
 	return ta.Uintptr() == b.Uintptr()
 }
 
+// sameValues reports whether two argument lists hold the very same values.
+func sameValues(a, b []G.Value) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isRandom reports ops that draw random numbers: never constant.
+func isRandom(op G.Op) bool {
+	name := strings.ToLower(fmt.Sprintf("%T", op))
+	return strings.Contains(name, "random") || strings.Contains(name, "dropout")
+}

@@ -338,6 +338,16 @@ func (gf *GraphField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, s
 // copyValue copies src into *dst, allocating *dst on first use.
 func copyValue(dst *G.Value, src G.Value) error {
 	switch x := src.(type) {
+	case *tensor.Dense:
+		if d, ok := (*dst).(*tensor.Dense); ok && plainDense(x) && d.Dtype() == x.Dtype() && d.Shape().TotalSize() == x.Shape().TotalSize() {
+			if x.Dtype() == tensor.Float64 {
+				copy(d.Float64s(), x.Float64s())
+			} else {
+				copy(d.Float32s(), x.Float32s())
+			}
+			return nil
+		}
+		*dst = x.Clone().(G.Value)
 	case tensor.Tensor:
 		if *dst == nil {
 			*dst = x.Clone().(G.Value)
@@ -455,28 +465,18 @@ func readInto(dst []float64, v G.Value) error {
 		if x.Shape().TotalSize() != len(dst) {
 			return fmt.Errorf("ad: value of shape %v into %d numbers", x.Shape(), len(dst))
 		}
-		if !x.IsMaterializable() {
-			switch d := x.Data().(type) {
-			case []float64:
-				copy(dst, d)
-				return nil
-			case []float32:
-				for i, f := range d {
-					dst[i] = float64(f)
-				}
-				return nil
-			}
+		if x.RequiresIterator() {
+			x = x.Materialize().(*tensor.Dense)
 		}
-		it := x.Iterator()
-		i := 0
-		for j, err := it.Start(); err == nil; j, err = it.Next() {
-			switch d := x.Data().(type) {
-			case []float64:
-				dst[i] = d[j]
-			case []float32:
-				dst[i] = float64(d[j])
+		switch x.Dtype() {
+		case tensor.Float64:
+			copy(dst, x.Float64s())
+		case tensor.Float32:
+			for i, f := range x.Float32s() {
+				dst[i] = float64(f)
 			}
-			i++
+		default:
+			return fmt.Errorf("ad: value of dtype %v", x.Dtype())
 		}
 		return nil
 	case *G.F64:
@@ -496,18 +496,20 @@ func addInto(dst []float64, v G.Value) error {
 		if x.Shape().TotalSize() != len(dst) {
 			return fmt.Errorf("ad: gradient of shape %v into %d numbers", x.Shape(), len(dst))
 		}
-		if x.IsMaterializable() {
-			return fmt.Errorf("ad: gradient is a non-contiguous view")
+		if x.RequiresIterator() {
+			x = x.Materialize().(*tensor.Dense)
 		}
-		switch d := x.Data().(type) {
-		case []float64:
-			for i, f := range d {
+		switch x.Dtype() {
+		case tensor.Float64:
+			for i, f := range x.Float64s() {
 				dst[i] += f
 			}
-		case []float32:
-			for i, f := range d {
+		case tensor.Float32:
+			for i, f := range x.Float32s() {
 				dst[i] += float64(f)
 			}
+		default:
+			return fmt.Errorf("ad: gradient of dtype %v", x.Dtype())
 		}
 		return nil
 	case *G.F64:

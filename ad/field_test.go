@@ -140,3 +140,59 @@ func TestKeptVJP(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFieldAllocs: after the first call, a compiled field allocates
+// nothing per evaluation (kernels and view caching in exec.go and
+// kernels.go).
+func BenchmarkFieldAllocs(b *testing.B) {
+	const batch, dim = 8, 32
+	ref := mlp.New(batch, dim, 64, 3)
+	gf, err := CompileField(mlpGraph(batch), mlpParams(G.NewGraph(), ref, tensor.Float64), batch, dim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	y, v, out := randomVec(batch*dim, 1.3), randomVec(batch*dim, 0.7), make([]float64, batch*dim)
+	dth := make([]float64, gf.NumParams())
+	for _, c := range []struct {
+		name string
+		fn   func()
+	}{
+		{"eval", func() { gf.Eval(out, 0.5, y) }},
+		{"vjp", func() { gf.VJP(out, dth, 0.5, y, v) }},
+		{"evalkeep", func() { gf.EvalKeep(out, 0.5, y, 0) }},
+		{"vjpkept", func() { gf.VJPKept(out, dth, 0.5, y, v, 0) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			c.fn()
+			b.ReportAllocs()
+			for b.Loop() {
+				c.fn()
+			}
+		})
+	}
+}
+
+// TestNoAllocsPerCall: the steady state of a field evaluation allocates
+// nothing.
+func TestNoAllocsPerCall(t *testing.T) {
+	const batch, dim = 4, 8
+	ref := mlp.New(batch, dim, 16, 3)
+	gf, err := CompileField(mlpGraph(batch), mlpParams(G.NewGraph(), ref, tensor.Float64), batch, dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, v, out := randomVec(batch*dim, 1.3), randomVec(batch*dim, 0.7), make([]float64, batch*dim)
+	dth := make([]float64, gf.NumParams())
+	gf.EvalKeep(out, 0.5, y, 0)
+	for name, fn := range map[string]func(){
+		"eval":     func() { gf.Eval(out, 0.5, y) },
+		"vjp":      func() { gf.VJP(out, dth, 0.5, y, v) },
+		"evalkeep": func() { gf.EvalKeep(out, 0.5, y, 0) },
+		"vjpkept":  func() { gf.VJPKept(out, dth, 0.5, y, v, 0) },
+	} {
+		fn()
+		if n := testing.AllocsPerRun(20, fn); n != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", name, n)
+		}
+	}
+}

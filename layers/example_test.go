@@ -26,7 +26,7 @@ func Example_classifier() {
 	const batch, in, dim, classes = 8, 3, 4, 2
 	g := G.NewGraph()
 	x := matrix(g, "x", batch, in, func(i int) float64 { return math.Sin(float64(i)) })
-	labels := matrix(g, "y", batch, classes, func(i int) float64 { return float64((i/classes+i)%2) })
+	labels := matrix(g, "y", batch, classes, func(i int) float64 { return float64((i/classes + i) % 2) })
 	w0 := matrix(g, "w0", in, dim, func(i int) float64 { return 0.3 * math.Cos(float64(i)) })
 	w1 := matrix(g, "w1", dim, classes, func(i int) float64 { return 0.3 * math.Sin(float64(3*i)) })
 

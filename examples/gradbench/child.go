@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,11 +112,16 @@ func benchGradient(c config, field ad.Field) (result, error) {
 	// The method's own runs first, in a fresh process, so that the peak
 	// resident set is its own; the reference (backprop, which holds O(N)
 	// memory) afterwards.
-	runtime.GC()
-	debug.FreeOSMemory()
+	// Repeat until the garbage collector has cycled a few times, so that
+	// the peak includes its steady-state heap at every N (short solves
+	// would otherwise end before their garbage reached the collector's
+	// goal, and look smaller than they are in a training loop).
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gc0 := ms.NumGC
 	r.BaseRSS = procStatus("VmRSS")
 	var first *ad.Gradients
-	for i := 0; i < c.Repeats; i++ {
+	for i := 0; i < c.Repeats || ms.NumGC < gc0+3; i++ {
 		start := time.Now()
 		tr, g, err := once(cfg)
 		if err != nil {
@@ -131,6 +135,7 @@ func benchGradient(c config, field ad.Field) (result, error) {
 			r.FuncEvals = tr.Stats.FuncEvals + g.Stats.FuncEvals
 			r.VJPEvals = g.Stats.VJPEvals
 		}
+		runtime.ReadMemStats(&ms)
 	}
 	r.PeakRSS = procStatus("VmHWM")
 	refCfg := cfg

@@ -122,8 +122,9 @@ func main() {
 	}
 }
 
-// measure builds the model, runs one warm-up training step and one measured
-// step, and reports the process's peak RSS.
+// measure builds the model, runs training steps until the garbage
+// collector is in its steady state, times one more, and reports the
+// process's peak RSS.
 func measure(arg string) (result, error) {
 	parts := strings.Split(arg, ",")
 	if len(parts) != 2 {
@@ -180,8 +181,22 @@ func measure(arg string) (result, error) {
 		}
 		return solver.Step(G.NodesToValueGrads(learn))
 	}
-	if err := step(); err != nil { // warm-up: buffers, solver state
-		return result{}, err
+	// Warm up until the garbage collector has cycled a few times, so that
+	// every configuration is measured in the steady state of a training
+	// loop, with its heap at the collector's goal, whatever N: a short solve
+	// would otherwise finish before its garbage reached the goal and look
+	// smaller than it is in training.
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gc0 := ms.NumGC
+	for i := 0; ; i++ {
+		if err := step(); err != nil {
+			return result{}, err
+		}
+		runtime.ReadMemStats(&ms)
+		if ms.NumGC >= gc0+3 && i >= 1 {
+			break
+		}
 	}
 	runtime.GC()
 	debug.FreeOSMemory()

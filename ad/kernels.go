@@ -1,0 +1,396 @@
+package ad
+
+import (
+	"math"
+	"strings"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// Kernels: for the ops a vector field is mostly made of (matrix products,
+// elementwise arithmetic and activations, the repeat that broadcasting
+// inserts, sums along an axis), the executor writes the result straight
+// into the step's buffer with a plain loop or one BLAS call. Gorgonia's own
+// implementations allocate headers, iterators and option closures on every
+// call (50 to 180 small allocations per field evaluation): garbage that, at
+// hundreds of thousands of evaluations per gradient, sets the process's
+// memory by the collector's pacing rather than by what the gradient holds.
+//
+// A kernel is chosen on the first run from the op's name and the shapes and
+// dtypes it actually met, and only after it reproduced Gorgonia's result for
+// those inputs to round-off; anything else keeps Gorgonia's op.
+
+// kernel computes a step's value into out from its inputs.
+type kernel func(out *tensor.Dense, in []G.Value) error
+
+// kernelSelfCheckTol bounds the relative difference between a kernel's
+// result and Gorgonia's on the first run (BLAS calls may sum in another
+// order); float32 results get the single-precision bound.
+const (
+	kernelSelfCheckTol64 = 1e-12
+	kernelSelfCheckTol32 = 1e-5
+)
+
+// chooseKernel returns a kernel for op on these first-run inputs, checked
+// against want, Gorgonia's result; nil if none applies.
+func chooseKernel(op G.Op, in []G.Value, want *tensor.Dense) kernel {
+	k := kernelFor(op, in, want)
+	if k == nil {
+		return nil
+	}
+	scratch := tensor.New(tensor.Of(want.Dtype()), tensor.WithShape(want.Shape().Clone()...))
+	if err := k(scratch, in); err != nil {
+		return nil
+	}
+	tol := kernelSelfCheckTol64
+	if want.Dtype() == tensor.Float32 {
+		tol = kernelSelfCheckTol32
+	}
+	if !closeDense(scratch, want, tol) {
+		return nil
+	}
+	return k
+}
+
+func kernelFor(op G.Op, in []G.Value, out *tensor.Dense) kernel {
+	if !plainDense(out) {
+		return nil
+	}
+	dt := out.Dtype()
+	if dt != tensor.Float64 && dt != tensor.Float32 {
+		return nil
+	}
+	for _, v := range in {
+		if v.Dtype() != dt {
+			return nil
+		}
+		if d, ok := v.(*tensor.Dense); ok && !plainDense(d) {
+			return nil
+		}
+	}
+	name := op.String()
+	switch {
+	case len(in) == 2 && (name == "A × B" || name == "A × Bᵀ" || name == "Aᵀ × B" || name == "Aᵀ × Bᵀ"):
+		return matMulKernel(strings.HasPrefix(name, "Aᵀ"), strings.HasSuffix(name, "Bᵀ"), in, out)
+	case len(in) == 2 && (strings.HasSuffix(name, " false") || strings.HasSuffix(name, " true")):
+		return binaryKernel(strings.Fields(name)[0], in, out)
+	case len(in) == 1 && (name == "tanh" || name == "sigmoid" || name == "neg" || name == "square"):
+		return unaryKernel(name, in, out)
+	case len(in) == 2 && (name == "Repeat0" || name == "Repeat1"):
+		return repeatKernel(in, out)
+	case len(in) == 1 && (name == "Σ[0]" || name == "Σ[1]"):
+		return sumKernel(int(name[len("Σ[")]-'0'), in, out)
+	}
+	return nil
+}
+
+// plainDense: a dense, contiguous, row-major, non-view tensor.
+func plainDense(t *tensor.Dense) bool {
+	return t != nil && !t.IsMaterializable() && !t.RequiresIterator() && t.DataOrder().IsRowMajor()
+}
+
+func dims2(s tensor.Shape) (int, int, bool) {
+	switch s.Dims() {
+	case 2:
+		return s[0], s[1], true
+	case 1:
+		return 1, s[0], true
+	}
+	return 0, 0, false
+}
+
+func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) kernel {
+	a, okA := in[0].(*tensor.Dense)
+	b, okB := in[1].(*tensor.Dense)
+	if !okA || !okB || a.Shape().Dims() != 2 || b.Shape().Dims() != 2 || out.Shape().Dims() != 2 {
+		return nil
+	}
+	tA, tB := blas.NoTrans, blas.NoTrans
+	if ta {
+		tA = blas.Trans
+	}
+	if tb {
+		tB = blas.Trans
+	}
+	return func(out *tensor.Dense, in []G.Value) error {
+		a, b := in[0].(*tensor.Dense), in[1].(*tensor.Dense)
+		ar, ac := a.Shape()[0], a.Shape()[1]
+		br, bc := b.Shape()[0], b.Shape()[1]
+		or, oc := out.Shape()[0], out.Shape()[1]
+		switch out.Dtype() {
+		case tensor.Float64:
+			blas64.Gemm(tA, tB, 1,
+				blas64.General{Rows: ar, Cols: ac, Stride: ac, Data: a.Float64s()},
+				blas64.General{Rows: br, Cols: bc, Stride: bc, Data: b.Float64s()},
+				0, blas64.General{Rows: or, Cols: oc, Stride: oc, Data: out.Float64s()})
+		default:
+			blas32.Gemm(tA, tB, 1,
+				blas32.General{Rows: ar, Cols: ac, Stride: ac, Data: a.Float32s()},
+				blas32.General{Rows: br, Cols: bc, Stride: bc, Data: b.Float32s()},
+				0, blas32.General{Rows: or, Cols: oc, Stride: oc, Data: out.Float32s()})
+		}
+		return nil
+	}
+}
+
+// binaryKernel handles +, −, ⊙ and ÷ of two tensors of the output's shape,
+// or of a tensor and a scalar (in either order).
+func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
+	var f64 func(a, b float64) float64
+	switch sym {
+	case "+":
+		f64 = func(a, b float64) float64 { return a + b }
+	case "-":
+		f64 = func(a, b float64) float64 { return a - b }
+	case "⊙":
+		f64 = func(a, b float64) float64 { return a * b }
+	case "÷":
+		f64 = func(a, b float64) float64 { return a / b }
+	default:
+		return nil
+	}
+	n := out.Shape().TotalSize()
+	scalarAt := -1
+	for i, v := range in {
+		switch x := v.(type) {
+		case *tensor.Dense:
+			if x.Shape().TotalSize() != n {
+				if x.Shape().TotalSize() == 1 && scalarAt < 0 {
+					scalarAt = i
+					continue
+				}
+				return nil
+			}
+		case G.Scalar:
+			if scalarAt >= 0 {
+				return nil
+			}
+			scalarAt = i
+		default:
+			return nil
+		}
+	}
+	return func(out *tensor.Dense, in []G.Value) error {
+		switch out.Dtype() {
+		case tensor.Float64:
+			o := out.Float64s()
+			a, sa := float64s(in[0])
+			b, sb := float64s(in[1])
+			switch {
+			case scalarAt == 0:
+				for i := range o {
+					o[i] = f64(sa, b[i])
+				}
+			case scalarAt == 1:
+				for i := range o {
+					o[i] = f64(a[i], sb)
+				}
+			default:
+				switch sym { // the common cases without the call
+				case "+":
+					for i := range o {
+						o[i] = a[i] + b[i]
+					}
+				case "⊙":
+					for i := range o {
+						o[i] = a[i] * b[i]
+					}
+				default:
+					for i := range o {
+						o[i] = f64(a[i], b[i])
+					}
+				}
+			}
+		default:
+			o := out.Float32s()
+			a, sa := float32s(in[0])
+			b, sb := float32s(in[1])
+			for i := range o {
+				var x, y float32
+				switch scalarAt {
+				case 0:
+					x, y = sa, b[i]
+				case 1:
+					x, y = a[i], sb
+				default:
+					x, y = a[i], b[i]
+				}
+				o[i] = float32(f64(float64(x), float64(y)))
+			}
+		}
+		return nil
+	}
+}
+
+// float64s returns a value's data, or its single number as a scalar.
+func float64s(v G.Value) ([]float64, float64) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		d := x.Float64s()
+		if len(d) == 1 {
+			return d, d[0]
+		}
+		return d, 0
+	case *G.F64:
+		return nil, float64(*x)
+	}
+	return nil, math.NaN()
+}
+
+func float32s(v G.Value) ([]float32, float32) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		d := x.Float32s()
+		if len(d) == 1 {
+			return d, d[0]
+		}
+		return d, 0
+	case *G.F32:
+		return nil, float32(*x)
+	}
+	return nil, float32(math.NaN())
+}
+
+func unaryKernel(name string, in []G.Value, out *tensor.Dense) kernel {
+	x, ok := in[0].(*tensor.Dense)
+	if !ok || x.Shape().TotalSize() != out.Shape().TotalSize() {
+		return nil
+	}
+	var f func(float64) float64
+	switch name {
+	case "tanh":
+		f = math.Tanh
+	case "sigmoid":
+		f = func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+	case "neg":
+		f = func(x float64) float64 { return -x }
+	case "square":
+		f = func(x float64) float64 { return x * x }
+	}
+	return func(out *tensor.Dense, in []G.Value) error {
+		x := in[0].(*tensor.Dense)
+		if out.Dtype() == tensor.Float64 {
+			o, a := out.Float64s(), x.Float64s()
+			for i, v := range a {
+				o[i] = f(v)
+			}
+			return nil
+		}
+		o, a := out.Float32s(), x.Float32s()
+		for i, v := range a {
+			o[i] = float32(f(float64(v)))
+		}
+		return nil
+	}
+}
+
+// repeatKernel tiles a 2-D (or 1-D) input whose dimensions divide the
+// output's, as the broadcasting ops insert.
+func repeatKernel(in []G.Value, out *tensor.Dense) kernel {
+	x, ok := in[0].(*tensor.Dense)
+	if !ok {
+		return nil
+	}
+	xr, xc, ok1 := dims2(x.Shape())
+	or, oc, ok2 := dims2(out.Shape())
+	if !ok1 || !ok2 || xr == 0 || xc == 0 || or%xr != 0 || oc%xc != 0 {
+		return nil
+	}
+	return func(out *tensor.Dense, in []G.Value) error {
+		x := in[0].(*tensor.Dense)
+		if out.Dtype() == tensor.Float64 {
+			o, a := out.Float64s(), x.Float64s()
+			for i := 0; i < or; i++ {
+				row := a[(i%xr)*xc : (i%xr+1)*xc]
+				dst := o[i*oc : (i+1)*oc]
+				for j := 0; j < oc; j += xc {
+					copy(dst[j:j+xc], row)
+				}
+			}
+			return nil
+		}
+		o, a := out.Float32s(), x.Float32s()
+		for i := 0; i < or; i++ {
+			row := a[(i%xr)*xc : (i%xr+1)*xc]
+			dst := o[i*oc : (i+1)*oc]
+			for j := 0; j < oc; j += xc {
+				copy(dst[j:j+xc], row)
+			}
+		}
+		return nil
+	}
+}
+
+// sumKernel sums a 2-D input along one axis.
+func sumKernel(axis int, in []G.Value, out *tensor.Dense) kernel {
+	x, ok := in[0].(*tensor.Dense)
+	if !ok || x.Shape().Dims() != 2 {
+		return nil
+	}
+	r, c := x.Shape()[0], x.Shape()[1]
+	if (axis == 0 && out.Shape().TotalSize() != c) || (axis == 1 && out.Shape().TotalSize() != r) {
+		return nil
+	}
+	return func(out *tensor.Dense, in []G.Value) error {
+		x := in[0].(*tensor.Dense)
+		if out.Dtype() == tensor.Float64 {
+			o, a := out.Float64s(), x.Float64s()
+			clear(o)
+			for i := 0; i < r; i++ {
+				for j := 0; j < c; j++ {
+					if axis == 0 {
+						o[j] += a[i*c+j]
+					} else {
+						o[i] += a[i*c+j]
+					}
+				}
+			}
+			return nil
+		}
+		o, a := out.Float32s(), x.Float32s()
+		clear(o)
+		for i := 0; i < r; i++ {
+			for j := 0; j < c; j++ {
+				if axis == 0 {
+					o[j] += a[i*c+j]
+				} else {
+					o[i] += a[i*c+j]
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// closeDense compares two tensors of one shape to a relative tolerance.
+func closeDense(a, b *tensor.Dense, tol float64) bool {
+	if !a.Shape().Eq(b.Shape()) {
+		return false
+	}
+	var x, y []float64
+	if a.Dtype() == tensor.Float64 {
+		x, y = a.Float64s(), b.Float64s()
+	} else {
+		for _, v := range a.Float32s() {
+			x = append(x, float64(v))
+		}
+		for _, v := range b.Float32s() {
+			y = append(y, float64(v))
+		}
+	}
+	scale := 0.0
+	for _, v := range y {
+		scale = math.Max(scale, math.Abs(v))
+	}
+	for i := range x {
+		if !(math.Abs(x[i]-y[i]) <= tol*math.Max(scale, 1e-300)) {
+			return false
+		}
+	}
+	return true
+}
