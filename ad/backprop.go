@@ -20,11 +20,7 @@ var _ Gradient = Backprop{}
 func (Backprop) Name() string { return "backprop" }
 
 func (Backprop) newRecorder(r *run) (recorder, error) {
-	st, err := r.cfg.Method.NewStepper(len(r.y0))
-	if err != nil {
-		return nil, err
-	}
-	adj, err := newStepAdjoint(st)
+	st, adj, err := stepperFor(r)
 	if err != nil {
 		return nil, err
 	}

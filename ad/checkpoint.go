@@ -37,11 +37,7 @@ func (g Checkpoint) newRecorder(r *run) (recorder, error) {
 	if g.Snapshots < 0 {
 		return nil, fmt.Errorf("ad: Checkpoint.Snapshots = %d, want ≥ 0 (0 means ⌈√N⌉)", g.Snapshots)
 	}
-	st, err := r.cfg.Method.NewStepper(len(r.y0))
-	if err != nil {
-		return nil, err
-	}
-	adj, err := newStepAdjoint(st)
+	st, adj, err := stepperFor(r)
 	if err != nil {
 		return nil, err
 	}

@@ -275,17 +275,20 @@ func unaryKernel(name string, in []G.Value, out *tensor.Dense) kernel {
 	return func(out *tensor.Dense, in []G.Value) error {
 		x := in[0].(*tensor.Dense)
 		if out.Dtype() == tensor.Float64 {
-			o, a := out.Float64s(), x.Float64s()
-			for i, v := range a {
-				o[i] = f(v)
-			}
-			return nil
-		}
-		o, a := out.Float32s(), x.Float32s()
-		for i, v := range a {
-			o[i] = float32(f(float64(v)))
+			mapInto(out.Float64s(), x.Float64s(), f)
+		} else {
+			mapInto(out.Float32s(), x.Float32s(), f)
 		}
 		return nil
+	}
+}
+
+// float is the element types the kernels serve.
+type float interface{ ~float32 | ~float64 }
+
+func mapInto[T float](o, a []T, f func(float64) float64) {
+	for i, v := range a {
+		o[i] = T(f(float64(v)))
 	}
 }
 
@@ -304,25 +307,22 @@ func repeatKernel(in []G.Value, out *tensor.Dense) kernel {
 	return func(out *tensor.Dense, in []G.Value) error {
 		x := in[0].(*tensor.Dense)
 		if out.Dtype() == tensor.Float64 {
-			o, a := out.Float64s(), x.Float64s()
-			for i := 0; i < or; i++ {
-				row := a[(i%xr)*xc : (i%xr+1)*xc]
-				dst := o[i*oc : (i+1)*oc]
-				for j := 0; j < oc; j += xc {
-					copy(dst[j:j+xc], row)
-				}
-			}
-			return nil
-		}
-		o, a := out.Float32s(), x.Float32s()
-		for i := 0; i < or; i++ {
-			row := a[(i%xr)*xc : (i%xr+1)*xc]
-			dst := o[i*oc : (i+1)*oc]
-			for j := 0; j < oc; j += xc {
-				copy(dst[j:j+xc], row)
-			}
+			tile(out.Float64s(), x.Float64s(), or, oc, xr, xc)
+		} else {
+			tile(out.Float32s(), x.Float32s(), or, oc, xr, xc)
 		}
 		return nil
+	}
+}
+
+// tile fills the or×oc matrix o with copies of the xr×xc matrix a.
+func tile[T float](o, a []T, or, oc, xr, xc int) {
+	for i := 0; i < or; i++ {
+		row := a[(i%xr)*xc : (i%xr+1)*xc]
+		dst := o[i*oc : (i+1)*oc]
+		for j := 0; j < oc; j += xc {
+			copy(dst[j:j+xc], row)
+		}
 	}
 }
 
@@ -339,31 +339,25 @@ func sumKernel(axis int, in []G.Value, out *tensor.Dense) kernel {
 	return func(out *tensor.Dense, in []G.Value) error {
 		x := in[0].(*tensor.Dense)
 		if out.Dtype() == tensor.Float64 {
-			o, a := out.Float64s(), x.Float64s()
-			clear(o)
-			for i := 0; i < r; i++ {
-				for j := 0; j < c; j++ {
-					if axis == 0 {
-						o[j] += a[i*c+j]
-					} else {
-						o[i] += a[i*c+j]
-					}
-				}
-			}
-			return nil
-		}
-		o, a := out.Float32s(), x.Float32s()
-		clear(o)
-		for i := 0; i < r; i++ {
-			for j := 0; j < c; j++ {
-				if axis == 0 {
-					o[j] += a[i*c+j]
-				} else {
-					o[i] += a[i*c+j]
-				}
-			}
+			sumAxis(out.Float64s(), x.Float64s(), r, c, axis)
+		} else {
+			sumAxis(out.Float32s(), x.Float32s(), r, c, axis)
 		}
 		return nil
+	}
+}
+
+// sumAxis writes the sums of the r×c matrix a along axis into o.
+func sumAxis[T float](o, a []T, r, c, axis int) {
+	clear(o)
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			if axis == 0 {
+				o[j] += a[i*c+j]
+			} else {
+				o[i] += a[i*c+j]
+			}
+		}
 	}
 }
 

@@ -41,6 +41,20 @@ func setIncTimes(inc *integrators.Increment, t, h float64) {
 	}
 }
 
+// stepperFor makes a stepper for the run's method and state size, with its
+// adjoint.
+func stepperFor(r *run) (integrators.Stepper, stepAdjoint, error) {
+	st, err := r.cfg.Method.NewStepper(len(r.y0))
+	if err != nil {
+		return nil, nil, err
+	}
+	adj, err := newStepAdjoint(st)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, adj, nil
+}
+
 // newStepAdjoint returns the adjoint of stepper, which must be one of the
 // integrators package's steppers.
 func newStepAdjoint(st integrators.Stepper) (stepAdjoint, error) {

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"runtime"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	G "gorgonia.org/gorgonia"
@@ -18,6 +15,7 @@ import (
 	"github.com/revode/revode/ad"
 	"github.com/revode/revode/integrators"
 	"github.com/revode/revode/internal/mlp"
+	"github.com/revode/revode/internal/procmem"
 )
 
 const dim, hidden = 32, 64
@@ -119,7 +117,7 @@ func benchGradient(c config, field ad.Field) (result, error) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	gc0 := ms.NumGC
-	r.BaseRSS = procStatus("VmRSS")
+	r.BaseRSS = procmem.Current()
 	var first *ad.Gradients
 	for i := 0; i < c.Repeats || ms.NumGC < gc0+3; i++ {
 		start := time.Now()
@@ -137,7 +135,7 @@ func benchGradient(c config, field ad.Field) (result, error) {
 		}
 		runtime.ReadMemStats(&ms)
 	}
-	r.PeakRSS = procStatus("VmHWM")
+	r.PeakRSS = procmem.Peak()
 	refCfg := cfg
 	refCfg.Gradient = ad.Backprop{}
 	_, ref, err := once(refCfg)
@@ -190,7 +188,7 @@ func benchField(c config, field *ad.GraphField, ref *mlp.Field) result {
 	r.GraphVJP = per(func() { field.VJP(out, dth, 0.5, y, v) })
 	r.GonumF = math.Min(r.GonumF, per(func() { ref.Eval(out, 0.5, y) }))
 	r.GraphF = math.Min(r.GraphF, per(func() { field.Eval(out, 0.5, y) }))
-	r.PeakRSS = procStatus("VmHWM")
+	r.PeakRSS = procmem.Peak()
 	return r
 }
 
@@ -214,26 +212,4 @@ func relErr(a1, a2, b1, b2 []float64) float64 {
 		den += b2[i] * b2[i]
 	}
 	return math.Sqrt(num / den)
-}
-
-// procStatus reads a memory figure (in bytes) from /proc/self/status.
-func procStatus(key string) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, key+":") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if len(fields) >= 2 {
-			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -10,7 +10,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -30,6 +29,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/revode/revode/ad"
+	"github.com/revode/revode/internal/procmem"
 	"github.com/revode/revode/layers"
 )
 
@@ -200,30 +200,13 @@ func measure(arg string) (result, error) {
 	}
 	runtime.GC()
 	debug.FreeOSMemory()
-	r := result{Grad: parts[0], Steps: steps, BaseBytes: procStatus("VmRSS")}
+	r := result{Grad: parts[0], Steps: steps, BaseBytes: procmem.Current()}
 	start := time.Now()
 	if err := step(); err != nil {
 		return result{}, err
 	}
 	r.Seconds = time.Since(start).Seconds()
-	r.PeakBytes = procStatus("VmHWM")
+	r.PeakBytes = procmem.Peak()
 	r.HeldBytes = ode.Stats().HeldBytes
 	return r, nil
-}
-
-// procStatus reads a memory figure (bytes) from /proc/self/status.
-func procStatus(key string) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == key+":" {
-			kb, _ := strconv.ParseInt(fields[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
