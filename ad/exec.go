@@ -229,8 +229,7 @@ func (st *execStep) chooseMode(v G.Value) {
 		st.buffer, st.kernel, st.mode = t, k, modeKernel
 		return
 	}
-	if pd, ok := st.op.(G.UsePreallocDoer); ok && !isViewingOp(st.op) {
-		_ = pd
+	if _, ok := st.op.(G.UsePreallocDoer); ok {
 		st.buffer = t
 		st.mode = modePrealloc
 		return
@@ -242,11 +241,6 @@ func (st *execStep) chooseMode(v G.Value) {
 		}
 	}
 }
-
-// isViewingOp reports ops whose UsePreallocDo is not a plain write into the
-// buffer. None are known among the ops a vector field uses; the hook keeps
-// the decision in one place.
-func isViewingOp(G.Op) bool { return false }
 
 func isDense(t tensor.Tensor) bool {
 	_, ok := t.(*tensor.Dense)
