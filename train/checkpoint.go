@@ -1,0 +1,171 @@
+package train
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Checkpoint is everything needed to resume training: every learnable (by
+// name and shape), the optimizer's state, and where training stood.
+type Checkpoint struct {
+	Epoch    int // epochs completed
+	Names    []string
+	Shapes   [][]int
+	Values   [][]float64
+	Adam     AdamState
+	Best     float64 // best test accuracy so far
+	Seed     uint64
+	Metadata map[string]string
+}
+
+// checkpointMagic starts every checkpoint file; the format version follows.
+const (
+	checkpointMagic   = "revode-checkpoint"
+	checkpointVersion = 1
+)
+
+// ErrCheckpoint is wrapped by every error about a checkpoint's content.
+var ErrCheckpoint = errors.New("bad checkpoint")
+
+// Capture builds a checkpoint of the learnables' current values.
+func Capture(learnables G.Nodes, adam *Adam, epoch int) (*Checkpoint, error) {
+	c := &Checkpoint{Epoch: epoch, Adam: adam.State}
+	for _, n := range learnables {
+		d, ok := n.Value().(*tensor.Dense)
+		if !ok {
+			return nil, fmt.Errorf("checkpoint: %s holds %T", n.Name(), n.Value())
+		}
+		v, err := flatFloats(d)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: %w", n.Name(), err)
+		}
+		c.Names = append(c.Names, n.Name())
+		c.Shapes = append(c.Shapes, append([]int(nil), n.Shape()...))
+		c.Values = append(c.Values, v)
+	}
+	return c, nil
+}
+
+func flatFloats(d *tensor.Dense) ([]float64, error) {
+	switch d.Dtype() {
+	case tensor.Float64:
+		return append([]float64(nil), d.Float64s()...), nil
+	case tensor.Float32:
+		out := make([]float64, 0, d.Shape().TotalSize())
+		for _, x := range d.Float32s() {
+			out = append(out, float64(x))
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("dtype %v", d.Dtype())
+}
+
+// Restore writes the checkpoint's values into the learnables, which must
+// match it by name, order and shape; the optimizer state goes into adam.
+func (c *Checkpoint) Restore(learnables G.Nodes, adam *Adam) error {
+	if len(learnables) != len(c.Names) {
+		return fmt.Errorf("checkpoint holds %d learnables, the model has %d: %w", len(c.Names), len(learnables), ErrCheckpoint)
+	}
+	for i, n := range learnables {
+		if n.Name() != c.Names[i] {
+			return fmt.Errorf("learnable %d is %q in the model but %q in the checkpoint: %w", i, n.Name(), c.Names[i], ErrCheckpoint)
+		}
+		if !tensor.Shape(c.Shapes[i]).Eq(n.Shape()) {
+			return fmt.Errorf("learnable %q has shape %v in the model but %v in the checkpoint: %w", n.Name(), n.Shape(), c.Shapes[i], ErrCheckpoint)
+		}
+		if len(c.Values[i]) != n.Shape().TotalSize() {
+			return fmt.Errorf("learnable %q: %d values for shape %v: %w", n.Name(), len(c.Values[i]), n.Shape(), ErrCheckpoint)
+		}
+	}
+	if c.Adam.M != nil && (len(c.Adam.M) != len(c.Names) || len(c.Adam.V) != len(c.Names)) {
+		return fmt.Errorf("optimizer state for %d/%d learnables, %d expected: %w", len(c.Adam.M), len(c.Adam.V), len(c.Names), ErrCheckpoint)
+	}
+	for i, n := range learnables {
+		d := n.Value().(*tensor.Dense)
+		switch d.Dtype() {
+		case tensor.Float64:
+			copy(d.Float64s(), c.Values[i])
+		case tensor.Float32:
+			w := d.Float32s()
+			for j, x := range c.Values[i] {
+				w[j] = float32(x)
+			}
+		}
+		if c.Adam.M != nil && (len(c.Adam.M[i]) != len(c.Values[i]) || len(c.Adam.V[i]) != len(c.Values[i])) {
+			return fmt.Errorf("optimizer state of %q has the wrong size: %w", n.Name(), ErrCheckpoint)
+		}
+	}
+	adam.State = c.Adam
+	return nil
+}
+
+// Save writes the checkpoint atomically: to a temporary file in the same
+// folder, synced, then renamed over path, so that a run killed at any
+// moment leaves either the old checkpoint or the new one. A SHA-256 of the
+// content follows it, so that a damaged file is refused on loading.
+func (c *Checkpoint) Save(path string) error {
+	var body bytes.Buffer
+	if err := gob.NewEncoder(&body).Encode(c); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	sum := sha256.Sum256(body.Bytes())
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ckpt-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	_, err = fmt.Fprintf(tmp, "%s %d\n", checkpointMagic, checkpointVersion)
+	if err == nil {
+		_, err = tmp.Write(body.Bytes())
+	}
+	if err == nil {
+		_, err = tmp.Write(sum[:])
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// LoadCheckpoint reads a checkpoint written by Save, refusing files of
+// another format or version, truncated ones and damaged ones.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	header := fmt.Sprintf("%s %d\n", checkpointMagic, checkpointVersion)
+	if !bytes.HasPrefix(raw, []byte(checkpointMagic)) {
+		return nil, fmt.Errorf("%s: not a revode checkpoint: %w", path, ErrCheckpoint)
+	}
+	if !bytes.HasPrefix(raw, []byte(header)) {
+		return nil, fmt.Errorf("%s: checkpoint format other than version %d: %w", path, checkpointVersion, ErrCheckpoint)
+	}
+	rest := raw[len(header):]
+	if len(rest) < sha256.Size {
+		return nil, fmt.Errorf("%s: truncated: %w", path, ErrCheckpoint)
+	}
+	body, sum := rest[:len(rest)-sha256.Size], rest[len(rest)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("%s: checksum mismatch (damaged or truncated): %w", path, ErrCheckpoint)
+	}
+	var c Checkpoint
+	if err := gob.NewDecoder(bytes.NewReader(body)).Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", path, err, ErrCheckpoint)
+	}
+	return &c, nil
+}
