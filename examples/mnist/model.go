@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/layers"
+	"github.com/revode/revode/train"
+)
+
+// modelConfig is the classifier: an encoder from the 784 pixels to the
+// ODE's state (one ReLU hidden layer, or linear), an ODE block with an MLP
+// field, a linear head.
+type modelConfig struct {
+	dim, hidden int
+	encHidden   int // hidden ReLU layer of the encoder (0: linear encoder)
+	seed        uint64
+	odeOpts     []layers.Option
+}
+
+const pixels, classes = 28 * 28, 10
+
+// builder returns the train.Builder of the model. Every build draws the
+// same initial weights (seeded), and names its learnables the same way, so
+// that workers and checkpoints line up.
+func (mc modelConfig) builder() train.Builder {
+	return func(batch int, training bool) (*train.Net, error) {
+		rng := rand.New(rand.NewPCG(mc.seed, 1))
+		g := G.NewGraph()
+		mat := func(name string, r, c int, std float64) *G.Node {
+			d := make([]float64, r*c)
+			for i := range d {
+				d[i] = std * rng.NormFloat64()
+			}
+			return G.NewMatrix(g, tensor.Float64, G.WithShape(r, c), G.WithName(name),
+				G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(d))))
+		}
+		x := mat("x", batch, pixels, 0)
+		y := mat("y", batch, classes, 0)
+		var learn G.Nodes
+		in, width := x, pixels
+		if mc.encHidden > 0 {
+			we := mat("enc.W1", pixels, mc.encHidden, math.Sqrt(2.0/pixels))
+			be := mat("enc.b1", 1, mc.encHidden, 0)
+			pre, err := G.BroadcastAdd(G.Must(G.Mul(x, we)), be, nil, []byte{0})
+			if err != nil {
+				return nil, err
+			}
+			in, width = G.Must(G.Rectify(pre)), mc.encHidden
+			learn = append(learn, we, be)
+		}
+		w0 := mat("enc.W", width, mc.dim, 1/math.Sqrt(float64(width)))
+		b0 := mat("enc.b", 1, mc.dim, 0)
+		h, err := G.BroadcastAdd(G.Must(G.Mul(in, w0)), b0, nil, []byte{0})
+		if err != nil {
+			return nil, err
+		}
+		f, err := layers.MLP(g, mc.dim, layers.Hidden(mc.hidden), layers.Seed(mc.seed+7), layers.Name("ode.f"))
+		if err != nil {
+			return nil, err
+		}
+		ode, err := layers.NewODE(h, f, mc.odeOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("ODE block: %w", err)
+		}
+		wc := mat("head.W", mc.dim, classes, 1/math.Sqrt(float64(mc.dim)))
+		bc := mat("head.b", 1, classes, 0)
+		logits, err := G.BroadcastAdd(G.Must(G.Mul(ode.Out, wc)), bc, nil, []byte{0})
+		if err != nil {
+			return nil, err
+		}
+		logp := G.Must(G.Log(G.Must(G.SoftMax(logits))))
+		loss := G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(y, logp)), 1))))))
+		learn = append(learn, w0, b0)
+		learn = append(learn, f.Params...)
+		learn = append(learn, wc, bc)
+		if training {
+			if _, err := G.Grad(loss, learn...); err != nil {
+				return nil, err
+			}
+		}
+		return &train.Net{Graph: g, Input: x, Target: y, Logits: logits, Loss: loss, Learnables: learn, ODEs: []*layers.ODE{ode}}, nil
+	}
+}

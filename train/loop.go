@@ -1,0 +1,511 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/layers"
+)
+
+// Net is a classifier built for one batch size: Fit fills Input with a
+// batch of images (scaled to [0, 1]) and Target with their one-hot labels,
+// runs the graph, and reads Loss and Logits.
+type Net struct {
+	Graph  *G.ExprGraph
+	Input  *G.Node // (batch, features); its value is a dense tensor Fit writes into
+	Target *G.Node // (batch, classes), one-hot, likewise
+	Logits *G.Node // (batch, classes)
+	Loss   *G.Node // scalar, the mean loss over the batch
+	// Learnables are the parameters, in an order and with names that do
+	// not change from build to build (checkpoints match them by name).
+	Learnables G.Nodes
+	// ODEs are the model's ODE blocks, for their statistics.
+	ODEs []*layers.ODE
+}
+
+// Builder builds a fresh Net for a batch size. With training set, the Net
+// must also hold the gradient of Loss with respect to every learnable
+// (gorgonia.Grad); Fit builds one training Net per worker and one
+// evaluation Net per worker, and keeps their weights equal.
+type Builder func(batch int, training bool) (*Net, error)
+
+// Config says how to train.
+type Config struct {
+	Epochs  int
+	Batch   int // examples per optimizer step, over all workers
+	Workers int // data-parallel workers (default 1): each runs Batch/Workers examples on its own graph
+	Seed    uint64
+	Adam    Adam
+	// RunDir receives metrics.jsonl, the curves and the checkpoints; empty:
+	// nothing is written.
+	RunDir string
+	// Resume continues from RunDir/last.ckpt if it exists.
+	Resume bool
+	// Log receives progress: a bar per epoch when it is a terminal, one
+	// line per epoch otherwise (nil: os.Stderr).
+	Log io.Writer
+	// MaxBatches limits the batches of an epoch (0: all), for quick runs.
+	MaxBatches int
+	// EvalLimit limits the test examples evaluated (0: all).
+	EvalLimit int
+}
+
+// EpochMetrics is one line of metrics.jsonl.
+type EpochMetrics struct {
+	Epoch          int     `json:"epoch"`
+	TrainLoss      float64 `json:"train_loss"`
+	TrainAccuracy  float64 `json:"train_accuracy"`
+	TestLoss       float64 `json:"test_loss"`
+	TestAccuracy   float64 `json:"test_accuracy"`
+	Seconds        float64 `json:"seconds"`
+	ExamplesPerSec float64 `json:"examples_per_second"`
+	// FuncEvals and VJPs per training batch over the model's ODE blocks;
+	// Drift is the largest reconstruction drift seen in the epoch.
+	FuncEvalsPerBatch float64 `json:"func_evals_per_batch"`
+	VJPsPerBatch      float64 `json:"vjps_per_batch"`
+	Drift             float64 `json:"drift"`
+	LearningRate      float64 `json:"learning_rate"`
+	GradNorm          float64 `json:"grad_norm"`
+}
+
+// Result is the outcome of Fit.
+type Result struct {
+	Epochs []EpochMetrics
+	Best   float64 // best test accuracy
+	// Net is worker 0's training net, holding the final weights.
+	Net *Net
+}
+
+// worker is one graph and its machine.
+type worker struct {
+	net    *Net
+	vm     G.VM
+	logits G.Value
+	loss   G.Value
+}
+
+func newWorker(build Builder, batch int, training bool) (*worker, error) {
+	n, err := build(batch, training)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{net: n}
+	G.Read(n.Logits, &w.logits)
+	G.Read(n.Loss, &w.loss)
+	w.vm = G.NewTapeMachine(n.Graph)
+	return w, nil
+}
+
+// Fit trains the model built by build on train and evaluates it on test
+// after every epoch.
+func Fit(build Builder, train, test *Dataset, cfg Config) (*Result, error) {
+	if cfg.Epochs < 1 || cfg.Batch < 1 {
+		return nil, fmt.Errorf("train: %d epochs of batch %d: want both ≥ 1", cfg.Epochs, cfg.Batch)
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 1
+	}
+	if cfg.Workers < 1 || cfg.Batch%cfg.Workers != 0 {
+		return nil, fmt.Errorf("train: batch %d does not split over %d workers", cfg.Batch, cfg.Workers)
+	}
+	if cfg.Batch > train.N {
+		return nil, fmt.Errorf("train: batch %d is larger than the %d training examples", cfg.Batch, train.N)
+	}
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	per := cfg.Batch / cfg.Workers
+	var trainers, evals []*worker
+	for w := 0; w < cfg.Workers; w++ {
+		tw, err := newWorker(build, per, true)
+		if err != nil {
+			return nil, fmt.Errorf("train: building the model: %w", err)
+		}
+		ew, err := newWorker(build, per, false)
+		if err != nil {
+			return nil, fmt.Errorf("train: building the evaluation model: %w", err)
+		}
+		trainers, evals = append(trainers, tw), append(evals, ew)
+	}
+	defer func() {
+		for _, w := range append(trainers, evals...) {
+			w.vm.Close()
+		}
+	}()
+	master := trainers[0].net.Learnables
+	res := &Result{Net: trainers[0].net}
+	start := 0
+	if cfg.RunDir != "" {
+		if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+			return nil, err
+		}
+		if cfg.Resume {
+			c, err := LoadCheckpoint(filepath.Join(cfg.RunDir, "last.ckpt"))
+			switch {
+			case err == nil:
+				if err := c.Restore(master, &cfg.Adam); err != nil {
+					return nil, fmt.Errorf("train: resuming from %s: %w", cfg.RunDir, err)
+				}
+				start, res.Best = c.Epoch, c.Best
+				if res.Epochs, err = readMetrics(filepath.Join(cfg.RunDir, "metrics.jsonl"), start); err != nil {
+					return nil, err
+				}
+				fmt.Fprintf(cfg.Log, "resuming after epoch %d (best test accuracy %.4f)\n", start, res.Best)
+			case errors.Is(err, os.ErrNotExist):
+			default:
+				return nil, fmt.Errorf("train: resuming: %w", err)
+			}
+		}
+	}
+	if err := syncWeights(master, trainers[1:], evals); err != nil {
+		return nil, err
+	}
+	batches := train.N / cfg.Batch
+	if cfg.MaxBatches > 0 && cfg.MaxBatches < batches {
+		batches = cfg.MaxBatches
+	}
+	grads := make([][]float64, len(master))
+	for epoch := start + 1; epoch <= cfg.Epochs; epoch++ {
+		// The order depends on the seed and the epoch only, so that a
+		// resumed run sees the same batches.
+		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(epoch)))
+		order := rng.Perm(train.N)
+		bar := newProgress(cfg.Log, batches, fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
+		m := EpochMetrics{Epoch: epoch}
+		t0 := time.Now()
+		var lossSum float64
+		var right, seen, evals0, vjps0 int
+		for b := 0; b < batches; b++ {
+			idx := order[b*cfg.Batch : (b+1)*cfg.Batch]
+			if err := runWorkers(trainers, train, idx, per); err != nil {
+				return nil, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, b+1, err)
+			}
+			for i := range grads {
+				grads[i] = grads[i][:0]
+			}
+			for wi, w := range trainers {
+				lossSum += scalarOf(w.loss) * float64(per)
+				right += correct(w.logits, train, idx[wi*per:(wi+1)*per])
+				for i, n := range w.net.Learnables {
+					gv, err := n.Grad()
+					if err != nil {
+						return nil, fmt.Errorf("train: gradient of %s: %w", n.Name(), err)
+					}
+					if err := addScaled(&grads[i], gv, 1/float64(len(trainers))); err != nil {
+						return nil, fmt.Errorf("train: gradient of %s: %w", n.Name(), err)
+					}
+				}
+				for _, o := range w.net.ODEs {
+					s := o.Stats()
+					evals0 += s.Forward.FuncEvals + s.Backward.FuncEvals
+					vjps0 += s.Backward.VJPEvals
+					m.Drift = math.Max(m.Drift, s.Backward.Drift)
+				}
+				w.vm.Reset()
+			}
+			seen += cfg.Batch
+			m.LearningRate = cfg.Adam.Rate()
+			norm, err := cfg.Adam.Step(master, grads)
+			if err != nil {
+				return nil, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, b+1, err)
+			}
+			m.GradNorm = norm
+			if err := syncWeights(master, trainers[1:], nil); err != nil {
+				return nil, err
+			}
+			bar.update(b+1, fmt.Sprintf("loss %.4f acc %.4f", lossSum/float64(seen), float64(right)/float64(seen)))
+		}
+		m.Seconds = time.Since(t0).Seconds()
+		m.TrainLoss, m.TrainAccuracy = lossSum/float64(seen), float64(right)/float64(seen)
+		m.ExamplesPerSec = float64(seen) / m.Seconds
+		m.FuncEvalsPerBatch = float64(evals0) / float64(batches)
+		m.VJPsPerBatch = float64(vjps0) / float64(batches)
+		if err := syncWeights(master, nil, evals); err != nil {
+			return nil, err
+		}
+		var err error
+		if m.TestLoss, m.TestAccuracy, err = evaluate(evals, test, per, cfg.EvalLimit); err != nil {
+			return nil, fmt.Errorf("train: evaluating after epoch %d: %w", epoch, err)
+		}
+		bar.done(fmt.Sprintf("epoch %d/%d: train loss %.4f acc %.4f, test loss %.4f acc %.4f, %.0f examples/s, %.0f s",
+			epoch, cfg.Epochs, m.TrainLoss, m.TrainAccuracy, m.TestLoss, m.TestAccuracy, m.ExamplesPerSec, m.Seconds))
+		res.Epochs = append(res.Epochs, m)
+		improved := m.TestAccuracy > res.Best
+		if improved {
+			res.Best = m.TestAccuracy
+		}
+		if cfg.RunDir != "" {
+			if err := writeEpoch(cfg, master, res, m, epoch, improved); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// runWorkers fills each worker's batch and runs the workers' machines
+// concurrently.
+func runWorkers(ws []*worker, ds *Dataset, idx []int, per int) error {
+	errs := make([]error, len(ws))
+	var wg sync.WaitGroup
+	for wi, w := range ws {
+		if err := fillBatch(w.net, ds, idx[wi*per:(wi+1)*per]); err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[wi] = w.vm.RunAll()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// evaluate returns the mean loss and the accuracy over the test set (or
+// its first limit examples); the last, partial batch is padded with
+// repeats and only its real examples count.
+func evaluate(ws []*worker, ds *Dataset, per, limit int) (float64, float64, error) {
+	n := ds.N
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	var lossSum float64
+	var right, counted int
+	for off := 0; off < n; off += per * len(ws) {
+		idx := make([]int, per*len(ws))
+		real := make([]bool, len(idx))
+		for i := range idx {
+			idx[i] = (off + i) % n
+			real[i] = off+i < n
+		}
+		if err := runWorkers(ws, ds, idx, per); err != nil {
+			return 0, 0, err
+		}
+		for wi, w := range ws {
+			part := idx[wi*per : (wi+1)*per]
+			k := 0
+			for _, r := range real[wi*per : (wi+1)*per] {
+				if r {
+					k++
+				}
+			}
+			if k > 0 {
+				// The loss is a batch mean; padded batches weigh by their
+				// real share (exact when the padding repeats real examples
+				// of the same batch only approximately: documented).
+				lossSum += scalarOf(w.loss) * float64(k)
+				right += correct(w.logits, ds, part[:k])
+				counted += k
+			}
+			w.vm.Reset()
+		}
+	}
+	return lossSum / float64(counted), float64(right) / float64(counted), nil
+}
+
+// fillBatch writes images (scaled to [0, 1]) and one-hot labels into the
+// net's input and target tensors.
+func fillBatch(n *Net, ds *Dataset, idx []int) error {
+	in, ok1 := n.Input.Value().(*tensor.Dense)
+	tg, ok2 := n.Target.Value().(*tensor.Dense)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("train: the net's Input and Target must hold dense tensors")
+	}
+	feat := ds.Rows * ds.Cols
+	if in.Shape().TotalSize() != len(idx)*feat {
+		return fmt.Errorf("train: input of shape %v for %d examples of %d features", in.Shape(), len(idx), feat)
+	}
+	classes := tg.Shape().TotalSize() / len(idx)
+	if classes < ds.Classes {
+		return fmt.Errorf("train: target of shape %v for %d classes", tg.Shape(), ds.Classes)
+	}
+	switch in.Dtype() {
+	case tensor.Float64:
+		x, y := in.Float64s(), tg.Float64s()
+		clear(y)
+		for r, i := range idx {
+			for j, p := range ds.Image(i) {
+				x[r*feat+j] = float64(p) / 255
+			}
+			y[r*classes+int(ds.Labels[i])] = 1
+		}
+	case tensor.Float32:
+		x, y := in.Float32s(), tg.Float32s()
+		clear(y)
+		for r, i := range idx {
+			for j, p := range ds.Image(i) {
+				x[r*feat+j] = float32(p) / 255
+			}
+			y[r*classes+int(ds.Labels[i])] = 1
+		}
+	default:
+		return fmt.Errorf("train: input dtype %v", in.Dtype())
+	}
+	return nil
+}
+
+// correct counts the rows of logits whose largest entry is the label.
+func correct(logits G.Value, ds *Dataset, idx []int) int {
+	d := logits.(*tensor.Dense)
+	classes := d.Shape().TotalSize() / (d.Shape()[0])
+	right := 0
+	for r, i := range idx {
+		best, bv := 0, math.Inf(-1)
+		for c := 0; c < classes; c++ {
+			v := at(d, r*classes+c)
+			if v > bv {
+				best, bv = c, v
+			}
+		}
+		if best == int(ds.Labels[i]) {
+			right++
+		}
+	}
+	return right
+}
+
+func at(d *tensor.Dense, i int) float64 {
+	if d.Dtype() == tensor.Float32 {
+		return float64(d.Float32s()[i])
+	}
+	return d.Float64s()[i]
+}
+
+func scalarOf(v G.Value) float64 {
+	switch x := v.(type) {
+	case *G.F64:
+		return float64(*x)
+	case *G.F32:
+		return float64(*x)
+	case *tensor.Dense:
+		return at(x, 0)
+	}
+	return math.NaN()
+}
+
+// addScaled adds s·v into *dst, growing it on first use.
+func addScaled(dst *[]float64, v G.Value, s float64) error {
+	d, ok := v.(*tensor.Dense)
+	if !ok {
+		return fmt.Errorf("gradient is %T", v)
+	}
+	n := d.Shape().TotalSize()
+	if len(*dst) == 0 {
+		*dst = append((*dst)[:0], make([]float64, n)...)
+	}
+	for i := 0; i < n; i++ {
+		(*dst)[i] += s * at(d, i)
+	}
+	return nil
+}
+
+// syncWeights copies the master weights into the other workers' nets.
+func syncWeights(master G.Nodes, trainers, evals []*worker) error {
+	for _, w := range append(append([]*worker(nil), trainers...), evals...) {
+		if len(w.net.Learnables) != len(master) {
+			return fmt.Errorf("train: the builder made %d learnables once and %d another time", len(master), len(w.net.Learnables))
+		}
+		for i, n := range w.net.Learnables {
+			src, dst := master[i].Value().(*tensor.Dense), n.Value().(*tensor.Dense)
+			if err := tensor.Copy(dst, src); err != nil {
+				return fmt.Errorf("train: copying %s: %w", n.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// writeEpoch appends the metrics, redraws the curves and writes the
+// checkpoints.
+func writeEpoch(cfg Config, master G.Nodes, res *Result, m EpochMetrics, epoch int, improved bool) error {
+	f, err := os.OpenFile(filepath.Join(cfg.RunDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	line, _ := json.Marshal(m)
+	_, err = f.Write(append(line, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := plotCurves(cfg.RunDir, res.Epochs); err != nil {
+		return fmt.Errorf("train: plotting: %w", err)
+	}
+	c, err := Capture(master, &cfg.Adam, epoch)
+	if err != nil {
+		return err
+	}
+	c.Best, c.Seed = res.Best, cfg.Seed
+	if err := c.Save(filepath.Join(cfg.RunDir, "last.ckpt")); err != nil {
+		return err
+	}
+	if improved {
+		return c.Save(filepath.Join(cfg.RunDir, "best.ckpt"))
+	}
+	return nil
+}
+
+// readMetrics reads the metrics of the first upto epochs of a run.
+func readMetrics(path string, upto int) ([]EpochMetrics, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []EpochMetrics
+	for i, line := range splitLines(raw) {
+		var m EpochMetrics
+		if err := json.Unmarshal(line, &m); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, i+1, err)
+		}
+		if m.Epoch <= upto {
+			out = append(out, m)
+		}
+	}
+	// A run killed after writing metrics but before its checkpoint leaves
+	// a line for an epoch it will redo: keep the last line per epoch.
+	seen := map[int]int{}
+	var dedup []EpochMetrics
+	for _, m := range out {
+		if j, ok := seen[m.Epoch]; ok {
+			dedup[j] = m
+			continue
+		}
+		seen[m.Epoch] = len(dedup)
+		dedup = append(dedup, m)
+	}
+	return dedup, nil
+}
+
+func splitLines(b []byte) [][]byte {
+	var out [][]byte
+	start := 0
+	for i, c := range b {
+		if c == '\n' {
+			if i > start {
+				out = append(out, b[start:i])
+			}
+			start = i + 1
+		}
+	}
+	if start < len(b) {
+		out = append(out, b[start:])
+	}
+	return out
+}

@@ -1,0 +1,169 @@
+package train
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/layers"
+)
+
+// toyData: 4×4 images, class 0 bright in the top half, class 1 in the
+// bottom half, with noise.
+func toyData(n int, seed uint64) *Dataset {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	d := &Dataset{Name: "toy", N: n, Rows: 4, Cols: 4, Classes: 2, Images: make([]byte, n*16), Labels: make([]byte, n)}
+	for i := 0; i < n; i++ {
+		c := i % 2
+		d.Labels[i] = byte(c)
+		for p := 0; p < 16; p++ {
+			v := 40 * rng.Float64()
+			if (p < 8) == (c == 0) {
+				v += 150
+			}
+			d.Images[i*16+p] = byte(v)
+		}
+	}
+	return d
+}
+
+// toyModel: linear 16 → 3, ODE block, linear 3 → 2.
+func toyModel(batch int, training bool) (*Net, error) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	g := G.NewGraph()
+	mat := func(name string, r, c int, std float64) *G.Node {
+		d := make([]float64, r*c)
+		for i := range d {
+			if std != 0 { // inputs are zeros and draw nothing: weights must not depend on the batch size
+				d[i] = std * rng.NormFloat64()
+			}
+		}
+		return G.NewMatrix(g, tensor.Float64, G.WithShape(r, c), G.WithName(name), G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(d))))
+	}
+	x, y := mat("x", batch, 16, 0), mat("y", batch, 2, 0)
+	w0, w1 := mat("w0", 16, 3, 0.3), mat("w1", 3, 2, 0.5)
+	f, err := layers.MLP(g, 3, layers.Hidden(8), layers.Seed(2))
+	if err != nil {
+		return nil, err
+	}
+	ode, err := layers.NewODE(G.Must(G.Mul(x, w0)), f, layers.WithSteps(3))
+	if err != nil {
+		return nil, err
+	}
+	logits := G.Must(G.Mul(ode.Out, w1))
+	loss := G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(y, G.Must(G.Log(G.Must(G.SoftMax(logits)))))), 1))))))
+	learn := append(G.Nodes{w0, w1}, f.Params...)
+	if training {
+		if _, err := G.Grad(loss, learn...); err != nil {
+			return nil, err
+		}
+	}
+	return &Net{Graph: g, Input: x, Target: y, Logits: logits, Loss: loss, Learnables: learn, ODEs: []*layers.ODE{ode}}, nil
+}
+
+func weights(n *Net) []float64 {
+	var out []float64
+	for _, p := range n.Learnables {
+		out = append(out, p.Value().Data().([]float64)...)
+	}
+	return out
+}
+
+func TestFitLearns(t *testing.T) {
+	tr, te := toyData(256, 1), toyData(100, 2)
+	var log bytes.Buffer
+	res, err := Fit(toyModel, tr, te, Config{Epochs: 4, Batch: 32, Seed: 3, Adam: Adam{LR: 0.03}, Log: &log, RunDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Epochs[len(res.Epochs)-1]
+	if last.TestAccuracy < 0.97 {
+		t.Errorf("test accuracy %.3f after 4 epochs on a separable toy task", last.TestAccuracy)
+	}
+	if last.FuncEvalsPerBatch <= 0 || last.VJPsPerBatch <= 0 || last.ExamplesPerSec <= 0 {
+		t.Errorf("metrics missing: %+v", last)
+	}
+	if n := strings.Count(log.String(), "\n"); n != 4 {
+		t.Errorf("%d log lines for 4 epochs without a terminal, want one per epoch:\n%s", n, log.String())
+	}
+}
+
+// TestResume: two epochs, then two more resumed from the checkpoint, end
+// with exactly the weights of four epochs in one go; and two data-parallel
+// workers average to the one-worker gradient.
+func TestResume(t *testing.T) {
+	tr, te := toyData(128, 1), toyData(40, 2)
+	cfg := func(dir string, epochs int) Config {
+		return Config{Epochs: epochs, Batch: 16, Seed: 5, Adam: Adam{LR: 0.01, Schedule: CosineSchedule(3, 32, 0.1)}, Log: &bytes.Buffer{}, RunDir: dir, Resume: true}
+	}
+	straight, err := Fit(toyModel, tr, te, cfg(t.TempDir(), 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Fit(toyModel, tr, te, cfg(dir, 2)); err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := Fit(toyModel, tr, te, cfg(dir, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := weights(straight.Net), weights(resumed.Net)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("weight %d: %v straight, %v resumed", i, a[i], b[i])
+		}
+	}
+	if len(resumed.Epochs) != 4 || resumed.Epochs[3].Epoch != 4 {
+		t.Errorf("resumed run reports epochs %+v", resumed.Epochs)
+	}
+	for _, f := range []string{"metrics.jsonl", "loss.png", "accuracy.png", "last.ckpt", "best.ckpt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("run directory lacks %s", f)
+		}
+	}
+	// A corrupted checkpoint is refused, not silently ignored.
+	ck := filepath.Join(dir, "last.ckpt")
+	raw, _ := os.ReadFile(ck)
+	raw[len(raw)/2] ^= 0xff
+	_ = os.WriteFile(ck, raw, 0o644)
+	if _, err := Fit(toyModel, tr, te, cfg(dir, 5)); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("corrupted checkpoint: %v", err)
+	}
+
+	one, err := Fit(toyModel, tr, te, Config{Epochs: 1, Batch: 16, Seed: 5, MaxBatches: 3, Log: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := Fit(toyModel, tr, te, Config{Epochs: 1, Batch: 16, Seed: 5, MaxBatches: 3, Workers: 2, Log: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b = weights(one.Net), weights(two.Net)
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > 1e-9*math.Max(1, math.Abs(a[i])) {
+			t.Fatalf("weight %d: %v with one worker, %v with two", i, a[i], b[i])
+		}
+	}
+}
+
+func TestFitErrors(t *testing.T) {
+	tr := toyData(32, 1)
+	for name, c := range map[string]Config{
+		"no epochs":   {Batch: 8},
+		"split":       {Epochs: 1, Batch: 9, Workers: 2},
+		"large batch": {Epochs: 1, Batch: 64},
+	} {
+		c.Log = &bytes.Buffer{}
+		if _, err := Fit(toyModel, tr, tr, c); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
