@@ -302,9 +302,10 @@ func evaluate(ws []*worker, ds *Dataset, per, limit int) (float64, float64, erro
 				}
 			}
 			if k > 0 {
-				// The loss is a batch mean; padded batches weigh by their
-				// real share (exact when the padding repeats real examples
-				// of the same batch only approximately: documented).
+				// The loss is the mean over the whole batch, padding
+				// included: the last batch's mean, weighted by its real
+				// rows, makes the test loss a close approximation. The
+				// accuracy counts real rows only and is exact.
 				lossSum += scalarOf(w.loss) * float64(k)
 				right += correct(w.logits, ds, part[:k])
 				counted += k
@@ -333,27 +334,25 @@ func fillBatch(n *Net, ds *Dataset, idx []int) error {
 	}
 	switch in.Dtype() {
 	case tensor.Float64:
-		x, y := in.Float64s(), tg.Float64s()
-		clear(y)
-		for r, i := range idx {
-			for j, p := range ds.Image(i) {
-				x[r*feat+j] = float64(p) / 255
-			}
-			y[r*classes+int(ds.Labels[i])] = 1
-		}
+		fill(in.Float64s(), tg.Float64s(), ds, idx, feat, classes)
 	case tensor.Float32:
-		x, y := in.Float32s(), tg.Float32s()
-		clear(y)
-		for r, i := range idx {
-			for j, p := range ds.Image(i) {
-				x[r*feat+j] = float32(p) / 255
-			}
-			y[r*classes+int(ds.Labels[i])] = 1
-		}
+		fill(in.Float32s(), tg.Float32s(), ds, idx, feat, classes)
 	default:
 		return fmt.Errorf("train: input dtype %v", in.Dtype())
 	}
 	return nil
+}
+
+// fill writes the scaled pixels of the examples idx into x and their
+// one-hot labels into y.
+func fill[T float32 | float64](x, y []T, ds *Dataset, idx []int, feat, classes int) {
+	clear(y)
+	for r, i := range idx {
+		for j, p := range ds.Image(i) {
+			x[r*feat+j] = T(p) / 255
+		}
+		y[r*classes+int(ds.Labels[i])] = 1
+	}
 }
 
 // correct counts the rows of logits whose largest entry is the label.
