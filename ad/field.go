@@ -60,6 +60,14 @@ type GraphField struct {
 	keepFwd, kept *program
 	slots         [][]G.Value
 
+	// Controlled fields (CompileControlled): the control derivative X'(t)
+	// enters as the input ctl, filled before every call by control.
+	ctl      *G.Node
+	ctlTen   *tensor.Dense
+	ctlBuf   []float64
+	control  func(dst []float64, t float64)
+	channels int
+
 	// Input values, bound once: their backing slices are refilled per call.
 	tVal       G.Value
 	yTen, vTen *tensor.Dense
@@ -77,6 +85,62 @@ var _ Field = (*GraphField)(nil)
 // and Float32 graphs are supported; the solver works in float64 and converts
 // at the boundary.
 func CompileField(build FieldFunc, params G.Nodes, batch, dim int) (*GraphField, error) {
+	return compile(build, params, batch, dim, 0)
+}
+
+// ControlledFunc writes the matrix field F(t, y; θ) of a controlled
+// differential equation dy = F(t, y) dX(t): given y of shape (batch, dim)
+// it returns a node of shape (batch, dim·channels), row b holding the
+// dim×channels matrix F for series b, row-major.
+type ControlledFunc func(g *G.ExprGraph, t, y *G.Node, params G.Nodes) (*G.Node, error)
+
+// CompileControlled compiles the vector field f(t, y) = F(t, y) X'(t) of a
+// controlled differential equation, where each row of the batch has its own
+// control X. SetControl supplies X'(t) before any evaluation. Solving
+// dy/dt = F(y) X'(t) with any Runge–Kutta method is the Neural CDE (Kidger
+// et al. 2020) for a differentiable control path.
+func CompileControlled(build ControlledFunc, params G.Nodes, batch, dim, channels int) (*GraphField, error) {
+	if build == nil {
+		return nil, errors.New("ad: CompileControlled: nil ControlledFunc")
+	}
+	if channels < 1 {
+		return nil, fmt.Errorf("ad: CompileControlled: %d channels, want ≥ 1", channels)
+	}
+	var ctl *G.Node
+	wrapped := func(g *G.ExprGraph, t, y *G.Node, ps G.Nodes) (*G.Node, error) {
+		F, err := build(g, t, y, ps)
+		if err != nil {
+			return nil, err
+		}
+		if F == nil || !F.Shape().Eq(tensor.Shape{batch, dim * channels}) {
+			var shape tensor.Shape
+			if F != nil {
+				shape = F.Shape()
+			}
+			return nil, fmt.Errorf("the controlled field has shape %v, want (batch, dim·channels) = (%d, %d)", shape, batch, dim*channels)
+		}
+		ctl = G.NewTensor(g, y.Dtype(), 3, G.WithShape(batch, channels, 1), G.WithName("revode.dX"))
+		F3, err := G.Reshape(F, tensor.Shape{batch, dim, channels})
+		if err != nil {
+			return nil, err
+		}
+		prod, err := G.BatchedMatMul(F3, ctl)
+		if err != nil {
+			return nil, err
+		}
+		return G.Reshape(prod, tensor.Shape{batch, dim})
+	}
+	return compile(wrapped, params, batch, dim, channels, &ctl)
+}
+
+// SetControl sets the function that writes X'(t) for every row of the
+// batch, flattened (batch, channels), before each evaluation.
+func (gf *GraphField) SetControl(control func(dst []float64, t float64)) { gf.control = control }
+
+// Channels is the number of control channels (0 for a plain field).
+func (gf *GraphField) Channels() int { return gf.channels }
+
+func compile(build FieldFunc, params G.Nodes, batch, dim, channels int, ctl ...**G.Node) (*GraphField, error) {
 	if build == nil {
 		return nil, errors.New("ad: CompileField: nil FieldFunc")
 	}
@@ -126,6 +190,15 @@ func CompileField(build FieldFunc, params G.Nodes, batch, dim int) (*GraphField,
 		return nil, fmt.Errorf("ad: the vector field is %v, want %v like its parameters", f.Dtype(), dtype)
 	}
 	gf.f = f
+	if len(ctl) > 0 {
+		gf.ctl, gf.channels = *ctl[0], channels
+		gf.ctlBuf = make([]float64, batch*channels)
+		if dtype == tensor.Float64 {
+			gf.ctlTen = tensor.New(tensor.WithShape(batch, channels, 1), tensor.WithBacking(gf.ctlBuf))
+		} else {
+			gf.ctlTen = tensor.New(tensor.WithShape(batch, channels, 1), tensor.WithBacking(make([]float32, batch*channels)))
+		}
+	}
 	if gf.eval, err = newProgram(gf.g, G.Nodes{f}, nil); err != nil {
 		return nil, err
 	}
@@ -185,6 +258,11 @@ func (gf *GraphField) bindInputs() {
 		}
 		if _, ok := p.slotOf[gf.v]; ok {
 			p.bind(gf.v, gf.vTen)
+		}
+		if gf.ctl != nil {
+			if _, ok := p.slotOf[gf.ctl]; ok {
+				p.bind(gf.ctl, gf.ctlTen)
+			}
 		}
 	}
 }
@@ -388,6 +466,17 @@ func (gf *GraphField) Err() error { return gf.err }
 func (gf *GraphField) ResetErr() { gf.err = nil }
 
 func (gf *GraphField) setInputs(t float64, y []float64, yTen *tensor.Dense) {
+	if gf.ctl != nil && yTen == gf.yTen {
+		if gf.control != nil {
+			gf.control(gf.ctlBuf, t)
+		}
+		if gf.dtype == tensor.Float32 {
+			d := gf.ctlTen.Float32s()
+			for i, x := range gf.ctlBuf {
+				d[i] = float32(x)
+			}
+		}
+	}
 	switch tv := gf.tVal.(type) {
 	case *G.F64:
 		*tv = G.F64(t)

@@ -139,9 +139,22 @@ func MLP(g *G.ExprGraph, dim int, opts ...MLPOption) (VectorField, error) {
 	if dim < 1 {
 		return VectorField{}, fmt.Errorf("layers.MLP: dim %d, want ≥ 1", dim)
 	}
+	params := mlpParams(g, c, dim, dim)
+	act, timeInput, depth := c.activation, c.timeInput, len(c.hidden)
+	build := func(g *G.ExprGraph, t, y *G.Node, p G.Nodes) (*G.Node, error) {
+		return mlpForward(t, y, p, act, timeInput, depth)
+	}
+	return VectorField{Build: build, Params: params}, nil
+}
+
+// mlpParams creates the learnables of an MLP from dim inputs to out outputs
+// with c's hidden widths: per layer W (in×out) and b (1×out), plus wt
+// (1×width) in the first layer with a time input. Weights are drawn from
+// N(0, 1/fan-in) with c's seed, biases start at zero.
+func mlpParams(g *G.ExprGraph, c mlpConfig, dim, out int) G.Nodes {
 	rng := rand.New(rand.NewPCG(c.seed, 0x5eed))
 	var params G.Nodes
-	mat := func(name string, r, cols int, std float64) *G.Node {
+	mat := func(name string, r, cols int, std float64) {
 		n := r * cols
 		var back any
 		switch c.dtype {
@@ -158,59 +171,56 @@ func MLP(g *G.ExprGraph, dim int, opts ...MLPOption) (VectorField, error) {
 			}
 			back = d
 		}
-		node := G.NewMatrix(g, c.dtype, G.WithShape(r, cols), G.WithName(c.name+"."+name),
-			G.WithValue(tensor.New(tensor.WithShape(r, cols), tensor.WithBacking(back))))
-		params = append(params, node)
-		return node
+		params = append(params, G.NewMatrix(g, c.dtype, G.WithShape(r, cols), G.WithName(c.name+"."+name),
+			G.WithValue(tensor.New(tensor.WithShape(r, cols), tensor.WithBacking(back)))))
 	}
 	widths := append([]int{dim}, c.hidden...)
 	for l := 1; l < len(widths); l++ {
-		in, out := widths[l-1], widths[l]
-		mat(fmt.Sprintf("W%d", l), in, out, 1/math.Sqrt(float64(in)))
+		in, w := widths[l-1], widths[l]
+		mat(fmt.Sprintf("W%d", l), in, w, 1/math.Sqrt(float64(in)))
 		if l == 1 && c.timeInput {
-			mat("wt", 1, out, 1)
+			mat("wt", 1, w, 1)
 		}
-		mat(fmt.Sprintf("b%d", l), 1, out, 0)
+		mat(fmt.Sprintf("b%d", l), 1, w, 0)
 	}
 	last := widths[len(widths)-1]
-	mat("Wout", last, dim, c.outScale/math.Sqrt(float64(last)))
-	mat("bout", 1, dim, 0)
+	mat("Wout", last, out, c.outScale/math.Sqrt(float64(last)))
+	mat("bout", 1, out, 0)
+	return params
+}
 
-	act, timeInput, depth := c.activation, c.timeInput, len(c.hidden)
-	build := func(g *G.ExprGraph, t, y *G.Node, p G.Nodes) (*G.Node, error) {
-		h, k := y, 0
-		next := func() *G.Node { k++; return p[k-1] }
-		for l := 0; l < depth; l++ {
-			w := next()
-			pre, err := G.Mul(h, w)
-			if err != nil {
-				return nil, err
-			}
-			bias := (*G.Node)(nil)
-			if l == 0 && timeInput {
-				wt := next()
-				tw, err := G.Mul(wt, t)
-				if err != nil {
-					return nil, err
-				}
-				if bias, err = G.Add(next(), tw); err != nil {
-					return nil, err
-				}
-			} else {
-				bias = next()
-			}
-			if pre, err = G.BroadcastAdd(pre, bias, nil, []byte{0}); err != nil {
-				return nil, err
-			}
-			if h, err = act(pre); err != nil {
-				return nil, err
-			}
-		}
-		out, err := G.Mul(h, next())
+// mlpForward is the MLP of mlpParams on y (and t): act hidden layers, a
+// linear output.
+func mlpForward(t, y *G.Node, p G.Nodes, act func(*G.Node) (*G.Node, error), timeInput bool, depth int) (*G.Node, error) {
+	h, k := y, 0
+	next := func() *G.Node { k++; return p[k-1] }
+	for l := 0; l < depth; l++ {
+		pre, err := G.Mul(h, next())
 		if err != nil {
 			return nil, err
 		}
-		return G.BroadcastAdd(out, next(), nil, []byte{0})
+		var bias *G.Node
+		if l == 0 && timeInput {
+			tw, err := G.Mul(next(), t)
+			if err != nil {
+				return nil, err
+			}
+			if bias, err = G.Add(next(), tw); err != nil {
+				return nil, err
+			}
+		} else {
+			bias = next()
+		}
+		if pre, err = G.BroadcastAdd(pre, bias, nil, []byte{0}); err != nil {
+			return nil, err
+		}
+		if h, err = act(pre); err != nil {
+			return nil, err
+		}
 	}
-	return VectorField{Build: build, Params: params}, nil
+	out, err := G.Mul(h, next())
+	if err != nil {
+		return nil, err
+	}
+	return G.BroadcastAdd(out, next(), nil, []byte{0})
 }

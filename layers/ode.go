@@ -64,6 +64,20 @@ var layerIDs atomic.Uint64
 // here: shapes, options, and that the field compiles and produces y's
 // shape.
 func NewODE(y0 *G.Node, f VectorField, opts ...Option) (*ODE, error) {
+	if f.Build == nil {
+		return nil, fmt.Errorf("layers.NewODE: the vector field has no Build function")
+	}
+	return newBlock(y0, f.Params, func(cfg config, batch, dim int) (boundField, error) {
+		if cfg.workers > 1 {
+			return ad.CompileParallel(f.Build, f.Params, batch, dim, cfg.workers)
+		}
+		return ad.CompileField(f.Build, f.Params, batch, dim)
+	}, opts)
+}
+
+// newBlock builds a differential-equation block on y0 whose field compile
+// makes; NewODE and NewCDE differ only in the field.
+func newBlock(y0 *G.Node, params G.Nodes, compile func(cfg config, batch, dim int) (boundField, error), opts []Option) (*ODE, error) {
 	l := &ODE{id: layerIDs.Add(1), cfg: defaultConfig()}
 	l.name = fmt.Sprintf("ode%d", l.id)
 	for _, o := range opts {
@@ -90,10 +104,7 @@ func NewODE(y0 *G.Node, f VectorField, opts ...Option) (*ODE, error) {
 	if l.dtype != tensor.Float64 && l.dtype != tensor.Float32 {
 		return nil, fail("input %s is %v, want Float64 or Float32", y0.Name(), l.dtype)
 	}
-	if f.Build == nil {
-		return nil, fail("the vector field has no Build function")
-	}
-	for i, p := range f.Params {
+	for i, p := range params {
 		switch {
 		case p == nil:
 			return nil, fail("parameter %d is nil", i)
@@ -105,14 +116,9 @@ func NewODE(y0 *G.Node, f VectorField, opts ...Option) (*ODE, error) {
 			return nil, fail("parameter %d (%s) has no value: create learnables with G.WithValue or G.WithInit", i, p.Name())
 		}
 	}
-	l.params = f.Params
+	l.params = params
 	var err error
-	if l.cfg.workers > 1 {
-		l.field, err = ad.CompileParallel(f.Build, f.Params, l.batch, l.dim, l.cfg.workers)
-	} else {
-		l.field, err = ad.CompileField(f.Build, f.Params, l.batch, l.dim)
-	}
-	if err != nil {
+	if l.field, err = compile(l.cfg, l.batch, l.dim); err != nil {
 		return nil, fail("%v", err)
 	}
 	// Check that the gradient method can serve the method, and the output
@@ -125,10 +131,10 @@ func NewODE(y0 *G.Node, f VectorField, opts ...Option) (*ODE, error) {
 		return nil, fail("%v", err)
 	}
 	l.sizes = append(l.sizes, l.batch*l.dim)
-	for _, p := range f.Params {
+	for _, p := range params {
 		l.sizes = append(l.sizes, p.Shape().TotalSize())
 	}
-	inputs := append(G.Nodes{y0}, f.Params...)
+	inputs := append(G.Nodes{y0}, params...)
 	if l.Out, err = G.ApplyOp(odeOp{l}, inputs...); err != nil {
 		return nil, fail("%v", err)
 	}

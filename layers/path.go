@@ -73,9 +73,14 @@ func checkObservations(times []float64, values [][]float64) (int, error) {
 	return c, nil
 }
 
-// interval returns the index i with t[i] ≤ s < t[i+1], or −1 before the
-// first knot and len−1 at or after the last.
+// interval returns the index i with t[i] ≤ s < t[i+1], the last interval
+// for s at the last knot (a solve ending there evaluates its last stages
+// on that interval), −1 before the first knot and len−1 after the last.
 func interval(t []float64, s float64) int {
+	n := len(t)
+	if n > 1 && s == t[n-1] {
+		return n - 2
+	}
 	return sort.SearchFloat64s(t, math.Nextafter(s, math.Inf(1))) - 1
 }
 
