@@ -34,6 +34,28 @@ type Net struct {
 	ODEs []*layers.ODE
 }
 
+// Source is a labelled data set that can fill a Net's inputs: Dataset
+// (images) is one; a time-series set that sets a CDE block's control paths
+// is another.
+type Source interface {
+	// Len is the number of examples.
+	Len() int
+	// Label is example i's class.
+	Label(i int) int
+	// Fill writes the examples idx (one per row) into the net's inputs and
+	// their one-hot labels into its Target.
+	Fill(n *Net, idx []int) error
+}
+
+// Len is the number of images.
+func (d *Dataset) Len() int { return d.N }
+
+// Label is image i's class.
+func (d *Dataset) Label(i int) int { return int(d.Labels[i]) }
+
+// Fill writes the images idx, scaled to [0, 1], and their one-hot labels.
+func (d *Dataset) Fill(n *Net, idx []int) error { return fillBatch(n, d, idx) }
+
 // Builder builds a fresh Net for a batch size. With training set, the Net
 // must also hold the gradient of Loss with respect to every learnable
 // (gorgonia.Grad); Fit builds one training Net per worker and one
@@ -109,7 +131,7 @@ func newWorker(build Builder, batch int, training bool) (*worker, error) {
 
 // Fit trains the model built by build on train and evaluates it on test
 // after every epoch.
-func Fit(build Builder, train, test *Dataset, cfg Config) (*Result, error) {
+func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 	if cfg.Epochs < 1 || cfg.Batch < 1 {
 		return nil, fmt.Errorf("train: %d epochs of batch %d: want both ≥ 1", cfg.Epochs, cfg.Batch)
 	}
@@ -119,8 +141,8 @@ func Fit(build Builder, train, test *Dataset, cfg Config) (*Result, error) {
 	if cfg.Workers < 1 || cfg.Batch%cfg.Workers != 0 {
 		return nil, fmt.Errorf("train: batch %d does not split over %d workers", cfg.Batch, cfg.Workers)
 	}
-	if cfg.Batch > train.N {
-		return nil, fmt.Errorf("train: batch %d is larger than the %d training examples", cfg.Batch, train.N)
+	if cfg.Batch > train.Len() {
+		return nil, fmt.Errorf("train: batch %d is larger than the %d training examples", cfg.Batch, train.Len())
 	}
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
@@ -171,7 +193,7 @@ func Fit(build Builder, train, test *Dataset, cfg Config) (*Result, error) {
 	if err := syncWeights(master, trainers[1:], evals); err != nil {
 		return nil, err
 	}
-	batches := train.N / cfg.Batch
+	batches := train.Len() / cfg.Batch
 	if cfg.MaxBatches > 0 && cfg.MaxBatches < batches {
 		batches = cfg.MaxBatches
 	}
@@ -180,7 +202,7 @@ func Fit(build Builder, train, test *Dataset, cfg Config) (*Result, error) {
 		// The order depends on the seed and the epoch only, so that a
 		// resumed run sees the same batches.
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(epoch)))
-		order := rng.Perm(train.N)
+		order := rng.Perm(train.Len())
 		bar := newProgress(cfg.Log, batches, fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
 		m := EpochMetrics{Epoch: epoch}
 		t0 := time.Now()
@@ -256,11 +278,11 @@ func Fit(build Builder, train, test *Dataset, cfg Config) (*Result, error) {
 
 // runWorkers fills each worker's batch and runs the workers' machines
 // concurrently.
-func runWorkers(ws []*worker, ds *Dataset, idx []int, per int) error {
+func runWorkers(ws []*worker, ds Source, idx []int, per int) error {
 	errs := make([]error, len(ws))
 	var wg sync.WaitGroup
 	for wi, w := range ws {
-		if err := fillBatch(w.net, ds, idx[wi*per:(wi+1)*per]); err != nil {
+		if err := ds.Fill(w.net, idx[wi*per:(wi+1)*per]); err != nil {
 			return err
 		}
 		wg.Add(1)
@@ -276,8 +298,8 @@ func runWorkers(ws []*worker, ds *Dataset, idx []int, per int) error {
 // evaluate returns the mean loss and the accuracy over the test set (or
 // its first limit examples); the last, partial batch is padded with
 // repeats and only its real examples count.
-func evaluate(ws []*worker, ds *Dataset, per, limit int) (float64, float64, error) {
-	n := ds.N
+func evaluate(ws []*worker, ds Source, per, limit int) (float64, float64, error) {
+	n := ds.Len()
 	if limit > 0 && limit < n {
 		n = limit
 	}
@@ -356,7 +378,7 @@ func fill[T float32 | float64](x, y []T, ds *Dataset, idx []int, feat, classes i
 }
 
 // correct counts the rows of logits whose largest entry is the label.
-func correct(logits G.Value, ds *Dataset, idx []int) int {
+func correct(logits G.Value, ds Source, idx []int) int {
 	d := logits.(*tensor.Dense)
 	classes := d.Shape().TotalSize() / (d.Shape()[0])
 	right := 0
@@ -368,7 +390,7 @@ func correct(logits G.Value, ds *Dataset, idx []int) int {
 				best, bv = c, v
 			}
 		}
-		if best == int(ds.Labels[i]) {
+		if best == ds.Label(i) {
 			right++
 		}
 	}
