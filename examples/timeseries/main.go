@@ -48,12 +48,13 @@ func run(args []string) error {
 		solver    = fs.String("solver", "rk4", "base tableau of the reversible solver")
 		gradName  = fs.String("grad", "reversible", "gradient method: reversible, backprop, checkpoint, adjoint")
 		lr        = fs.Float64("lr", 3e-3, "peak learning rate")
-		wd        = fs.Float64("weight-decay", 1e-4, "decoupled weight decay")
+		wd        = fs.Float64("weight-decay", 1e-3, "decoupled weight decay")
 		seed      = fs.Uint64("seed", 1, "seed")
 		runDir    = fs.String("run", "runs/timeseries", "run directory")
 		resume    = fs.Bool("resume", false, "resume from the run directory")
 		linear    = fs.Bool("linear", false, "linear interpolation instead of Hermite cubic")
 		workers   = fs.Int("workers", 2, "data-parallel workers")
+		noise     = fs.Float64("noise", 0.2, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -100,6 +101,7 @@ func run(args []string) error {
 		opts: []layers.Option{layers.WithMethod(integrators.NewReversible(tab)), layers.WithSteps(*steps), layers.WithGradient(grad)},
 		cdes: map[*train.Net]*layers.CDE{}}
 	trSrc.m, teSrc.m = m, m
+	trSrc.noise, trSrc.rng = *noise, rand.New(rand.NewPCG(*seed, 77))
 	total := *epochs * (len(trSet.Series) / *batch)
 	cfg := train.Config{Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *seed, RunDir: *runDir, Resume: *resume,
 		Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(total/20, total, 0.02)}}
@@ -159,10 +161,16 @@ type source struct {
 	x0       [][]float64
 	channels int
 	m        *model
+	linear   bool
+	// Augmentation: noisy copies of the observations, rebuilt per batch.
+	noise float64
+	rng   *rand.Rand
+	obs   [][][]float64 // per series: observations incl. the time channel
+	times [][]float64
 }
 
 func newSource(d *train.TSDataset, n normaliser, maxLen int, linear bool) (*source, error) {
-	s := &source{set: d, channels: d.Dims + 1}
+	s := &source{set: d, channels: d.Dims + 1, linear: linear}
 	for k, ser := range d.Series {
 		length := 0
 		for _, ch := range ser.Values {
@@ -181,13 +189,8 @@ func newSource(d *train.TSDataset, n normaliser, maxLen int, linear bool) (*sour
 			}
 		}
 		obs := layers.Augment(times, values, true, false)
-		var p layers.Path
-		var err error
-		if linear {
-			p, err = layers.Linear(times, obs)
-		} else {
-			p, err = layers.HermiteCubic(times, obs)
-		}
+		s.obs, s.times = append(s.obs, obs), append(s.times, times)
+		p, err := s.path(times, obs)
 		if err != nil {
 			return nil, fmt.Errorf("series %d: %w", k+1, err)
 		}
@@ -196,6 +199,13 @@ func newSource(d *train.TSDataset, n normaliser, maxLen int, linear bool) (*sour
 		s.paths, s.x0 = append(s.paths, p), append(s.x0, x0)
 	}
 	return s, nil
+}
+
+func (s *source) path(times []float64, obs [][]float64) (layers.Path, error) {
+	if s.linear {
+		return layers.Linear(times, obs)
+	}
+	return layers.HermiteCubic(times, obs)
 }
 
 func (s *source) Len() int        { return len(s.set.Series) }
@@ -212,6 +222,21 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 		copy(x[r*s.channels:(r+1)*s.channels], s.x0[i])
 		y[r*classes+s.Label(i)] = 1
 		paths[r] = s.paths[i]
+		if s.noise > 0 {
+			noisy := make([][]float64, len(s.obs[i]))
+			for k, row := range s.obs[i] {
+				noisy[k] = append([]float64(nil), row...)
+				for c := 1; c < len(row); c++ { // not the time channel
+					noisy[k][c] += s.noise * s.rng.NormFloat64()
+				}
+			}
+			p, err := s.path(s.times[i], noisy)
+			if err != nil {
+				return err
+			}
+			paths[r] = p
+			p.Eval(x[r*s.channels:(r+1)*s.channels], 0)
+		}
 	}
 	cde, ok := s.m.cdes[n]
 	if !ok {
