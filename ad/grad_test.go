@@ -503,3 +503,15 @@ func TestErrors(t *testing.T) {
 	err = fx.field.Bind(other)
 	check("bind shape", err, "value of shape (9, 16), want (8, 16)", nil)
 }
+
+func TestGradientByName(t *testing.T) {
+	for name, want := range map[string]string{"reversible": "reversible", "backprop": "backprop", "checkpoint": "checkpoint(√N)", "adjoint": "adjoint"} {
+		g, err := GradientByName(name)
+		if err != nil || g.Name() != want {
+			t.Errorf("%s: %v, %v", name, g, err)
+		}
+	}
+	if _, err := GradientByName("magic"); err == nil || !strings.Contains(err.Error(), `"magic"`) {
+		t.Errorf("unknown name: %v", err)
+	}
+}

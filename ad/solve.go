@@ -54,6 +54,22 @@ type Gradient interface {
 	newRecorder(run *run) (recorder, error)
 }
 
+// GradientByName returns the gradient method with its default settings for
+// a command-line name: reversible, backprop, checkpoint or adjoint.
+func GradientByName(name string) (Gradient, error) {
+	switch name {
+	case "reversible":
+		return Reversible{}, nil
+	case "backprop":
+		return Backprop{}, nil
+	case "checkpoint":
+		return Checkpoint{}, nil
+	case "adjoint":
+		return Adjoint{}, nil
+	}
+	return nil, fmt.Errorf("ad: unknown gradient method %q: want reversible, backprop, checkpoint or adjoint", name)
+}
+
 // recorder is one gradient method's state for one solve.
 type recorder interface {
 	// onStep records an accepted forward step.

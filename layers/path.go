@@ -95,19 +95,30 @@ type CubicPath struct{ ch []channel }
 // LinearPath interpolates linearly between observations.
 type LinearPath struct{ ch []channel }
 
-// HermiteCubic builds the cubic path of observations values[i] (C channels)
-// at strictly increasing times.
-func HermiteCubic(times []float64, values [][]float64) (*CubicPath, error) {
+// channels validates the observations and extracts every channel's knots.
+func channels(times []float64, values [][]float64) ([]channel, error) {
 	c, err := checkObservations(times, values)
 	if err != nil {
 		return nil, err
 	}
-	p := &CubicPath{}
-	for k := 0; k < c; k++ {
-		ch, err := knots(times, values, k)
-		if err != nil {
+	chs := make([]channel, c)
+	for k := range chs {
+		if chs[k], err = knots(times, values, k); err != nil {
 			return nil, err
 		}
+	}
+	return chs, nil
+}
+
+// HermiteCubic builds the cubic path of observations values[i] (C channels)
+// at strictly increasing times.
+func HermiteCubic(times []float64, values [][]float64) (*CubicPath, error) {
+	chs, err := channels(times, values)
+	if err != nil {
+		return nil, err
+	}
+	for k := range chs {
+		ch := &chs[k]
 		n := len(ch.t)
 		ch.d = make([]float64, n)
 		for i := 1; i < n; i++ {
@@ -116,26 +127,17 @@ func HermiteCubic(times []float64, values [][]float64) (*CubicPath, error) {
 		if n > 1 {
 			ch.d[0] = ch.d[1]
 		}
-		p.ch = append(p.ch, ch)
 	}
-	return p, nil
+	return &CubicPath{ch: chs}, nil
 }
 
 // Linear builds the piecewise-linear path of the observations.
 func Linear(times []float64, values [][]float64) (*LinearPath, error) {
-	c, err := checkObservations(times, values)
+	chs, err := channels(times, values)
 	if err != nil {
 		return nil, err
 	}
-	p := &LinearPath{}
-	for k := 0; k < c; k++ {
-		ch, err := knots(times, values, k)
-		if err != nil {
-			return nil, err
-		}
-		p.ch = append(p.ch, ch)
-	}
-	return p, nil
+	return &LinearPath{ch: chs}, nil
 }
 
 func (p *CubicPath) Channels() int  { return len(p.ch) }

@@ -75,18 +75,9 @@ func (m modelFlags) config() (modelConfig, error) {
 	if !ok {
 		return modelConfig{}, fmt.Errorf("-solver %q: no such tableau", *m.solver)
 	}
-	var g ad.Gradient
-	switch *m.grad {
-	case "reversible":
-		g = ad.Reversible{}
-	case "backprop":
-		g = ad.Backprop{}
-	case "checkpoint":
-		g = ad.Checkpoint{}
-	case "adjoint":
-		g = ad.Adjoint{}
-	default:
-		return modelConfig{}, fmt.Errorf("-grad %q: want reversible, backprop, checkpoint or adjoint", *m.grad)
+	g, err := ad.GradientByName(*m.grad)
+	if err != nil {
+		return modelConfig{}, fmt.Errorf("-grad: %w", err)
 	}
 	return modelConfig{dim: *m.dim, hidden: *m.hidden, encHidden: *m.enc, seed: *m.seed, odeOpts: []layers.Option{
 		layers.WithMethod(integrators.Reversible{Base: tab, Coupling: *m.lambda}),

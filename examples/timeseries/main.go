@@ -63,18 +63,9 @@ func run(args []string) error {
 	if !ok {
 		return fmt.Errorf("-solver %q: no such tableau", *solver)
 	}
-	var grad ad.Gradient
-	switch *gradName {
-	case "reversible":
-		grad = ad.Reversible{}
-	case "backprop":
-		grad = ad.Backprop{}
-	case "checkpoint":
-		grad = ad.Checkpoint{}
-	case "adjoint":
-		grad = ad.Adjoint{}
-	default:
-		return fmt.Errorf("-grad %q: want reversible, backprop, checkpoint or adjoint", *gradName)
+	grad, err := ad.GradientByName(*gradName)
+	if err != nil {
+		return fmt.Errorf("-grad: %w", err)
 	}
 	trSet, err := train.ReadTSFile(*trainPath)
 	if err != nil {
