@@ -13,11 +13,12 @@ import (
 )
 
 // modelConfig is the classifier: an encoder from the 784 pixels to the
-// ODE's state (one ReLU hidden layer, or linear), an ODE block with an MLP
-// field, a linear head.
+// ODE's state (two convolution + max-pool layers, one ReLU hidden layer, or
+// linear), an ODE block with an MLP field, a linear head.
 type modelConfig struct {
 	dim, hidden int
-	encHidden   int // hidden ReLU layer of the encoder (0: linear encoder)
+	encHidden   int  // hidden ReLU layer of the encoder (0: linear encoder)
+	conv        bool // convolutional encoder instead of the MLP one
 	seed        uint64
 	odeOpts     []layers.Option
 }
@@ -43,7 +44,39 @@ func (mc modelConfig) builder() train.Builder {
 		y := mat("y", batch, classes, 0)
 		var learn G.Nodes
 		in, width := x, pixels
-		if mc.encHidden > 0 {
+		if mc.conv {
+			// Two 3×3 convolutions with ReLU and 2×2 max-pooling:
+			// 1×28×28 → 16×14×14 → 32×7×7.
+			img, err := G.Reshape(x, tensor.Shape{batch, 1, 28, 28})
+			if err != nil {
+				return nil, err
+			}
+			k1 := G.NewTensor(g, tensor.Float64, 4, G.WithShape(16, 1, 3, 3), G.WithName("enc.conv1"),
+				G.WithValue(tensor.New(tensor.WithShape(16, 1, 3, 3), tensor.WithBacking(normals(rng, 16*9, math.Sqrt(2.0/9))))))
+			k2 := G.NewTensor(g, tensor.Float64, 4, G.WithShape(32, 16, 3, 3), G.WithName("enc.conv2"),
+				G.WithValue(tensor.New(tensor.WithShape(32, 16, 3, 3), tensor.WithBacking(normals(rng, 32*16*9, math.Sqrt(2.0/144))))))
+			c1, err := G.Conv2d(img, k1, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
+			if err != nil {
+				return nil, err
+			}
+			p1, err := G.MaxPool2D(G.Must(G.Rectify(c1)), tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+			if err != nil {
+				return nil, err
+			}
+			c2, err := G.Conv2d(p1, k2, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
+			if err != nil {
+				return nil, err
+			}
+			p2, err := G.MaxPool2D(G.Must(G.Rectify(c2)), tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+			if err != nil {
+				return nil, err
+			}
+			if in, err = G.Reshape(p2, tensor.Shape{batch, 32 * 7 * 7}); err != nil {
+				return nil, err
+			}
+			width = 32 * 7 * 7
+			learn = append(learn, k1, k2)
+		} else if mc.encHidden > 0 {
 			we := mat("enc.W1", pixels, mc.encHidden, math.Sqrt(2.0/pixels))
 			be := mat("enc.b1", 1, mc.encHidden, 0)
 			pre, err := G.BroadcastAdd(G.Must(G.Mul(x, we)), be, nil, []byte{0})
@@ -85,4 +118,12 @@ func (mc modelConfig) builder() train.Builder {
 		}
 		return &train.Net{Graph: g, Input: x, Target: y, Logits: logits, Loss: loss, Learnables: learn, ODEs: []*layers.ODE{ode}}, nil
 	}
+}
+
+func normals(rng *rand.Rand, n int, std float64) []float64 {
+	d := make([]float64, n)
+	for i := range d {
+		d[i] = std * rng.NormFloat64()
+	}
+	return d
 }
