@@ -175,33 +175,29 @@ func (ch *channel) linear(s float64) (float64, float64) {
 	return ch.x[i] + slope*(s-ch.t[i]), slope
 }
 
-// Eval writes X(t).
-func (p *CubicPath) Eval(dst []float64, t float64) {
-	for k := range p.ch {
-		dst[k], _ = p.ch[k].hermite(t)
+// fill writes, for every channel, the value (deriv false) or the
+// derivative (deriv true) that at returns at t.
+func fill(chs []channel, dst []float64, t float64, at func(*channel, float64) (float64, float64), deriv bool) {
+	for k := range chs {
+		v, d := at(&chs[k], t)
+		if deriv {
+			v = d
+		}
+		dst[k] = v
 	}
 }
+
+// Eval writes X(t).
+func (p *CubicPath) Eval(dst []float64, t float64) { fill(p.ch, dst, t, (*channel).hermite, false) }
 
 // Deriv writes X'(t).
-func (p *CubicPath) Deriv(dst []float64, t float64) {
-	for k := range p.ch {
-		_, dst[k] = p.ch[k].hermite(t)
-	}
-}
+func (p *CubicPath) Deriv(dst []float64, t float64) { fill(p.ch, dst, t, (*channel).hermite, true) }
 
 // Eval writes X(t).
-func (p *LinearPath) Eval(dst []float64, t float64) {
-	for k := range p.ch {
-		dst[k], _ = p.ch[k].linear(t)
-	}
-}
+func (p *LinearPath) Eval(dst []float64, t float64) { fill(p.ch, dst, t, (*channel).linear, false) }
 
-// Deriv writes X'(t) (the right derivative at knots).
-func (p *LinearPath) Deriv(dst []float64, t float64) {
-	for k := range p.ch {
-		_, dst[k] = p.ch[k].linear(t)
-	}
-}
+// Deriv writes X'(t) (the right derivative at interior knots).
+func (p *LinearPath) Deriv(dst []float64, t float64) { fill(p.ch, dst, t, (*channel).linear, true) }
 
 // Augment returns the observations with the channels a Neural CDE usually
 // adds: time itself (so that the field can tell how fast the series moves)
