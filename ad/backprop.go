@@ -100,6 +100,7 @@ func (rec *backpropRec) backward(dY [][]float64) (*Gradients, error) {
 			copy(dst[j], s)
 		}
 		rec.adj.setTimes(ts[i-1], ts[i])
+		beginStep(f, ts[i-1], ts[i])
 		rec.adj.vjp(f, ts[i-1], ts[i], rec.states[i-1], rec.states[i], bar, g.Theta)
 		r.addOutputCotangents(i-1, dY, bar[:dim])
 	}

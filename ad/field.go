@@ -66,6 +66,7 @@ type GraphField struct {
 	ctlTen   *tensor.Dense
 	ctlBuf   []float64
 	control  func(dst []float64, t float64)
+	stepHook func(t0, t1 float64)
 	channels int
 
 	// Input values, bound once: their backing slices are refilled per call.
@@ -136,6 +137,21 @@ func CompileControlled(build ControlledFunc, params G.Nodes, batch, dim, channel
 // SetControl sets the function that writes X'(t) for every row of the
 // batch, flattened (batch, channels), before each evaluation.
 func (gf *GraphField) SetControl(control func(dst []float64, t float64)) { gf.control = control }
+
+// SetStepHook sets a function told about each solver step before the
+// field is evaluated inside it (see integrators.StepAware): a controlled
+// field in increment form uses it to supply ΔX/h over the step as its
+// control derivative. The discrete gradient methods (Reversible, Backprop,
+// Checkpoint) announce every step of their sweeps; the continuous Adjoint
+// solves another equation and does not.
+func (gf *GraphField) SetStepHook(hook func(t0, t1 float64)) { gf.stepHook = hook }
+
+// BeginStep passes the step to the step hook, if any.
+func (gf *GraphField) BeginStep(t0, t1 float64) {
+	if gf.stepHook != nil {
+		gf.stepHook(t0, t1)
+	}
+}
 
 // Channels is the number of control channels (0 for a plain field).
 func (gf *GraphField) Channels() int { return gf.channels }

@@ -200,5 +200,15 @@ func (kf *keptField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
 	kf.Field.VJP(dy, dtheta, t, y, v)
 }
 
+// BeginStep passes the step on to the field.
+func (kf *keptField) BeginStep(t0, t1 float64) { beginStep(kf.Field, t0, t1) }
+
+// beginStep announces a step to a step-aware field.
+func beginStep(f Field, t0, t1 float64) {
+	if s, ok := f.(integrators.StepAware); ok {
+		s.BeginStep(t0, t1)
+	}
+}
+
 // invalidate forgets every kept evaluation: the step is done.
 func (kf *keptField) invalidate() { clear(kf.valid) }

@@ -82,6 +82,7 @@ func (s *RKStepper) ErrorEstimate(dst []float64) bool   { return s.Inc.ErrorEsti
 func (s *RKStepper) Init(_ Func, _ float64, y0, state []float64) { copy(state, y0) }
 
 func (s *RKStepper) Step(f Func, t0, t1 float64, state, next []float64) {
+	beginStep(f, t0, t1)
 	s.Inc.Eval(f, s.incr, t0, t1-t0, state)
 	s.evals += s.Inc.Tableau.Stages()
 	for i, d := range s.incr {

@@ -106,6 +106,7 @@ func (s *ReversibleStepper) Init(_ Func, _ float64, y0, state []float64) {
 
 // Step advances (y_n, z_n) at t0 to (y_{n+1}, z_{n+1}) at t1.
 func (s *ReversibleStepper) Step(f Func, t0, t1 float64, state, next []float64) {
+	beginStep(f, t0, t1)
 	d, lam, h := s.dim, s.Coupling, t1-t0
 	y, z := state[:d], state[d:2*d]
 	ny, nz := next[:d], next[d:2*d]
@@ -122,6 +123,7 @@ func (s *ReversibleStepper) Step(f Func, t0, t1 float64, state, next []float64) 
 
 // Reverse recovers (y_n, z_n) at t0 from (y_{n+1}, z_{n+1}) at t1.
 func (s *ReversibleStepper) Reverse(f Func, t0, t1 float64, state, prev []float64) {
+	beginStep(f, t0, t1)
 	d, lam, h := s.dim, s.Coupling, t1-t0
 	y, z := state[:d], state[d:2*d]
 	py, pz := prev[:d], prev[d:2*d]

@@ -7,6 +7,28 @@ type Func interface {
 	Eval(dst []float64, t float64, y []float64)
 }
 
+// StepAware is implemented by a Func whose value depends on the step it is
+// evaluated in, not only on (t, y): a controlled equation dy = F(y) dX in
+// increment form, whose stages all use the control's increment over the
+// step, is one. The Runge–Kutta and reversible Runge–Kutta steppers call
+// BeginStep(t0, t1) before they evaluate f inside the step from t0 to t1,
+// whichever way they cross it: the −h sub-step of a reversible step and a
+// reconstruction pass the forward step's (t0, t1), so that all see the same
+// step. Gradient sweeps call it before the step's vector–Jacobian
+// products. The reversible Heun and leapfrog baselines reuse evaluations
+// across steps and do not call it.
+type StepAware interface {
+	Func
+	BeginStep(t0, t1 float64)
+}
+
+// beginStep tells a StepAware f which step comes.
+func beginStep(f Func, t0, t1 float64) {
+	if s, ok := f.(StepAware); ok {
+		s.BeginStep(t0, t1)
+	}
+}
+
 // FuncOf adapts a plain function to Func.
 type FuncOf func(dst []float64, t float64, y []float64)
 

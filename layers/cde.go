@@ -7,6 +7,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/revode/revode/ad"
+	"github.com/revode/revode/integrators"
 )
 
 // CDEField is the matrix field F(t, y; θ) of a Neural CDE
@@ -29,6 +30,13 @@ type CDE struct {
 	paths    []Path
 	channels int
 	buf      []float64
+
+	// Increment form (WithControlIncrements): the slopes ΔX/h of every row
+	// over the step [lo, hi] announced last, valid while inStep.
+	increments bool
+	inStep     bool
+	lo, hi     float64
+	slope, x0  []float64
 }
 
 // NewCDE adds a Neural CDE block on y0 (batch, dim). Set the batch's paths
@@ -51,11 +59,26 @@ func NewCDE(y0 *G.Node, f CDEField, opts ...Option) (*CDE, error) {
 			return nil, err
 		}
 		gf.SetControl(c.control)
+		if cfg.increments {
+			switch cfg.method.(type) {
+			case *integrators.Tableau, integrators.Reversible:
+			default:
+				return nil, fmt.Errorf("WithControlIncrements needs a Runge–Kutta or reversible Runge–Kutta method, not %s (it reuses evaluations across steps)", cfg.method.Name())
+			}
+			if _, ok := cfg.gradient.(ad.Adjoint); ok {
+				return nil, fmt.Errorf("WithControlIncrements needs a discrete gradient (reversible, backprop or checkpoint): the continuous adjoint has no increment form")
+			}
+			c.increments = true
+			c.slope = make([]float64, batch*f.Channels)
+			c.x0 = make([]float64, f.Channels)
+			gf.SetStepHook(c.beginStep)
+		}
 		return gf, nil
 	}, opts)
 	if err != nil {
 		return nil, err
 	}
+	ode.onSolve = func() { c.inStep = false }
 	c.ODE = ode
 	c.buf = make([]float64, f.Channels)
 	return c, nil
@@ -72,6 +95,7 @@ func (c *CDE) SetPaths(paths []Path) error {
 		}
 	}
 	c.paths = paths
+	c.inStep = false
 	c.trace = nil // the kept solve was for other controls
 	return nil
 }
@@ -83,14 +107,41 @@ func channelsOf(p Path) any {
 	return p.Channels()
 }
 
-// control writes X'(t) of every row.
+// control writes X'(t) of every row; in increment form, inside the
+// current step, ΔX/h over the step.
 func (c *CDE) control(dst []float64, t float64) {
 	if c.paths == nil {
 		clear(dst)
 		return
 	}
+	if c.inStep {
+		if tol := 1e-9 * (c.hi - c.lo); t >= c.lo-tol && t <= c.hi+tol {
+			copy(dst, c.slope)
+			return
+		}
+	}
 	for b, p := range c.paths {
 		p.Deriv(dst[b*c.channels:(b+1)*c.channels], t)
+	}
+}
+
+// beginStep computes ΔX/h of every row over the step from t0 to t1. Only
+// evaluations before the first step (the adaptive controller's initial
+// step size) fall outside a step and use X'(t).
+func (c *CDE) beginStep(t0, t1 float64) {
+	c.lo, c.hi = min(t0, t1), max(t0, t1)
+	c.inStep = c.paths != nil
+	if !c.inStep {
+		return
+	}
+	h := c.hi - c.lo
+	for b, p := range c.paths {
+		s := c.slope[b*c.channels : (b+1)*c.channels]
+		p.Eval(c.x0, c.lo)
+		p.Eval(s, c.hi)
+		for i := range s {
+			s[i] = (s[i] - c.x0[i]) / h
+		}
 	}
 }
 

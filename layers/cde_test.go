@@ -3,6 +3,7 @@ package layers
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -27,8 +28,13 @@ func TestCDEWithTimeControlIsODE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The derivative form and the increment form.
 	cf := CDEField{Build: ad.ControlledFunc(f.Build), Params: f.Params, Channels: 1}
 	cde, err := NewCDE(y0, cf, WithSteps(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdeInc, err := NewCDE(y0, cf, WithSteps(10), WithControlIncrements())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,13 +42,17 @@ func TestCDEWithTimeControlIsODE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cde.SetPaths([]Path{line, line, line, line}); err != nil {
-		t.Fatal(err)
+	for _, c := range []*CDE{cde, cdeInc} {
+		if err := c.SetPaths([]Path{line, line, line, line}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	w := learnable(g, "w", odeD, 1, rng, tensor.Float64)
 	lossODE := G.Must(G.Sum(G.Must(G.Mul(G.Must(G.Tanh(ode.Out)), w))))
 	lossCDE := G.Must(G.Sum(G.Must(G.Mul(G.Must(G.Tanh(cde.Out)), w))))
+	lossInc := G.Must(G.Sum(G.Must(G.Mul(G.Must(G.Tanh(cdeInc.Out)), w))))
 	total := G.Must(G.Add(lossODE, G.Must(G.Mul(lossCDE, G.NewConstant(2.0)))))
+	total = G.Must(G.Add(total, G.Must(G.Mul(lossInc, G.NewConstant(3.0)))))
 	learn := append(G.Nodes{y0}, f.Params...)
 	if _, err := G.Grad(total, learn...); err != nil {
 		t.Fatal(err)
@@ -57,9 +67,15 @@ func TestCDEWithTimeControlIsODE(t *testing.T) {
 	if e := relErr(b, a); e > 1e-15 {
 		t.Errorf("CDE with X(t) = t differs from the ODE by %.3g", e)
 	}
-	// Both blocks ran their backward pass, with the same work.
-	if ode.Stats().Backward.VJPEvals != cde.Stats().Backward.VJPEvals {
-		t.Errorf("VJPs: ODE %d, CDE %d", ode.Stats().Backward.VJPEvals, cde.Stats().Backward.VJPEvals)
+	// ΔX/h = 1 up to the rounding of the step's end points.
+	if e := relErr(cdeInc.Out.Value().Data().([]float64), a); e > 1e-14 {
+		t.Errorf("CDE in increment form with X(t) = t differs from the ODE by %.3g", e)
+	}
+	// The blocks ran their backward pass, with the same work.
+	for _, c := range []*CDE{cde, cdeInc} {
+		if ode.Stats().Backward.VJPEvals != c.Stats().Backward.VJPEvals {
+			t.Errorf("VJPs: ODE %d, CDE %d", ode.Stats().Backward.VJPEvals, c.Stats().Backward.VJPEvals)
+		}
 	}
 }
 
@@ -155,6 +171,99 @@ func TestCDEGradients(t *testing.T) {
 	}
 }
 
+// TestCDEIncrementGradients: in increment form too, reversible = backprop
+// through the same solve ≤ 1e-10, = finite differences ≤ 1e-6, and
+// checkpointing = backprop; with fixed steps and with adaptive Tsit5.
+func TestCDEIncrementGradients(t *testing.T) {
+	cases := []struct {
+		name string
+		opts []Option
+	}{
+		{"rk4", []Option{WithSteps(16)}},
+		{"tsit5", []Option{WithReversible(integrators.Tsit5()), WithTolerance(1e-6, 1e-6)}},
+	}
+	for _, c := range cases {
+		var grads [3][]float64
+		for i, gm := range []ad.Gradient{ad.Reversible{}, ad.Backprop{}, ad.Checkpoint{Snapshots: 2}} {
+			opts := append([]Option{WithControlIncrements(), WithGradient(gm)}, c.opts...)
+			m := buildCDEModel(t, 3, 2, opts...)
+			mm := &model{g: m.g, learnables: m.learn, loss: m.loss}
+			vm := G.NewTapeMachine(m.g)
+			_, grads[i] = mm.run(t, vm)
+			if i == 0 && c.name == "rk4" {
+				if e := relErr(grads[0], mm.finiteDiff(t, vm)); e > fdTol {
+					t.Errorf("%s: increment-form gradients vs finite differences: %.3g", c.name, e)
+				}
+			}
+			vm.Close()
+		}
+		if e := relErr(grads[0], grads[1]); e > revVsBPTol {
+			t.Errorf("%s: increment form, reversible vs backprop: %.3g", c.name, e)
+		}
+		if e := relErr(grads[2], grads[1]); e > 1e-12 {
+			t.Errorf("%s: increment form, checkpoint vs backprop: %.3g", c.name, e)
+		}
+	}
+}
+
+// TestCDEIncrementsOnRoughControl: with one channel, dy = −θ y² dX has the
+// closed form y(1) = y0 / (1 + θ y0 (X(1) − X(0))) whatever the path. On
+// piecewise-linear controls with kinks between the solver's grid points
+// the increment form is accurate to RK4's order; the derivative form is not.
+func TestCDEIncrementsOnRoughControl(t *testing.T) {
+	const theta, steps = 0.7, 64
+	knots := []float64{0, 1.0 / 7, 2.0 / 7, 3.0 / 7, 4.0 / 7, 5.0 / 7, 6.0 / 7, 1}
+	series := [][]float64{{0, 0.8, -0.3, 0.5, 1.2, 0.1, -0.4, 0.9}, {0.3, -0.2, 0.6, 0.6, 0.1, 0.9, 0.4, 1.1}}
+	y0v := []float64{1, 0.5}
+	var paths []Path
+	exact := make([]float64, len(series))
+	for b, s := range series {
+		vals := make([][]float64, len(s))
+		for i, v := range s {
+			vals[i] = []float64{v}
+		}
+		p, err := Linear(knots, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+		exact[b] = y0v[b] / (1 + theta*y0v[b]*(s[len(s)-1]-s[0]))
+	}
+	errOf := func(opts ...Option) float64 {
+		g := G.NewGraph()
+		th := G.NewMatrix(g, tensor.Float64, G.WithShape(1, 1), G.WithName("theta"), G.WithValue(tensor.New(tensor.WithShape(1, 1), tensor.WithBacking([]float64{theta}))))
+		y0 := constant(g, "y0", y0v, 2, 1, tensor.Float64)
+		field := CDEField{Channels: 1, Params: G.Nodes{th}, Build: func(g *G.ExprGraph, _, y *G.Node, p G.Nodes) (*G.Node, error) {
+			sq, err := G.HadamardProd(y, y)
+			if err != nil {
+				return nil, err
+			}
+			return G.Neg(G.Must(G.Mul(sq, p[0])))
+		}}
+		cde, err := NewCDE(y0, field, append([]Option{WithSteps(steps)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cde.SetPaths(paths); err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(g)
+		defer vm.Close()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return relErr(cde.Out.Value().Data().([]float64), exact)
+	}
+	inc, der := errOf(WithControlIncrements()), errOf()
+	t.Logf("relative error after %d steps: increments %.3g, derivatives %.3g", steps, inc, der)
+	if inc > 1e-5 {
+		t.Errorf("increment form: relative error %.3g, want ≤ 1e-5", inc)
+	}
+	if der < 100*inc {
+		t.Errorf("derivative form error %.3g is not far above the increment form's %.3g: the control is not rough enough to show the difference", der, inc)
+	}
+}
+
 func TestCDEErrors(t *testing.T) {
 	g := G.NewGraph()
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -176,5 +285,20 @@ func TestCDEErrors(t *testing.T) {
 	}
 	if _, err := NewCDE(y0, CDEField{Build: f.Build, Params: f.Params, Channels: 3}); err == nil {
 		t.Error("a field of the wrong width accepted")
+	}
+	for _, bad := range [][]Option{
+		{WithControlIncrements(), WithMethod(integrators.ReversibleHeun{})},
+		{WithControlIncrements(), WithGradient(ad.Adjoint{})},
+	} {
+		if _, err := NewCDE(y0, f, bad...); err == nil || !strings.Contains(err.Error(), "WithControlIncrements") {
+			t.Errorf("increment form with a method or gradient that cannot serve it: err %v", err)
+		}
+	}
+	mf, err := MLP(g, odeD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewODE(y0, mf, WithControlIncrements()); err == nil || !strings.Contains(err.Error(), "CDE") {
+		t.Errorf("WithControlIncrements on an ODE block: err %v", err)
 	}
 }

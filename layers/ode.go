@@ -28,6 +28,7 @@ type ODE struct {
 	name       string
 	cfg        config
 	field      boundField
+	onSolve    func() // called before every forward solve
 	params     G.Nodes
 	batch, dim int
 	dtype      tensor.Dtype
@@ -68,6 +69,9 @@ func NewODE(y0 *G.Node, f VectorField, opts ...Option) (*ODE, error) {
 		return nil, fmt.Errorf("layers.NewODE: the vector field has no Build function")
 	}
 	return newBlock(y0, f.Params, func(cfg config, batch, dim int) (boundField, error) {
+		if cfg.increments {
+			return nil, fmt.Errorf("WithControlIncrements applies to CDE blocks, not ODE blocks")
+		}
 		if cfg.workers > 1 {
 			return ad.CompileParallel(f.Build, f.Params, batch, dim, cfg.workers)
 		}
@@ -179,6 +183,9 @@ func (l *ODE) forward(vals []G.Value) error {
 		if th, err = flattenAppend(th, v); err != nil {
 			return fmt.Errorf("layer %q: parameter: %w", l.name, err)
 		}
+	}
+	if l.onSolve != nil {
+		l.onSolve()
 	}
 	tr, err := ad.Solve(l.field, l.cfg.t0, l.cfg.t1, y0, l.solveConfig(nil))
 	if err != nil {

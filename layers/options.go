@@ -24,6 +24,8 @@ type config struct {
 	gradient ad.Gradient
 	maxSteps int
 	workers  int
+	// CDE blocks: stages use the control's increment over the step
+	increments bool
 	// drift guard, folded into a Reversible gradient
 	checkpointEvery int
 	driftTol        float64
@@ -200,6 +202,23 @@ func WithWorkers(n int) Option {
 			return fmt.Errorf("WithWorkers(%d): want ≥ 1", n)
 		}
 		c.workers = n
+		return nil
+	}
+}
+
+// WithControlIncrements makes a CDE block step in increment form: every
+// stage of the step from t0 to t1 uses the control's increment
+// ΔX = X(t1) − X(t0) over the step (so the −h sub-step of the reversible
+// step uses −ΔX), where the default derivative form uses X'(t) at the
+// stage's time. A step is then the Runge–Kutta step of the equation driven
+// by the piecewise-linear interpolant of X on the solver's grid: no
+// derivative of X is needed, and on a one-channel control every step is
+// exact to the method's order however rough X is inside it. It needs a
+// Runge–Kutta or reversible Runge–Kutta method and a discrete gradient
+// (reversible, backprop or checkpoint). ODE blocks refuse it.
+func WithControlIncrements() Option {
+	return func(c *config) error {
+		c.increments = true
 		return nil
 	}
 }

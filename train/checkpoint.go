@@ -16,10 +16,15 @@ import (
 // Checkpoint is everything needed to resume training: every learnable (by
 // name and shape), the optimizer's state, and where training stood.
 type Checkpoint struct {
-	Epoch    int // epochs completed
-	Names    []string
-	Shapes   [][]int
-	Values   [][]float64
+	Epoch  int // epochs completed
+	Names  []string
+	Shapes [][]int
+	Values [][]float64
+	// Raw is set when training kept a moving average of the weights
+	// (Config.EMA): Values then hold the averages, which were evaluated and
+	// which inference should use, and Raw the optimizer's own weights, from
+	// which a resumed run trains on.
+	Raw      [][]float64
 	Adam     AdamState
 	Best     float64 // best test accuracy so far
 	Seed     uint64
@@ -83,6 +88,14 @@ func (c *Checkpoint) Restore(learnables G.Nodes, adam *Adam) error {
 		}
 		if len(c.Values[i]) != n.Shape().TotalSize() {
 			return fmt.Errorf("learnable %q: %d values for shape %v: %w", n.Name(), len(c.Values[i]), n.Shape(), ErrCheckpoint)
+		}
+	}
+	if c.Raw != nil && len(c.Raw) != len(c.Names) {
+		return fmt.Errorf("raw weights for %d learnables, %d expected: %w", len(c.Raw), len(c.Names), ErrCheckpoint)
+	}
+	for i := range c.Raw {
+		if len(c.Raw[i]) != len(c.Values[i]) {
+			return fmt.Errorf("learnable %q: %d raw values for %d: %w", c.Names[i], len(c.Raw[i]), len(c.Values[i]), ErrCheckpoint)
 		}
 	}
 	if c.Adam.M != nil && (len(c.Adam.M) != len(c.Names) || len(c.Adam.V) != len(c.Names)) {

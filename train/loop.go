@@ -81,6 +81,13 @@ type Config struct {
 	MaxBatches int
 	// EvalLimit limits the test examples evaluated (0: all).
 	EvalLimit int
+	// EMA, when in (0, 1), keeps an exponential moving average of the
+	// weights with this decay per optimizer step (Polyak averaging, with
+	// a warm-up: the decay at step n is min(EMA, (1+n)/(10+n))). The
+	// averages are what is evaluated, what the checkpoints hold as Values
+	// and what Result.Net holds at the end; the optimizer's own weights go
+	// to the checkpoints' Raw, for resuming. 0: off.
+	EMA float64
 }
 
 // EpochMetrics is one line of metrics.jsonl.
@@ -105,7 +112,8 @@ type EpochMetrics struct {
 type Result struct {
 	Epochs []EpochMetrics
 	Best   float64 // best test accuracy
-	// Net is worker 0's training net, holding the final weights.
+	// Net is worker 0's training net, holding the final weights (their
+	// moving averages with Config.EMA).
 	Net *Net
 }
 
@@ -144,6 +152,9 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 	if cfg.Batch > train.Len() {
 		return nil, fmt.Errorf("train: batch %d is larger than the %d training examples", cfg.Batch, train.Len())
 	}
+	if cfg.EMA < 0 || cfg.EMA >= 1 || math.IsNaN(cfg.EMA) {
+		return nil, fmt.Errorf("train: EMA decay %g: want 0 (off) or in (0, 1)", cfg.EMA)
+	}
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
 	}
@@ -168,6 +179,7 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 	master := trainers[0].net.Learnables
 	res := &Result{Net: trainers[0].net}
 	start := 0
+	var resumed *Checkpoint
 	if cfg.RunDir != "" {
 		if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
 			return nil, err
@@ -179,7 +191,7 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 				if err := c.Restore(master, &cfg.Adam); err != nil {
 					return nil, fmt.Errorf("train: resuming from %s: %w", cfg.RunDir, err)
 				}
-				start, res.Best = c.Epoch, c.Best
+				start, res.Best, resumed = c.Epoch, c.Best, c
 				if res.Epochs, err = readMetrics(filepath.Join(cfg.RunDir, "metrics.jsonl"), start); err != nil {
 					return nil, err
 				}
@@ -187,6 +199,24 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 			case errors.Is(err, os.ErrNotExist):
 			default:
 				return nil, fmt.Errorf("train: resuming: %w", err)
+			}
+		}
+	}
+	var avg *ema
+	if cfg.EMA > 0 {
+		var err error
+		if avg, err = newEMA(cfg.EMA, master); err != nil {
+			return nil, err
+		}
+	}
+	if resumed != nil && resumed.Raw != nil {
+		// The checkpoint's Values are averages: train on from the raw weights.
+		for i, n := range master {
+			setFloats(n.Value().(*tensor.Dense), resumed.Raw[i])
+		}
+		if avg != nil {
+			for i := range avg.vals {
+				copy(avg.vals[i], resumed.Values[i])
 			}
 		}
 	}
@@ -203,6 +233,9 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 		// resumed run sees the same batches.
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(epoch)))
 		order := rng.Perm(train.Len())
+		if es, ok := train.(EpochSource); ok {
+			es.SetEpoch(epoch)
+		}
 		bar := newProgress(cfg.Log, batches, fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs))
 		m := EpochMetrics{Epoch: epoch}
 		t0 := time.Now()
@@ -243,6 +276,9 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 				return nil, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, b+1, err)
 			}
 			m.GradNorm = norm
+			if avg != nil {
+				avg.update(master, cfg.Adam.State.Step)
+			}
 			if err := syncWeights(master, trainers[1:], nil); err != nil {
 				return nil, err
 			}
@@ -253,10 +289,15 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 		m.ExamplesPerSec = float64(seen) / m.Seconds
 		m.FuncEvalsPerBatch = float64(evals0) / float64(batches)
 		m.VJPsPerBatch = float64(vjps0) / float64(batches)
-		if err := syncWeights(master, nil, evals); err != nil {
+		var err error
+		if avg != nil {
+			err = avg.load(evals)
+		} else {
+			err = syncWeights(master, nil, evals)
+		}
+		if err != nil {
 			return nil, err
 		}
-		var err error
 		if m.TestLoss, m.TestAccuracy, err = evaluate(evals, test, per, cfg.EvalLimit); err != nil {
 			return nil, fmt.Errorf("train: evaluating after epoch %d: %w", epoch, err)
 		}
@@ -268,9 +309,14 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 			res.Best = m.TestAccuracy
 		}
 		if cfg.RunDir != "" {
-			if err := writeEpoch(cfg, master, res, m, epoch, improved); err != nil {
+			if err := writeEpoch(cfg, master, avg, res, m, epoch, improved); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if avg != nil {
+		if err := avg.load(trainers[:1]); err != nil {
+			return nil, err
 		}
 	}
 	return res, nil
@@ -450,7 +496,7 @@ func syncWeights(master G.Nodes, trainers, evals []*worker) error {
 
 // writeEpoch appends the metrics, redraws the curves and writes the
 // checkpoints.
-func writeEpoch(cfg Config, master G.Nodes, res *Result, m EpochMetrics, epoch int, improved bool) error {
+func writeEpoch(cfg Config, master G.Nodes, avg *ema, res *Result, m EpochMetrics, epoch int, improved bool) error {
 	f, err := os.OpenFile(filepath.Join(cfg.RunDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -471,6 +517,9 @@ func writeEpoch(cfg Config, master G.Nodes, res *Result, m EpochMetrics, epoch i
 		return err
 	}
 	c.Best, c.Seed = res.Best, cfg.Seed
+	if avg != nil {
+		c.Raw, c.Values = c.Values, avg.vals
+	}
 	if err := c.Save(filepath.Join(cfg.RunDir, "last.ckpt")); err != nil {
 		return err
 	}

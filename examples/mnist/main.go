@@ -102,6 +102,8 @@ func run(args []string) error {
 		resume  = fs.Bool("resume", false, "resume from the run directory's last checkpoint")
 		dataDir = fs.String("data", "", "folder of MNIST-format IDX files (default: the GoMNIST module's)")
 		maxB    = fs.Int("max-batches", 0, "batches per epoch (0: all)")
+		emaD    = fs.Float64("ema", 0, "decay of the moving average of the weights that is evaluated and checkpointed (0: off; e.g. 0.999)")
+		shift   = fs.Int("shift", 0, "augment the training images by random translations of up to this many pixels")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -122,10 +124,14 @@ func run(args []string) error {
 	cfg := train.Config{
 		Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *mf.seed,
 		Adam:   train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: *clip, Schedule: train.CosineSchedule(min(200, total/10), total, 0.02)},
-		RunDir: *runDir, Resume: *resume, MaxBatches: *maxB,
+		RunDir: *runDir, Resume: *resume, MaxBatches: *maxB, EMA: *emaD,
 	}
 	start := time.Now()
-	res, err := train.Fit(mc.builder(), trainSet, testSet, cfg)
+	var src train.Source = trainSet
+	if *shift != 0 {
+		src = &train.Shifted{Dataset: trainSet, Max: *shift, Seed: *mf.seed}
+	}
+	res, err := train.Fit(mc.builder(), src, testSet, cfg)
 	if err != nil {
 		return err
 	}

@@ -54,6 +54,8 @@ func run(args []string) error {
 		resume    = fs.Bool("resume", false, "resume from the run directory")
 		linear    = fs.Bool("linear", false, "linear interpolation instead of Hermite cubic")
 		workers   = fs.Int("workers", 2, "data-parallel workers")
+		emaD      = fs.Float64("ema", 0, "decay of the moving average of the weights that is evaluated and checkpointed (0: off)")
+		incs      = fs.Bool("increments", false, "step the CDE in increment form (ΔX over each step, layers.WithControlIncrements)")
 		noise     = fs.Float64("noise", 0.2, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -91,10 +93,13 @@ func run(args []string) error {
 	m := &model{channels: trSrc.channels, hidden: *hidden, width: *width, classes: len(trSet.Classes), seed: *seed,
 		opts: []layers.Option{layers.WithMethod(integrators.NewReversible(tab)), layers.WithSteps(*steps), layers.WithGradient(grad)},
 		cdes: map[*train.Net]*layers.CDE{}}
+	if *incs {
+		m.opts = append(m.opts, layers.WithControlIncrements())
+	}
 	trSrc.m, teSrc.m = m, m
-	trSrc.noise, trSrc.rng = *noise, rand.New(rand.NewPCG(*seed, 77))
+	trSrc.noise, trSrc.seed = *noise, *seed
 	total := *epochs * (len(trSet.Series) / *batch)
-	cfg := train.Config{Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *seed, RunDir: *runDir, Resume: *resume,
+	cfg := train.Config{Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *seed, RunDir: *runDir, Resume: *resume, EMA: *emaD,
 		Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(total/20, total, 0.02)}}
 	start := time.Now()
 	res, err := train.Fit(m.build, trSrc, teSrc, cfg)
@@ -155,6 +160,7 @@ type source struct {
 	linear   bool
 	// Augmentation: noisy copies of the observations, rebuilt per batch.
 	noise float64
+	seed  uint64
 	rng   *rand.Rand
 	obs   [][][]float64 // per series: observations incl. the time channel
 	times [][]float64
@@ -198,6 +204,10 @@ func (s *source) path(times []float64, obs [][]float64) (layers.Path, error) {
 	}
 	return layers.HermiteCubic(times, obs)
 }
+
+// SetEpoch restarts the noise from the seed and the epoch, so that a
+// resumed run draws the same noise as a straight one.
+func (s *source) SetEpoch(epoch int) { s.rng = rand.New(rand.NewPCG(s.seed, 77+uint64(epoch))) }
 
 func (s *source) Len() int        { return len(s.set.Series) }
 func (s *source) Label(i int) int { return s.set.Series[i].Label }
