@@ -24,7 +24,9 @@ type CDEField struct {
 // where each row of the batch has its own control path X (SetPaths). It is
 // an ODE block whose field is F(t, y) X'(t): the same op, options, gradient
 // methods and statistics, and the reversible solvers keep their order on a
-// C¹ control such as the Hermite cubic.
+// C¹ control such as the Hermite cubic. With WithControlIncrements it steps
+// in increment form instead: each stage of a step uses the control's
+// increment over the step, which needs no derivative of X.
 type CDE struct {
 	*ODE
 	paths    []Path

@@ -54,9 +54,12 @@ func run(args []string) error {
 		resume    = fs.Bool("resume", false, "resume from the run directory")
 		linear    = fs.Bool("linear", false, "linear interpolation instead of Hermite cubic")
 		workers   = fs.Int("workers", 2, "data-parallel workers")
-		emaD      = fs.Float64("ema", 0, "decay of the moving average of the weights that is evaluated and checkpointed (0: off)")
+		emaD      = fs.Float64("ema", 0.98, "decay of the moving average of the weights that is evaluated and checkpointed (0: off)")
+		drop      = fs.Float64("drop", 0, "augmentation: drop each interior observation of a training series with this probability each time a batch is drawn")
+		fscale    = fs.Float64("field-scale", 0.2, "scale of the matrix field's initial output layer (layers.OutputScale)")
+		tscale    = fs.Float64("time-scale", 10, "scale of the time channel, which runs from 0 to this at the longest series' end")
 		incs      = fs.Bool("increments", false, "step the CDE in increment form (ΔX over each step, layers.WithControlIncrements)")
-		noise     = fs.Float64("noise", 0.2, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
+		noise     = fs.Float64("noise", 0.3, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,22 +85,22 @@ func run(args []string) error {
 	}
 	norm := fitNormaliser(trSet)
 	maxLen := max(longest(trSet), longest(teSet))
-	trSrc, err := newSource(trSet, norm, maxLen, *linear)
+	trSrc, err := newSource(trSet, norm, maxLen, *linear, *tscale)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *trainPath, err)
 	}
-	teSrc, err := newSource(teSet, norm, maxLen, *linear)
+	teSrc, err := newSource(teSet, norm, maxLen, *linear, *tscale)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *testPath, err)
 	}
-	m := &model{channels: trSrc.channels, hidden: *hidden, width: *width, classes: len(trSet.Classes), seed: *seed,
+	m := &model{channels: trSrc.channels, hidden: *hidden, width: *width, classes: len(trSet.Classes), seed: *seed, fieldScale: *fscale,
 		opts: []layers.Option{layers.WithMethod(integrators.NewReversible(tab)), layers.WithSteps(*steps), layers.WithGradient(grad)},
 		cdes: map[*train.Net]*layers.CDE{}}
 	if *incs {
 		m.opts = append(m.opts, layers.WithControlIncrements())
 	}
 	trSrc.m, teSrc.m = m, m
-	trSrc.noise, trSrc.seed = *noise, *seed
+	trSrc.noise, trSrc.drop, trSrc.seed = *noise, *drop, *seed
 	total := *epochs * (len(trSet.Series) / *batch)
 	cfg := train.Config{Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *seed, RunDir: *runDir, Resume: *resume, EMA: *emaD,
 		Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(total/20, total, 0.02)}}
@@ -160,13 +163,14 @@ type source struct {
 	linear   bool
 	// Augmentation: noisy copies of the observations, rebuilt per batch.
 	noise float64
+	drop  float64
 	seed  uint64
 	rng   *rand.Rand
 	obs   [][][]float64 // per series: observations incl. the time channel
 	times [][]float64
 }
 
-func newSource(d *train.TSDataset, n normaliser, maxLen int, linear bool) (*source, error) {
+func newSource(d *train.TSDataset, n normaliser, maxLen int, linear bool, timeScale float64) (*source, error) {
 	s := &source{set: d, channels: d.Dims + 1, linear: linear}
 	for k, ser := range d.Series {
 		length := 0
@@ -186,6 +190,9 @@ func newSource(d *train.TSDataset, n normaliser, maxLen int, linear bool) (*sour
 			}
 		}
 		obs := layers.Augment(times, values, true, false)
+		for _, row := range obs {
+			row[0] *= timeScale
+		}
 		s.obs, s.times = append(s.obs, obs), append(s.times, times)
 		p, err := s.path(times, obs)
 		if err != nil {
@@ -223,15 +230,21 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 		copy(x[r*s.channels:(r+1)*s.channels], s.x0[i])
 		y[r*classes+s.Label(i)] = 1
 		paths[r] = s.paths[i]
-		if s.noise > 0 {
-			noisy := make([][]float64, len(s.obs[i]))
+		if s.noise > 0 || s.drop > 0 {
+			var noisy [][]float64
+			var times []float64
+			last := len(s.obs[i]) - 1
 			for k, row := range s.obs[i] {
-				noisy[k] = append([]float64(nil), row...)
-				for c := 1; c < len(row); c++ { // not the time channel
-					noisy[k][c] += s.noise * s.rng.NormFloat64()
+				if k > 0 && k < last && s.drop > 0 && s.rng.Float64() < s.drop {
+					continue // an irregularly sampled copy: the end points stay
 				}
+				row = append([]float64(nil), row...)
+				for c := 1; c < len(row); c++ { // not the time channel
+					row[c] += s.noise * s.rng.NormFloat64()
+				}
+				noisy, times = append(noisy, row), append(times, s.times[i][k])
 			}
-			p, err := s.path(s.times[i], noisy)
+			p, err := s.path(times, noisy)
 			if err != nil {
 				return err
 			}
@@ -249,6 +262,7 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 // model is X(0) → linear → CDE → linear → softmax.
 type model struct {
 	channels, hidden, width, classes int
+	fieldScale                       float64
 	seed                             uint64
 	opts                             []layers.Option
 	cdes                             map[*train.Net]*layers.CDE
@@ -275,7 +289,7 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := layers.CDEMLP(g, m.hidden, m.channels, layers.Hidden(m.width), layers.Seed(m.seed+11), layers.Name("cde.F"), layers.OutputScale(0.5))
+	f, err := layers.CDEMLP(g, m.hidden, m.channels, layers.Hidden(m.width), layers.Seed(m.seed+11), layers.Name("cde.F"), layers.OutputScale(m.fieldScale))
 	if err != nil {
 		return nil, err
 	}
