@@ -101,6 +101,7 @@ func run(args []string) error {
 	}
 	trSrc.m, teSrc.m = m, m
 	trSrc.noise, trSrc.drop, trSrc.seed = *noise, *drop, *seed
+	trSrc.SetEpoch(0)
 	total := *epochs * (len(trSet.Series) / *batch)
 	cfg := train.Config{Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *seed, RunDir: *runDir, Resume: *resume, EMA: *emaD,
 		Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(total/20, total, 0.02)}}
