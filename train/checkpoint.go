@@ -42,21 +42,33 @@ var ErrCheckpoint = errors.New("bad checkpoint")
 
 // Capture builds a checkpoint of the learnables' current values.
 func Capture(learnables G.Nodes, adam *Adam, epoch int) (*Checkpoint, error) {
-	c := &Checkpoint{Epoch: epoch, Adam: adam.State}
+	vals, err := valuesOf(learnables)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	c := &Checkpoint{Epoch: epoch, Adam: adam.State, Values: vals}
+	for _, n := range learnables {
+		c.Names = append(c.Names, n.Name())
+		c.Shapes = append(c.Shapes, append([]int(nil), n.Shape()...))
+	}
+	return c, nil
+}
+
+// valuesOf copies the learnables' values, as float64.
+func valuesOf(learnables G.Nodes) ([][]float64, error) {
+	var out [][]float64
 	for _, n := range learnables {
 		d, ok := n.Value().(*tensor.Dense)
 		if !ok {
-			return nil, fmt.Errorf("checkpoint: %s holds %T", n.Name(), n.Value())
+			return nil, fmt.Errorf("%s holds %T", n.Name(), n.Value())
 		}
 		v, err := flatFloats(d)
 		if err != nil {
-			return nil, fmt.Errorf("checkpoint: %s: %w", n.Name(), err)
+			return nil, fmt.Errorf("%s: %w", n.Name(), err)
 		}
-		c.Names = append(c.Names, n.Name())
-		c.Shapes = append(c.Shapes, append([]int(nil), n.Shape()...))
-		c.Values = append(c.Values, v)
+		out = append(out, v)
 	}
-	return c, nil
+	return out, nil
 }
 
 func flatFloats(d *tensor.Dense) ([]float64, error) {
@@ -102,16 +114,7 @@ func (c *Checkpoint) Restore(learnables G.Nodes, adam *Adam) error {
 		return fmt.Errorf("optimizer state for %d/%d learnables, %d expected: %w", len(c.Adam.M), len(c.Adam.V), len(c.Names), ErrCheckpoint)
 	}
 	for i, n := range learnables {
-		d := n.Value().(*tensor.Dense)
-		switch d.Dtype() {
-		case tensor.Float64:
-			copy(d.Float64s(), c.Values[i])
-		case tensor.Float32:
-			w := d.Float32s()
-			for j, x := range c.Values[i] {
-				w[j] = float32(x)
-			}
-		}
+		setFloats(n.Value().(*tensor.Dense), c.Values[i])
 		if c.Adam.M != nil && (len(c.Adam.M[i]) != len(c.Values[i]) || len(c.Adam.V[i]) != len(c.Values[i])) {
 			return fmt.Errorf("optimizer state of %q has the wrong size: %w", n.Name(), ErrCheckpoint)
 		}

@@ -17,19 +17,11 @@ type ema struct {
 }
 
 func newEMA(decay float64, learn G.Nodes) (*ema, error) {
-	e := &ema{decay: decay}
-	for _, n := range learn {
-		d, ok := n.Value().(*tensor.Dense)
-		if !ok {
-			return nil, fmt.Errorf("train: %s holds %T", n.Name(), n.Value())
-		}
-		v, err := flatFloats(d)
-		if err != nil {
-			return nil, fmt.Errorf("train: %s: %w", n.Name(), err)
-		}
-		e.vals = append(e.vals, v)
+	vals, err := valuesOf(learn)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	return e, nil
+	return &ema{decay: decay, vals: vals}, nil
 }
 
 // rate is the decay applied at optimizer step n (counted from 1).
