@@ -26,7 +26,7 @@ type Checkpoint struct {
 	// which a resumed run trains on.
 	Raw      [][]float64
 	Adam     AdamState
-	Best     float64 // best test accuracy so far
+	Best     float64 // best validation accuracy so far
 	Seed     uint64
 	Metadata map[string]string
 }

@@ -61,8 +61,8 @@ func TestFitEMA(t *testing.T) {
 		t.Fatal("averaged weights differ between the straight and the resumed run")
 	}
 	for i := range straight.Epochs {
-		if straight.Epochs[i].TestAccuracy != resumed.Epochs[i].TestAccuracy {
-			t.Errorf("epoch %d: test accuracy %v straight, %v resumed", i+1, straight.Epochs[i].TestAccuracy, resumed.Epochs[i].TestAccuracy)
+		if straight.Epochs[i].ValAccuracy != resumed.Epochs[i].ValAccuracy {
+			t.Errorf("epoch %d: validation accuracy %v straight, %v resumed", i+1, straight.Epochs[i].ValAccuracy, resumed.Epochs[i].ValAccuracy)
 		}
 	}
 	c, err := LoadCheckpoint(filepath.Join(sdir, "last.ckpt"))
@@ -89,8 +89,8 @@ func TestFitEMA(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range off.Epochs {
-		if d := math.Abs(off.Epochs[i].TestLoss - tiny.Epochs[i].TestLoss); d > 1e-12 {
-			t.Errorf("epoch %d: test loss %v without averaging, %v with decay 1e-300", i+1, off.Epochs[i].TestLoss, tiny.Epochs[i].TestLoss)
+		if d := math.Abs(off.Epochs[i].ValLoss - tiny.Epochs[i].ValLoss); d > 1e-12 {
+			t.Errorf("epoch %d: validation loss %v without averaging, %v with decay 1e-300", i+1, off.Epochs[i].ValLoss, tiny.Epochs[i].ValLoss)
 		}
 	}
 	if _, err := Fit(toyModel, tr, te, Config{Epochs: 1, Batch: 16, EMA: 1, Log: &bytes.Buffer{}}); err == nil {

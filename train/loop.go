@@ -79,8 +79,14 @@ type Config struct {
 	Log io.Writer
 	// MaxBatches limits the batches of an epoch (0: all), for quick runs.
 	MaxBatches int
-	// EvalLimit limits the test examples evaluated (0: all).
+	// EvalLimit limits the validation examples evaluated (0: all).
 	EvalLimit int
+	// Patience stops training after this many epochs in a row without a
+	// better validation result (early stopping; 0: train every epoch).
+	Patience int
+	// RestoreBest makes Result.Net hold, at the end, the weights of the
+	// best epoch on the validation set instead of the last epoch's.
+	RestoreBest bool
 	// EMA, when in (0, 1), keeps an exponential moving average of the
 	// weights with this decay per optimizer step (Polyak averaging, with
 	// a warm-up: the decay at step n is min(EMA, (1+n)/(10+n))). The
@@ -95,8 +101,8 @@ type EpochMetrics struct {
 	Epoch          int     `json:"epoch"`
 	TrainLoss      float64 `json:"train_loss"`
 	TrainAccuracy  float64 `json:"train_accuracy"`
-	TestLoss       float64 `json:"test_loss"`
-	TestAccuracy   float64 `json:"test_accuracy"`
+	ValLoss        float64 `json:"val_loss"`
+	ValAccuracy    float64 `json:"val_accuracy"`
 	Seconds        float64 `json:"seconds"`
 	ExamplesPerSec float64 `json:"examples_per_second"`
 	// FuncEvals and VJPs per training batch over the model's ODE blocks;
@@ -111,10 +117,24 @@ type EpochMetrics struct {
 // Result is the outcome of Fit.
 type Result struct {
 	Epochs []EpochMetrics
-	Best   float64 // best test accuracy
+	// Best is the best epoch on the validation set: the highest accuracy,
+	// ties broken by the lower loss. BestEpoch is 0 before any epoch.
+	Best      float64
+	BestLoss  float64
+	BestEpoch int
+	// Stopped says that early stopping (Config.Patience) ended training
+	// before Config.Epochs.
+	Stopped bool
 	// Net is worker 0's training net, holding the final weights (their
-	// moving averages with Config.EMA).
+	// moving averages with Config.EMA), or the best epoch's with
+	// Config.RestoreBest.
 	Net *Net
+}
+
+// better says whether validation accuracy acc and loss beat the best so
+// far.
+func (r *Result) better(acc, loss float64) bool {
+	return r.BestEpoch == 0 || acc > r.Best || (acc == r.Best && loss < r.BestLoss)
 }
 
 // worker is one graph and its machine.
@@ -137,9 +157,12 @@ func newWorker(build Builder, batch int, training bool) (*worker, error) {
 	return w, nil
 }
 
-// Fit trains the model built by build on train and evaluates it on test
-// after every epoch.
-func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
+// Fit trains the model built by build on train and evaluates it on val,
+// the validation set, after every epoch. The validation results choose
+// the best epoch (best.ckpt, Result.Best, Config.RestoreBest) and drive
+// early stopping (Config.Patience); a test set has no place here: measure
+// it once, at the end, with Evaluate.
+func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 	if cfg.Epochs < 1 || cfg.Batch < 1 {
 		return nil, fmt.Errorf("train: %d epochs of batch %d: want both ≥ 1", cfg.Epochs, cfg.Batch)
 	}
@@ -151,6 +174,9 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 	}
 	if cfg.Batch > train.Len() {
 		return nil, fmt.Errorf("train: batch %d is larger than the %d training examples", cfg.Batch, train.Len())
+	}
+	if cfg.Patience < 0 {
+		return nil, fmt.Errorf("train: patience %d: want ≥ 0 (0: no early stopping)", cfg.Patience)
 	}
 	if cfg.EMA < 0 || cfg.EMA >= 1 || math.IsNaN(cfg.EMA) {
 		return nil, fmt.Errorf("train: EMA decay %g: want 0 (off) or in (0, 1)", cfg.EMA)
@@ -191,11 +217,16 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 				if err := c.Restore(master, &cfg.Adam); err != nil {
 					return nil, fmt.Errorf("train: resuming from %s: %w", cfg.RunDir, err)
 				}
-				start, res.Best, resumed = c.Epoch, c.Best, c
+				start, resumed = c.Epoch, c
 				if res.Epochs, err = readMetrics(filepath.Join(cfg.RunDir, "metrics.jsonl"), start); err != nil {
 					return nil, err
 				}
-				fmt.Fprintf(cfg.Log, "resuming after epoch %d (best test accuracy %.4f)\n", start, res.Best)
+				for _, m := range res.Epochs {
+					if res.better(m.ValAccuracy, m.ValLoss) {
+						res.Best, res.BestLoss, res.BestEpoch = m.ValAccuracy, m.ValLoss, m.Epoch
+					}
+				}
+				fmt.Fprintf(cfg.Log, "resuming after epoch %d (best validation accuracy %.4f, epoch %d)\n", start, res.Best, res.BestEpoch)
 			case errors.Is(err, os.ErrNotExist):
 			default:
 				return nil, fmt.Errorf("train: resuming: %w", err)
@@ -228,7 +259,20 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 		batches = cfg.MaxBatches
 	}
 	grads := make([][]float64, len(master))
+	var bestValues [][]float64 // the best epoch's evaluated weights, with RestoreBest
+	if cfg.RestoreBest && res.BestEpoch > 0 {
+		c, err := LoadCheckpoint(filepath.Join(cfg.RunDir, "best.ckpt"))
+		if err != nil {
+			return nil, fmt.Errorf("train: resuming: the best epoch's weights: %w", err)
+		}
+		bestValues = c.Values
+	}
 	for epoch := start + 1; epoch <= cfg.Epochs; epoch++ {
+		if cfg.Patience > 0 && res.BestEpoch > 0 && epoch-1-res.BestEpoch >= cfg.Patience {
+			res.Stopped = true
+			fmt.Fprintf(cfg.Log, "early stop: no better validation result in %d epochs since epoch %d\n", cfg.Patience, res.BestEpoch)
+			break
+		}
 		// The order depends on the seed and the epoch only, so that a
 		// resumed run sees the same batches.
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(epoch)))
@@ -298,15 +342,20 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m.TestLoss, m.TestAccuracy, err = evaluate(evals, test, per, cfg.EvalLimit); err != nil {
-			return nil, fmt.Errorf("train: evaluating after epoch %d: %w", epoch, err)
+		if m.ValLoss, m.ValAccuracy, err = evaluate(evals, val, per, cfg.EvalLimit); err != nil {
+			return nil, fmt.Errorf("train: validating after epoch %d: %w", epoch, err)
 		}
-		bar.done(fmt.Sprintf("epoch %d/%d: train loss %.4f acc %.4f, test loss %.4f acc %.4f, %.0f examples/s, %.0f s",
-			epoch, cfg.Epochs, m.TrainLoss, m.TrainAccuracy, m.TestLoss, m.TestAccuracy, m.ExamplesPerSec, m.Seconds))
+		bar.done(fmt.Sprintf("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f, %.0f examples/s, %.0f s",
+			epoch, cfg.Epochs, m.TrainLoss, m.TrainAccuracy, m.ValLoss, m.ValAccuracy, m.ExamplesPerSec, m.Seconds))
 		res.Epochs = append(res.Epochs, m)
-		improved := m.TestAccuracy > res.Best
+		improved := res.better(m.ValAccuracy, m.ValLoss)
 		if improved {
-			res.Best = m.TestAccuracy
+			res.Best, res.BestLoss, res.BestEpoch = m.ValAccuracy, m.ValLoss, epoch
+			if cfg.RestoreBest {
+				if bestValues, err = valuesOf(evals[0].net.Learnables); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if cfg.RunDir != "" {
 			if err := writeEpoch(cfg, master, avg, res, m, epoch, improved); err != nil {
@@ -319,7 +368,54 @@ func Fit(build Builder, train, test Source, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	if cfg.RestoreBest && bestValues != nil {
+		if err := setNodeValues(master, bestValues); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// Evaluate returns the mean loss and the accuracy of the weights in
+// learnables (matched by position and name to the builder's) on ds, in
+// batches of batch examples split over workers evaluation nets. It is how
+// a test set is measured: once, after Fit.
+func Evaluate(build Builder, learnables G.Nodes, ds Source, batch, workers int) (loss, accuracy float64, err error) {
+	if workers < 1 || batch < workers || batch%workers != 0 {
+		return 0, 0, fmt.Errorf("train: evaluating in batches of %d over %d workers: want a positive multiple", batch, workers)
+	}
+	if ds.Len() == 0 {
+		return 0, 0, errors.New("train: evaluating on an empty set")
+	}
+	values, err := valuesOf(learnables)
+	if err != nil {
+		return 0, 0, err
+	}
+	var ws []*worker
+	defer func() {
+		for _, w := range ws {
+			w.vm.Close()
+		}
+	}()
+	for i := 0; i < workers; i++ {
+		w, err := newWorker(build, batch/workers, false)
+		if err != nil {
+			return 0, 0, fmt.Errorf("train: building the evaluation model: %w", err)
+		}
+		ws = append(ws, w)
+		if len(w.net.Learnables) != len(learnables) {
+			return 0, 0, fmt.Errorf("train: the builder made %d learnables, %d given", len(w.net.Learnables), len(learnables))
+		}
+		for k, n := range w.net.Learnables {
+			if n.Name() != learnables[k].Name() {
+				return 0, 0, fmt.Errorf("train: learnable %d is %q in the builder's net, %q given", k, n.Name(), learnables[k].Name())
+			}
+		}
+		if err := setNodeValues(w.net.Learnables, values); err != nil {
+			return 0, 0, err
+		}
+	}
+	return evaluate(ws, ds, batch/workers, 0)
 }
 
 // runWorkers fills each worker's batch and runs the workers' machines
@@ -341,8 +437,8 @@ func runWorkers(ws []*worker, ds Source, idx []int, per int) error {
 	return errors.Join(errs...)
 }
 
-// evaluate returns the mean loss and the accuracy over the test set (or
-// its first limit examples); the last, partial batch is padded with
+// evaluate returns the mean loss and the accuracy over ds (or its first
+// limit examples); the last, partial batch is padded with
 // repeats and only its real examples count.
 func evaluate(ws []*worker, ds Source, per, limit int) (float64, float64, error) {
 	n := ds.Len()
@@ -578,4 +674,27 @@ func splitLines(b []byte) [][]byte {
 		out = append(out, b[start:])
 	}
 	return out
+}
+
+// setNodeValues writes values (as valuesOf reads them) into learnables,
+// after checking every one, so that an error leaves them untouched.
+func setNodeValues(learnables G.Nodes, values [][]float64) error {
+	if len(values) != len(learnables) {
+		return fmt.Errorf("train: %d values for %d learnables", len(values), len(learnables))
+	}
+	dense := make([]*tensor.Dense, len(learnables))
+	for i, n := range learnables {
+		d, ok := n.Value().(*tensor.Dense)
+		if !ok || (d.Dtype() != tensor.Float64 && d.Dtype() != tensor.Float32) {
+			return fmt.Errorf("train: learnable %q holds %T, want a float64 or float32 tensor", n.Name(), n.Value())
+		}
+		if d.Shape().TotalSize() != len(values[i]) {
+			return fmt.Errorf("train: learnable %q of shape %v: %d values", n.Name(), d.Shape(), len(values[i]))
+		}
+		dense[i] = d
+	}
+	for i, d := range dense {
+		setFloats(d, values[i])
+	}
+	return nil
 }

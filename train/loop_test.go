@@ -84,8 +84,8 @@ func TestFitLearns(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := res.Epochs[len(res.Epochs)-1]
-	if last.TestAccuracy < 0.97 {
-		t.Errorf("test accuracy %.3f after 4 epochs on a separable toy task", last.TestAccuracy)
+	if last.ValAccuracy < 0.97 {
+		t.Errorf("test accuracy %.3f after 4 epochs on a separable toy task", last.ValAccuracy)
 	}
 	if last.FuncEvalsPerBatch <= 0 || last.VJPsPerBatch <= 0 || last.ExamplesPerSec <= 0 {
 		t.Errorf("metrics missing: %+v", last)

@@ -9,13 +9,13 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// plotCurves draws loss.png and accuracy.png (train and test per epoch)
+// plotCurves draws loss.png and accuracy.png (training and validation per epoch)
 // into dir.
 func plotCurves(dir string, epochs []EpochMetrics) error {
 	if len(epochs) == 0 {
 		return nil
 	}
-	draw := func(name, title, ylabel string, train, test func(EpochMetrics) float64) error {
+	draw := func(name, title, ylabel string, train, val func(EpochMetrics) float64) error {
 		p := plot.New()
 		p.Title.Text = title
 		p.X.Label.Text = "epoch"
@@ -27,7 +27,7 @@ func plotCurves(dir string, epochs []EpochMetrics) error {
 			c     color.Color
 		}{
 			{"train", train, color.RGBA{R: 0x00, G: 0x72, B: 0xb2, A: 0xff}},
-			{"test", test, color.RGBA{R: 0xd5, G: 0x5e, B: 0x00, A: 0xff}},
+			{"validation", val, color.RGBA{R: 0xd5, G: 0x5e, B: 0x00, A: 0xff}},
 		} {
 			pts := make(plotter.XYs, len(epochs))
 			for i, m := range epochs {
@@ -44,9 +44,9 @@ func plotCurves(dir string, epochs []EpochMetrics) error {
 		return p.Save(6*vg.Inch, 4*vg.Inch, filepath.Join(dir, name))
 	}
 	if err := draw("loss.png", "Loss", "cross-entropy",
-		func(m EpochMetrics) float64 { return m.TrainLoss }, func(m EpochMetrics) float64 { return m.TestLoss }); err != nil {
+		func(m EpochMetrics) float64 { return m.TrainLoss }, func(m EpochMetrics) float64 { return m.ValLoss }); err != nil {
 		return err
 	}
 	return draw("accuracy.png", "Accuracy", "accuracy",
-		func(m EpochMetrics) float64 { return m.TrainAccuracy }, func(m EpochMetrics) float64 { return m.TestAccuracy })
+		func(m EpochMetrics) float64 { return m.TrainAccuracy }, func(m EpochMetrics) float64 { return m.ValAccuracy })
 }

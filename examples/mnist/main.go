@@ -104,6 +104,7 @@ func run(args []string) error {
 		maxB    = fs.Int("max-batches", 0, "batches per epoch (0: all)")
 		emaD    = fs.Float64("ema", 0, "decay of the moving average of the weights that is evaluated and checkpointed (0: off; e.g. 0.999)")
 		shift   = fs.Int("shift", 0, "augment the training images by random translations of up to this many pixels")
+		valFrac = fs.Float64("val", 1.0/12, "fraction of the training images held out for validation (model selection: the epoch kept is the best on it)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -116,7 +117,15 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	stepsPerEpoch := trainSet.N / *batch
+	labels := make([]int, trainSet.N)
+	for i := range labels {
+		labels[i] = trainSet.Label(i)
+	}
+	trIdx, valIdx, err := train.StratifiedSplit(labels, *valFrac, *mf.seed)
+	if err != nil {
+		return fmt.Errorf("-val: %w", err)
+	}
+	stepsPerEpoch := len(trIdx) / *batch
 	if *maxB > 0 && *maxB < stepsPerEpoch {
 		stepsPerEpoch = *maxB
 	}
@@ -124,20 +133,26 @@ func run(args []string) error {
 	cfg := train.Config{
 		Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *mf.seed,
 		Adam:   train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: *clip, Schedule: train.CosineSchedule(min(200, total/10), total, 0.02)},
-		RunDir: *runDir, Resume: *resume, MaxBatches: *maxB, EMA: *emaD,
+		RunDir: *runDir, Resume: *resume, MaxBatches: *maxB, EMA: *emaD, RestoreBest: true,
 	}
 	start := time.Now()
 	var src train.Source = trainSet
 	if *shift != 0 {
 		src = &train.Shifted{Dataset: trainSet, Max: *shift, Seed: *mf.seed}
 	}
-	res, err := train.Fit(mc.builder(), src, testSet, cfg)
+	res, err := train.Fit(mc.builder(), &train.Subset{Source: src, Idx: trIdx}, &train.Subset{Source: trainSet, Idx: valIdx}, cfg)
 	if err != nil {
 		return err
 	}
-	last := res.Epochs[len(res.Epochs)-1]
+	// The test set is read once, with the weights of the epoch that was
+	// best on the validation images.
+	_, testAcc, err := train.Evaluate(mc.builder(), res.Net.Learnables, testSet, *batch, *workers)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "test accuracy %.4f (weights of epoch %d, the best on %d validation images: %.4f)\n", testAcc, res.BestEpoch, len(valIdx), res.Best)
 	out, _ := json.Marshal(map[string]any{
-		"test_accuracy": math.Round(last.TestAccuracy*1e4) / 1e4, "epochs": len(res.Epochs),
+		"test_accuracy": math.Round(testAcc*1e4) / 1e4, "val_accuracy": math.Round(res.Best*1e4) / 1e4, "best_epoch": res.BestEpoch, "epochs": len(res.Epochs),
 		"seconds": math.Round(time.Since(start).Seconds()), "grad": *mf.grad, "solver": *mf.solver,
 	})
 	fmt.Println(string(out))

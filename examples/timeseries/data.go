@@ -1,0 +1,289 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/layers"
+	"github.com/revode/revode/train"
+)
+
+// Defaults chosen from the data (docs/timeseries.md, "The recipe").
+
+// splitSet divides a training file into the part the model is fitted on
+// and the validation part that chooses the epoch kept, stratified by
+// class. The test file has no part in it.
+func splitSet(d *train.TSDataset, frac float64, seed uint64) (fit, val *train.TSDataset, err error) {
+	labels := make([]int, len(d.Series))
+	for i, s := range d.Series {
+		labels[i] = s.Label
+	}
+	fi, vi, err := train.StratifiedSplit(labels, frac, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	pick := func(idx []int) *train.TSDataset {
+		out := *d
+		out.Series = make([]train.TSSeries, len(idx))
+		for k, i := range idx {
+			out.Series[k] = d.Series[i]
+		}
+		return &out
+	}
+	return pick(fi), pick(vi), nil
+}
+
+// normaliser standardises each channel with the statistics of the series
+// it was fitted on (the fitting part of the training file only).
+type normaliser struct{ mean, std []float64 }
+
+func fitNormaliser(d *train.TSDataset) (normaliser, error) {
+	n := normaliser{mean: make([]float64, d.Dims), std: make([]float64, d.Dims)}
+	count := make([]float64, d.Dims)
+	for _, s := range d.Series {
+		for c, ch := range s.Values {
+			for _, v := range ch {
+				if !math.IsNaN(v) {
+					n.mean[c] += v
+					count[c]++
+				}
+			}
+		}
+	}
+	for c := range n.mean {
+		if count[c] == 0 {
+			return n, fmt.Errorf("channel %d has no observed value in the training series", c+1)
+		}
+		n.mean[c] /= count[c]
+	}
+	for _, s := range d.Series {
+		for c, ch := range s.Values {
+			for _, v := range ch {
+				if !math.IsNaN(v) {
+					n.std[c] += (v - n.mean[c]) * (v - n.mean[c])
+				}
+			}
+		}
+	}
+	for c := range n.std {
+		n.std[c] = math.Sqrt(n.std[c] / count[c])
+		if !(n.std[c] > 1e-12*math.Max(1, math.Abs(n.mean[c]))) {
+			n.std[c] = 1 // a constant channel: centre it only
+		}
+	}
+	return n, nil
+}
+
+func longest(d *train.TSDataset) int {
+	n := 0
+	for _, s := range d.Series {
+		for _, ch := range s.Values {
+			n = max(n, len(ch))
+		}
+	}
+	return n
+}
+
+func hasMissing(d *train.TSDataset) bool {
+	for _, s := range d.Series {
+		for _, ch := range s.Values {
+			for _, v := range ch {
+				if math.IsNaN(v) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// solverGrid is the step rule: observation i of every series lies at time
+// i/(maxLen−1) of the span [0, 1], and a step spans every intervals
+// observation intervals, the fewest that keep the steps at most maxSteps,
+// so that every step boundary is an observation time and no observation
+// interval is skipped by the solver (with more intervals than maxSteps the
+// CDE is driven by increments over whole steps, which integrate the path
+// over the step instead of sampling it). It returns that number of
+// intervals, the number of steps and the step size.
+func solverGrid(maxLen, maxSteps int) (every, steps int, h float64, err error) {
+	if maxLen < 2 {
+		return 0, 0, 0, fmt.Errorf("the longest series has %d observations: a path needs two", maxLen)
+	}
+	if maxSteps < 1 {
+		return 0, 0, 0, fmt.Errorf("at most %d solver steps: want ≥ 1", maxSteps)
+	}
+	intervals := maxLen - 1
+	every = (intervals + maxSteps - 1) / maxSteps
+	steps = (intervals + every - 1) / every
+	return every, steps, float64(every) / float64(intervals), nil
+}
+
+// interpolation is how observations become a control path, and how the
+// CDE is stepped along it.
+type interpolation string
+
+const (
+	hermite    interpolation = "hermite"    // C¹ Hermite cubic, dy/dt = F(y) X'(t)
+	linear     interpolation = "linear"     // piecewise linear, dy/dt = F(y) X'(t)
+	increments interpolation = "increments" // piecewise linear, ΔX over each step (layers.WithControlIncrements)
+)
+
+func (ip interpolation) valid() bool { return ip == hermite || ip == linear || ip == increments }
+
+// channelsFor is the layout of a path's channels: time, the standardised
+// channels and, when values may be missing, one cumulative observation
+// count per channel (so that the field can tell a missing value from a
+// constant one).
+func channelsFor(dims int, counts bool) int {
+	if counts {
+		return 1 + 2*dims
+	}
+	return 1 + dims
+}
+
+// source serves a .ts set to train.Fit: a control path per series, built
+// once: observation i at time i/(maxLen−1), so every series starts at 0
+// and a shorter one ends early and stays constant (no padding changes an
+// answer), time as the first channel scaled to run from 0 to timeScale.
+type source struct {
+	set       *train.TSDataset
+	paths     []layers.Path
+	x0        [][]float64
+	channels  int
+	dims      int
+	m         *model
+	interp    interpolation
+	timeScale float64
+	// Augmentation (training only): noisy copies of the observations,
+	// rebuilt per batch, with observations dropped at random.
+	noise, drop float64
+	seed        uint64
+	rng         *rand.Rand
+	obs         [][][]float64 // per series: observations incl. the time channel
+	times       [][]float64
+}
+
+type sourceConfig struct {
+	norm      normaliser
+	maxLen    int
+	interp    interpolation
+	timeScale float64
+	counts    bool
+}
+
+func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
+	s := &source{set: d, dims: d.Dims, channels: channelsFor(d.Dims, sc.counts), interp: sc.interp, timeScale: sc.timeScale}
+	for k, ser := range d.Series {
+		length := 0
+		for _, ch := range ser.Values {
+			length = max(length, len(ch))
+		}
+		if length > sc.maxLen {
+			return nil, fmt.Errorf("series %d has %d observations, more than the %d the model was built for", k+1, length, sc.maxLen)
+		}
+		times := make([]float64, length)
+		values := make([][]float64, length)
+		for i := range times {
+			times[i] = float64(i) / float64(sc.maxLen-1)
+			values[i] = make([]float64, d.Dims)
+			for c, ch := range ser.Values {
+				values[i][c] = math.NaN()
+				if i < len(ch) && !math.IsNaN(ch[i]) {
+					values[i][c] = (ch[i] - sc.norm.mean[c]) / sc.norm.std[c]
+				}
+			}
+		}
+		obs := layers.Augment(times, values, true, sc.counts)
+		for _, row := range obs {
+			row[0] *= sc.timeScale
+		}
+		p, err := s.path(times, obs)
+		if err != nil {
+			return nil, fmt.Errorf("series %d: %w", k+1, err)
+		}
+		x0 := make([]float64, s.channels)
+		p.Eval(x0, 0)
+		if err := finite(x0); err != nil {
+			return nil, fmt.Errorf("series %d: %w", k+1, err)
+		}
+		s.paths, s.x0 = append(s.paths, p), append(s.x0, x0)
+		s.obs, s.times = append(s.obs, obs), append(s.times, times)
+	}
+	return s, nil
+}
+
+func finite(v []float64) error {
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("channel %d of the path at its start is %g", i+1, x)
+		}
+	}
+	return nil
+}
+
+func (s *source) path(times []float64, obs [][]float64) (layers.Path, error) {
+	if s.interp == hermite {
+		return layers.HermiteCubic(times, obs)
+	}
+	return layers.Linear(times, obs)
+}
+
+// SetEpoch restarts the noise from the seed and the epoch, so that a
+// resumed run draws the same noise as a straight one.
+func (s *source) SetEpoch(epoch int) { s.rng = rand.New(rand.NewPCG(s.seed, 77+uint64(epoch))) }
+
+func (s *source) Len() int        { return len(s.set.Series) }
+func (s *source) Label(i int) int { return s.set.Series[i].Label }
+
+// Fill sets the rows' initial path values, one-hot labels and paths.
+func (s *source) Fill(n *train.Net, idx []int) error {
+	xd, ok1 := n.Input.Value().(*tensor.Dense)
+	yd, ok2 := n.Target.Value().(*tensor.Dense)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("the net's input and target must be dense tensors")
+	}
+	x, y := xd.Float64s(), yd.Float64s()
+	clear(y)
+	paths := make([]layers.Path, len(idx))
+	classes := len(y) / len(idx)
+	for r, i := range idx {
+		copy(x[r*s.channels:(r+1)*s.channels], s.x0[i])
+		y[r*classes+s.Label(i)] = 1
+		paths[r] = s.paths[i]
+		if s.noise > 0 || s.drop > 0 {
+			p, err := s.augmented(i)
+			if err != nil {
+				return err
+			}
+			paths[r] = p
+			p.Eval(x[r*s.channels:(r+1)*s.channels], 0)
+		}
+	}
+	cde, ok := s.m.cdes[n]
+	if !ok {
+		return fmt.Errorf("net without a CDE block")
+	}
+	return cde.SetPaths(paths)
+}
+
+// augmented is series i with noise on its standardised values (not on
+// time or counts) and interior observations dropped at random.
+func (s *source) augmented(i int) (layers.Path, error) {
+	var noisy [][]float64
+	var times []float64
+	last := len(s.obs[i]) - 1
+	for k, row := range s.obs[i] {
+		if k > 0 && k < last && s.drop > 0 && s.rng.Float64() < s.drop {
+			continue // an irregularly sampled copy: the end points stay
+		}
+		row = append([]float64(nil), row...)
+		for c := 1; c <= s.dims; c++ {
+			row[c] += s.noise * s.rng.NormFloat64()
+		}
+		noisy, times = append(noisy, row), append(times, s.times[i][k])
+	}
+	return s.path(times, noisy)
+}

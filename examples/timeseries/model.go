@@ -1,0 +1,70 @@
+package main
+
+import (
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/layers"
+	"github.com/revode/revode/train"
+)
+
+// model is X(0) → linear → CDE → linear → softmax.
+type model struct {
+	channels, hidden, width, classes int
+	fieldScale                       float64
+	seed                             uint64
+	opts                             []layers.Option
+	cdes                             map[*train.Net]*layers.CDE
+}
+
+func (m *model) build(batch int, training bool) (*train.Net, error) {
+	rng := rand.New(rand.NewPCG(m.seed, 3))
+	g := G.NewGraph()
+	mat := func(name string, r, c int, std float64) *G.Node {
+		d := make([]float64, r*c)
+		for i := range d {
+			if std != 0 {
+				d[i] = std * rng.NormFloat64()
+			}
+		}
+		return G.NewMatrix(g, tensor.Float64, G.WithShape(r, c), G.WithName(name),
+			G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(d))))
+	}
+	x := mat("x0", batch, m.channels, 0)
+	y := mat("y", batch, m.classes, 0)
+	w0 := mat("init.W", m.channels, m.hidden, 1/math.Sqrt(float64(m.channels)))
+	b0 := mat("init.b", 1, m.hidden, 0)
+	h, err := G.BroadcastAdd(G.Must(G.Mul(x, w0)), b0, nil, []byte{0})
+	if err != nil {
+		return nil, err
+	}
+	f, err := layers.CDEMLP(g, m.hidden, m.channels, layers.Hidden(m.width), layers.Seed(m.seed+11), layers.Name("cde.F"), layers.OutputScale(m.fieldScale))
+	if err != nil {
+		return nil, err
+	}
+	cde, err := layers.NewCDE(h, f, m.opts...)
+	if err != nil {
+		return nil, err
+	}
+	wc := mat("head.W", m.hidden, m.classes, 1/math.Sqrt(float64(m.hidden)))
+	bc := mat("head.b", 1, m.classes, 0)
+	logits, err := G.BroadcastAdd(G.Must(G.Mul(cde.Out, wc)), bc, nil, []byte{0})
+	if err != nil {
+		return nil, err
+	}
+	logp := G.Must(G.Log(G.Must(G.SoftMax(logits))))
+	loss := G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(y, logp)), 1))))))
+	learn := append(G.Nodes{w0, b0}, f.Params...)
+	learn = append(learn, wc, bc)
+	if training {
+		if _, err := G.Grad(loss, learn...); err != nil {
+			return nil, err
+		}
+	}
+	n := &train.Net{Graph: g, Input: x, Target: y, Logits: logits, Loss: loss, Learnables: learn, ODEs: []*layers.ODE{cde.ODE}}
+	m.cdes[n] = cde
+	return n, nil
+}

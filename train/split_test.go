@@ -1,0 +1,160 @@
+package train
+
+import (
+	"bytes"
+	"math"
+	"testing"
+)
+
+func TestStratifiedSplit(t *testing.T) {
+	var labels []int
+	counts := []int{50, 7, 2, 1}
+	for c, n := range counts {
+		for i := 0; i < n; i++ {
+			labels = append(labels, c)
+		}
+	}
+	tr, val, err := StratifiedSplit(labels, 0.2, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := make([]int, len(labels))
+	for _, i := range tr {
+		seen[i]++
+	}
+	for _, i := range val {
+		seen[i] += 10
+	}
+	perClass := make([]int, len(counts))
+	for i, s := range seen {
+		if s != 1 && s != 10 {
+			t.Fatalf("example %d is in training %d and validation %d times", i, s%10, s/10)
+		}
+		if s == 10 {
+			perClass[labels[i]]++
+		}
+	}
+	// round(0.2·n), at least one of two or more, never the whole class.
+	if want := []int{10, 1, 1, 0}; !equalInts(perClass, want) {
+		t.Errorf("validation examples per class %v, want %v", perClass, want)
+	}
+	tr2, val2, _ := StratifiedSplit(labels, 0.2, 9)
+	if !equalInts(tr, tr2) || !equalInts(val, val2) {
+		t.Error("the same seed gave another split")
+	}
+	_, val3, _ := StratifiedSplit(labels, 0.2, 10)
+	if equalInts(val, val3) {
+		t.Error("another seed gave the same split")
+	}
+	for _, f := range []float64{0, 1, -0.1, math.NaN()} {
+		if _, _, err := StratifiedSplit(labels, f, 1); err == nil {
+			t.Errorf("fraction %g: no error", f)
+		}
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// countingSource records the examples it fills.
+type countingSource struct {
+	Source
+	filled int
+}
+
+func (c *countingSource) Fill(n *Net, idx []int) error {
+	c.filled += len(idx)
+	return c.Source.Fill(n, idx)
+}
+
+// TestFitSelectsOnValidation: Fit evaluates the validation set only; the
+// best epoch, the restored weights and early stopping follow the
+// validation results; Evaluate measures a held-out set once with the
+// weights it is given.
+func TestFitSelectsOnValidation(t *testing.T) {
+	tr, val, te := toyData(128, 1), &countingSource{Source: toyData(40, 2)}, &countingSource{Source: toyData(60, 3)}
+	dir := t.TempDir()
+	res, err := Fit(toyModel, tr, val, Config{Epochs: 5, Batch: 16, Seed: 5, Adam: Adam{LR: 0.01}, Log: &bytes.Buffer{}, RunDir: dir, RestoreBest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if te.filled != 0 {
+		t.Fatalf("Fit filled %d test examples", te.filled)
+	}
+	if val.filled < 5*40 {
+		t.Errorf("validation filled %d times for 5 epochs of 40", val.filled)
+	}
+	best := 0
+	for i, m := range res.Epochs {
+		if i == 0 || m.ValAccuracy > res.Epochs[best].ValAccuracy || (m.ValAccuracy == res.Epochs[best].ValAccuracy && m.ValLoss < res.Epochs[best].ValLoss) {
+			best = i
+		}
+	}
+	if res.BestEpoch != best+1 || res.Best != res.Epochs[best].ValAccuracy {
+		t.Fatalf("best epoch %d (%.4f), want %d (%.4f)", res.BestEpoch, res.Best, best+1, res.Epochs[best].ValAccuracy)
+	}
+	ck, err := LoadCheckpoint(dir + "/best.ckpt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := weights(res.Net)
+	var want []float64
+	for _, v := range ck.Values {
+		want = append(want, v...)
+	}
+	if !equalFloats(got, want) {
+		t.Error("RestoreBest: the net does not hold best.ckpt's weights")
+	}
+	// Evaluate with the restored weights reproduces the best epoch's
+	// validation figures.
+	loss, acc, err := Evaluate(toyModel, res.Net.Learnables, val, 16, 1) // Fit's batches: the padded last batch's loss is approximate
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc != res.Best || math.Abs(loss-res.BestLoss) > 1e-12 {
+		t.Errorf("Evaluate: loss %v acc %v, best epoch had %v %v", loss, acc, res.BestLoss, res.Best)
+	}
+	if _, _, err := Evaluate(toyModel, res.Net.Learnables, te, 20, 1); err != nil || te.filled < 60 {
+		t.Errorf("Evaluate on the test set: %v, %d filled", err, te.filled)
+	}
+	if _, _, err := Evaluate(toyModel, res.Net.Learnables[1:], te, 20, 1); err == nil {
+		t.Error("Evaluate with missing learnables: no error")
+	}
+}
+
+// TestEarlyStopping: with a learning rate of zero nothing improves after
+// epoch 1, so patience 2 stops after epoch 3.
+func TestEarlyStopping(t *testing.T) {
+	tr, val := toyData(64, 1), toyData(20, 2)
+	res, err := Fit(toyModel, tr, val, Config{Epochs: 10, Batch: 16, Seed: 5, Adam: Adam{LR: 1e-300}, Log: &bytes.Buffer{}, Patience: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Stopped || len(res.Epochs) != 3 || res.BestEpoch != 1 {
+		t.Errorf("stopped %v after %d epochs, best %d; want stopped after 3, best 1", res.Stopped, len(res.Epochs), res.BestEpoch)
+	}
+	if _, err := Fit(toyModel, tr, val, Config{Epochs: 1, Batch: 16, Log: &bytes.Buffer{}, Patience: -1}); err == nil {
+		t.Error("negative patience: no error")
+	}
+}
+
+func equalFloats(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
