@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+
+	"github.com/revode/revode/layers"
+	"github.com/revode/revode/train"
+)
+
+// TestSolverGrid: one step per observation interval up to the cap; past
+// it, each step spans the fewest whole intervals that keep the steps
+// within the cap, so every step boundary is an observation time and the
+// steps cover every interval.
+func TestSolverGrid(t *testing.T) {
+	for _, c := range []struct{ maxLen, maxSteps, every, steps int }{
+		{2, 256, 1, 1},
+		{29, 256, 1, 28},
+		{257, 256, 1, 256},
+		{258, 256, 2, 129},
+		{427, 256, 2, 213},
+		{1344, 256, 6, 224},
+		{1344, 1, 1343, 1},
+	} {
+		every, steps, h, err := solverGrid(c.maxLen, c.maxSteps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if every != c.every || steps != c.steps {
+			t.Errorf("%d observations, ≤ %d steps: %d intervals per step, %d steps; want %d, %d", c.maxLen, c.maxSteps, every, steps, c.every, c.steps)
+		}
+		intervals := c.maxLen - 1
+		if steps > c.maxSteps || steps*every < intervals || (steps-1)*every >= intervals {
+			t.Errorf("%d observations: %d steps of %d intervals do not just cover %d intervals within %d steps", c.maxLen, steps, every, intervals, c.maxSteps)
+		}
+		// Step boundaries k·h are observation times i/(maxLen−1).
+		for k := 0; k <= steps; k++ {
+			i := float64(k) * h * float64(intervals)
+			if math.Abs(i-math.Round(i)) > 1e-9 {
+				t.Fatalf("%d observations: step boundary %d is at observation %g", c.maxLen, k, i)
+			}
+		}
+		// Fewer intervals per step would exceed the cap.
+		if every > 1 && (intervals+every-2)/(every-1) <= c.maxSteps {
+			t.Errorf("%d observations: %d intervals per step is not the fewest", c.maxLen, every)
+		}
+	}
+	for _, c := range [][2]int{{1, 10}, {0, 10}, {10, 0}} {
+		if _, _, _, err := solverGrid(c[0], c[1]); err == nil {
+			t.Errorf("solverGrid(%d, %d): no error", c[0], c[1])
+		}
+	}
+}
+
+func readJV(t *testing.T) (*train.TSDataset, *train.TSDataset) {
+	t.Helper()
+	tr, err := train.ReadTSFile("../../data/JapaneseVowels/JapaneseVowels_TRAIN.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err := train.ReadTSFile("../../data/JapaneseVowels/JapaneseVowels_TEST.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, te
+}
+
+// TestSplitAndStandardise: the validation part comes from the training
+// file only, disjoint from what is fitted; the standardisation is the
+// statistics of the fitted part alone, whatever the validation and test
+// series hold.
+func TestSplitAndStandardise(t *testing.T) {
+	tr, te := readJV(t)
+	fit, val, err := splitSet(tr, 0.2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fit.Series)+len(val.Series) != len(tr.Series) || len(val.Series) != 54 {
+		t.Fatalf("%d + %d series from %d, want 216 + 54", len(fit.Series), len(val.Series), len(tr.Series))
+	}
+	key := func(s train.TSSeries) string { return fmt.Sprint(s.Values) }
+	inTrain := map[string]int{}
+	for _, s := range tr.Series {
+		inTrain[key(s)]++
+	}
+	for _, s := range te.Series {
+		if inTrain[key(s)] > 0 {
+			t.Fatal("a test series is also in the training file: the check below would prove nothing")
+		}
+	}
+	seen := map[string]int{}
+	for _, s := range append(append([]train.TSSeries(nil), fit.Series...), val.Series...) {
+		if inTrain[key(s)] == 0 {
+			t.Fatal("a fitted or validation series is not from the training file")
+		}
+		seen[key(s)]++
+	}
+	for k, n := range seen {
+		if n != inTrain[k] {
+			t.Fatal("a training series is both fitted and validated on, or neither")
+		}
+	}
+	norm, err := fitNormaliser(fit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Independent two-pass statistics of the fitted part.
+	for c := 0; c < fit.Dims; c++ {
+		var vals []float64
+		for _, s := range fit.Series {
+			vals = append(vals, s.Values[c]...)
+		}
+		var mean, ss float64
+		for _, v := range vals {
+			mean += v
+		}
+		mean /= float64(len(vals))
+		for _, v := range vals {
+			ss += (v - mean) * (v - mean)
+		}
+		std := math.Sqrt(ss / float64(len(vals)))
+		if math.Abs(norm.mean[c]-mean) > 1e-12 || math.Abs(norm.std[c]-std) > 1e-12 {
+			t.Fatalf("channel %d: mean %g std %g, want %g %g", c, norm.mean[c], norm.std[c], mean, std)
+		}
+	}
+	// Changing the validation series changes nothing.
+	for _, s := range val.Series {
+		for _, ch := range s.Values {
+			for i := range ch {
+				ch[i] += 1e3
+			}
+		}
+	}
+	again, _ := fitNormaliser(fit)
+	for c := range norm.mean {
+		if again.mean[c] != norm.mean[c] || again.std[c] != norm.std[c] {
+			t.Fatal("the standardisation depends on the validation series")
+		}
+	}
+}
+
+// writeTS writes a univariate two-class .ts file of series of unequal
+// lengths with missing values ('?'): class a a bump, class b a ramp.
+func writeTS(t *testing.T, path string, n int, seed uint64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var b strings.Builder
+	b.WriteString("@problemName Synthetic\n@timeStamps false\n@missing true\n@univariate true\n@equalLength false\n@classLabel true a b\n@data\n")
+	for i := 0; i < n; i++ {
+		length := 8 + rng.IntN(13)
+		for k := 0; k < length; k++ {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			if k > 0 && rng.Float64() < 0.15 {
+				b.WriteByte('?')
+				continue
+			}
+			s := float64(k) / float64(length-1)
+			v := s
+			if i%2 == 0 {
+				v = math.Exp(-30 * (s - 0.5) * (s - 0.5))
+			}
+			fmt.Fprintf(&b, "%.4f", v+0.05*rng.NormFloat64())
+		}
+		b.WriteString(":" + string(rune('a'+i%2)) + "\n")
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUnequalMissing runs series of unequal lengths with missing values
+// through reader, paths, layer and baselines: the paths pass through the
+// standardised observations and carry the observation counts, a series
+// gives the same output in any batch, and the example completes with a
+// DTW baseline and no Euclidean one.
+func TestUnequalMissing(t *testing.T) {
+	dir := t.TempDir()
+	trPath, tePath := filepath.Join(dir, "s_TRAIN.ts"), filepath.Join(dir, "s_TEST.ts")
+	writeTS(t, trPath, 40, 1)
+	writeTS(t, tePath, 30, 2)
+	tr, err := train.ReadTSFile(trPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm, err := fitNormaliser(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := sourceConfig{norm: norm, maxLen: 21, interp: hermite, timeScale: 10, counts: true}
+	src, err := newSource(tr, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.channels != 3 {
+		t.Fatalf("%d channels, want time, value, count", src.channels)
+	}
+	x := make([]float64, 3)
+	for k, s := range tr.Series {
+		count := 0.0
+		for i, v := range s.Values[0] {
+			src.paths[k].Eval(x, float64(i)/20)
+			if !math.IsNaN(v) {
+				count++
+				if want := (v - norm.mean[0]) / norm.std[0]; math.Abs(x[1]-want) > 1e-12 {
+					t.Fatalf("series %d at observation %d: path %g, want %g", k, i, x[1], want)
+				}
+			}
+			if math.Abs(x[0]-10*float64(i)/20) > 1e-12 || math.Abs(x[2]-count) > 1e-12 {
+				t.Fatalf("series %d at observation %d: time %g count %g, want %g %g", k, i, x[0], x[2], 10*float64(i)/20, count)
+			}
+		}
+	}
+
+	// The same series alone in a batch (padded with copies of itself)
+	// and beside others gives the same output.
+	m := &model{channels: 3, hidden: 6, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{},
+		opts: []layers.Option{layers.WithStepSize(1.0 / 20)}}
+	src.m = m
+	logitsOf := func(idx []int) []float64 {
+		n, err := m.build(len(idx), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(n.Graph)
+		defer vm.Close()
+		if err := src.Fill(n, idx); err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
+	}
+	alone := logitsOf([]int{3, 3, 3, 3})
+	for _, mixed := range [][]int{{3, 0, 7, 12}, {3, 39, 1, 2}} {
+		got := logitsOf(mixed)
+		for i := range got {
+			if math.IsNaN(got[i]) || math.Abs(got[i]-alone[i]) > 1e-12 {
+				t.Fatalf("series 3 beside %v: logits %v, alone %v", mixed[1:], got, alone)
+			}
+		}
+	}
+	if lens := []int{len(tr.Series[3].Values[0]), len(tr.Series[0].Values[0]), len(tr.Series[7].Values[0])}; lens[0] == lens[1] && lens[0] == lens[2] {
+		t.Fatalf("series of lengths %v: the batch check needs unequal lengths", lens)
+	}
+
+	var out bytes.Buffer
+	if err := run([]string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "6", "-hidden", "6", "-width", "8"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]any
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("final line %q: %v", out.String(), err)
+	}
+	if res["baseline_ed"] != nil {
+		t.Errorf("Euclidean baseline %v on unequal lengths, want null", res["baseline_ed"])
+	}
+	for _, k := range []string{"baseline_dtw", "test_accuracy", "val_accuracy"} {
+		v, ok := res[k].(float64)
+		if !ok || v < 0 || v > 1 {
+			t.Errorf("%s = %v, want an accuracy", k, res[k])
+		}
+	}
+}
+
+// TestSmoke runs the default command's path on JapaneseVowels for a few
+// optimiser steps of a small model: the final line carries every field,
+// and the DTW baseline is the archive's 94.9 % (351 of 370).
+func TestSmoke(t *testing.T) {
+	var out, log bytes.Buffer
+	args := []string{"-train", "../../data/JapaneseVowels/JapaneseVowels_TRAIN.ts", "-test", "../../data/JapaneseVowels/JapaneseVowels_TEST.ts",
+		"-run", t.TempDir(), "-opt-steps", "8", "-hidden", "4", "-width", "8", "-max-steps", "7"}
+	if err := run(args, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("final line %q: %v", out.String(), err)
+	}
+	if res.BaselineDTW == nil || *res.BaselineDTW != 0.9486 || res.BaselineED != nil {
+		t.Errorf("baselines DTW %v, Euclidean %v; want 0.9486 and none (unequal lengths)", show(res.BaselineDTW), show(res.BaselineED))
+	}
+	// 28 intervals within 7 steps: 4 intervals a step, increments.
+	if res.Steps != 7 || res.Interp != "increments" || res.OptSteps != 10 || res.Epochs != 1 || res.BestEpoch != 1 {
+		t.Errorf("run %+v: want 7 solver steps in increment form, one epoch: 10 optimiser steps (batch 20 of 216)", res)
+	}
+	if res.TestAccuracy < 0 || res.TestAccuracy > 1 || res.ValAccuracy < 0 || res.ValAccuracy > 1 {
+		t.Errorf("accuracies %v, %v", res.TestAccuracy, res.ValAccuracy)
+	}
+	if !strings.Contains(log.String(), "54 held out for validation") {
+		t.Errorf("log does not report the validation split:\n%s", log.String())
+	}
+}
