@@ -87,6 +87,11 @@ type Config struct {
 	// RestoreBest makes Result.Net hold, at the end, the weights of the
 	// best epoch on the validation set instead of the last epoch's.
 	RestoreBest bool
+	// SelectBy is what makes an epoch the best on the validation set:
+	// ByAccuracy (the default; ties go to the lower loss) or ByLoss (ties
+	// go to the higher accuracy). The loss is the finer measure on a small
+	// validation set, whose accuracy moves in coarse steps and saturates.
+	SelectBy Criterion
 	// EMA, when in (0, 1), keeps an exponential moving average of the
 	// weights with this decay per optimizer step (Polyak averaging, with
 	// a warm-up: the decay at step n is min(EMA, (1+n)/(10+n))). The
@@ -131,10 +136,24 @@ type Result struct {
 	Net *Net
 }
 
+// Criterion is what chooses the best epoch on the validation set.
+type Criterion int
+
+const (
+	ByAccuracy Criterion = iota
+	ByLoss
+)
+
 // better says whether validation accuracy acc and loss beat the best so
 // far.
-func (r *Result) better(acc, loss float64) bool {
-	return r.BestEpoch == 0 || acc > r.Best || (acc == r.Best && loss < r.BestLoss)
+func (r *Result) better(by Criterion, acc, loss float64) bool {
+	if r.BestEpoch == 0 {
+		return true
+	}
+	if by == ByLoss {
+		return loss < r.BestLoss || (loss == r.BestLoss && acc > r.Best)
+	}
+	return acc > r.Best || (acc == r.Best && loss < r.BestLoss)
 }
 
 // worker is one graph and its machine.
@@ -174,6 +193,9 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 	}
 	if cfg.Batch > train.Len() {
 		return nil, fmt.Errorf("train: batch %d is larger than the %d training examples", cfg.Batch, train.Len())
+	}
+	if cfg.SelectBy != ByAccuracy && cfg.SelectBy != ByLoss {
+		return nil, fmt.Errorf("train: unknown selection criterion %d", cfg.SelectBy)
 	}
 	if cfg.Patience < 0 {
 		return nil, fmt.Errorf("train: patience %d: want ≥ 0 (0: no early stopping)", cfg.Patience)
@@ -222,7 +244,7 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 					return nil, err
 				}
 				for _, m := range res.Epochs {
-					if res.better(m.ValAccuracy, m.ValLoss) {
+					if res.better(cfg.SelectBy, m.ValAccuracy, m.ValLoss) {
 						res.Best, res.BestLoss, res.BestEpoch = m.ValAccuracy, m.ValLoss, m.Epoch
 					}
 				}
@@ -348,7 +370,7 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 		bar.done(fmt.Sprintf("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f, %.0f examples/s, %.0f s",
 			epoch, cfg.Epochs, m.TrainLoss, m.TrainAccuracy, m.ValLoss, m.ValAccuracy, m.ExamplesPerSec, m.Seconds))
 		res.Epochs = append(res.Epochs, m)
-		improved := res.better(m.ValAccuracy, m.ValLoss)
+		improved := res.better(cfg.SelectBy, m.ValAccuracy, m.ValLoss)
 		if improved {
 			res.Best, res.BestLoss, res.BestEpoch = m.ValAccuracy, m.ValLoss, epoch
 			if cfg.RestoreBest {

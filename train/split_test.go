@@ -81,53 +81,59 @@ func (c *countingSource) Fill(n *Net, idx []int) error {
 // validation results; Evaluate measures a held-out set once with the
 // weights it is given.
 func TestFitSelectsOnValidation(t *testing.T) {
-	tr, val, te := toyData(128, 1), &countingSource{Source: toyData(40, 2)}, &countingSource{Source: toyData(60, 3)}
-	dir := t.TempDir()
-	res, err := Fit(toyModel, tr, val, Config{Epochs: 5, Batch: 16, Seed: 5, Adam: Adam{LR: 0.01}, Log: &bytes.Buffer{}, RunDir: dir, RestoreBest: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if te.filled != 0 {
-		t.Fatalf("Fit filled %d test examples", te.filled)
-	}
-	if val.filled < 5*40 {
-		t.Errorf("validation filled %d times for 5 epochs of 40", val.filled)
-	}
-	best := 0
-	for i, m := range res.Epochs {
-		if i == 0 || m.ValAccuracy > res.Epochs[best].ValAccuracy || (m.ValAccuracy == res.Epochs[best].ValAccuracy && m.ValLoss < res.Epochs[best].ValLoss) {
-			best = i
+	for _, by := range []Criterion{ByAccuracy, ByLoss} {
+		tr, val, te := toyData(128, 1), &countingSource{Source: toyData(40, 2)}, &countingSource{Source: toyData(60, 3)}
+		dir := t.TempDir()
+		res, err := Fit(toyModel, tr, val, Config{Epochs: 5, Batch: 16, Seed: 5, Adam: Adam{LR: 0.01}, Log: &bytes.Buffer{}, RunDir: dir, RestoreBest: true, SelectBy: by})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if res.BestEpoch != best+1 || res.Best != res.Epochs[best].ValAccuracy {
-		t.Fatalf("best epoch %d (%.4f), want %d (%.4f)", res.BestEpoch, res.Best, best+1, res.Epochs[best].ValAccuracy)
-	}
-	ck, err := LoadCheckpoint(dir + "/best.ckpt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := weights(res.Net)
-	var want []float64
-	for _, v := range ck.Values {
-		want = append(want, v...)
-	}
-	if !equalFloats(got, want) {
-		t.Error("RestoreBest: the net does not hold best.ckpt's weights")
-	}
-	// Evaluate with the restored weights reproduces the best epoch's
-	// validation figures.
-	loss, acc, err := Evaluate(toyModel, res.Net.Learnables, val, 16, 1) // Fit's batches: the padded last batch's loss is approximate
-	if err != nil {
-		t.Fatal(err)
-	}
-	if acc != res.Best || math.Abs(loss-res.BestLoss) > 1e-12 {
-		t.Errorf("Evaluate: loss %v acc %v, best epoch had %v %v", loss, acc, res.BestLoss, res.Best)
-	}
-	if _, _, err := Evaluate(toyModel, res.Net.Learnables, te, 20, 1); err != nil || te.filled < 60 {
-		t.Errorf("Evaluate on the test set: %v, %d filled", err, te.filled)
-	}
-	if _, _, err := Evaluate(toyModel, res.Net.Learnables[1:], te, 20, 1); err == nil {
-		t.Error("Evaluate with missing learnables: no error")
+		if te.filled != 0 {
+			t.Fatalf("Fit filled %d test examples", te.filled)
+		}
+		if val.filled < 5*40 {
+			t.Errorf("validation filled %d times for 5 epochs of 40", val.filled)
+		}
+		best := 0
+		for i, m := range res.Epochs {
+			b := res.Epochs[best]
+			accBetter := m.ValAccuracy > b.ValAccuracy || (m.ValAccuracy == b.ValAccuracy && m.ValLoss < b.ValLoss)
+			lossBetter := m.ValLoss < b.ValLoss || (m.ValLoss == b.ValLoss && m.ValAccuracy > b.ValAccuracy)
+			if i == 0 || (by == ByAccuracy && accBetter) || (by == ByLoss && lossBetter) {
+				best = i
+			}
+		}
+		if res.BestEpoch != best+1 || res.Best != res.Epochs[best].ValAccuracy || res.BestLoss != res.Epochs[best].ValLoss {
+			t.Fatalf("criterion %d: best epoch %d (%.4f), want %d (%.4f)", by, res.BestEpoch, res.Best, best+1, res.Epochs[best].ValAccuracy)
+		}
+		ck, err := LoadCheckpoint(dir + "/best.ckpt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := weights(res.Net)
+		var want []float64
+		for _, v := range ck.Values {
+			want = append(want, v...)
+		}
+		if !equalFloats(got, want) {
+			t.Error("RestoreBest: the net does not hold best.ckpt's weights")
+		}
+		// Evaluate with the restored weights reproduces the best epoch's
+		// validation figures (in Fit's batches: the padded last batch's
+		// loss is approximate).
+		loss, acc, err := Evaluate(toyModel, res.Net.Learnables, val, 16, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc != res.Best || math.Abs(loss-res.BestLoss) > 1e-12 {
+			t.Errorf("Evaluate: loss %v acc %v, best epoch had %v %v", loss, acc, res.BestLoss, res.Best)
+		}
+		if _, _, err := Evaluate(toyModel, res.Net.Learnables, te, 20, 1); err != nil || te.filled < 60 {
+			t.Errorf("Evaluate on the test set: %v, %d filled", err, te.filled)
+		}
+		if _, _, err := Evaluate(toyModel, res.Net.Learnables[1:], te, 20, 1); err == nil {
+			t.Error("Evaluate with missing learnables: no error")
+		}
 	}
 }
 

@@ -85,6 +85,8 @@ func run(args []string, stdout, log io.Writer) error {
 		fscale    = fs.Float64("field-scale", 0.2, "scale of the matrix field's initial output layer (layers.OutputScale)")
 		tscale    = fs.Float64("time-scale", 10, "scale of the time channel, which runs from 0 to this at the longest series' end")
 		noise     = fs.Float64("noise", 0.3, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
+		readout   = fs.Int("readout", 8, "states the head reads: this many, evenly spaced over the span at step boundaries (1: the final state only)")
+		selectBy  = fs.String("select", "loss", "what chooses the epoch kept on the validation set: loss or accuracy")
 		baseline  = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -102,6 +104,14 @@ func run(args []string, stdout, log io.Writer) error {
 	interp := interpolation(*interpArg)
 	if !interp.valid() && *interpArg != "auto" {
 		return fmt.Errorf("-interp %q: want hermite, linear, increments or auto", *interpArg)
+	}
+	by := train.ByLoss
+	switch *selectBy {
+	case "loss":
+	case "accuracy":
+		by = train.ByAccuracy
+	default:
+		return fmt.Errorf("-select %q: want loss or accuracy", *selectBy)
 	}
 	if *workers < 1 {
 		return fmt.Errorf("-workers %d: want ≥ 1", *workers)
@@ -151,12 +161,18 @@ func run(args []string, stdout, log io.Writer) error {
 		cdes: map[*train.Net]*layers.CDE{}}
 	if *steps > 0 {
 		m.opts = append(m.opts, layers.WithSteps(*steps))
-		every, nSteps = 0, *steps
+		every, nSteps, h = 0, *steps, 1/float64(*steps)
 	} else {
 		m.opts = append(m.opts, layers.WithStepSize(h))
 	}
 	if interp == increments {
 		m.opts = append(m.opts, layers.WithControlIncrements())
+	}
+	if *readout < 1 {
+		return fmt.Errorf("-readout %d: want ≥ 1", *readout)
+	}
+	if *readout > 1 {
+		m.readout = readoutTimes(*readout, nSteps, h)
 	}
 	for _, s := range srcs {
 		s.m = m
@@ -218,7 +234,7 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 
 	cfg := train.Config{Epochs: nEpochs, Batch: b, Workers: *workers, Seed: *seed, RunDir: *runDir, Resume: *resume, EMA: *emaD,
-		Patience: pat, RestoreBest: true, Log: log,
+		Patience: pat, RestoreBest: true, SelectBy: by, Log: log,
 		Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(max(1, total/20), total, 0.02)}}
 	res, err := train.Fit(m.build, trSrc, srcs["validation"], cfg)
 	if err != nil {
@@ -233,8 +249,8 @@ func run(args []string, stdout, log io.Writer) error {
 	out.OptSteps = min(total, len(res.Epochs)*perEpoch)
 	out.Epochs, out.BestEpoch, out.Stopped = len(res.Epochs), res.BestEpoch, res.Stopped
 	out.Seconds = math.Round(time.Since(start).Seconds())
-	fmt.Fprintf(log, "test accuracy %.4f with the weights of epoch %d (validation accuracy %.4f); 1-NN DTW %s, Euclidean %s\n",
-		testAcc, res.BestEpoch, res.Best, show(out.BaselineDTW), show(out.BaselineED))
+	fmt.Fprintf(log, "test accuracy %.4f with the weights of epoch %d (validation loss %.4f, accuracy %.4f); 1-NN DTW %s, Euclidean %s\n",
+		testAcc, res.BestEpoch, res.BestLoss, res.Best, show(out.BaselineDTW), show(out.BaselineED))
 	line, err := json.Marshal(out)
 	if err != nil {
 		return err
@@ -253,4 +269,21 @@ func show(p *float64) string {
 		return "—"
 	}
 	return fmt.Sprintf("%.4f", *p)
+}
+
+// readoutTimes are k times evenly spaced over the span (0, 1], each at a
+// step boundary j·h (j rounded), the last at the span's end.
+func readoutTimes(k, steps int, h float64) []float64 {
+	var ts []float64
+	for i := 1; i <= k; i++ {
+		j := int(math.Round(float64(i) * float64(steps) / float64(k)))
+		t := min(1, float64(j)*h)
+		if i == k {
+			t = 1
+		}
+		if j > 0 && (len(ts) == 0 || t > ts[len(ts)-1]) {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }

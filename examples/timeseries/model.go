@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -11,11 +12,16 @@ import (
 	"github.com/revode/revode/train"
 )
 
-// model is X(0) → linear → CDE → linear → softmax.
+// model is X(0) → linear → CDE → linear → softmax. The head reads the
+// final state, or with readout times the states at those times (the CDE
+// saves them), each through a linear map of its own: a linear map of
+// their concatenation, which gives the head the course of the state and
+// the gradient a short way to every part of the series.
 type model struct {
 	channels, hidden, width, classes int
 	fieldScale                       float64
 	seed                             uint64
+	readout                          []float64
 	opts                             []layers.Option
 	cdes                             map[*train.Net]*layers.CDE
 }
@@ -45,20 +51,46 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	cde, err := layers.NewCDE(h, f, m.opts...)
+	opts := m.opts
+	if m.readout != nil {
+		opts = append(opts[:len(opts):len(opts)], layers.WithSaveAt(m.readout...))
+	}
+	cde, err := layers.NewCDE(h, f, opts...)
 	if err != nil {
 		return nil, err
 	}
-	wc := mat("head.W", m.hidden, m.classes, 1/math.Sqrt(float64(m.hidden)))
+	var heads G.Nodes
+	var proj *G.Node
+	if m.readout == nil {
+		wc := mat("head.W", m.hidden, m.classes, 1/math.Sqrt(float64(m.hidden)))
+		heads, proj = G.Nodes{wc}, G.Must(G.Mul(cde.Out, wc))
+	} else {
+		std := 1 / math.Sqrt(float64(m.hidden*len(m.readout)))
+		for k := range m.readout {
+			wk := mat(fmt.Sprintf("head.W%d", k), m.hidden, m.classes, std)
+			yk, err := G.Slice(cde.Out, G.S(k))
+			if err != nil {
+				return nil, err
+			}
+			term := G.Must(G.Mul(yk, wk))
+			if proj == nil {
+				proj = term
+			} else {
+				proj = G.Must(G.Add(proj, term))
+			}
+			heads = append(heads, wk)
+		}
+	}
 	bc := mat("head.b", 1, m.classes, 0)
-	logits, err := G.BroadcastAdd(G.Must(G.Mul(cde.Out, wc)), bc, nil, []byte{0})
+	logits, err := G.BroadcastAdd(proj, bc, nil, []byte{0})
 	if err != nil {
 		return nil, err
 	}
 	logp := G.Must(G.Log(G.Must(G.SoftMax(logits))))
 	loss := G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Sum(G.Must(G.HadamardProd(y, logp)), 1))))))
 	learn := append(G.Nodes{w0, b0}, f.Params...)
-	learn = append(learn, wc, bc)
+	learn = append(learn, heads...)
+	learn = append(learn, bc)
 	if training {
 		if _, err := G.Grad(loss, learn...); err != nil {
 			return nil, err
