@@ -190,7 +190,10 @@ func newSource(d *train.TSDataset, n normaliser, maxLen int, linear bool, timeSc
 				}
 			}
 		}
-		obs := layers.Augment(times, values, true, false)
+		obs, err := layers.Augment(times, values, true, false)
+		if err != nil {
+			return nil, fmt.Errorf("series %d: %w", k+1, err)
+		}
 		for _, row := range obs {
 			row[0] *= timeScale
 		}
