@@ -9,16 +9,19 @@
 //	go run ./examples/convergence            # table on stdout, writes docs/
 //	go run ./examples/convergence -json      # one JSON object per method
 //	go run ./examples/convergence -no-docs   # measure only
+//	go run ./examples/convergence -no-docs -only rk4,kidger-heun
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -71,30 +74,74 @@ type problemResult struct {
 }
 
 func main() {
-	jsonOut := flag.Bool("json", false, "print one JSON object per method instead of a table")
-	docsDir := flag.String("docs", "docs", "directory to write convergence.md and its plots into")
-	noDocs := flag.Bool("no-docs", false, "do not write the docs")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "convergence: unexpected arguments %q\n", flag.Args())
-		flag.Usage()
-		os.Exit(2)
-	}
-	if err := run(os.Stdout, *jsonOut, *docsDir, !*noDocs); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "convergence:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
 
-func run(w io.Writer, jsonOut bool, docsDir string, writeDocs bool) error {
+// errUsage wraps the errors about the command line.
+var errUsage = errors.New("usage")
+
+// run parses the command-line arguments args, measures, writes the table
+// (or JSON lines) to w and, unless -no-docs, the docs.
+func run(args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("convergence", flag.ContinueOnError)
+	jsonOut := fs.Bool("json", false, "print one JSON object per method instead of a table")
+	docsDir := fs.String("docs", "docs", "directory to write convergence.md and its plots into")
+	noDocs := fs.Bool("no-docs", false, "do not write the docs")
+	only := fs.String("only", "", "comma-separated method names (e.g. rk4,kidger-heun) to measure instead of all; needs -no-docs")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	es := methods()
+	if *only != "" {
+		if !*noDocs {
+			return fmt.Errorf("%w: -only measures part of the methods, the docs need all of them: add -no-docs", errUsage)
+		}
+		var err error
+		if es, err = selectMethods(es, strings.Split(*only, ",")); err != nil {
+			return fmt.Errorf("%w: -only: %w", errUsage, err)
+		}
+	}
+	return report(w, es, *jsonOut, *docsDir, !*noDocs)
+}
+
+// selectMethods keeps the entries whose base name is in names, which must
+// each name at least one.
+func selectMethods(es []entry, names []string) ([]entry, error) {
+	var out []entry
+	for _, name := range names {
+		found := false
+		for _, e := range es {
+			if e.base == name {
+				out, found = append(out, e), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no method %q", name)
+		}
+	}
+	return out, nil
+}
+
+func report(w io.Writer, es []entry, jsonOut bool, docsDir string, writeDocs bool) error {
 	start := time.Now()
 	progress := func(format string, args ...any) {
 		fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
 	problems := odetest.Orders()
-	progress("measuring the order of %d methods on %d problems", len(methods()), len(problems))
-	results := measureAll(methods(), problems)
+	progress("measuring the order of %d methods on %d problems", len(es), len(problems))
+	results := measureAll(es, problems)
 
 	if jsonOut {
 		if err := writeJSON(w, results); err != nil {
