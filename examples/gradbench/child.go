@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
-	"os"
 	"runtime"
 	"sort"
 	"time"
@@ -21,7 +21,7 @@ import (
 const dim, hidden = 32, 64
 
 // runChild measures one configuration and prints its result as JSON.
-func runChild(arg string) error {
+func runChild(arg string, stdout io.Writer) error {
 	var c config
 	if err := json.Unmarshal([]byte(arg), &c); err != nil {
 		return err
@@ -51,7 +51,7 @@ func runChild(arg string) error {
 		}
 	}
 	r.config = c
-	return json.NewEncoder(os.Stdout).Encode(r)
+	return json.NewEncoder(stdout).Encode(r)
 }
 
 func gradientOf(key string, steps int) (ad.Gradient, error) {

@@ -16,8 +16,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,27 +33,50 @@ import (
 )
 
 func main() {
-	var (
-		child   = flag.String("child", "", "internal: run one configuration given as JSON and print the result")
-		asJSON  = flag.Bool("json", false, "print one JSON object per measurement instead of tables")
-		quick   = flag.Bool("quick", false, "small sizes and few repeats (a smoke test, not for docs)")
-		docsDir = flag.String("docs", "docs", "directory for benchmarks.md and the plots")
-		noDocs  = flag.Bool("no-docs", false, "do not write docs/")
-		repeats = flag.Int("repeats", 5, "timed runs per configuration (the median is reported)")
-		from    = flag.String("from", "", "regenerate tables and docs from a results file written by an earlier run, without measuring")
-		save    = flag.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
-	)
-	flag.Parse()
-	if *child != "" {
-		if err := runChild(*child); err != nil {
-			fmt.Fprintln(os.Stderr, "gradbench child:", err)
-			os.Exit(1)
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gradbench:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
 		}
-		return
+		os.Exit(1)
+	}
+}
+
+// errUsage wraps the errors about the command line.
+var errUsage = errors.New("usage")
+
+// run parses the command-line arguments args, measures (each configuration
+// in a child process: this executable run with -child), and writes the
+// tables or JSON lines to stdout and the progress and checks to stderr.
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gradbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		child   = fs.String("child", "", "internal: run one configuration given as JSON and print the result")
+		asJSON  = fs.Bool("json", false, "print one JSON object per measurement instead of tables")
+		quick   = fs.Bool("quick", false, "small sizes and few repeats (a smoke test, not for docs)")
+		docsDir = fs.String("docs", "docs", "directory for benchmarks.md and the plots")
+		noDocs  = fs.Bool("no-docs", false, "do not write docs/")
+		repeats = fs.Int("repeats", 5, "timed runs per configuration (the median is reported)")
+		from    = fs.String("from", "", "regenerate tables and docs from a results file written by an earlier run, without measuring")
+		save    = fs.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
+	)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if *child != "" {
+		if err := runChild(*child, stdout); err != nil {
+			return fmt.Errorf("child: %w", err)
+		}
+		return nil
 	}
 	if *repeats < 1 {
-		fmt.Fprintln(os.Stderr, "gradbench: -repeats must be ≥ 1")
-		os.Exit(2)
+		return fmt.Errorf("%w: -repeats must be ≥ 1", errUsage)
 	}
 	var res *results
 	var err error
@@ -62,34 +87,35 @@ func main() {
 		if *quick {
 			plan = quickPlan()
 		}
-		res, err = runPlan(plan)
+		res, err = runPlan(plan, stderr)
 		if err == nil && *save != "" && !*quick {
 			err = res.save(*save)
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gradbench:", err)
-		os.Exit(1)
+		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		for _, r := range res.Rows {
-			_ = enc.Encode(r.jsonLine())
+			if err := enc.Encode(r.jsonLine()); err != nil {
+				return err
+			}
 		}
 	} else {
-		printTables(os.Stdout, res)
+		printTables(stdout, res)
 	}
 	checks := res.checks()
 	for _, c := range checks {
-		fmt.Fprintln(os.Stderr, c)
+		fmt.Fprintln(stderr, c)
 	}
 	if !*noDocs && !*quick {
 		if err := writeDocs(*docsDir, res, checks); err != nil {
-			fmt.Fprintln(os.Stderr, "gradbench: writing docs:", err)
-			os.Exit(1)
+			return fmt.Errorf("writing docs: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(*docsDir, "benchmarks.md"))
+		fmt.Fprintf(stderr, "wrote %s\n", filepath.Join(*docsDir, "benchmarks.md"))
 	}
+	return nil
 }
 
 // config is one measurement, run in a child process.
@@ -230,19 +256,19 @@ func cpuModel() string {
 	return "unknown"
 }
 
-func runPlan(plan []config) (*results, error) {
+func runPlan(plan []config, stderr io.Writer) (*results, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	res := &results{Started: time.Now(), CPU: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU()), Env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
 	bar := progressbar.NewOptions(len(plan),
-		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("gradbench"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }),
 	)
 	for _, c := range plan {
 		bar.Describe(fmt.Sprintf("%-6s %-16s %-14s N=%-5d", c.Sweep, c.Method, c.Solve, c.Steps))
@@ -302,7 +328,7 @@ func methodLabel(m string, steps int) string {
 	return m
 }
 
-func printTables(w *os.File, res *results) {
+func printTables(w io.Writer, res *results) {
 	if f, ok := res.field(); ok {
 		fmt.Fprintf(w, "Field evaluation, batch %d, D=32, H=64 (per call):\n", f.Batch)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
