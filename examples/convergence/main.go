@@ -14,7 +14,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/command"
 	"github.com/revode/revode/internal/odetest"
 )
 
@@ -73,46 +73,32 @@ type problemResult struct {
 	err     error
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "convergence:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
-
-// errUsage wraps the errors about the command line.
-var errUsage = errors.New("usage")
+func main() { command.Main("convergence", run) }
 
 // run parses the command-line arguments args, measures, writes the table
-// (or JSON lines) to w and, unless -no-docs, the docs.
-func run(args []string, w io.Writer) error {
+// (or JSON lines) to stdout and, unless -no-docs, the docs; progress goes
+// to stderr.
+func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("convergence", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	jsonOut := fs.Bool("json", false, "print one JSON object per method instead of a table")
 	docsDir := fs.String("docs", "docs", "directory to write convergence.md and its plots into")
 	noDocs := fs.Bool("no-docs", false, "do not write the docs")
 	only := fs.String("only", "", "comma-separated method names (e.g. rk4,kidger-heun) to measure instead of all; needs -no-docs")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if help, err := command.Parse(fs, args); help || err != nil {
+		return err
 	}
 	es := methods()
 	if *only != "" {
 		if !*noDocs {
-			return fmt.Errorf("%w: -only measures part of the methods, the docs need all of them: add -no-docs", errUsage)
+			return fmt.Errorf("%w: -only measures part of the methods, the docs need all of them: add -no-docs", command.ErrUsage)
 		}
 		var err error
 		if es, err = selectMethods(es, strings.Split(*only, ",")); err != nil {
-			return fmt.Errorf("%w: -only: %w", errUsage, err)
+			return fmt.Errorf("%w: -only: %w", command.ErrUsage, err)
 		}
 	}
-	return report(w, es, *jsonOut, *docsDir, !*noDocs)
+	return report(stdout, stderr, es, *jsonOut, *docsDir, !*noDocs)
 }
 
 // selectMethods keeps the entries whose base name is in names, which must
@@ -133,10 +119,10 @@ func selectMethods(es []entry, names []string) ([]entry, error) {
 	return out, nil
 }
 
-func report(w io.Writer, es []entry, jsonOut bool, docsDir string, writeDocs bool) error {
+func report(w, stderr io.Writer, es []entry, jsonOut bool, docsDir string, writeDocs bool) error {
 	start := time.Now()
 	progress := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+		fmt.Fprintf(stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
 	problems := odetest.Orders()

@@ -5,11 +5,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/revode/revode/internal/command"
 )
 
 // TestRunSmoke runs the command on a few methods and checks its JSON
@@ -18,7 +21,7 @@ import (
 // report with the docs, into a temporary folder.
 func TestRunSmoke(t *testing.T) {
 	var out bytes.Buffer
-	if err := run([]string{"-json", "-no-docs", "-only", "rk4,euler,kidger-heun"}, &out); err != nil {
+	if err := run([]string{"-json", "-no-docs", "-only", "rk4,euler,kidger-heun"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	rows := parseRows(t, out.Bytes())
@@ -31,7 +34,7 @@ func TestRunSmoke(t *testing.T) {
 		}
 	}
 	for _, bad := range [][]string{{"-only", "rk4"}, {"-no-docs", "-only", "rk5"}, {"-no-docs", "extra"}, {"-bogus"}} {
-		if err := run(bad, &out); !errors.Is(err, errUsage) {
+		if err := run(bad, &out, io.Discard); !errors.Is(err, command.ErrUsage) {
 			t.Errorf("%q: %v, want a usage error", bad, err)
 		}
 	}
@@ -40,7 +43,7 @@ func TestRunSmoke(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out.Reset()
-	if err := run([]string{"-docs", dir}, &out); err != nil {
+	if err := run([]string{"-docs", dir}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(out.String(), "\n"); n != len(methods())+1 {

@@ -16,7 +16,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,20 +29,11 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/revode/revode/internal/command"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "gradbench:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
-
-// errUsage wraps the errors about the command line.
-var errUsage = errors.New("usage")
+func main() { command.Main("gradbench", run) }
 
 // run parses the command-line arguments args, measures (each configuration
 // in a child process: this executable run with -child), and writes the
@@ -61,13 +51,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		from    = fs.String("from", "", "regenerate tables and docs from a results file written by an earlier run, without measuring")
 		save    = fs.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
 	)
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if help, err := command.Parse(fs, args); help || err != nil {
+		return err
 	}
 	if *child != "" {
 		if err := runChild(*child, stdout); err != nil {
@@ -76,7 +61,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if *repeats < 1 {
-		return fmt.Errorf("%w: -repeats must be ≥ 1", errUsage)
+		return fmt.Errorf("%w: -repeats must be ≥ 1", command.ErrUsage)
 	}
 	var res *results
 	var err error

@@ -6,23 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/revode/revode/internal/command"
+	"github.com/revode/revode/internal/command/childtest"
 )
 
-// TestMain lets the test binary stand in for the command when run re-runs
-// its executable (the test binary) with -child.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "-child" {
-		if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "gradbench:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+// TestMain lets the test binary stand in for the command in the child
+// processes it starts.
+func TestMain(m *testing.M) { childtest.Main(m, run) }
 
 // TestRunSmoke runs the -quick plan (every gradient method at 10 and 40
 // steps, each in a child process, and the field benchmark) and checks the
@@ -90,7 +83,7 @@ func TestRunSmoke(t *testing.T) {
 	if !strings.Contains(errb.String(), "compiled field f / hand-written gonum MLP") {
 		t.Errorf("no field check in the report:\n%s", errb.String())
 	}
-	if err := run([]string{"-repeats", "0"}, &out, &errb); !errors.Is(err, errUsage) {
+	if err := run([]string{"-repeats", "0"}, &out, &errb); !errors.Is(err, command.ErrUsage) {
 		t.Errorf("-repeats 0: %v", err)
 	}
 }

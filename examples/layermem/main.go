@@ -32,6 +32,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/revode/revode/ad"
+	"github.com/revode/revode/internal/command"
 	"github.com/revode/revode/internal/procmem"
 	"github.com/revode/revode/layers"
 )
@@ -49,22 +50,11 @@ type result struct {
 	Seconds   float64 `json:"seconds"`
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "layermem:", err)
-		if errors.Is(err, errUsage) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
+func main() { command.Main("layermem", run) }
 
-// errUsage wraps the errors about the command line; errLimit is returned
-// when the reversible gradient's memory grows beyond its limit.
-var (
-	errUsage = errors.New("usage")
-	errLimit = errors.New("memory limit exceeded")
-)
+// errLimit is returned when the reversible gradient's peak memory grows
+// beyond its limit.
+var errLimit = errors.New("memory limit exceeded")
 
 // run parses the command-line arguments args, measures each configuration
 // in a child process (this executable run with -child), and writes the
@@ -76,13 +66,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "one JSON object per configuration")
 	stepsList := fs.String("steps", "10,100,1000", "comma-separated solver step counts; the first and last are compared")
 	batchSize := fs.Int("batch", batch, "examples per training step")
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("%w: %w", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	if help, err := command.Parse(fs, args); help || err != nil {
+		return err
 	}
 	if *child != "" {
 		r, err := measure(*child)
@@ -95,15 +80,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for _, f := range strings.Split(*stepsList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 {
-			return fmt.Errorf("%w: -steps %q: %q is not a positive step count", errUsage, *stepsList, f)
+			return fmt.Errorf("%w: -steps %q: %q is not a positive step count", command.ErrUsage, *stepsList, f)
 		}
 		steps = append(steps, n)
 	}
 	if len(steps) < 2 {
-		return fmt.Errorf("%w: -steps %q: give at least two step counts to compare", errUsage, *stepsList)
+		return fmt.Errorf("%w: -steps %q: give at least two step counts to compare", command.ErrUsage, *stepsList)
 	}
 	if *batchSize < 1 {
-		return fmt.Errorf("%w: -batch %d", errUsage, *batchSize)
+		return fmt.Errorf("%w: -batch %d", command.ErrUsage, *batchSize)
 	}
 	exe, err := os.Executable()
 	if err != nil {

@@ -6,23 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/revode/revode/internal/command"
+	"github.com/revode/revode/internal/command/childtest"
 )
 
-// TestMain lets the test binary stand in for the command when run re-runs
-// its executable (the test binary) with -child.
-func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "-child" {
-		if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "layermem:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
+// TestMain lets the test binary stand in for the command in the child
+// processes it starts.
+func TestMain(m *testing.M) { childtest.Main(m, run) }
 
 // TestRunSmoke measures a small model at 2 and 16 solver steps: every
 // configuration is reported; what the reversible layer holds between its
@@ -68,7 +61,7 @@ func TestRunSmoke(t *testing.T) {
 		t.Errorf("no verdict:\n%s", errb.String())
 	}
 	for _, bad := range [][]string{{"-steps", "10"}, {"-steps", "10,x"}, {"-batch", "0"}, {"extra"}} {
-		if err := run(bad, &out, &errb); !errors.Is(err, errUsage) {
+		if err := run(bad, &out, &errb); !errors.Is(err, command.ErrUsage) {
 			t.Errorf("%q: %v, want a usage error", bad, err)
 		}
 	}
