@@ -157,16 +157,20 @@ func benchField(c config, field *ad.GraphField, ref *mlp.Field) result {
 		y[i], v[i] = math.Sin(float64(i)), math.Cos(float64(i))
 	}
 	dth := make([]float64, ref.NumParams())
+	sample := 0.3 // seconds per sample
+	if c.SampleSeconds > 0 {
+		sample = c.SampleSeconds
+	}
 	per := func(fn func()) float64 {
-		// Calibrate to about 0.3 s per sample, take the median of samples.
+		// Calibrate to about one sample's time, take the median of samples.
 		reps := 1
 		for {
 			start := time.Now()
 			for i := 0; i < reps; i++ {
 				fn()
 			}
-			if d := time.Since(start); d > 50*time.Millisecond {
-				reps = int(float64(reps) * 0.3 / d.Seconds())
+			if d := time.Since(start); d.Seconds() > sample/6 {
+				reps = max(1, int(float64(reps)*sample/d.Seconds()))
 				break
 			}
 			reps *= 2

@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		repeats = fs.Int("repeats", 5, "timed runs per configuration (the median is reported)")
 		from    = fs.String("from", "", "regenerate tables and docs from a results file written by an earlier run, without measuring")
 		save    = fs.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
+		sample  = fs.Duration("field-sample", 300*time.Millisecond, "length of one timed sample of the field benchmark")
 	)
 	if help, err := command.Parse(fs, args); help || err != nil {
 		return err
@@ -63,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *repeats < 1 {
 		return fmt.Errorf("%w: -repeats must be ≥ 1", command.ErrUsage)
 	}
+	if *sample <= 0 {
+		return fmt.Errorf("%w: -field-sample %v: want > 0", command.ErrUsage, *sample)
+	}
 	var res *results
 	var err error
 	if *from != "" {
@@ -71,6 +75,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		plan := fullPlan(*repeats)
 		if *quick {
 			plan = quickPlan()
+		}
+		for i := range plan {
+			plan[i].SampleSeconds = sample.Seconds()
 		}
 		res, err = runPlan(plan, stderr)
 		if err == nil && *save != "" && !*quick {
@@ -117,6 +124,9 @@ type config struct {
 	// FieldBench asks the child to time one field evaluation and one VJP
 	// of the compiled graph and of the hand-written gonum MLP instead.
 	FieldBench bool `json:"field_bench,omitempty"`
+	// SampleSeconds is the length of one timed sample of the field
+	// benchmark (0: 0.3 s).
+	SampleSeconds float64 `json:"sample_seconds,omitempty"`
 }
 
 // result is what a child reports.

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { childtest.Main(m, run) }
 // agreeing with backprop through the same solve, the adjoint close to it.
 func TestRunSmoke(t *testing.T) {
 	var out, errb bytes.Buffer
-	if err := run([]string{"-quick", "-json", "-no-docs", "-save", ""}, &out, &errb); err != nil {
+	if err := run([]string{"-quick", "-json", "-no-docs", "-save", "", "-field-sample", "20ms"}, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	type row struct {
@@ -83,7 +83,9 @@ func TestRunSmoke(t *testing.T) {
 	if !strings.Contains(errb.String(), "compiled field f / hand-written gonum MLP") {
 		t.Errorf("no field check in the report:\n%s", errb.String())
 	}
-	if err := run([]string{"-repeats", "0"}, &out, &errb); !errors.Is(err, command.ErrUsage) {
-		t.Errorf("-repeats 0: %v", err)
+	for _, bad := range [][]string{{"-repeats", "0"}, {"-field-sample", "0s"}, {"extra"}} {
+		if err := run(bad, &out, &errb); !errors.Is(err, command.ErrUsage) {
+			t.Errorf("%q: %v, want a usage error", bad, err)
+		}
 	}
 }
