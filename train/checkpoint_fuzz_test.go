@@ -122,3 +122,88 @@ func hasNaN(v []float64) bool {
 	}
 	return false
 }
+
+// FuzzRestore builds checkpoints field by field, with any number of names,
+// shapes, value lists, raw weights and optimizer moments, of any lengths,
+// and restores them into the two-learnable model: a checkpoint that does
+// not fit is refused before anything is written; one that fits is
+// restored whole. counts gives the number of entries of Names, Shapes,
+// Values, Raw, M and V (a missing count: 2, the model's; 255: nil); sizes
+// gives, entry by entry, how far each length lies from the model's.
+func FuzzRestore(f *testing.F) {
+	f.Add([]byte{}, []byte{}, 0)
+	f.Add([]byte{2, 2, 2, 255, 255, 255}, []byte{}, 0)
+	f.Add([]byte{2, 2, 2, 2, 2, 2}, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 3)
+	f.Add([]byte{2, 2, 2, 2, 2, 1}, []byte{}, 1)
+	f.Add([]byte{3, 2, 2}, []byte{}, 1)
+	f.Add([]byte{2, 1, 2}, []byte{}, 1)
+	f.Add([]byte{2, 2, 2, 255, 2, 255}, []byte{}, 1)
+	f.Fuzz(func(t *testing.T, counts, sizes []byte, step int) {
+		count := func(i int) int {
+			if i < len(counts) {
+				if counts[i] == 255 {
+					return -1
+				}
+				return int(counts[i] % 5)
+			}
+			return 2
+		}
+		next := 0
+		// size returns want, or want moved by the next fuzzed offset.
+		size := func(want int) int {
+			if next >= len(sizes) {
+				return want
+			}
+			d := int(sizes[next]%5) - 2 // −2 … 2
+			next++
+			return max(0, want+d)
+		}
+		modelSizes := []int{2, 1}
+		want := func(i int) int {
+			if i < len(modelSizes) {
+				return modelSizes[i]
+			}
+			return 1
+		}
+		lists := func(n int) [][]float64 {
+			if n < 0 {
+				return nil
+			}
+			out := make([][]float64, n)
+			for i := range out {
+				out[i] = make([]float64, size(want(i)))
+				for j := range out[i] {
+					out[i][j] = float64(-10*i - j - 1)
+				}
+			}
+			return out
+		}
+		c := &Checkpoint{Adam: AdamState{Step: step}}
+		for i := 0; i < count(0); i++ {
+			c.Names = append(c.Names, []string{"a", "b", "c", "d", "e"}[i])
+		}
+		for i := 0; i < count(1); i++ {
+			c.Shapes = append(c.Shapes, []int{1, size(want(i))})
+		}
+		c.Values, c.Raw = lists(count(2)), lists(count(3))
+		c.Adam.M, c.Adam.V = lists(count(4)), lists(count(5))
+		ps, adam := fuzzModel()
+		before, state := weightsOf(ps), adam.State
+		err := c.Restore(ps, adam)
+		if err != nil {
+			if !errors.Is(err, ErrCheckpoint) {
+				t.Errorf("error %q does not wrap ErrCheckpoint", err)
+			}
+			if got := weightsOf(ps); !slices.Equal(got, before) {
+				t.Errorf("failed restore (%v) wrote the weights: %v, were %v", err, got, before)
+			}
+			if adam.State.Step != state.Step || !slices.Equal(adam.State.M[1], state.M[1]) {
+				t.Errorf("failed restore (%v) changed the optimizer: %+v", err, adam.State)
+			}
+			return
+		}
+		if got := weightsOf(ps); !slices.Equal(got, []float64{-1, -2, -11}) || adam.State.Step != step {
+			t.Errorf("restore succeeded with weights %v, step %d from %+v", got, adam.State.Step, c)
+		}
+	})
+}
