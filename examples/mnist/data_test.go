@@ -62,24 +62,24 @@ func TestLocateMNIST(t *testing.T) {
 	if d, err := (locator{getenv: env(nil), goCmd: noGo}).dir("/some/where"); err != nil || d != "/some/where" {
 		t.Errorf("-data /some/where: %q, %v", d, err)
 	}
-	gopath := t.TempDir()
-	want := filepath.Join(gopath, "pkg", "mod", "github.com", "petar", "!go!m!n!i!s!t@"+moduleVersion(), "data")
-	fakeMNIST(t, want)
-	for name, kv := range map[string]map[string]string{
-		"GOMODCACHE": {"GOMODCACHE": filepath.Join(gopath, "pkg", "mod")},
-		"GOPATH":     {"GOPATH": gopath},
-		"HOME":       {"HOME": filepath.Dir(gopath), "GOPATH": ""},
+	// The module's folder in a module cache rooted at cache.
+	inCache := func(cache string) string {
+		return filepath.Join(cache, "github.com", "petar", "!go!m!n!i!s!t@"+moduleVersion(), "data")
+	}
+	gopath, home := t.TempDir(), t.TempDir()
+	fakeMNIST(t, inCache(filepath.Join(gopath, "pkg", "mod")))
+	fakeMNIST(t, inCache(filepath.Join(home, "go", "pkg", "mod"))) // $HOME/go is the default GOPATH
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"GOMODCACHE": filepath.Join(gopath, "pkg", "mod"), "HOME": home}, inCache(filepath.Join(gopath, "pkg", "mod"))},
+		{map[string]string{"GOPATH": gopath, "HOME": home}, inCache(filepath.Join(gopath, "pkg", "mod"))},
+		{map[string]string{"HOME": home}, inCache(filepath.Join(home, "go", "pkg", "mod"))},
 	} {
-		if name == "HOME" {
-			// $HOME/go is the default GOPATH.
-			home := t.TempDir()
-			fakeMNIST(t, filepath.Join(home, "go", "pkg", "mod", "github.com", "petar", "!go!m!n!i!s!t@"+moduleVersion(), "data"))
-			kv["HOME"] = home
-			want = filepath.Join(home, "go", "pkg", "mod", "github.com", "petar", "!go!m!n!i!s!t@"+moduleVersion(), "data")
-		}
-		d, err := (locator{getenv: env(kv), goCmd: noGo}).dir("")
-		if err != nil || d != want {
-			t.Errorf("module cache from $%s: %q, %v; want %q", name, d, err, want)
+		d, err := (locator{getenv: env(c.env), goCmd: noGo}).dir("")
+		if err != nil || d != c.want {
+			t.Errorf("module cache with environment %v: %q, %v; want %q", c.env, d, err, c.want)
 		}
 	}
 	empty := t.TempDir()
@@ -93,8 +93,16 @@ func TestLocateMNIST(t *testing.T) {
 		}
 	}
 	// A -data folder without the files names the folder and the file.
-	if _, _, err := loadData(empty); err == nil || !strings.Contains(err.Error(), "-data "+empty) || !strings.Contains(err.Error(), "train-images-idx3-ubyte") {
+	if _, _, err := loadData(empty); err == nil || !strings.Contains(err.Error(), "-data: "+empty) || !strings.Contains(err.Error(), "no train-images-idx3-ubyte") {
 		t.Errorf("-data of an empty folder: %v", err)
+	}
+	missing := filepath.Join(empty, "nowhere")
+	if _, _, err := loadData(missing); err == nil || !strings.Contains(err.Error(), "-data "+missing+": not a folder") {
+		t.Errorf("-data of a missing folder: %v", err)
+	}
+	_, err = (locator{getenv: env(nil), goCmd: noGo}).dir("")
+	if err == nil || !strings.Contains(err.Error(), "no Go module cache to look in") || !strings.Contains(err.Error(), "Pass -data DIR") {
+		t.Errorf("no module cache, no go command: %v", err)
 	}
 	if _, _, err := train.LoadMNIST(empty); err == nil {
 		t.Error("LoadMNIST read an empty folder")
@@ -134,7 +142,7 @@ func TestBinaryWithoutGo(t *testing.T) {
 		t.Errorf("without data or go: %v: %s", err, out)
 	}
 	out, err = runBin("-data", elsewhere)
-	if err == nil || !strings.Contains(out, "-data "+elsewhere) || !strings.Contains(out, "no train-images-idx3-ubyte") {
+	if err == nil || !strings.Contains(out, "-data: "+elsewhere) || !strings.Contains(out, "no train-images-idx3-ubyte") {
 		t.Errorf("with an empty -data folder: %v: %s", err, out)
 	}
 	// With -data naming the real files, a tiny run goes through.

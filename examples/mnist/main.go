@@ -157,9 +157,14 @@ func loadData(dir string) (*train.Dataset, *train.Dataset, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, nil, fmt.Errorf("-data %s: not a folder", dir)
+		}
+	}
 	tr, te, err := train.LoadMNIST(found)
 	if err != nil && dir != "" {
-		return nil, nil, fmt.Errorf("-data %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("-data: %w", err)
 	}
 	return tr, te, err
 }
