@@ -7,8 +7,7 @@ import (
 	"github.com/revode/revode/internal/odetest"
 )
 
-// orderTol is the allowed |measured − theoretical order|: fitted slopes
-// over a few halvings of the step carry about ±0.1 from higher-order terms.
+// orderTol is the allowed |measured − theoretical order| of a fitted slope.
 const orderTol = 0.2
 
 // excessAllowed is how far above its order a method may measure where the

@@ -10,8 +10,7 @@ import (
 )
 
 // reconstructTol bounds the relative error of x0 rebuilt from 1000
-// reversible steps on a non-stiff problem: round-off of ~1e-16 per step,
-// grown by at most a few orders of magnitude along neutral modes.
+// reversible steps on a non-stiff problem.
 const reconstructTol = 1e-12
 
 func relErr(got, want []float64) float64 {
