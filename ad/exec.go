@@ -12,8 +12,9 @@ import (
 // op directly, in topological order, into values allocated on the first run
 // and reused afterwards. It replaces the TapeMachine for the vector field,
 // which is evaluated at every stage of every step: the TapeMachine's Reset
-// drops every register, so every run allocates every intermediate again and
-// pays for a goroutine and an OS-thread lock (see ../shared/GORGONIA.md).
+// drops every register, so every run allocates every intermediate again, and
+// its RunAll locks the OS thread and starts a goroutine (tapeMachine.Reset
+// and RunAll in Gorgonia v0.9.18's vm_tape.go; docs/design.md).
 //
 // A program is not safe for concurrent use.
 type program struct {

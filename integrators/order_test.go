@@ -7,7 +7,7 @@ import (
 	"github.com/revode/revode/internal/odetest"
 )
 
-// orderTol is the bound on |measured − theoretical order|.
+// orderTol is the allowed |measured − theoretical order| of a fitted slope.
 const orderTol = 0.2
 
 // excessAllowed is how far above its order a method may measure where the

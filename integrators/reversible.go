@@ -139,12 +139,16 @@ func (s *ReversibleStepper) Reverse(f Func, t0, t1 float64, state, prev []float6
 }
 
 // StepMatrix returns the 2×2 matrix M(z) with (y_{n+1}, z_{n+1}) =
-// M (y_n, z_n) for the test equation y' = a y, z = h a, from the base
-// method's stability function P:
+// M (y_n, z_n) for the test equation y' = a y, z = h a. With R the base
+// method's stability function (Tableau.StabilityFunction: one base step
+// maps y to R(z) y), its increment is Ψ_h(y) = P(z) y with P(z) = R(z) − 1,
+// the −h sub-step's is P(−z) y, and
 //
 //	M = [[λ, 1−λ+P(z)], [−λ P(−z), 1 − P(−z)(1−λ+P(z))]]
 //
-// Its determinant is λ for every z.
+// Its determinant is λ for every z and every P (the second row is the
+// identity's minus P(−z) times the first), so det M says nothing about the
+// base method; the tests compare M with the stepper's own step map.
 func (r Reversible) StepMatrix(z complex128) [2][2]complex128 {
 	lam := complex(r.Coupling, 0)
 	p, q := r.Base.StabilityFunction(z)-1, r.Base.StabilityFunction(-z)-1

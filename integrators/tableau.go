@@ -36,6 +36,14 @@ type Tableau struct {
 // a; the weights b must sum to one. embedded may be nil (no error estimate);
 // otherwise it holds the weights b̂ of the embedded method of order
 // embeddedOrder.
+//
+// The claimed orders are verified: b must satisfy Butcher's order
+// conditions bᵀΦ(τ) = 1/γ(τ) for every rooted tree τ of up to order
+// vertices (and b̂ up to embeddedOrder), to within 1e-12, so coefficients
+// must be given to about 13 significant digits. A tableau that does not
+// reach its claimed order is rejected with the first failing condition,
+// e.g. "the order-3 condition bᵀ(Ac) = 1/6 (tree [[[]]]) is off by 0.01".
+// Orders up to 10 are checked; a higher claim is an error.
 func NewTableau(name string, order int, a [][]float64, b, c, embedded []float64, embeddedOrder int) (*Tableau, error) {
 	s := len(b)
 	if s == 0 {
@@ -85,6 +93,9 @@ func NewTableau(name string, order int, a [][]float64, b, c, embedded []float64,
 	if sb := sum(b); math.Abs(sb-1) > rowSumTol {
 		return nil, fmt.Errorf("integrators: tableau %q: weights b sum to %.17g, want 1", name, sb)
 	}
+	if err := t.checkOrder(t.b, order); err != nil {
+		return nil, fmt.Errorf("integrators: tableau %q: %w", name, err)
+	}
 	if embedded != nil {
 		if len(embedded) != s {
 			return nil, fmt.Errorf("integrators: tableau %q: %d embedded weights for %d stages", name, len(embedded), s)
@@ -98,6 +109,9 @@ func NewTableau(name string, order int, a [][]float64, b, c, embedded []float64,
 		t.bErr = make([]float64, s)
 		for i := range b {
 			t.bErr[i] = b[i] - embedded[i]
+		}
+		if err := t.checkOrder(embedded, embeddedOrder); err != nil {
+			return nil, fmt.Errorf("integrators: tableau %q: embedded weights: %w", name, err)
 		}
 		t.errOrder = embeddedOrder
 	}
@@ -153,8 +167,9 @@ func (t *Tableau) Embedded() []float64 {
 	return e
 }
 
-// StabilityFunction returns P(z) = 1 + z bᵀ(I − zA)⁻¹ 1, the factor by which
-// one step multiplies the solution of y' = a y when z = h a.
+// StabilityFunction returns R(z) = 1 + z bᵀ(I − zA)⁻¹ 1, the factor by which
+// one step multiplies the solution of y' = a y when z = h a (the step's
+// increment is (R(z) − 1) y).
 func (t *Tableau) StabilityFunction(z complex128) complex128 {
 	s := len(t.b)
 	// (I − zA) is unit lower triangular: forward substitution.

@@ -8,158 +8,6 @@ import (
 	"github.com/revode/revode/integrators"
 )
 
-// orderCondTol bounds |bᵀΦ(τ) − 1/γ(τ)| for the order conditions. Rational
-// tableaus meet them to a few ulps; Tsit5's decimal coefficients to ~1e-15.
-const orderCondTol = 1e-13
-
-// tree is a rooted tree as the multiset of its root's subtrees.
-type tree []tree
-
-func (t tree) order() int {
-	n := 1
-	for _, c := range t {
-		n += c.order()
-	}
-	return n
-}
-
-// density γ(τ) = |τ| · Π γ(children).
-func (t tree) density() float64 {
-	g := float64(t.order())
-	for _, c := range t {
-		g *= c.density()
-	}
-	return g
-}
-
-// key gives a canonical name so that trees are generated once.
-func (t tree) key() string {
-	ks := make([]string, len(t))
-	for i, c := range t {
-		ks[i] = c.key()
-	}
-	// insertion sort keeps this dependency-free and the lists are tiny
-	for i := 1; i < len(ks); i++ {
-		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
-			ks[j], ks[j-1] = ks[j-1], ks[j]
-		}
-	}
-	return "[" + strings.Join(ks, "") + "]"
-}
-
-// treesUpTo returns every rooted tree with at most n vertices: trees of
-// order k+1 come from grafting a tree onto any vertex of a tree of order k.
-func treesUpTo(n int) [][]tree {
-	byOrder := make([][]tree, n+1)
-	byOrder[1] = []tree{{}}
-	for k := 2; k <= n; k++ {
-		seen := map[string]bool{}
-		for _, t := range byOrder[k-1] {
-			for _, g := range graftEverywhere(t) {
-				if key := g.key(); !seen[key] {
-					seen[key] = true
-					byOrder[k] = append(byOrder[k], g)
-				}
-			}
-		}
-	}
-	return byOrder
-}
-
-// graftEverywhere returns the trees obtained by adding one leaf to each
-// vertex of t.
-func graftEverywhere(t tree) []tree {
-	out := []tree{append(append(tree{}, t...), tree{})} // leaf on the root
-	for i, c := range t {
-		for _, g := range graftEverywhere(c) {
-			nt := append(tree{}, t...)
-			nt[i] = g
-			out = append(out, nt)
-		}
-	}
-	return out
-}
-
-// elementaryWeight returns Φ_i(τ) for each stage i: 1 for the single
-// vertex, and Π over children of Σ_j a_ij Φ_j(child) otherwise.
-func elementaryWeight(tab *integrators.Tableau, t tree) []float64 {
-	s := tab.Stages()
-	phi := make([]float64, s)
-	for i := range phi {
-		phi[i] = 1
-	}
-	for _, c := range t {
-		pc := elementaryWeight(tab, c)
-		for i := 0; i < s; i++ {
-			acc := 0.0
-			for j := 0; j < s; j++ {
-				acc += tab.A(i, j) * pc[j]
-			}
-			phi[i] *= acc
-		}
-	}
-	return phi
-}
-
-func TestTreeCounts(t *testing.T) {
-	// Number of rooted trees of order 1..6 (OEIS A000081).
-	want := []int{1, 1, 2, 4, 9, 20}
-	byOrder := treesUpTo(6)
-	for k, w := range want {
-		if got := len(byOrder[k+1]); got != w {
-			t.Errorf("%d rooted trees of order %d, want %d", got, k+1, w)
-		}
-	}
-}
-
-// TestOrderConditions checks bᵀΦ(τ) = 1/γ(τ) for every rooted tree up to the
-// method's order, and that some condition of the next order fails (the
-// stated order is the true order), for the solution and the embedded weights.
-func TestOrderConditions(t *testing.T) {
-	byOrder := treesUpTo(6)
-	check := func(t *testing.T, name string, tab *integrators.Tableau, b []float64, order int) {
-		t.Helper()
-		for k := 1; k <= order; k++ {
-			for _, tr := range byOrder[k] {
-				phi := elementaryWeight(tab, tr)
-				got := 0.0
-				for i := range b {
-					got += b[i] * phi[i]
-				}
-				if want := 1 / tr.density(); math.Abs(got-want) > orderCondTol {
-					t.Errorf("%s: order condition %s: bᵀΦ = %.17g, want %.17g", name, tr.key(), got, want)
-				}
-			}
-		}
-		violated := false
-		for _, tr := range byOrder[order+1] {
-			phi := elementaryWeight(tab, tr)
-			got := 0.0
-			for i := range b {
-				got += b[i] * phi[i]
-			}
-			if math.Abs(got-1/tr.density()) > 1e-8 {
-				violated = true
-			}
-		}
-		if !violated {
-			t.Errorf("%s: every order-%d condition holds; the stated order %d is too low", name, order+1, order)
-		}
-	}
-	for _, tab := range integrators.Tableaus() {
-		t.Run(tab.Name(), func(t *testing.T) {
-			b := make([]float64, tab.Stages())
-			for i := range b {
-				b[i] = tab.B(i)
-			}
-			check(t, tab.Name(), tab, b, tab.Order())
-			if e := tab.Embedded(); e != nil {
-				check(t, tab.Name()+" embedded", tab, e, tab.ErrorOrder())
-			}
-		})
-	}
-}
-
 func TestTableauValidation(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -208,3 +56,63 @@ func TestStabilityFunction(t *testing.T) {
 }
 
 func cmplxAbs(z complex128) float64 { return math.Hypot(real(z), imag(z)) }
+
+// coefficients returns a copy of a tableau's coefficients, a as full rows.
+func coefficients(tab *integrators.Tableau) (a [][]float64, b, c []float64) {
+	s := tab.Stages()
+	a = make([][]float64, s)
+	b, c = make([]float64, s), make([]float64, s)
+	for i := 0; i < s; i++ {
+		a[i] = make([]float64, s)
+		for j := 0; j < i; j++ {
+			a[i][j] = tab.A(i, j)
+		}
+		b[i], c[i] = tab.B(i), tab.C(i)
+	}
+	return a, b, c
+}
+
+// TestNewTableauOrder: NewTableau accepts every built-in tableau at its
+// order and rejects a tableau that does not reach the order it claims,
+// naming the first condition that fails.
+func TestNewTableauOrder(t *testing.T) {
+	for _, tab := range integrators.Tableaus() {
+		a, b, c := coefficients(tab)
+		if _, err := integrators.NewTableau(tab.Name(), tab.Order(), a, b, c, tab.Embedded(), tab.ErrorOrder()); err != nil {
+			t.Errorf("%s rebuilt: %v", tab.Name(), err)
+		}
+	}
+	const delta = 1e-3 // far above the 1e-12 tolerance, small enough to keep every sum right
+	a, b, c := coefficients(integrators.RK4())
+	// Shifting weight between stages 0 and 1 keeps Σb = 1 but moves bᵀc.
+	b[0], b[1] = b[0]+delta, b[1]-delta
+	_, err := integrators.NewTableau("rk4-bad-b", 4, a, b, c, nil, 0)
+	wantErr(t, err, "rk4-bad-b", "order-2 condition bᵀc = 1/2")
+	// Moving a coefficient of row 2 within the row keeps its sum c_2 but
+	// moves (Ac)_2: order 3 fails at bᵀAc = 1/6.
+	a, b, c = coefficients(integrators.RK4())
+	a[2][0], a[2][1] = a[2][0]-delta, a[2][1]+delta
+	_, err = integrators.NewTableau("rk4-bad-a", 4, a, b, c, nil, 0)
+	wantErr(t, err, "rk4-bad-a", "order-3 condition bᵀAc = 1/6")
+	// Claiming more than a method has: Heun is of order 2, not 3.
+	a, b, c = coefficients(integrators.Heun())
+	_, err = integrators.NewTableau("heun-as-3", 3, a, b, c, nil, 0)
+	wantErr(t, err, "heun-as-3", "does not have order 3", "order-3 condition bᵀc^2 = 1/3")
+	// The embedded weights are checked at their own order.
+	a, b, c = coefficients(integrators.Dopri5())
+	_, err = integrators.NewTableau("dopri5-embedded-5", 5, a, b, c, integrators.Dopri5().Embedded(), 5)
+	wantErr(t, err, "dopri5-embedded-5", "embedded weights", "does not have order 5", "order-5 condition")
+}
+
+func wantErr(t *testing.T, err error, subs ...string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("NewTableau accepted a tableau that should fail with %q", subs)
+		return
+	}
+	for _, s := range subs {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not say %q", err, s)
+		}
+	}
+}

@@ -203,10 +203,22 @@ func (p *LinearPath) Deriv(dst []float64, t float64) { fill(p.ch, dst, t, (*chan
 // adds: time itself (so that the field can tell how fast the series moves)
 // and, per original channel, the cumulative count of its observations (so
 // that the field can tell a missing value from a constant one).
-func Augment(times []float64, values [][]float64, withTime, withCounts bool) [][]float64 {
+//
+// values holds one row per time, every row with the same number of
+// channels; times is read only with withTime. A length mismatch is an
+// error wrapping ErrPath.
+func Augment(times []float64, values [][]float64, withTime, withCounts bool) ([][]float64, error) {
 	c := 0
 	if len(values) > 0 {
 		c = len(values[0])
+	}
+	if withTime && len(times) != len(values) {
+		return nil, fmt.Errorf("augment: %d times for %d observations: %w", len(times), len(values), ErrPath)
+	}
+	for i, row := range values {
+		if len(row) != c {
+			return nil, fmt.Errorf("augment: observation %d has %d channels, observation 0 has %d: %w", i, len(row), c, ErrPath)
+		}
 	}
 	counts := make([]float64, c)
 	out := make([][]float64, len(values))
@@ -226,5 +238,5 @@ func Augment(times []float64, values [][]float64, withTime, withCounts bool) [][
 		}
 		out[i] = r
 	}
-	return out
+	return out, nil
 }

@@ -3,6 +3,7 @@ package layers
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -91,7 +92,10 @@ func TestPathsReproduceLines(t *testing.T) {
 
 func TestAugmentAndErrors(t *testing.T) {
 	times := []float64{0, 1, 2}
-	got := Augment(times, [][]float64{{5, math.NaN()}, {math.NaN(), 1}, {7, 2}}, true, true)
+	got, err := Augment(times, [][]float64{{5, math.NaN()}, {math.NaN(), 1}, {7, 2}}, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := [][]float64{{0, 5, math.NaN(), 1, 0}, {1, math.NaN(), 1, 1, 1}, {2, 7, 2, 2, 2}}
 	for i := range want {
 		for k := range want[i] {
@@ -99,6 +103,24 @@ func TestAugmentAndErrors(t *testing.T) {
 				t.Fatalf("row %d: %v, want %v", i, got[i], want[i])
 			}
 		}
+	}
+	// Lengths that do not match are errors, not index panics.
+	for name, c := range map[string]struct {
+		t    []float64
+		v    [][]float64
+		want string
+	}{
+		"short times": {[]float64{0, 1}, [][]float64{{1}, {2}, {3}}, "2 times for 3 observations"},
+		"long times":  {[]float64{0, 1, 2}, [][]float64{{1}}, "3 times for 1 observations"},
+		"longer row":  {[]float64{0, 1}, [][]float64{{1}, {2, 3}}, "observation 1 has 2 channels, observation 0 has 1"},
+		"shorter row": {[]float64{0, 1}, [][]float64{{1, 2}, {3}}, "observation 1 has 1 channels, observation 0 has 2"},
+	} {
+		if _, err := Augment(c.t, c.v, true, true); !errors.Is(err, ErrPath) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Augment, %s: %v, want an ErrPath saying %q", name, err, c.want)
+		}
+	}
+	if _, err := Augment(nil, [][]float64{{1}, {2}}, false, true); err != nil {
+		t.Errorf("Augment without time reads no times: %v", err)
 	}
 	for name, c := range map[string]struct {
 		t []float64

@@ -58,17 +58,34 @@ func Capture(learnables G.Nodes, adam *Adam, epoch int) (*Checkpoint, error) {
 func valuesOf(learnables G.Nodes) ([][]float64, error) {
 	var out [][]float64
 	for _, n := range learnables {
-		d, ok := n.Value().(*tensor.Dense)
-		if !ok {
-			return nil, fmt.Errorf("%s holds %T", n.Name(), n.Value())
+		d, err := denseOf(n)
+		if err != nil {
+			return nil, err
 		}
 		v, err := flatFloats(d)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n.Name(), err)
+			return nil, fmt.Errorf("learnable %q: %w", n.Name(), err)
 		}
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// denseOf returns the dense tensor that learnable n holds. train reads and
+// writes learnables in place, which needs a tensor: a scalar (*G.F64) is a
+// value, not storage, and is refused here rather than panicking later.
+func denseOf(n *G.Node) (*tensor.Dense, error) {
+	switch v := n.Value().(type) {
+	case *tensor.Dense:
+		if dt := v.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
+			return nil, fmt.Errorf("learnable %q has dtype %v, want float64 or float32", n.Name(), dt)
+		}
+		return v, nil
+	case nil:
+		return nil, fmt.Errorf("learnable %q has no value", n.Name())
+	default:
+		return nil, fmt.Errorf("learnable %q holds a %T, not a dense tensor (make a scalar parameter a 1-element vector)", n.Name(), v)
+	}
 }
 
 func flatFloats(d *tensor.Dense) ([]float64, error) {
@@ -87,39 +104,61 @@ func flatFloats(d *tensor.Dense) ([]float64, error) {
 
 // Restore writes the checkpoint's values into the learnables, which must
 // match it by name, order and shape; the optimizer state goes into adam.
+// Everything is checked before anything is written: on error, the
+// learnables and adam are as they were.
 func (c *Checkpoint) Restore(learnables G.Nodes, adam *Adam) error {
-	if len(learnables) != len(c.Names) {
-		return fmt.Errorf("checkpoint holds %d learnables, the model has %d: %w", len(c.Names), len(learnables), ErrCheckpoint)
+	if err := c.check(learnables); err != nil {
+		return err
 	}
 	for i, n := range learnables {
+		if err := setValues(n, c.Values[i]); err != nil {
+			return err // unreachable after check; kept so that a change there cannot hide a failure
+		}
+	}
+	adam.State = c.Adam
+	return nil
+}
+
+// check reports the first way in which the checkpoint does not fit the
+// learnables, or is inconsistent in itself.
+func (c *Checkpoint) check(learnables G.Nodes) error {
+	k := len(c.Names)
+	if len(learnables) != k {
+		return fmt.Errorf("checkpoint holds %d learnables, the model has %d: %w", k, len(learnables), ErrCheckpoint)
+	}
+	if len(c.Shapes) != k || len(c.Values) != k {
+		return fmt.Errorf("checkpoint has %d names, %d shapes and %d value lists: %w", k, len(c.Shapes), len(c.Values), ErrCheckpoint)
+	}
+	if c.Raw != nil && len(c.Raw) != k {
+		return fmt.Errorf("raw weights for %d learnables, %d expected: %w", len(c.Raw), k, ErrCheckpoint)
+	}
+	if (c.Adam.M != nil || c.Adam.V != nil) && (len(c.Adam.M) != k || len(c.Adam.V) != k) {
+		return fmt.Errorf("optimizer state for %d/%d learnables, %d expected: %w", len(c.Adam.M), len(c.Adam.V), k, ErrCheckpoint)
+	}
+	if c.Adam.Step < 0 {
+		return fmt.Errorf("optimizer step %d: %w", c.Adam.Step, ErrCheckpoint)
+	}
+	for i, n := range learnables {
+		if _, err := denseOf(n); err != nil {
+			return err
+		}
 		if n.Name() != c.Names[i] {
 			return fmt.Errorf("learnable %d is %q in the model but %q in the checkpoint: %w", i, n.Name(), c.Names[i], ErrCheckpoint)
 		}
 		if !tensor.Shape(c.Shapes[i]).Eq(n.Shape()) {
 			return fmt.Errorf("learnable %q has shape %v in the model but %v in the checkpoint: %w", n.Name(), n.Shape(), c.Shapes[i], ErrCheckpoint)
 		}
-		if len(c.Values[i]) != n.Shape().TotalSize() {
+		size := n.Shape().TotalSize()
+		if len(c.Values[i]) != size {
 			return fmt.Errorf("learnable %q: %d values for shape %v: %w", n.Name(), len(c.Values[i]), n.Shape(), ErrCheckpoint)
 		}
-	}
-	if c.Raw != nil && len(c.Raw) != len(c.Names) {
-		return fmt.Errorf("raw weights for %d learnables, %d expected: %w", len(c.Raw), len(c.Names), ErrCheckpoint)
-	}
-	for i := range c.Raw {
-		if len(c.Raw[i]) != len(c.Values[i]) {
-			return fmt.Errorf("learnable %q: %d raw values for %d: %w", c.Names[i], len(c.Raw[i]), len(c.Values[i]), ErrCheckpoint)
+		if c.Raw != nil && len(c.Raw[i]) != size {
+			return fmt.Errorf("learnable %q: %d raw values for shape %v: %w", n.Name(), len(c.Raw[i]), n.Shape(), ErrCheckpoint)
+		}
+		if c.Adam.M != nil && (len(c.Adam.M[i]) != size || len(c.Adam.V[i]) != size) {
+			return fmt.Errorf("learnable %q: optimizer state of %d/%d values for shape %v: %w", n.Name(), len(c.Adam.M[i]), len(c.Adam.V[i]), n.Shape(), ErrCheckpoint)
 		}
 	}
-	if c.Adam.M != nil && (len(c.Adam.M) != len(c.Names) || len(c.Adam.V) != len(c.Names)) {
-		return fmt.Errorf("optimizer state for %d/%d learnables, %d expected: %w", len(c.Adam.M), len(c.Adam.V), len(c.Names), ErrCheckpoint)
-	}
-	for i, n := range learnables {
-		setFloats(n.Value().(*tensor.Dense), c.Values[i])
-		if c.Adam.M != nil && (len(c.Adam.M[i]) != len(c.Values[i]) || len(c.Adam.V[i]) != len(c.Values[i])) {
-			return fmt.Errorf("optimizer state of %q has the wrong size: %w", n.Name(), ErrCheckpoint)
-		}
-	}
-	adam.State = c.Adam
 	return nil
 }
 
@@ -164,6 +203,11 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseCheckpoint(path, raw)
+}
+
+// parseCheckpoint decodes the content of the checkpoint file path.
+func parseCheckpoint(path string, raw []byte) (*Checkpoint, error) {
 	header := fmt.Sprintf("%s %d\n", checkpointMagic, checkpointVersion)
 	if !bytes.HasPrefix(raw, []byte(checkpointMagic)) {
 		return nil, fmt.Errorf("%s: not a revode checkpoint: %w", path, ErrCheckpoint)

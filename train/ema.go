@@ -54,14 +54,23 @@ func (e *ema) load(ws []*worker) error {
 			return fmt.Errorf("train: the builder made %d learnables once and %d another time", len(e.vals), len(w.net.Learnables))
 		}
 		for i, n := range w.net.Learnables {
-			setFloats(n.Value().(*tensor.Dense), e.vals[i])
+			if err := setValues(n, e.vals[i]); err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
 		}
 	}
 	return nil
 }
 
-// setFloats writes v into d, converting to d's dtype.
-func setFloats(d *tensor.Dense, v []float64) {
+// setValues writes v into learnable n's tensor, converting to its dtype.
+func setValues(n *G.Node, v []float64) error {
+	d, err := denseOf(n)
+	if err != nil {
+		return err
+	}
+	if size := d.Shape().TotalSize(); len(v) != size {
+		return fmt.Errorf("learnable %q: %d values for shape %v", n.Name(), len(v), d.Shape())
+	}
 	switch d.Dtype() {
 	case tensor.Float64:
 		copy(d.Float64s(), v)
@@ -71,4 +80,5 @@ func setFloats(d *tensor.Dense, v []float64) {
 			w[j] = float32(x)
 		}
 	}
+	return nil
 }

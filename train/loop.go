@@ -169,6 +169,11 @@ func newWorker(build Builder, batch int, training bool) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, l := range n.Learnables {
+		if _, err := denseOf(l); err != nil {
+			return nil, err
+		}
+	}
 	w := &worker{net: n}
 	G.Read(n.Logits, &w.logits)
 	G.Read(n.Loss, &w.loss)
@@ -265,7 +270,9 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 	if resumed != nil && resumed.Raw != nil {
 		// The checkpoint's Values are averages: train on from the raw weights.
 		for i, n := range master {
-			setFloats(n.Value().(*tensor.Dense), resumed.Raw[i])
+			if err := setValues(n, resumed.Raw[i]); err != nil {
+				return nil, fmt.Errorf("train: resuming: %w", err)
+			}
 		}
 		if avg != nil {
 			for i := range avg.vals {
@@ -317,7 +324,11 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 			}
 			for wi, w := range trainers {
 				lossSum += scalarOf(w.loss) * float64(per)
-				right += correct(w.logits, train, idx[wi*per:(wi+1)*per])
+				k, err := correct(w.logits, train, idx[wi*per:(wi+1)*per])
+				if err != nil {
+					return nil, fmt.Errorf("train: epoch %d, batch %d: %w", epoch, b+1, err)
+				}
+				right += k
 				for i, n := range w.net.Learnables {
 					gv, err := n.Grad()
 					if err != nil {
@@ -493,7 +504,11 @@ func evaluate(ws []*worker, ds Source, per, limit int) (float64, float64, error)
 				// rows, makes the test loss a close approximation. The
 				// accuracy counts real rows only and is exact.
 				lossSum += scalarOf(w.loss) * float64(k)
-				right += correct(w.logits, ds, part[:k])
+				r, err := correct(w.logits, ds, part[:k])
+				if err != nil {
+					return 0, 0, err
+				}
+				right += r
 				counted += k
 			}
 			w.vm.Reset()
@@ -542,9 +557,12 @@ func fill[T float32 | float64](x, y []T, ds *Dataset, idx []int, feat, classes i
 }
 
 // correct counts the rows of logits whose largest entry is the label.
-func correct(logits G.Value, ds Source, idx []int) int {
-	d := logits.(*tensor.Dense)
-	classes := d.Shape().TotalSize() / (d.Shape()[0])
+func correct(logits G.Value, ds Source, idx []int) (int, error) {
+	d, ok := logits.(*tensor.Dense)
+	if !ok || d.Dims() != 2 || d.Shape()[0] < len(idx) || (d.Dtype() != tensor.Float64 && d.Dtype() != tensor.Float32) {
+		return 0, fmt.Errorf("the net's Logits hold %v, want a float (batch, classes) matrix of at least %d rows", describe(logits), len(idx))
+	}
+	classes := d.Shape()[1]
 	right := 0
 	for r, i := range idx {
 		best, bv := 0, math.Inf(-1)
@@ -558,7 +576,15 @@ func correct(logits G.Value, ds Source, idx []int) int {
 			right++
 		}
 	}
-	return right
+	return right, nil
+}
+
+// describe names a value's type and, for a tensor, its shape and dtype.
+func describe(v G.Value) string {
+	if d, ok := v.(*tensor.Dense); ok {
+		return fmt.Sprintf("a %v tensor of shape %v", d.Dtype(), d.Shape())
+	}
+	return fmt.Sprintf("a %T", v)
 }
 
 func at(d *tensor.Dense, i int) float64 {
@@ -603,7 +629,14 @@ func syncWeights(master G.Nodes, trainers, evals []*worker) error {
 			return fmt.Errorf("train: the builder made %d learnables once and %d another time", len(master), len(w.net.Learnables))
 		}
 		for i, n := range w.net.Learnables {
-			src, dst := master[i].Value().(*tensor.Dense), n.Value().(*tensor.Dense)
+			src, err := denseOf(master[i])
+			if err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
+			dst, err := denseOf(n)
+			if err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
 			if err := tensor.Copy(dst, src); err != nil {
 				return fmt.Errorf("train: copying %s: %w", n.Name(), err)
 			}
@@ -704,19 +737,19 @@ func setNodeValues(learnables G.Nodes, values [][]float64) error {
 	if len(values) != len(learnables) {
 		return fmt.Errorf("train: %d values for %d learnables", len(values), len(learnables))
 	}
-	dense := make([]*tensor.Dense, len(learnables))
 	for i, n := range learnables {
-		d, ok := n.Value().(*tensor.Dense)
-		if !ok || (d.Dtype() != tensor.Float64 && d.Dtype() != tensor.Float32) {
-			return fmt.Errorf("train: learnable %q holds %T, want a float64 or float32 tensor", n.Name(), n.Value())
+		d, err := denseOf(n)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
 		}
 		if d.Shape().TotalSize() != len(values[i]) {
 			return fmt.Errorf("train: learnable %q of shape %v: %d values", n.Name(), d.Shape(), len(values[i]))
 		}
-		dense[i] = d
 	}
-	for i, d := range dense {
-		setFloats(d, values[i])
+	for i, n := range learnables {
+		if err := setValues(n, values[i]); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
 	}
 	return nil
 }

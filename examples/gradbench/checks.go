@@ -2,7 +2,7 @@ package main
 
 import "fmt"
 
-// check is one of the targets, measured in this run.
+// check is one of the project's performance targets, measured in this run.
 type check struct {
 	what  string
 	value float64

@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
-	"os"
 	"runtime"
 	"sort"
 	"time"
@@ -21,7 +21,7 @@ import (
 const dim, hidden = 32, 64
 
 // runChild measures one configuration and prints its result as JSON.
-func runChild(arg string) error {
+func runChild(arg string, stdout io.Writer) error {
 	var c config
 	if err := json.Unmarshal([]byte(arg), &c); err != nil {
 		return err
@@ -51,7 +51,7 @@ func runChild(arg string) error {
 		}
 	}
 	r.config = c
-	return json.NewEncoder(os.Stdout).Encode(r)
+	return json.NewEncoder(stdout).Encode(r)
 }
 
 func gradientOf(key string, steps int) (ad.Gradient, error) {
@@ -157,16 +157,20 @@ func benchField(c config, field *ad.GraphField, ref *mlp.Field) result {
 		y[i], v[i] = math.Sin(float64(i)), math.Cos(float64(i))
 	}
 	dth := make([]float64, ref.NumParams())
+	sample := 0.3 // seconds per sample
+	if c.SampleSeconds > 0 {
+		sample = c.SampleSeconds
+	}
 	per := func(fn func()) float64 {
-		// Calibrate to about 0.3 s per sample, take the median of samples.
+		// Calibrate to about one sample's time, take the median of samples.
 		reps := 1
 		for {
 			start := time.Now()
 			for i := 0; i < reps; i++ {
 				fn()
 			}
-			if d := time.Since(start); d > 50*time.Millisecond {
-				reps = int(float64(reps) * 0.3 / d.Seconds())
+			if d := time.Since(start); d.Seconds() > sample/6 {
+				reps = max(1, int(float64(reps)*sample/d.Seconds()))
 				break
 			}
 			reps *= 2

@@ -15,7 +15,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 )
 
-// The peer, as measured on this machine kind and given in issue 3:
+// The peer, measured once on the same kind of machine (not rerun here):
 // torchdiffeq 0.2.5 on Debian's PyTorch 1.13, one thread, RK4, N = 1000,
 // D = 32, H = 64, batch 128, float64.
 const (

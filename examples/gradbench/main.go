@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,30 +29,43 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/revode/revode/internal/command"
 )
 
-func main() {
+func main() { command.Main("gradbench", run) }
+
+// run parses the command-line arguments args, measures (each configuration
+// in a child process: this executable run with -child), and writes the
+// tables or JSON lines to stdout and the progress and checks to stderr.
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gradbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var (
-		child   = flag.String("child", "", "internal: run one configuration given as JSON and print the result")
-		asJSON  = flag.Bool("json", false, "print one JSON object per measurement instead of tables")
-		quick   = flag.Bool("quick", false, "small sizes and few repeats (a smoke test, not for docs)")
-		docsDir = flag.String("docs", "docs", "directory for benchmarks.md and the plots")
-		noDocs  = flag.Bool("no-docs", false, "do not write docs/")
-		repeats = flag.Int("repeats", 5, "timed runs per configuration (the median is reported)")
-		from    = flag.String("from", "", "regenerate tables and docs from a results file written by an earlier run, without measuring")
-		save    = flag.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
+		child   = fs.String("child", "", "internal: run one configuration given as JSON and print the result")
+		asJSON  = fs.Bool("json", false, "print one JSON object per measurement instead of tables")
+		quick   = fs.Bool("quick", false, "small sizes and few repeats (a smoke test, not for docs)")
+		docsDir = fs.String("docs", "docs", "directory for benchmarks.md and the plots")
+		noDocs  = fs.Bool("no-docs", false, "do not write docs/")
+		repeats = fs.Int("repeats", 5, "timed runs per configuration (the median is reported)")
+		from    = fs.String("from", "", "regenerate tables and docs from a results file written by an earlier run, without measuring")
+		save    = fs.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
+		sample  = fs.Duration("field-sample", 300*time.Millisecond, "length of one timed sample of the field benchmark")
 	)
-	flag.Parse()
+	if help, err := command.Parse(fs, args); help || err != nil {
+		return err
+	}
 	if *child != "" {
-		if err := runChild(*child); err != nil {
-			fmt.Fprintln(os.Stderr, "gradbench child:", err)
-			os.Exit(1)
+		if err := runChild(*child, stdout); err != nil {
+			return fmt.Errorf("child: %w", err)
 		}
-		return
+		return nil
 	}
 	if *repeats < 1 {
-		fmt.Fprintln(os.Stderr, "gradbench: -repeats must be ≥ 1")
-		os.Exit(2)
+		return fmt.Errorf("%w: -repeats must be ≥ 1", command.ErrUsage)
+	}
+	if *sample <= 0 {
+		return fmt.Errorf("%w: -field-sample %v: want > 0", command.ErrUsage, *sample)
 	}
 	var res *results
 	var err error
@@ -62,34 +76,38 @@ func main() {
 		if *quick {
 			plan = quickPlan()
 		}
-		res, err = runPlan(plan)
+		for i := range plan {
+			plan[i].SampleSeconds = sample.Seconds()
+		}
+		res, err = runPlan(plan, stderr)
 		if err == nil && *save != "" && !*quick {
 			err = res.save(*save)
 		}
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gradbench:", err)
-		os.Exit(1)
+		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		for _, r := range res.Rows {
-			_ = enc.Encode(r.jsonLine())
+			if err := enc.Encode(r.jsonLine()); err != nil {
+				return err
+			}
 		}
 	} else {
-		printTables(os.Stdout, res)
+		printTables(stdout, res)
 	}
 	checks := res.checks()
 	for _, c := range checks {
-		fmt.Fprintln(os.Stderr, c)
+		fmt.Fprintln(stderr, c)
 	}
 	if !*noDocs && !*quick {
 		if err := writeDocs(*docsDir, res, checks); err != nil {
-			fmt.Fprintln(os.Stderr, "gradbench: writing docs:", err)
-			os.Exit(1)
+			return fmt.Errorf("writing docs: %w", err)
 		}
-		fmt.Fprintf(os.Stderr, "wrote %s\n", filepath.Join(*docsDir, "benchmarks.md"))
+		fmt.Fprintf(stderr, "wrote %s\n", filepath.Join(*docsDir, "benchmarks.md"))
 	}
+	return nil
 }
 
 // config is one measurement, run in a child process.
@@ -106,6 +124,9 @@ type config struct {
 	// FieldBench asks the child to time one field evaluation and one VJP
 	// of the compiled graph and of the hand-written gonum MLP instead.
 	FieldBench bool `json:"field_bench,omitempty"`
+	// SampleSeconds is the length of one timed sample of the field
+	// benchmark (0: 0.3 s).
+	SampleSeconds float64 `json:"sample_seconds,omitempty"`
 }
 
 // result is what a child reports.
@@ -230,19 +251,19 @@ func cpuModel() string {
 	return "unknown"
 }
 
-func runPlan(plan []config) (*results, error) {
+func runPlan(plan []config, stderr io.Writer) (*results, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	res := &results{Started: time.Now(), CPU: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU()), Env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
 	bar := progressbar.NewOptions(len(plan),
-		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("gradbench"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionShowElapsedTimeOnFinish(),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(os.Stderr) }),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(stderr) }),
 	)
 	for _, c := range plan {
 		bar.Describe(fmt.Sprintf("%-6s %-16s %-14s N=%-5d", c.Sweep, c.Method, c.Solve, c.Steps))
@@ -302,7 +323,7 @@ func methodLabel(m string, steps int) string {
 	return m
 }
 
-func printTables(w *os.File, res *results) {
+func printTables(w io.Writer, res *results) {
 	if f, ok := res.field(); ok {
 		fmt.Fprintf(w, "Field evaluation, batch %d, D=32, H=64 (per call):\n", f.Batch)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

