@@ -14,8 +14,10 @@ import (
 // exactly those points. Nothing is evaluated twice, and without checkpoints
 // the memory held is O(1) in the number of steps (plus the step times).
 //
-// It needs a reversible method: integrators.Reversible, ReversibleHeun or
-// AsyncLeapfrog.
+// It needs a reversible method: integrators.Reversible, ReversibleHeun,
+// AsyncLeapfrog, or a user's Method whose stepper is both an
+// integrators.Reverser and integrators.Differentiable (it brings its step's
+// VJP).
 //
 // The drift guard: the reconstruction's round-off grows like λ^{−N} along
 // neutral modes and like e^{|Re a| T} along dissipative ones (see
@@ -61,7 +63,7 @@ func (g Reversible) newRecorder(r *run) (recorder, error) {
 	if !ok {
 		return nil, fmt.Errorf("ad: the reversible gradient needs a reversible method (integrators.Reversible, ReversibleHeun or AsyncLeapfrog), not %s; use Backprop, Checkpoint or Adjoint: %w", r.cfg.Method.Name(), ErrNotServing)
 	}
-	adj, err := newStepAdjoint(st)
+	adj, err := adjointOf(r.cfg.Method, st)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +74,7 @@ type reversibleRec struct {
 	g    Reversible
 	r    *run
 	st   integrators.Reverser
-	adj  stepAdjoint
+	adj  integrators.StepAdjoint
 	ckpt map[int][]float64 // step index → carried state
 }
 
@@ -110,7 +112,7 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 			g.Stats.Snaps++
 		}
 		st.Reverse(f, ts[i-1], ts[i], state, prev)
-		rec.adj.vjp(f, ts[i-1], ts[i], prev, state, bar, g.Theta)
+		rec.adj.StepVJP(f, ts[i-1], ts[i], prev, state, bar, g.Theta)
 		if keeps {
 			kf.invalidate()
 		}
@@ -118,15 +120,13 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 		r.addOutputCotangents(i-1, dY, bar[:dim])
 	}
 	g.Stats.Steps = n
-	g.Stats.VJPEvals = n * rec.adj.vjpEvals()
+	g.Stats.VJPEvals = n * rec.adj.StepVJPs()
 	// Drift at the initial value, on the whole carried state.
 	init := make([]float64, len(state))
 	st.Init(f, r.t0, r.y0, init)
 	g.Stats.Drift = math.Max(g.Stats.Drift, relDiff(state, init))
-	rec.adj.initVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
-	if _, ok := rec.adj.(*reversibleAdjoint); !ok {
-		g.Stats.VJPEvals++ // the baselines' initial state involves f(t0, y0)
-	}
+	rec.adj.InitVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
+	g.Stats.VJPEvals += rec.adj.InitVJPs() // the baselines' initial state involves f(t0, y0)
 	g.Stats.FuncEvals = st.Evals() - evals0
 	if !allFinite(g.Y0) || !allFinite(g.Theta) {
 		return nil, fmt.Errorf("ad: reversible gradient: non-finite gradient (drift %.3g over %d steps): %w", g.Stats.Drift, n, integrators.ErrNonFinite)
