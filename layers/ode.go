@@ -28,7 +28,7 @@ type ODE struct {
 	name       string
 	cfg        config
 	field      boundField
-	onSolve    func() // called before every forward solve
+	onSolve    func() error // called before every forward solve; an error stops it
 	params     G.Nodes
 	batch, dim int
 	dtype      tensor.Dtype
@@ -185,7 +185,10 @@ func (l *ODE) forward(vals []G.Value) error {
 		}
 	}
 	if l.onSolve != nil {
-		l.onSolve()
+		if err := l.onSolve(); err != nil {
+			l.trace = nil
+			return fmt.Errorf("layer %q: %w", l.name, err)
+		}
 	}
 	tr, err := ad.Solve(l.field, l.cfg.t0, l.cfg.t1, y0, l.solveConfig(nil))
 	if err != nil {
