@@ -24,4 +24,13 @@
 // guard. The defaults are the paper's: reversible RK4 at λ = 0.999 with the
 // reversible gradient, whose memory is O(1) in the number of steps. Stats
 // reports each pass's steps, evaluations and reconstruction drift.
+//
+// # Concurrency
+//
+// A block (ODE, CDE) keeps its compiled field and the last forward solve in
+// place, as Gorgonia keeps values on its nodes: a block, like the graph it
+// lives in, is used by one goroutine at a time (one machine running the
+// graph). For data-parallel training build one graph, with its own blocks,
+// per goroutine. WithWorkers starts goroutines of the block's own to split
+// each field evaluation over the batch; Close stops them.
 package layers

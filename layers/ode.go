@@ -155,6 +155,17 @@ func (l *ODE) solveConfig(control integrators.Controller) ad.Config {
 	return c
 }
 
+// Close stops the goroutines that the layer's field started (WithWorkers);
+// a layer without workers has none. The layer still works after Close,
+// evaluating its field on the caller's goroutine. Calling it again does
+// nothing; the error is always nil (Close satisfies io.Closer).
+func (l *ODE) Close() error {
+	if c, ok := l.field.(interface{ Close() }); ok {
+		c.Close()
+	}
+	return nil
+}
+
 // Stats returns the statistics of the last forward and backward pass.
 func (l *ODE) Stats() Stats { return l.stats }
 
