@@ -12,7 +12,9 @@
 //	logits := G.Must(G.Mul(ode.Out, v))                // classifier
 //
 // gorgonia.Grad, the TapeMachine and Gorgonia's solvers (Adam, RMSProp,
-// SGD) then train f together with everything else. Under the block sits one
+// SGD) then train f together with everything else; the LispMachine's
+// automatic differentiation (its default mode, without gorgonia.Grad) gives
+// the same gradients through the op's DoDiff. Under the block sits one
 // Gorgonia op whose forward runs the solve; its symbolic gradient is one
 // node that runs the chosen gradient method once per backward pass and
 // hands ∂L/∂y0 and ∂L/∂θ to the graph.

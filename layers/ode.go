@@ -253,6 +253,30 @@ func (l *ODE) output() tensor.Tensor {
 // backward runs the gradient method given ∂L/∂Out and packs
 // [∂L/∂y0 | ∂L/∂θ1 | …] into one vector of the layer's dtype.
 func (l *ODE) backward(vals []G.Value, dOut G.Value) (tensor.Tensor, error) {
+	g, err := l.gradients(vals, dOut)
+	if err != nil {
+		return nil, err
+	}
+	total := len(g.Y0) + len(g.Theta)
+	if l.dtype == tensor.Float32 {
+		d := make([]float32, total)
+		for i, v := range g.Y0 {
+			d[i] = float32(v)
+		}
+		for i, v := range g.Theta {
+			d[len(g.Y0)+i] = float32(v)
+		}
+		return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
+	}
+	d := make([]float64, total)
+	copy(d, g.Y0)
+	copy(d[len(g.Y0):], g.Theta)
+	return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
+}
+
+// gradients runs the gradient method given ∂L/∂Out, solving again first if
+// the kept solve was not made from these input values.
+func (l *ODE) gradients(vals []G.Value, dOut G.Value) (*ad.Gradients, error) {
 	if !l.current(vals) {
 		if err := l.forward(vals); err != nil {
 			return nil, err
@@ -275,21 +299,7 @@ func (l *ODE) backward(vals []G.Value, dOut G.Value) (tensor.Tensor, error) {
 		return nil, fmt.Errorf("layer %q: %w", l.name, err)
 	}
 	l.stats.Backward = g.Stats
-	total := len(g.Y0) + len(g.Theta)
-	if l.dtype == tensor.Float32 {
-		d := make([]float32, total)
-		for i, v := range g.Y0 {
-			d[i] = float32(v)
-		}
-		for i, v := range g.Theta {
-			d[len(g.Y0)+i] = float32(v)
-		}
-		return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
-	}
-	d := make([]float64, total)
-	copy(d, g.Y0)
-	copy(d[len(g.Y0):], g.Theta)
-	return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
+	return g, nil
 }
 
 // flatten reads a float value into a float64 slice (appending to dst).
