@@ -27,6 +27,10 @@
 // reversible gradient, whose memory is O(1) in the number of steps. Stats
 // reports each pass's steps, evaluations and reconstruction drift.
 //
+// A block solves its batch as one state with one sequence of steps. Adaptive
+// steps are accepted on one error norm over the whole batch unless
+// WithPerRowError asks that every row pass on its own (see WithTolerance).
+//
 // # Concurrency
 //
 // A block (ODE, CDE) keeps its compiled field and the last forward solve in

@@ -105,6 +105,10 @@ func newBlock(y0 *G.Node, params G.Nodes, compile func(cfg config, batch, dim in
 		return nil, fail("input %s has shape %v, want (batch, dim)", y0.Name(), y0.Shape())
 	}
 	l.batch, l.dim, l.dtype = y0.Shape()[0], y0.Shape()[1], y0.Dtype()
+	if a, ok := l.cfg.control.(integrators.Adaptive); ok && l.cfg.perRowError {
+		a.RowSize = l.dim
+		l.cfg.control = a
+	}
 	if l.dtype != tensor.Float64 && l.dtype != tensor.Float32 {
 		return nil, fail("input %s is %v, want Float64 or Float32", y0.Name(), l.dtype)
 	}
