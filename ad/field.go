@@ -195,7 +195,7 @@ func compile(build FieldFunc, params G.Nodes, batch, dim, channels int, ctl ...*
 	}
 	f, err := build(gf.g, gf.t, gf.y, gf.params)
 	if err != nil {
-		return nil, fmt.Errorf("ad: building the vector field: %w", err)
+		return nil, fmt.Errorf("ad: building the vector field for a state of shape (%d, %d): %w", batch, dim, err)
 	}
 	if f == nil {
 		return nil, errors.New("ad: the vector field builder returned a nil node")

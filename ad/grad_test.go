@@ -478,7 +478,7 @@ func TestErrors(t *testing.T) {
 	// Compile-time errors of the field.
 	ps := mlpParams(G.NewGraph(), mlp.New(fxBatch, fxDim, fxHidden, 1), tensor.Float64)
 	_, err = CompileField(mlpGraph(fxBatch), ps, fxBatch, fxDim+1)
-	check("state shape", err, "", nil)
+	check("state shape", err, "building the vector field for a state of shape (4, 9): Failed to infer shape. Op: A × B: Inner dimensions do not match up", nil)
 	wrongShape := func(g *G.ExprGraph, t, y *G.Node, ps G.Nodes) (*G.Node, error) {
 		return G.Mul(y, ps[0]) // (batch, hidden), not (batch, dim)
 	}
