@@ -3,6 +3,7 @@ package ad
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,7 @@ func TestParallelFieldMatchesGraphField(t *testing.T) {
 		return g
 	}
 	want := gradOf(one)
+	running := workerGoroutines()
 	for _, workers := range []int{1, 2, 3, batch} {
 		name := fmt.Sprintf("%d workers", workers)
 		pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, workers)
@@ -83,6 +85,9 @@ func TestParallelFieldMatchesGraphField(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 		pf.Close()
+		if !workersDropTo(running) {
+			t.Errorf("%s: %d worker goroutines 2 s after Close, want %d", name, workerGoroutines(), running)
+		}
 		// A closed field still computes the same values, on one goroutine.
 		gotF := make([]float64, n)
 		pf.Eval(gotF, 0.3, y)
@@ -96,31 +101,39 @@ func TestParallelFieldMatchesGraphField(t *testing.T) {
 func TestParallelFieldClose(t *testing.T) {
 	const batch, workers = 6, 4
 	params := mlpParams(G.NewGraph(), mlp.New(batch, fxDim, fxHidden, 3), tensor.Float64)
-	before := runtime.NumGoroutine()
+	before := workerGoroutines()
 	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, workers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := runtime.NumGoroutine(); got < before+workers-1 {
-		t.Fatalf("%d goroutines after starting %d workers, had %d", got, workers-1, before)
+	if got := workerGoroutines(); got != before+workers-1 {
+		t.Fatalf("%d worker goroutines after starting %d, had %d", got, workers-1, before)
 	}
 	y := randomVec(batch*fxDim, 1)
 	pf.Eval(make([]float64, len(y)), 0, y)
 	pf.Close()
 	pf.Close() // a second Close is harmless
-	if !goroutinesDropTo(before) {
-		t.Errorf("%d goroutines 2 s after Close, want %d", runtime.NumGoroutine(), before)
+	if !workersDropTo(before) {
+		t.Errorf("%d worker goroutines 2 s after Close, want %d", workerGoroutines(), before)
 	}
 }
 
-// goroutinesDropTo waits up to 2 s for the number of goroutines to fall to
-// n or below.
-func goroutinesDropTo(n int) bool {
+// workersDropTo waits up to 2 s for the number of worker goroutines to
+// fall to n.
+func workersDropTo(n int) bool {
 	for i := 0; i < 200; i++ {
-		if runtime.NumGoroutine() <= n {
+		if workerGoroutines() <= n {
 			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
+}
+
+// workerGoroutines counts the goroutines running a ParallelField's worker
+// loop, from a dump of every goroutine's stack.
+func workerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "ad.(*ParallelField).loop(")
 }
