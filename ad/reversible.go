@@ -163,13 +163,18 @@ type keeper interface {
 // gives each stage buffer a slot, keeps each evaluation's forward values
 // there, and serves a VJP from its slot when the point is the one last
 // evaluated in that buffer during the current step, so the VJP does not
-// redo the forward pass. Anything else goes to the field's plain VJP.
+// redo the forward pass. Anything else goes to the field's plain VJP. The
+// point is compared by value as well as by buffer and time: a stepper (a
+// user's, say) may evaluate f in a buffer and then change the buffer before
+// asking for a VJP there, and that VJP must not be served from the old
+// point.
 type keptField struct {
 	Field
 	k     keeper
 	slot  map[*float64]int
 	valid []bool
 	at    []float64
+	ys    [][]float64 // the point of each slot's kept evaluation
 }
 
 func newKeptField(f Field) (*keptField, bool) {
@@ -187,13 +192,15 @@ func (kf *keptField) Eval(dst []float64, t float64, y []float64) {
 		kf.slot[&y[0]] = s
 		kf.valid = append(kf.valid, false)
 		kf.at = append(kf.at, 0)
+		kf.ys = append(kf.ys, make([]float64, len(y)))
 	}
 	kf.k.EvalKeep(dst, t, y, s)
 	kf.valid[s], kf.at[s] = true, t
+	copy(kf.ys[s], y)
 }
 
 func (kf *keptField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
-	if s, ok := kf.slot[&y[0]]; ok && kf.valid[s] && kf.at[s] == t {
+	if s, ok := kf.slot[&y[0]]; ok && kf.valid[s] && kf.at[s] == t && sameFloats(kf.ys[s], y) {
 		kf.k.VJPKept(dy, dtheta, t, y, v, s)
 		return
 	}
@@ -208,6 +215,19 @@ func beginStep(f Field, t0, t1 float64) {
 	if s, ok := f.(integrators.StepAware); ok {
 		s.BeginStep(t0, t1)
 	}
+}
+
+// sameFloats reports whether a and b hold the same numbers.
+func sameFloats(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // invalidate forgets every kept evaluation: the step is done.
