@@ -243,7 +243,19 @@ func compile(build FieldFunc, params G.Nodes, batch, dim, channels int, ctl ...*
 		return nil, err
 	}
 	if err := gf.probe(); err != nil {
-		return nil, err
+		// A field may refuse random values (an op with a restricted
+		// domain): then the dry run is the user's parameters at y = v = 0,
+		// and the kernels are checked on that run's values.
+		gf.err = nil
+		if err := gf.Bind(params); err != nil {
+			return nil, err
+		}
+		zero := make([]float64, batch*dim)
+		gf.Eval(make([]float64, batch*dim), 0, zero)
+		gf.VJP(make([]float64, batch*dim), make([]float64, gf.numParams), 0, zero, zero)
+		if gf.err != nil {
+			return nil, gf.err
+		}
 	}
 	if err := gf.Bind(params); err != nil {
 		return nil, err
