@@ -84,7 +84,13 @@ func (fx *fixture) loss(t testing.TB, y0 []float64, cfg Config) float64 {
 
 func (fx *fixture) grad(t testing.TB, cfg Config) *Gradients {
 	t.Helper()
-	tr, err := Solve(fx.field, 0, 1, fx.y0, cfg)
+	return fx.gradOf(t, fx.field, cfg)
+}
+
+// gradOf is grad with another field standing in for the fixture's.
+func (fx *fixture) gradOf(t testing.TB, f Field, cfg Config) *Gradients {
+	t.Helper()
+	tr, err := Solve(f, 0, 1, fx.y0, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,19 +247,7 @@ type plainField struct{ Field }
 func TestKeptVJPNotStale(t *testing.T) {
 	fx := newFixture(t, nil)
 	cfg := Config{Method: iteratedEuler{}, Control: integrators.Fixed{Steps: 10}}
-	grad := func(f Field) *Gradients {
-		t.Helper()
-		tr, err := Solve(f, 0, 1, fx.y0, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := tr.Backward(fx.w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return g
-	}
-	kept, plain := grad(fx.field), grad(plainField{fx.field})
+	kept, plain := fx.gradOf(t, fx.field, cfg), fx.gradOf(t, plainField{fx.field}, cfg)
 	if e := relErr(kept.Y0, kept.Theta, plain.Y0, plain.Theta); e > 1e-13 {
 		t.Errorf("gradient with kept evaluations differs from the plain one by %.3g: a VJP was served from a stale point", e)
 	}
