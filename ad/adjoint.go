@@ -135,7 +135,8 @@ func (rec *adjointRec) backward(dY [][]float64) (*Gradients, error) {
 // forward step times seg (increasing in the forward direction).
 func (rec *adjointRec) control(seg []float64) integrators.Controller {
 	if a, ok := rec.r.cfg.Control.(integrators.Adaptive); ok {
-		a.InitialStep = 0
+		// The augmented state [y | a | θ̄] has no rows: one norm over it.
+		a.InitialStep, a.RowSize = 0, 0
 		return a
 	}
 	back := make(integrators.Grid, len(seg))

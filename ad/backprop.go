@@ -28,12 +28,16 @@ func (Backprop) newRecorder(r *run) (recorder, error) {
 }
 
 type backpropRec struct {
-	r      *run
-	st     integrators.Stepper
-	adj    stepAdjoint
-	states [][]float64   // carried state before step n (n = 0 … N−1), then the final one
-	stages [][][]float64 // stage inputs of step n
-	tape   []float64     // one allocation grows in chunks: see alloc
+	r   *run
+	st  integrators.Stepper
+	adj integrators.StepAdjoint
+	// solveSt and solveStages: the solve's own stepper (integrators.Solve
+	// makes its own) and its stage buffers, looked up once.
+	solveSt     integrators.Stepper
+	solveStages [][]float64
+	states      [][]float64   // carried state before step n (n = 0 … N−1), then the final one
+	stages      [][][]float64 // stage inputs of step n
+	tape        []float64     // one allocation grows in chunks: see alloc
 }
 
 // alloc carves n numbers from a chunked arena, so that a long solve makes a
@@ -52,25 +56,20 @@ func (rec *backpropRec) onStep(info integrators.StepInfo) error {
 		rec.states = append(rec.states, append(rec.alloc(len(info.Before))[:0], info.Before...))
 	}
 	rec.states = append(rec.states, append(rec.alloc(len(info.After))[:0], info.After...))
-	src, err := stagesOf(info.Stepper)
-	if err != nil {
-		return err
+	if info.Stepper != rec.solveSt {
+		adj, err := adjointOf(rec.r.cfg.Method, info.Stepper)
+		if err != nil {
+			return err
+		}
+		rec.solveSt, rec.solveStages = info.Stepper, adj.StageInputs()
 	}
+	src := rec.solveStages
 	st := make([][]float64, len(src))
 	for i, s := range src {
 		st[i] = append(rec.alloc(len(s))[:0], s...)
 	}
 	rec.stages = append(rec.stages, st)
 	return nil
-}
-
-// stagesOf returns the stage buffers of the solve's own stepper.
-func stagesOf(s integrators.Stepper) ([][]float64, error) {
-	a, err := newStepAdjoint(s)
-	if err != nil {
-		return nil, err
-	}
-	return a.stages(), nil
 }
 
 func (rec *backpropRec) heldBytes() int {
@@ -94,19 +93,19 @@ func (rec *backpropRec) backward(dY [][]float64) (*Gradients, error) {
 	bar := make([]float64, rec.st.StateLen())
 	g := &Gradients{Y0: make([]float64, dim), Theta: make([]float64, f.NumParams())}
 	r.addOutputCotangents(n, dY, bar[:dim])
-	dst := rec.adj.stages()
+	dst := rec.adj.StageInputs()
 	for i := n; i >= 1; i-- {
 		for j, s := range rec.stages[i-1] {
 			copy(dst[j], s)
 		}
-		rec.adj.setTimes(ts[i-1], ts[i])
+		rec.adj.SetStageTimes(ts[i-1], ts[i])
 		beginStep(f, ts[i-1], ts[i])
-		rec.adj.vjp(f, ts[i-1], ts[i], rec.states[i-1], rec.states[i], bar, g.Theta)
+		rec.adj.StepVJP(f, ts[i-1], ts[i], rec.states[i-1], rec.states[i], bar, g.Theta)
 		r.addOutputCotangents(i-1, dY, bar[:dim])
 	}
-	rec.adj.initVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
+	rec.adj.InitVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
 	g.Stats.Steps = n
-	g.Stats.VJPEvals = n * rec.adj.vjpEvals()
+	g.Stats.VJPEvals = n * rec.adj.StepVJPs()
 	if !allFinite(g.Y0) || !allFinite(g.Theta) {
 		return nil, fmt.Errorf("ad: backprop gradient: non-finite gradient over %d steps: %w", n, integrators.ErrNonFinite)
 	}

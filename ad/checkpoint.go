@@ -70,7 +70,7 @@ type checkpointRec struct {
 	g      Checkpoint
 	r      *run
 	st     integrators.Stepper
-	adj    stepAdjoint
+	adj    integrators.StepAdjoint
 	snaps  int               // snapshot budget
 	want   map[int]bool      // steps the forward pass stores
 	stored map[int][]float64 // step index → carried state, from the forward pass
@@ -141,10 +141,10 @@ func (rec *checkpointRec) backward(dY [][]float64) (*Gradients, error) {
 	rec.held = held
 	r.addOutputCotangents(n, dY, rec.bar[:dim])
 	rec.reverse(0, n, rec.snaps)
-	rec.adj.initVJP(f, r.t0, r.y0, rec.bar, rec.g0.Y0, rec.g0.Theta)
+	rec.adj.InitVJP(f, r.t0, r.y0, rec.bar, rec.g0.Y0, rec.g0.Theta)
 	g := rec.g0
 	g.Stats.Steps = n
-	g.Stats.VJPEvals = n * rec.adj.vjpEvals()
+	g.Stats.VJPEvals = n * rec.adj.StepVJPs()
 	g.Stats.FuncEvals = rec.st.Evals() - evals0
 	if !allFinite(g.Y0) || !allFinite(g.Theta) {
 		return nil, fmt.Errorf("ad: checkpoint gradient: non-finite gradient over %d steps: %w", n, integrators.ErrNonFinite)
@@ -195,7 +195,7 @@ func (rec *checkpointRec) stepVJPFrom(i int, before []float64) {
 	r := rec.r
 	ts := r.sol.StepTimes
 	rec.st.Step(rec.field, ts[i], ts[i+1], before, rec.after)
-	rec.adj.vjp(rec.field, ts[i], ts[i+1], before, rec.after, rec.bar, rec.g0.Theta)
+	rec.adj.StepVJP(rec.field, ts[i], ts[i+1], before, rec.after, rec.bar, rec.g0.Theta)
 	if rec.kf != nil {
 		rec.kf.invalidate()
 	}

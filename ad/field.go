@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -194,7 +195,7 @@ func compile(build FieldFunc, params G.Nodes, batch, dim, channels int, ctl ...*
 	}
 	f, err := build(gf.g, gf.t, gf.y, gf.params)
 	if err != nil {
-		return nil, fmt.Errorf("ad: building the vector field: %w", err)
+		return nil, fmt.Errorf("ad: building the vector field for a state of shape (%d, %d): %w", batch, dim, err)
 	}
 	if f == nil {
 		return nil, errors.New("ad: the vector field builder returned a nil node")
@@ -241,17 +242,96 @@ func compile(build FieldFunc, params G.Nodes, batch, dim, channels int, ctl ...*
 	if err := gf.Bind(params); err != nil {
 		return nil, err
 	}
-	// A dry run catches shape and op errors at compile time rather than
-	// inside a solve.
-	probe := make([]float64, batch*dim)
-	gf.Eval(probe, 0, probe)
-	if gf.err == nil {
-		gf.VJP(probe, make([]float64, gf.numParams), 0, probe, probe)
+	if err := gf.probe(); err != nil {
+		// A field may refuse random values (an op with a restricted
+		// domain): then the dry run is the user's parameters at y = v = 0,
+		// and the kernels are checked on that run's values.
+		gf.err = nil
+		if err := gf.Bind(params); err != nil {
+			return nil, err
+		}
+		zero := make([]float64, batch*dim)
+		gf.Eval(make([]float64, batch*dim), 0, zero)
+		gf.VJP(make([]float64, batch*dim), make([]float64, gf.numParams), 0, zero, zero)
+		if gf.err != nil {
+			return nil, gf.err
+		}
 	}
-	if gf.err != nil {
-		return nil, gf.err
+	if err := gf.Bind(params); err != nil {
+		return nil, err
 	}
 	return gf, nil
+}
+
+// probeSeed seeds the compile-time dry run's inputs.
+const probeSeed = 0x5eed
+
+// probe is the dry run of every program, which catches shape and op errors
+// at compile time rather than inside a solve. It is also each program's
+// first run, where the executor picks its kernels and accepts one only if
+// it reproduces Gorgonia's result on these inputs: so they are random and
+// non-zero (seeded), parameters included, since on zeros most kernels would
+// be checked against zeros. The user's parameter values are bound again
+// afterwards, the control is zeroed and the kept evaluations forgotten.
+func (gf *GraphField) probe() error {
+	rng := rand.New(rand.NewPCG(probeSeed, uint64(gf.batch*gf.dim)))
+	uniform := func() float64 { return 0.25 + 0.75*rng.Float64() } // in [0.25, 1)
+	signed := func() float64 {
+		if rng.IntN(2) == 0 {
+			return -uniform()
+		}
+		return uniform()
+	}
+	vals := make([]G.Value, len(gf.params))
+	for i, m := range gf.params {
+		vals[i] = randomValue(m.Shape(), gf.dtype, signed)
+	}
+	if err := gf.BindValues(vals); err != nil {
+		return err
+	}
+	for i := range gf.ctlBuf {
+		gf.ctlBuf[i] = signed()
+	}
+	n := gf.batch * gf.dim
+	y, v := make([]float64, n), make([]float64, n)
+	for i := range y {
+		y[i], v[i] = signed(), signed()
+	}
+	t := uniform()
+	out, dy, dth := make([]float64, n), make([]float64, n), make([]float64, gf.numParams)
+	gf.Eval(out, t, y)
+	gf.VJP(dy, dth, t, y, v)
+	gf.EvalKeep(out, t, y, 0)
+	gf.VJPKept(dy, dth, t, y, v, 0)
+	gf.slots = nil
+	clear(gf.ctlBuf)
+	if gf.ctlTen != nil && gf.dtype == tensor.Float32 {
+		clear(gf.ctlTen.Float32s())
+	}
+	return gf.err
+}
+
+// randomValue is a value of the given shape and dtype drawn from next.
+func randomValue(shape tensor.Shape, dt tensor.Dtype, next func() float64) G.Value {
+	n := shape.TotalSize()
+	if shape.Dims() == 0 {
+		if dt == tensor.Float32 {
+			return G.NewF32(float32(next()))
+		}
+		return G.NewF64(next())
+	}
+	if dt == tensor.Float32 {
+		d := make([]float32, n)
+		for i := range d {
+			d[i] = float32(next())
+		}
+		return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(d))
+	}
+	d := make([]float64, n)
+	for i := range d {
+		d[i] = next()
+	}
+	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(d))
 }
 
 func (gf *GraphField) bindInputs() {

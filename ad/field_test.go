@@ -1,8 +1,12 @@
 package ad
 
 import (
+	"fmt"
+	"hash"
 	"math"
 	"testing"
+
+	"github.com/chewxy/hm"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -194,5 +198,65 @@ func TestNoAllocsPerCall(t *testing.T) {
 		if n := testing.AllocsPerRun(20, fn); n != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", name, n)
 		}
+	}
+}
+
+// smallOnly is the identity on scalars within [−0.1, 0.1] and an error
+// elsewhere: an op with a restricted domain.
+type smallOnly struct{}
+
+func (smallOnly) Arity() int { return 1 }
+func (smallOnly) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(a, a)
+}
+func (smallOnly) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	return in[0].(tensor.Shape).Clone(), nil
+}
+func (smallOnly) Do(vals ...G.Value) (G.Value, error) {
+	v := float64(*vals[0].(*G.F64))
+	if math.Abs(v) > 0.1 {
+		return nil, fmt.Errorf("value %g outside [-0.1, 0.1]", v)
+	}
+	return G.NewF64(v), nil
+}
+func (smallOnly) ReturnsPtr() bool      { return false }
+func (smallOnly) CallsExtern() bool     { return false }
+func (smallOnly) OverwritesInput() int  { return -1 }
+func (smallOnly) WriteHash(h hash.Hash) { fmt.Fprint(h, "smallOnly") }
+func (smallOnly) Hashcode() uint32      { return 0x5a11 }
+func (smallOnly) String() string        { return "smallOnly" }
+func (smallOnly) DiffWRT(n int) []bool  { return make([]bool, n) }
+func (smallOnly) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, fmt.Errorf("smallOnly has no gradient")
+}
+
+// TestProbeFallsBackOnRestrictedDomain: a field that refuses the random
+// probe's values (here a term in t whose op accepts only |t| ≤ 0.1) still
+// compiles, by the dry run at t = 0, y = 0 with the user's parameters, and
+// evaluates correctly.
+func TestProbeFallsBackOnRestrictedDomain(t *testing.T) {
+	const batch, dim = 2, 3
+	w := G.NewMatrix(G.NewGraph(), tensor.Float64, G.WithShape(dim, dim), G.WithName("W"),
+		G.WithValue(tensor.New(tensor.WithShape(dim, dim), tensor.WithBacking([]float64{0.01, 0, 0, 0, 0.02, 0, 0, 0, 0.03}))))
+	build := func(g *G.ExprGraph, t, y *G.Node, ps G.Nodes) (*G.Node, error) {
+		small, err := G.ApplyOp(smallOnly{}, t) // t must be small
+		if err != nil {
+			return nil, err
+		}
+		return G.Add(G.Must(G.Mul(y, ps[0])), small)
+	}
+	gf, err := CompileField(build, G.Nodes{w}, batch, dim)
+	if err != nil {
+		t.Fatalf("a field whose op refuses random parameters did not compile: %v", err)
+	}
+	y := []float64{1, 2, 3, 4, 5, 6}
+	got := make([]float64, batch*dim)
+	for rep := 0; rep < 2; rep++ {
+		gf.Eval(got, 0.05, y)
+	}
+	want := []float64{0.06, 0.09, 0.14, 0.09, 0.15, 0.23}
+	if e := maxRelDiff(got, want); e > 1e-15 || gf.Err() != nil {
+		t.Errorf("f = %v (err %v), want %v", got, gf.Err(), want)
 	}
 }

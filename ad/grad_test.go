@@ -84,7 +84,13 @@ func (fx *fixture) loss(t testing.TB, y0 []float64, cfg Config) float64 {
 
 func (fx *fixture) grad(t testing.TB, cfg Config) *Gradients {
 	t.Helper()
-	tr, err := Solve(fx.field, 0, 1, fx.y0, cfg)
+	return fx.gradOf(t, fx.field, cfg)
+}
+
+// gradOf is grad with another field standing in for the fixture's.
+func (fx *fixture) gradOf(t testing.TB, f Field, cfg Config) *Gradients {
+	t.Helper()
+	tr, err := Solve(f, 0, 1, fx.y0, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +484,7 @@ func TestErrors(t *testing.T) {
 	// Compile-time errors of the field.
 	ps := mlpParams(G.NewGraph(), mlp.New(fxBatch, fxDim, fxHidden, 1), tensor.Float64)
 	_, err = CompileField(mlpGraph(fxBatch), ps, fxBatch, fxDim+1)
-	check("state shape", err, "", nil)
+	check("state shape", err, "building the vector field for a state of shape (4, 9): Failed to infer shape. Op: A × B: Inner dimensions do not match up", nil)
 	wrongShape := func(g *G.ExprGraph, t, y *G.Node, ps G.Nodes) (*G.Node, error) {
 		return G.Mul(y, ps[0]) // (batch, hidden), not (batch, dim)
 	}

@@ -23,7 +23,11 @@ import (
 //
 // A kernel is chosen on the first run from the op's name and the shapes and
 // dtypes it actually met, and only after it reproduced Gorgonia's result for
-// those inputs to round-off; anything else keeps Gorgonia's op.
+// those inputs to round-off, every entry of its output written; anything
+// else keeps Gorgonia's op. The first run is the compile-time probe
+// (GraphField.probe), on random non-zero inputs and parameters, so that the
+// check is not a comparison of zeros with zeros; the tests compare every
+// kernel with Gorgonia's op on random inputs of several shapes.
 
 // kernel computes a step's value into out from its inputs.
 type kernel func(out *tensor.Dense, in []G.Value) error
@@ -43,7 +47,13 @@ func chooseKernel(op G.Op, in []G.Value, want *tensor.Dense) kernel {
 	if k == nil {
 		return nil
 	}
+	// NaN in the scratch: a kernel that leaves an entry unwritten fails.
 	scratch := tensor.New(tensor.Of(want.Dtype()), tensor.WithShape(want.Shape().Clone()...))
+	if want.Dtype() == tensor.Float64 {
+		fill(scratch.Float64s(), math.NaN())
+	} else {
+		fill(scratch.Float32s(), float32(math.NaN()))
+	}
 	if err := k(scratch, in); err != nil {
 		return nil
 	}
@@ -57,7 +67,11 @@ func chooseKernel(op G.Op, in []G.Value, want *tensor.Dense) kernel {
 	return k
 }
 
-func kernelFor(op G.Op, in []G.Value, out *tensor.Dense) kernel {
+// kernelFor is the kernel lookup; a variable so that a test can plant a
+// wrong kernel and see the first-run check refuse it.
+var kernelFor = lookupKernel
+
+func lookupKernel(op G.Op, in []G.Value, out *tensor.Dense) kernel {
 	if !plainDense(out) {
 		return nil
 	}
@@ -358,6 +372,12 @@ func sumAxis[T float](o, a []T, r, c, axis int) {
 				o[i] += a[i*c+j]
 			}
 		}
+	}
+}
+
+func fill[T float](o []T, v T) {
+	for i := range o {
+		o[i] = v
 	}
 }
 

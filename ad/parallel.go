@@ -19,6 +19,10 @@ import (
 // The solver sees one Field; the arithmetic is the same as one GraphField
 // over the whole batch, up to the order in which parameter gradients are
 // summed.
+//
+// A ParallelField is driven by one goroutine at a time, like a GraphField:
+// each call fans out to its own workers and returns when they are done.
+// Close stops the workers.
 type ParallelField struct {
 	parts  []*GraphField
 	offs   []int // row offsets, len(parts)+1
@@ -89,7 +93,9 @@ func CompileParallel(build FieldFunc, params G.Nodes, batch, dim, workers int) (
 	return pf, nil
 }
 
-// Close stops the worker goroutines. The field must not be used after.
+// Close stops the worker goroutines; they exit soon after it returns.
+// Calling it again does nothing. A closed field still works, but
+// evaluates its parts one after another on the caller's goroutine.
 func (pf *ParallelField) Close() {
 	if pf.closed {
 		return
@@ -199,6 +205,12 @@ func (pf *ParallelField) rows(v []float64, w int) []float64 {
 // each runs fn for every worker: 0 on the calling goroutine, the others on
 // the worker goroutines.
 func (pf *ParallelField) each(fn func(w int)) {
+	if pf.closed {
+		for w := range pf.parts {
+			fn(w)
+		}
+		return
+	}
 	pf.fn = fn
 	for _, wk := range pf.workers {
 		wk.state.Store(ready)

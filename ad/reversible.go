@@ -14,8 +14,10 @@ import (
 // exactly those points. Nothing is evaluated twice, and without checkpoints
 // the memory held is O(1) in the number of steps (plus the step times).
 //
-// It needs a reversible method: integrators.Reversible, ReversibleHeun or
-// AsyncLeapfrog.
+// It needs a reversible method: integrators.Reversible, ReversibleHeun,
+// AsyncLeapfrog, or a user's Method whose stepper is both an
+// integrators.Reverser and integrators.Differentiable (it brings its step's
+// VJP).
 //
 // The drift guard: the reconstruction's round-off grows like λ^{−N} along
 // neutral modes and like e^{|Re a| T} along dissipative ones (see
@@ -61,7 +63,7 @@ func (g Reversible) newRecorder(r *run) (recorder, error) {
 	if !ok {
 		return nil, fmt.Errorf("ad: the reversible gradient needs a reversible method (integrators.Reversible, ReversibleHeun or AsyncLeapfrog), not %s; use Backprop, Checkpoint or Adjoint: %w", r.cfg.Method.Name(), ErrNotServing)
 	}
-	adj, err := newStepAdjoint(st)
+	adj, err := adjointOf(r.cfg.Method, st)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +74,7 @@ type reversibleRec struct {
 	g    Reversible
 	r    *run
 	st   integrators.Reverser
-	adj  stepAdjoint
+	adj  integrators.StepAdjoint
 	ckpt map[int][]float64 // step index → carried state
 }
 
@@ -110,7 +112,7 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 			g.Stats.Snaps++
 		}
 		st.Reverse(f, ts[i-1], ts[i], state, prev)
-		rec.adj.vjp(f, ts[i-1], ts[i], prev, state, bar, g.Theta)
+		rec.adj.StepVJP(f, ts[i-1], ts[i], prev, state, bar, g.Theta)
 		if keeps {
 			kf.invalidate()
 		}
@@ -118,15 +120,13 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 		r.addOutputCotangents(i-1, dY, bar[:dim])
 	}
 	g.Stats.Steps = n
-	g.Stats.VJPEvals = n * rec.adj.vjpEvals()
+	g.Stats.VJPEvals = n * rec.adj.StepVJPs()
 	// Drift at the initial value, on the whole carried state.
 	init := make([]float64, len(state))
 	st.Init(f, r.t0, r.y0, init)
 	g.Stats.Drift = math.Max(g.Stats.Drift, relDiff(state, init))
-	rec.adj.initVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
-	if _, ok := rec.adj.(*reversibleAdjoint); !ok {
-		g.Stats.VJPEvals++ // the baselines' initial state involves f(t0, y0)
-	}
+	rec.adj.InitVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
+	g.Stats.VJPEvals += rec.adj.InitVJPs() // the baselines' initial state involves f(t0, y0)
 	g.Stats.FuncEvals = st.Evals() - evals0
 	if !allFinite(g.Y0) || !allFinite(g.Theta) {
 		return nil, fmt.Errorf("ad: reversible gradient: non-finite gradient (drift %.3g over %d steps): %w", g.Stats.Drift, n, integrators.ErrNonFinite)
@@ -163,13 +163,18 @@ type keeper interface {
 // gives each stage buffer a slot, keeps each evaluation's forward values
 // there, and serves a VJP from its slot when the point is the one last
 // evaluated in that buffer during the current step, so the VJP does not
-// redo the forward pass. Anything else goes to the field's plain VJP.
+// redo the forward pass. Anything else goes to the field's plain VJP. The
+// point is compared by value as well as by buffer and time: a stepper (a
+// user's, say) may evaluate f in a buffer and then change the buffer before
+// asking for a VJP there, and that VJP must not be served from the old
+// point.
 type keptField struct {
 	Field
 	k     keeper
 	slot  map[*float64]int
 	valid []bool
 	at    []float64
+	ys    [][]float64 // the point of each slot's kept evaluation
 }
 
 func newKeptField(f Field) (*keptField, bool) {
@@ -187,13 +192,15 @@ func (kf *keptField) Eval(dst []float64, t float64, y []float64) {
 		kf.slot[&y[0]] = s
 		kf.valid = append(kf.valid, false)
 		kf.at = append(kf.at, 0)
+		kf.ys = append(kf.ys, make([]float64, len(y)))
 	}
 	kf.k.EvalKeep(dst, t, y, s)
 	kf.valid[s], kf.at[s] = true, t
+	copy(kf.ys[s], y)
 }
 
 func (kf *keptField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
-	if s, ok := kf.slot[&y[0]]; ok && kf.valid[s] && kf.at[s] == t {
+	if s, ok := kf.slot[&y[0]]; ok && kf.valid[s] && kf.at[s] == t && sameFloats(kf.ys[s], y) {
 		kf.k.VJPKept(dy, dtheta, t, y, v, s)
 		return
 	}
@@ -208,6 +215,19 @@ func beginStep(f Field, t0, t1 float64) {
 	if s, ok := f.(integrators.StepAware); ok {
 		s.BeginStep(t0, t1)
 	}
+}
+
+// sameFloats reports whether a and b hold the same numbers.
+func sameFloats(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // invalidate forgets every kept evaluation: the step is done.

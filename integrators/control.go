@@ -52,6 +52,22 @@ type Adaptive struct {
 	DtMin float64
 	// DtMax bounds the step size; 0 means no bound.
 	DtMax float64
+	// RowSize, if positive, splits the state into consecutive rows of
+	// RowSize entries (the rows of a batch: RowSize is the dimension of one
+	// row's state) and takes e as the largest of the rows' own RMS norms:
+	// a step is accepted only when every row's scaled error estimate
+	// passes on its own, as it would in a solve of that row alone with the
+	// same step. The step size is still one for the whole state, chosen
+	// from the worst row, so a row's result still depends on its companions
+	// through the step sizes: it is unchanged by companions whose own error
+	// norm stays below its own (zero padding of a field with f(t, 0) = 0,
+	// slower rows), and a companion with larger errors makes its steps
+	// smaller. 0 takes one RMS norm over the whole state, in which one row's
+	// error is averaged with the others': with B rows, a row can carry up to
+	// √B times its own tolerance when its companions are easy, and padding
+	// rows loosen everyone's tolerance. The state's length must be a
+	// multiple of RowSize.
+	RowSize int
 }
 
 // Grid replays recorded step times t_0 < t_1 < … < t_N (or decreasing, for a
@@ -105,6 +121,8 @@ func (a Adaptive) withDefaults() (Adaptive, error) {
 		return a, bad("DtMin", a.DtMin, "a finite value ≥ 0")
 	case !(a.DtMax >= 0) || math.IsInf(a.DtMax, 0):
 		return a, bad("DtMax", a.DtMax, "a finite value ≥ 0")
+	case a.RowSize < 0:
+		return a, fmt.Errorf("integrators: Adaptive.RowSize = %d, want ≥ 0 (0: one norm over the whole state)", a.RowSize)
 	case a.DtMax > 0 && a.DtMax < a.DtMin:
 		return a, fmt.Errorf("integrators: Adaptive.DtMax = %g is below DtMin = %g", a.DtMax, a.DtMin)
 	}
@@ -137,8 +155,25 @@ func (a *Adaptive) rejectFactor(e float64, k int) float64 {
 	return math.Max(a.MinFactor, math.Min(1, a.Safety*math.Pow(e, -1/float64(k))))
 }
 
-// errorNorm is the RMS norm of est scaled by atol + rtol·max(|y0|, |y1|).
+// errorNorm is the RMS norm of est scaled by atol + rtol·max(|y0|, |y1|),
+// or with RowSize the largest of the rows' RMS norms.
 func (a *Adaptive) errorNorm(est, y0, y1 []float64) float64 {
+	rows := a.rows(len(est))
+	if rows == len(est) {
+		return a.rmsNorm(est, y0, y1)
+	}
+	worst := 0.0
+	for lo := 0; lo < len(est); lo += rows {
+		hi := lo + rows
+		e := a.rmsNorm(est[lo:hi], y0[lo:hi], y1[lo:hi])
+		if !(e <= worst) { // NaN wins, so that it rejects the step
+			worst = e
+		}
+	}
+	return worst
+}
+
+func (a *Adaptive) rmsNorm(est, y0, y1 []float64) float64 {
 	s := 0.0
 	for i, e := range est {
 		sc := a.ATol + a.RTol*math.Max(math.Abs(y0[i]), math.Abs(y1[i]))
@@ -150,35 +185,57 @@ func (a *Adaptive) errorNorm(est, y0, y1 []float64) float64 {
 
 // initialStep selects the first step size from f and the tolerances
 // (Hairer, Nørsett and Wanner, Solving ODEs I, II.4). f0 and y1, f1 are
-// scratch of the state's dimension; it makes two evaluations of f.
+// scratch of the state's dimension; it makes two evaluations of f. With
+// RowSize, every row proposes its own sizes and the smallest wins, so that
+// a row's first step is the one it would take alone unless a companion
+// needs a smaller one.
 func (a *Adaptive) initialStep(f Func, t0, dir float64, y0, f0, y1, f1 []float64, order int) float64 {
-	norm := func(v []float64) float64 {
+	rows := a.rows(len(y0))
+	norm := func(v []float64, lo, hi int) float64 {
 		s := 0.0
-		for i, x := range v {
-			r := x / (a.ATol + a.RTol*math.Abs(y0[i]))
+		for i := lo; i < hi; i++ {
+			r := v[i] / (a.ATol + a.RTol*math.Abs(y0[i]))
 			s += r * r
 		}
-		return math.Sqrt(s / float64(len(v)))
+		return math.Sqrt(s / float64(hi-lo))
 	}
 	f.Eval(f0, t0, y0)
-	d0, d1 := norm(y0), norm(f0)
-	h0 := 1e-6
-	if d0 >= 1e-5 && d1 >= 1e-5 {
-		h0 = 0.01 * d0 / d1
+	h0 := math.Inf(1)
+	for lo := 0; lo < len(y0); lo += rows {
+		d0, d1 := norm(y0, lo, lo+rows), norm(f0, lo, lo+rows)
+		h := 1e-6
+		if d0 >= 1e-5 && d1 >= 1e-5 {
+			h = 0.01 * d0 / d1
+		}
+		h0 = math.Min(h0, h)
 	}
 	for i := range y0 {
 		y1[i] = y0[i] + dir*h0*f0[i]
 	}
 	f.Eval(f1, t0+dir*h0, y1)
-	for i := range f1 {
-		f1[i] -= f0[i]
-	}
-	d2 := norm(f1) / h0
-	var h1 float64
-	if m := math.Max(d1, d2); m <= 1e-15 {
-		h1 = math.Max(1e-6, h0*1e-3)
-	} else {
-		h1 = math.Pow(0.01/m, 1/float64(order+1))
+	h1 := math.Inf(1)
+	for lo := 0; lo < len(y0); lo += rows {
+		d1 := norm(f0, lo, lo+rows)
+		for i := lo; i < lo+rows; i++ {
+			f1[i] -= f0[i]
+		}
+		d2 := norm(f1, lo, lo+rows) / h0
+		h := 0.0
+		if m := math.Max(d1, d2); m <= 1e-15 {
+			h = math.Max(1e-6, h0*1e-3)
+		} else {
+			h = math.Pow(0.01/m, 1/float64(order+1))
+		}
+		h1 = math.Min(h1, h)
 	}
 	return math.Min(100*h0, h1)
+}
+
+// rows is the length of the rows the error norms are taken over: RowSize,
+// or the whole state of length n.
+func (a *Adaptive) rows(n int) int {
+	if a.RowSize <= 0 || a.RowSize >= n {
+		return n
+	}
+	return a.RowSize
 }

@@ -24,7 +24,12 @@
 // A reverse-mode gradient sweep starts from Solution.State and
 // Solution.StepTimes and walks the steps backward with Reverser.Reverse;
 // ReversibleStepper keeps the stage inputs of both of its sub-steps
-// (Forward, Backward) for vector–Jacobian products.
+// (Forward, Backward) for vector–Jacobian products. Each step's VJP lives
+// with its stepper: every stepper of this package is Differentiable, and
+// its StepAdjoint pulls cotangents back through one step. A Method of your
+// own is differentiated by package ad's discrete gradients only if its
+// stepper is Differentiable too (and, for the reversible sweep, a
+// Reverser); otherwise they refuse it before any step.
 //
 // Errors are values: bad settings are reported before any step; a
 // non-finite state (ErrNonFinite), a collapsing step size

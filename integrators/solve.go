@@ -344,6 +344,9 @@ func (s *solveRun) adaptive(c Adaptive, m Method) error {
 		return nil
 	}
 	dim := s.stepper.Dim()
+	if c.RowSize > 0 && dim%c.RowSize != 0 {
+		return fmt.Errorf("Adaptive.RowSize = %d does not divide the state's %d entries", c.RowSize, dim)
+	}
 	est := make([]float64, dim)
 	dir := direction(t0, t1)
 	k := m.ErrorOrder() + 1

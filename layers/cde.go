@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"errors"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -80,14 +81,28 @@ func NewCDE(y0 *G.Node, f CDEField, opts ...Option) (*CDE, error) {
 	if err != nil {
 		return nil, err
 	}
-	ode.onSolve = func() { c.inStep = false }
+	ode.onSolve = func() error {
+		if c.paths == nil {
+			return fmt.Errorf("%w: call SetPaths with the batch's %d paths of %d channels before running the graph", ErrNoPaths, c.batch, c.channels)
+		}
+		c.inStep = false
+		return nil
+	}
 	c.ODE = ode
 	c.buf = make([]float64, f.Channels)
 	return c, nil
 }
 
-// SetPaths sets the control path of every row of the batch.
+// ErrNoPaths is returned when a CDE block runs without control paths: before
+// the first SetPaths, or after a SetPaths that failed.
+var ErrNoPaths = errors.New("no control paths")
+
+// SetPaths sets the control path of every row of the batch: one path per
+// row, each with the field's number of channels. When it fails it also
+// forgets the previous paths, so that a run after an ignored error fails
+// with ErrNoPaths instead of using another batch's controls.
 func (c *CDE) SetPaths(paths []Path) error {
+	c.paths, c.inStep, c.trace = nil, false, nil
 	if len(paths) != c.batch {
 		return fmt.Errorf("layer %q: %d paths for a batch of %d", c.name, len(paths), c.batch)
 	}
@@ -96,9 +111,7 @@ func (c *CDE) SetPaths(paths []Path) error {
 			return fmt.Errorf("layer %q: path %d has %v channels, the field expects %d", c.name, i, channelsOf(p), c.channels)
 		}
 	}
-	c.paths = paths
-	c.inStep = false
-	c.trace = nil // the kept solve was for other controls
+	c.paths = append([]Path(nil), paths...) // the kept solve, cleared above, was for other controls
 	return nil
 }
 

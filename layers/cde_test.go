@@ -302,3 +302,63 @@ func TestCDEErrors(t *testing.T) {
 		t.Errorf("WithControlIncrements on an ODE block: err %v", err)
 	}
 }
+
+// TestCDEWithoutPaths: a CDE block run before SetPaths, or after a SetPaths
+// that failed (wrong number of paths for the batch, wrong number of
+// channels), returns an error saying the paths are missing, instead of
+// solving with a zero control (which returns the input) or with the
+// previous batch's paths.
+func TestCDEWithoutPaths(t *testing.T) {
+	g := G.NewGraph()
+	rng := rand.New(rand.NewPCG(5, 5))
+	y0 := learnable(g, "y0", 2, odeD, rng, tensor.Float64)
+	f, err := CDEMLP(g, odeD, 2, Hidden(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cde, err := NewCDE(y0, f, WithSteps(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := G.Must(G.Sum(G.Must(G.Square(cde.Out))))
+	if _, err := G.Grad(loss, append(G.Nodes{y0}, f.Params...)...); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	runFails := func(when string) {
+		t.Helper()
+		err := vm.RunAll()
+		vm.Reset()
+		if err == nil || !strings.Contains(err.Error(), "no control paths") || !strings.Contains(err.Error(), "SetPaths") {
+			t.Errorf("%s: RunAll returned %v, want an error saying the paths are missing", when, err)
+		}
+	}
+	runFails("before SetPaths")
+
+	two, _ := Linear([]float64{0, 1}, [][]float64{{0, 0}, {1, -1}})
+	one, _ := Linear([]float64{0, 1}, [][]float64{{0}, {1}})
+	for _, bad := range []struct {
+		name  string
+		paths []Path
+		want  string
+	}{
+		{"one path for a batch of two", []Path{two}, "1 paths for a batch of 2"},
+		{"three paths for a batch of two", []Path{two, two, two}, "3 paths for a batch of 2"},
+		{"one-channel path", []Path{two, one}, "path 1 has 1 channels, the field expects 2"},
+		{"nil path", []Path{nil, two}, "path 0 has no channels"},
+	} {
+		if err := cde.SetPaths([]Path{two, two}); err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.RunAll(); err != nil {
+			t.Fatalf("with good paths: %v", err)
+		}
+		vm.Reset()
+		err := cde.SetPaths(bad.paths)
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("SetPaths with %s: %v, want an error saying %q", bad.name, err, bad.want)
+		}
+		runFails("after SetPaths with " + bad.name)
+	}
+}

@@ -12,7 +12,9 @@
 //	logits := G.Must(G.Mul(ode.Out, v))                // classifier
 //
 // gorgonia.Grad, the TapeMachine and Gorgonia's solvers (Adam, RMSProp,
-// SGD) then train f together with everything else. Under the block sits one
+// SGD) then train f together with everything else; the LispMachine's
+// automatic differentiation (its default mode, without gorgonia.Grad) gives
+// the same gradients through the op's DoDiff. Under the block sits one
 // Gorgonia op whose forward runs the solve; its symbolic gradient is one
 // node that runs the chosen gradient method once per backward pass and
 // hands ∂L/∂y0 and ∂L/∂θ to the graph.
@@ -24,4 +26,17 @@
 // guard. The defaults are the paper's: reversible RK4 at λ = 0.999 with the
 // reversible gradient, whose memory is O(1) in the number of steps. Stats
 // reports each pass's steps, evaluations and reconstruction drift.
+//
+// A block solves its batch as one state with one sequence of steps. Adaptive
+// steps are accepted on one error norm over the whole batch unless
+// WithPerRowError asks that every row pass on its own (see WithTolerance).
+//
+// # Concurrency
+//
+// A block (ODE, CDE) keeps its compiled field and the last forward solve in
+// place, as Gorgonia keeps values on its nodes: a block, like the graph it
+// lives in, is used by one goroutine at a time (one machine running the
+// graph). For data-parallel training build one graph, with its own blocks,
+// per goroutine. WithWorkers starts goroutines of the block's own to split
+// each field evaluation over the batch; Close stops them.
 package layers

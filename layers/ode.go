@@ -28,7 +28,7 @@ type ODE struct {
 	name       string
 	cfg        config
 	field      boundField
-	onSolve    func() // called before every forward solve
+	onSolve    func() error // called before every forward solve; an error stops it
 	params     G.Nodes
 	batch, dim int
 	dtype      tensor.Dtype
@@ -105,6 +105,10 @@ func newBlock(y0 *G.Node, params G.Nodes, compile func(cfg config, batch, dim in
 		return nil, fail("input %s has shape %v, want (batch, dim)", y0.Name(), y0.Shape())
 	}
 	l.batch, l.dim, l.dtype = y0.Shape()[0], y0.Shape()[1], y0.Dtype()
+	if a, ok := l.cfg.control.(integrators.Adaptive); ok && l.cfg.perRowError {
+		a.RowSize = l.dim
+		l.cfg.control = a
+	}
 	if l.dtype != tensor.Float64 && l.dtype != tensor.Float32 {
 		return nil, fail("input %s is %v, want Float64 or Float32", y0.Name(), l.dtype)
 	}
@@ -155,6 +159,17 @@ func (l *ODE) solveConfig(control integrators.Controller) ad.Config {
 	return c
 }
 
+// Close stops the goroutines that the layer's field started (WithWorkers);
+// a layer without workers has none. The layer still works after Close,
+// evaluating its field on the caller's goroutine. Calling it again does
+// nothing; the error is always nil (Close satisfies io.Closer).
+func (l *ODE) Close() error {
+	if c, ok := l.field.(interface{ Close() }); ok {
+		c.Close()
+	}
+	return nil
+}
+
 // Stats returns the statistics of the last forward and backward pass.
 func (l *ODE) Stats() Stats { return l.stats }
 
@@ -185,7 +200,10 @@ func (l *ODE) forward(vals []G.Value) error {
 		}
 	}
 	if l.onSolve != nil {
-		l.onSolve()
+		if err := l.onSolve(); err != nil {
+			l.trace = nil
+			return fmt.Errorf("layer %q: %w", l.name, err)
+		}
 	}
 	tr, err := ad.Solve(l.field, l.cfg.t0, l.cfg.t1, y0, l.solveConfig(nil))
 	if err != nil {
@@ -239,6 +257,30 @@ func (l *ODE) output() tensor.Tensor {
 // backward runs the gradient method given ∂L/∂Out and packs
 // [∂L/∂y0 | ∂L/∂θ1 | …] into one vector of the layer's dtype.
 func (l *ODE) backward(vals []G.Value, dOut G.Value) (tensor.Tensor, error) {
+	g, err := l.gradients(vals, dOut)
+	if err != nil {
+		return nil, err
+	}
+	total := len(g.Y0) + len(g.Theta)
+	if l.dtype == tensor.Float32 {
+		d := make([]float32, total)
+		for i, v := range g.Y0 {
+			d[i] = float32(v)
+		}
+		for i, v := range g.Theta {
+			d[len(g.Y0)+i] = float32(v)
+		}
+		return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
+	}
+	d := make([]float64, total)
+	copy(d, g.Y0)
+	copy(d[len(g.Y0):], g.Theta)
+	return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
+}
+
+// gradients runs the gradient method given ∂L/∂Out, solving again first if
+// the kept solve was not made from these input values.
+func (l *ODE) gradients(vals []G.Value, dOut G.Value) (*ad.Gradients, error) {
 	if !l.current(vals) {
 		if err := l.forward(vals); err != nil {
 			return nil, err
@@ -261,21 +303,7 @@ func (l *ODE) backward(vals []G.Value, dOut G.Value) (tensor.Tensor, error) {
 		return nil, fmt.Errorf("layer %q: %w", l.name, err)
 	}
 	l.stats.Backward = g.Stats
-	total := len(g.Y0) + len(g.Theta)
-	if l.dtype == tensor.Float32 {
-		d := make([]float32, total)
-		for i, v := range g.Y0 {
-			d[i] = float32(v)
-		}
-		for i, v := range g.Theta {
-			d[len(g.Y0)+i] = float32(v)
-		}
-		return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
-	}
-	d := make([]float64, total)
-	copy(d, g.Y0)
-	copy(d[len(g.Y0):], g.Theta)
-	return tensor.New(tensor.WithShape(total), tensor.WithBacking(d)), nil
+	return g, nil
 }
 
 // flatten reads a float value into a float64 slice (appending to dst).

@@ -327,7 +327,7 @@ func TestConstructionErrors(t *testing.T) {
 	check("vector input", err, "want (batch, dim)")
 	wide := learnable(g, "wide", 4, odeD+1, rng, tensor.Float64)
 	_, err = NewODE(wide, f)
-	check("field shape", err, "")
+	check("field shape", err, "building the vector field for a state of shape (4, 5): Failed to infer shape. Op: A × B: Inner dimensions do not match up")
 	other, _ := MLP(G.NewGraph(), odeD)
 	_, err = NewODE(y0, other)
 	check("other graph", err, "belongs to another graph")

@@ -41,7 +41,10 @@ func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
 // odeOp: (y0, θ1, …, θk) → y(t1), or the stacked outputs.
 type odeOp struct{ l *ODE }
 
-var _ G.SDOp = odeOp{}
+var (
+	_ G.SDOp = odeOp{}
+	_ G.ADOp = odeOp{}
+)
 
 func (op odeOp) Arity() int { return 1 + len(op.l.params) }
 
@@ -96,6 +99,88 @@ func (op odeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 		off += op.l.sizes[i]
 	}
 	return out, nil
+}
+
+// DoDiff is the LispMachine's backward pass (automatic differentiation
+// mode): it runs the same gradient method as the symbolic gradient, once,
+// from the output's accumulated gradient, and adds ∂L/∂y0 and ∂L/∂θ into
+// the gradients of the inputs.
+func (op odeOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) error {
+	l := op.l
+	if len(inputs) != op.Arity() {
+		return fmt.Errorf("layer %q: %d inputs to the backward pass, want %d", l.name, len(inputs), op.Arity())
+	}
+	dOut, err := output.Grad()
+	if err != nil {
+		return fmt.Errorf("layer %q: output gradient: %w", l.name, err)
+	}
+	vals := make([]G.Value, len(inputs))
+	for i, in := range inputs {
+		if vals[i] = in.Value(); vals[i] == nil {
+			return fmt.Errorf("layer %q: input %d (%s) has no value", l.name, i, in.Name())
+		}
+	}
+	g, err := l.gradients(vals, dOut)
+	if err != nil {
+		return err
+	}
+	parts := append([][]float64{g.Y0}, splitSizes(g.Theta, l.sizes[1:])...)
+	for i, in := range inputs {
+		d, err := in.Grad()
+		if err != nil {
+			return fmt.Errorf("layer %q: gradient of input %d (%s): %w", l.name, i, in.Name(), err)
+		}
+		if err := addInto(d, parts[i]); err != nil {
+			return fmt.Errorf("layer %q: gradient of input %d (%s): %w", l.name, i, in.Name(), err)
+		}
+	}
+	return nil
+}
+
+// splitSizes cuts v into consecutive pieces of the given sizes.
+func splitSizes(v []float64, sizes []int) [][]float64 {
+	out := make([][]float64, len(sizes))
+	off := 0
+	for i, n := range sizes {
+		out[i] = v[off : off+n]
+		off += n
+	}
+	return out
+}
+
+// addInto adds src into a gradient value in place.
+func addInto(dst G.Value, src []float64) error {
+	switch d := dst.(type) {
+	case *tensor.Dense:
+		if d.IsMaterializable() || d.Shape().TotalSize() != len(src) {
+			return fmt.Errorf("cannot add %d numbers into a value of shape %v", len(src), d.Shape())
+		}
+		switch d.Dtype() {
+		case tensor.Float64:
+			x := d.Float64s()
+			for i, v := range src {
+				x[i] += v
+			}
+			return nil
+		case tensor.Float32:
+			x := d.Float32s()
+			for i, v := range src {
+				x[i] += float32(v)
+			}
+			return nil
+		}
+	case *G.F64:
+		if len(src) == 1 {
+			*d += G.F64(src[0])
+			return nil
+		}
+	case *G.F32:
+		if len(src) == 1 {
+			*d += G.F32(src[0])
+			return nil
+		}
+	}
+	return fmt.Errorf("cannot add %d numbers into a gradient of type %T", len(src), dst)
 }
 
 // adjointOp: (y0, θ…, ∂L/∂Out) → [∂L/∂y0 | ∂L/∂θ1 | …].

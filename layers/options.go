@@ -26,6 +26,8 @@ type config struct {
 	workers  int
 	// CDE blocks: stages use the control's increment over the step
 	increments bool
+	// adaptive steps: accept a step only when every row's error passes
+	perRowError bool
 	// drift guard, folded into a Reversible gradient
 	checkpointEvery int
 	driftTol        float64
@@ -112,6 +114,13 @@ func WithStepSize(h float64) Option {
 
 // WithTolerance switches to adaptive steps with these tolerances (the
 // method needs an embedded error estimate: Bosh3, Dopri5, Tsit5, …).
+//
+// The steps are shared by the whole batch and, by default, accepted on one
+// RMS error norm over the whole batch: a row's error is averaged with its
+// companions', so a row's output depends on which rows share its batch, and
+// a hard row among easy ones (or among padding rows) can end several times
+// less accurate than its tolerance. WithPerRowError accepts a step only when
+// every row passes on its own.
 func WithTolerance(rtol, atol float64) Option {
 	return func(c *config) error {
 		if !(rtol >= 0) || !(atol >= 0) || rtol+atol == 0 || math.IsInf(rtol+atol, 0) {
@@ -206,6 +215,25 @@ func WithWorkers(n int) Option {
 	}
 }
 
+// WithPerRowError makes adaptive steps (WithTolerance, or WithController
+// with an integrators.Adaptive) accept a step only when every row of the
+// batch passes its own RMS error norm (integrators.Adaptive.RowSize set to
+// the row's dimension), instead of one norm over the whole batch. What it
+// guarantees: on every accepted step, each row's scaled local error
+// estimate is within tolerance, as in a solve of that row alone with the
+// same step. What it does not: the step size is still shared and chosen by
+// the worst row, so a row's output still depends on its companions through
+// the step sizes. It is unchanged by companions whose error stays below its
+// own (rows that are easier to integrate, or zero padding when f(t, 0) = 0),
+// and a harder companion makes its steps smaller, never its tolerance
+// looser. Fixed steps refuse it.
+func WithPerRowError() Option {
+	return func(c *config) error {
+		c.perRowError = true
+		return nil
+	}
+}
+
 // WithControlIncrements makes a CDE block step in increment form: every
 // stage of the step from t0 to t1 uses the control's increment
 // ΔX = X(t1) − X(t0) over the step (so the −h sub-step of the reversible
@@ -241,6 +269,11 @@ func (c *config) resolve() error {
 		}
 		r.CheckpointEvery, r.DriftTol, r.Warn = c.checkpointEvery, c.driftTol, c.driftWarn
 		c.gradient = r
+	}
+	if c.perRowError {
+		if _, ok := c.control.(integrators.Adaptive); !ok {
+			return fmt.Errorf("WithPerRowError applies to adaptive steps (WithTolerance), not %T", c.control)
+		}
 	}
 	if rv, ok := c.method.(integrators.Reversible); ok {
 		if err := rv.Validate(); err != nil {

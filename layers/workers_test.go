@@ -1,0 +1,62 @@
+package layers
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// TestWorkersAndClose: a layer with WithWorkers gives the gradients of the
+// same layer on one goroutine, and Close stops the goroutines it started.
+func TestWorkersAndClose(t *testing.T) {
+	const workers = 3
+	m1 := buildModel(t, modelSpec{batch: 5, opts: []Option{WithSteps(6)}})
+	vm1 := G.NewTapeMachine(m1.g)
+	defer vm1.Close()
+	loss1, want := m1.run(t, vm1)
+
+	before := workerGoroutines()
+	m := buildModel(t, modelSpec{batch: 5, opts: []Option{WithSteps(6), WithWorkers(workers)}})
+	if got := workerGoroutines(); got != before+workers-1 {
+		t.Fatalf("%d worker goroutines after a layer with %d workers, had %d", got, workers, before)
+	}
+	vm := G.NewTapeMachine(m.g)
+	defer vm.Close()
+	loss, got := m.run(t, vm)
+	if e := relErr([]float64{loss}, []float64{loss1}); e > 1e-13 {
+		t.Errorf("loss with %d workers differs by %.3g", workers, e)
+	}
+	if e := relErr(got, want); e > 1e-12 {
+		t.Errorf("gradients with %d workers differ by %.3g", workers, e)
+	}
+	if err := m.odes[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	for i := 0; i < 200 && !stopped; i++ {
+		stopped = workerGoroutines() <= before
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !stopped {
+		t.Errorf("%d worker goroutines 2 s after Close, want %d", workerGoroutines(), before)
+	}
+	// The closed layer still trains, on one goroutine.
+	_, again := m.run(t, vm)
+	if e := relErr(again, want); e > 1e-12 {
+		t.Errorf("gradients after Close differ by %.3g", e)
+	}
+	if err := m.odes[0].Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// workerGoroutines counts the goroutines running a ParallelField's worker
+// loop (what WithWorkers starts), from a dump of every goroutine's stack.
+func workerGoroutines() int {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "ad.(*ParallelField).loop(")
+}
