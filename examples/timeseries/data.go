@@ -158,9 +158,8 @@ type source struct {
 	interp    interpolation
 	timeScale float64
 	// Augmentation (training only): noisy copies of the observations,
-	// rebuilt per batch, with observations dropped at random, or a random
-	// window of the series stretched over its span (window slicing).
-	noise, drop, crop float64
+	// rebuilt per batch, with observations dropped at random.
+	noise, drop float64
 	seed        uint64
 	rng         *rand.Rand
 	obs         [][][]float64 // per series: observations incl. the time channel
@@ -257,7 +256,7 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 		copy(x[r*s.channels:(r+1)*s.channels], s.x0[i])
 		y[r*classes+s.Label(i)] = 1
 		paths[r] = s.paths[i]
-		if s.noise > 0 || s.drop > 0 || s.crop > 0 {
+		if s.noise > 0 || s.drop > 0 {
 			p, err := s.augmented(i)
 			if err != nil {
 				return err
@@ -274,33 +273,20 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 }
 
 // augmented is series i with noise on its standardised values (not on
-// time or counts), interior observations dropped at random and, with
-// crop, a window of a fraction 1−crop of its observations at a random
-// offset, its times stretched back over the series' span.
+// time or counts) and interior observations dropped at random.
 func (s *source) augmented(i int) (layers.Path, error) {
 	var noisy [][]float64
 	var times []float64
-	obs, ts := s.obs[i], s.times[i]
-	if n := len(obs); s.crop > 0 && n > 2 {
-		keep := max(2, int(math.Round((1-s.crop)*float64(n))))
-		off := s.rng.IntN(n - keep + 1)
-		obs, ts = obs[off:off+keep], make([]float64, keep)
-		span := s.times[i][n-1]
-		for k := range ts {
-			ts[k] = span * float64(k) / float64(keep-1)
-		}
-	}
-	last := len(obs) - 1
-	for k, row := range obs {
+	last := len(s.obs[i]) - 1
+	for k, row := range s.obs[i] {
 		if k > 0 && k < last && s.drop > 0 && s.rng.Float64() < s.drop {
 			continue // an irregularly sampled copy: the end points stay
 		}
 		row = append([]float64(nil), row...)
-		row[0] = ts[k] * s.timeScale
 		for c := 1; c <= s.dims; c++ {
 			row[c] += s.noise * s.rng.NormFloat64()
 		}
-		noisy, times = append(noisy, row), append(times, ts[k])
+		noisy, times = append(noisy, row), append(times, s.times[i][k])
 	}
 	return s.path(times, noisy)
 }

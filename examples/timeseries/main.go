@@ -81,7 +81,6 @@ func run(args []string, stdout, log io.Writer) error {
 		resume    = fs.Bool("resume", false, "resume from the run directory")
 		workers   = fs.Int("workers", 2, "data-parallel workers")
 		emaD      = fs.Float64("ema", 0.98, "decay of the moving average of the weights that is evaluated and checkpointed (0: off)")
-		crop      = fs.Float64("crop", 0, "augmentation: train on a random window of each series this fraction shorter, stretched over its span (window slicing; 0: off)")
 		drop      = fs.Float64("drop", 0, "augmentation: drop each interior observation of a training series with this probability each time a batch is drawn")
 		fscale    = fs.Float64("field-scale", 0.2, "scale of the matrix field's initial output layer (layers.OutputScale)")
 		tscale    = fs.Float64("time-scale", 10, "scale of the time channel, which runs from 0 to this at the longest series' end")
@@ -178,7 +177,7 @@ func run(args []string, stdout, log io.Writer) error {
 	for _, s := range srcs {
 		s.m = m
 	}
-	trSrc.noise, trSrc.drop, trSrc.crop, trSrc.seed = *noise, *drop, *crop, *seed
+	trSrc.noise, trSrc.drop, trSrc.seed = *noise, *drop, *seed
 	trSrc.SetEpoch(0)
 
 	// Training length in optimiser steps, with the batch from the set's
