@@ -70,7 +70,7 @@ func run(args []string, stdout, log io.Writer) error {
 		solver    = fs.String("solver", "rk4", "base tableau of the reversible solver")
 		gradName  = fs.String("grad", "reversible", "gradient method: reversible, backprop, checkpoint, adjoint")
 		optSteps  = fs.Int("opt-steps", 1000, "optimiser steps of training (fewer when -max-work caps them)")
-		maxWork   = fs.Float64("max-work", 4.2e6, "cap on optimiser steps × batch rows per worker × solver steps, which bounds the run time; a set above it trains fewer optimiser steps and says so")
+		maxWork   = fs.Float64("max-work", 1.2e6, "cap on optimiser steps × batch rows per worker × solver steps, which bounds the run time; a set above it trains fewer optimiser steps and says so")
 		epochs    = fs.Int("epochs", 0, "training epochs, overriding -opt-steps (0: from -opt-steps)")
 		batch     = fs.Int("batch", 0, "minibatch size (0: a tenth of the training series, between 8 and 32)")
 		patience  = fs.Int("patience", -1, "early stopping: epochs without a better validation result (-1: a quarter of the epochs; 0: off)")
@@ -86,7 +86,7 @@ func run(args []string, stdout, log io.Writer) error {
 		tscale    = fs.Float64("time-scale", 10, "scale of the time channel, which runs from 0 to this at the longest series' end")
 		noise     = fs.Float64("noise", 0.3, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
 		readout   = fs.Int("readout", 8, "states the head reads: this many, evenly spaced over the span at step boundaries (1: the final state only)")
-		selectBy  = fs.String("select", "loss", "what chooses the epoch kept on the validation set: loss or accuracy")
+		selectBy  = fs.String("select", "accuracy", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss) or loss (ties: the higher accuracy)")
 		baseline  = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -105,11 +105,11 @@ func run(args []string, stdout, log io.Writer) error {
 	if !interp.valid() && *interpArg != "auto" {
 		return fmt.Errorf("-interp %q: want hermite, linear, increments or auto", *interpArg)
 	}
-	by := train.ByLoss
+	by := train.ByAccuracy
 	switch *selectBy {
-	case "loss":
 	case "accuracy":
-		by = train.ByAccuracy
+	case "loss":
+		by = train.ByLoss
 	default:
 		return fmt.Errorf("-select %q: want loss or accuracy", *selectBy)
 	}
