@@ -7,9 +7,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-	"gonum.org/v1/gonum/blas/blas64"
+	"github.com/revode/revode/internal/kernels"
 )
 
 // Kernels: for the ops a vector field is mostly made of (matrix products,
@@ -79,7 +77,7 @@ func kernelFor(op G.Op, in []G.Value, out *tensor.Dense) kernel {
 		return matMulKernel(strings.HasPrefix(name, "Aᵀ"), strings.HasSuffix(name, "Bᵀ"), in, out)
 	case len(in) == 2 && (strings.HasSuffix(name, " false") || strings.HasSuffix(name, " true")):
 		return binaryKernel(strings.Fields(name)[0], in, out)
-	case len(in) == 1 && (name == "tanh" || name == "sigmoid" || name == "neg" || name == "square"):
+	case len(in) == 1 && (name == "tanh" || name == "sigmoid" || name == "softplus" || name == "neg" || name == "square"):
 		return unaryKernel(name, in, out)
 	case len(in) == 2 && (name == "Repeat0" || name == "Repeat1"):
 		return repeatKernel(in, out)
@@ -110,29 +108,22 @@ func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) kernel {
 	if !okA || !okB || a.Shape().Dims() != 2 || b.Shape().Dims() != 2 || out.Shape().Dims() != 2 {
 		return nil
 	}
-	tA, tB := blas.NoTrans, blas.NoTrans
-	if ta {
-		tA = blas.Trans
-	}
-	if tb {
-		tB = blas.Trans
-	}
+	// Each step owns its GEMM workspace: no allocation after the first run.
+	var ws64 kernels.Workspace[float64]
+	var ws32 kernels.Workspace[float32]
 	return func(out *tensor.Dense, in []G.Value) error {
 		a, b := in[0].(*tensor.Dense), in[1].(*tensor.Dense)
-		ar, ac := a.Shape()[0], a.Shape()[1]
-		br, bc := b.Shape()[0], b.Shape()[1]
-		or, oc := out.Shape()[0], out.Shape()[1]
+		ac, bc := a.Shape()[1], b.Shape()[1]
+		m, n := out.Shape()[0], out.Shape()[1]
+		k := ac
+		if ta {
+			k = a.Shape()[0]
+		}
 		switch out.Dtype() {
 		case tensor.Float64:
-			blas64.Gemm(tA, tB, 1,
-				blas64.General{Rows: ar, Cols: ac, Stride: ac, Data: a.Float64s()},
-				blas64.General{Rows: br, Cols: bc, Stride: bc, Data: b.Float64s()},
-				0, blas64.General{Rows: or, Cols: oc, Stride: oc, Data: out.Float64s()})
+			ws64.Gemm(ta, tb, m, n, k, a.Float64s(), ac, b.Float64s(), bc, out.Float64s(), n, false)
 		default:
-			blas32.Gemm(tA, tB, 1,
-				blas32.General{Rows: ar, Cols: ac, Stride: ac, Data: a.Float32s()},
-				blas32.General{Rows: br, Cols: bc, Stride: bc, Data: b.Float32s()},
-				0, blas32.General{Rows: or, Cols: oc, Stride: oc, Data: out.Float32s()})
+			ws32.Gemm(ta, tb, m, n, k, a.Float32s(), ac, b.Float32s(), bc, out.Float32s(), n, false)
 		}
 		return nil
 	}
@@ -264,9 +255,15 @@ func unaryKernel(name string, in []G.Value, out *tensor.Dense) kernel {
 	var f func(float64) float64
 	switch name {
 	case "tanh":
-		f = math.Tanh
+		return vectorKernel(kernels.Tanh[float64], kernels.Tanh[float32])
 	case "sigmoid":
-		f = func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+		return vectorKernel(
+			func(o, x []float64) { sigmoidInto(o, x, -709, 19) },
+			func(o, x []float32) { sigmoidInto(o, x, -88, 15) })
+	case "softplus":
+		return vectorKernel(
+			func(o, x []float64) { softplusInto(o, x, -708, 16) },
+			func(o, x []float32) { softplusInto(o, x, -103, 14) })
 	case "neg":
 		f = func(x float64) float64 { return -x }
 	case "square":
@@ -280,6 +277,45 @@ func unaryKernel(name string, in []G.Value, out *tensor.Dense) kernel {
 			mapInto(out.Float32s(), x.Float32s(), f)
 		}
 		return nil
+	}
+}
+
+// vectorKernel applies an internal/kernels activation.
+func vectorKernel(f64 func(o, x []float64), f32 func(o, x []float32)) kernel {
+	return func(out *tensor.Dense, in []G.Value) error {
+		x := in[0].(*tensor.Dense)
+		if out.Dtype() == tensor.Float64 {
+			f64(out.Float64s(), x.Float64s())
+		} else {
+			f32(out.Float32s(), x.Float32s())
+		}
+		return nil
+	}
+}
+
+// Gorgonia's sigmoid and softplus (math_nooptim.go) cut off their tails:
+// σ(x) is 1 above hi and 0 below lo, softplus(x) is x above hi and 0 below
+// lo. The kernels follow the op rather than the exact function, so that a
+// compiled field computes what its graph says. o and x do not overlap.
+func sigmoidInto[T float](o, x []T, lo, hi T) {
+	kernels.Sigmoid(o, x)
+	for i, v := range x {
+		if v > hi {
+			o[i] = 1
+		} else if v < lo {
+			o[i] = 0
+		}
+	}
+}
+
+func softplusInto[T float](o, x []T, lo, hi T) {
+	kernels.Softplus(o, x)
+	for i, v := range x {
+		if v > hi {
+			o[i] = v
+		} else if v < lo {
+			o[i] = 0
+		}
 	}
 }
 

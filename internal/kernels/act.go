@@ -56,13 +56,13 @@ func checkLen(n ...int) {
 	}
 }
 
-// apply runs the assembly over the largest multiple of 4 elements and the
+// apply runs the assembly over the largest multiple of its lane count and the
 // portable code over the rest.
 func apply[T Float](a activation, dst, x []T) {
 	checkLen(len(dst), len(x))
 	n := len(x)
-	if k := activationKernel[T](a); k != nil {
-		if body := n &^ 3; body > 0 {
+	if k, lanes := activationKernel[T](a); k != nil {
+		if body := n - n%lanes; body > 0 {
 			k(unsafe.Pointer(&dst[0]), unsafe.Pointer(&x[0]), body)
 			dst, x = dst[body:], x[body:]
 		}

@@ -25,14 +25,18 @@ func main() {
 	// AVX-512: 32 zmm registers; 8×2 accumulators.
 	gemmKernel(&g, "gemmF64AVX512", true, 8, 8)
 	gemmKernel(&g, "gemmF32AVX512", true, 4, 8)
+	fmaPeak(&g, "fmaPeakAVX2", false)
+	fmaPeak(&g, "fmaPeakAVX512", true)
 	write("gemm_amd64.s", &g)
 
 	var a bytes.Buffer
 	header(&a)
 	constants(&a)
 	for _, f := range []string{"tanh", "sigmoid", "softplus"} {
-		activation(&a, f, 8)
-		activation(&a, f, 4)
+		for _, w512 := range []bool{false, true} {
+			activation(&a, f, 8, w512)
+			activation(&a, f, 4, w512)
+		}
 	}
 	write("act_amd64.s", &a)
 }
@@ -54,12 +58,17 @@ func write(name string, b *bytes.Buffer) {
 
 // gemmKernel emits
 //
-//	func name(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc int)
+//	func name(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 //
 // computing the rows×(2 vectors) tile C = A·B (acc == 0) or C += A·B,
 // with A(i, p) at a[i·rsA + p·csA], B(p, j) at b[p·ldb + j] and C(i, j) at
 // c[i·ldc + j], strides in elements. A is read in place (either layout),
 // B's 2-vector row segment is loaded whole, A's entries are broadcast.
+// The AVX-512 kernels also cut the tile to C's edges: they load B and
+// load and store C under the lane masks mask&0xffff (first vector) and
+// mask>>16 (second), which suppress faults on the lanes left out, and
+// store only the first rows rows (1 ≤ rows ≤ the tile's); the AVX2 ones
+// ignore rows and mask and always compute the whole tile.
 func gemmKernel(w *bytes.Buffer, name string, avx512 bool, elem, rows int) {
 	reg, width := "Y", 32
 	if avx512 {
@@ -94,8 +103,8 @@ func gemmKernel(w *bytes.Buffer, name string, avx512 bool, elem, rows int) {
 		return "(" + base + ")(R9*1)"
 	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	fmt.Fprintf(w, "// func %s(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", name)
+	fmt.Fprintf(w, "// func %s(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-88\n", name)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), AX")
 	p("MOVQ rsA+16(FP), R8")
@@ -109,6 +118,12 @@ func gemmKernel(w *bytes.Buffer, name string, avx512 bool, elem, rows int) {
 	}
 	p("LEAQ (R8)(R8*2), R9")
 	p("LEAQ (AX)(R8*4), DX")
+	if avx512 {
+		p("MOVQ mask+80(FP), R10")
+		p("KMOVW R10, K1")
+		p("SHRQ $16, R10")
+		p("KMOVW R10, K2")
+	}
 	for r := 0; r < rows; r++ {
 		for v := 0; v < 2; v++ {
 			if avx512 {
@@ -121,8 +136,13 @@ func gemmKernel(w *bytes.Buffer, name string, avx512 bool, elem, rows int) {
 	p("TESTQ CX, CX")
 	p("JE %s_store", name)
 	fmt.Fprintf(w, "%s_loop:\n", name)
-	p("VMOVUP%c (BX), %s", sfx[1], bReg(0))
-	p("VMOVUP%c %d(BX), %s", sfx[1], width, bReg(1))
+	if avx512 {
+		p("VMOVUP%c.Z (BX), K1, %s", sfx[1], bReg(0))
+		p("VMOVUP%c.Z %d(BX), K2, %s", sfx[1], width, bReg(1))
+	} else {
+		p("VMOVUP%c (BX), %s", sfx[1], bReg(0))
+		p("VMOVUP%c %d(BX), %s", sfx[1], width, bReg(1))
+	}
 	for r := 0; r < rows; r++ {
 		p("%s %s, %s", bc, aAddr(r), bcReg(r))
 		p("VFMADD231%s %s, %s, %s", sfx, bReg(0), bcReg(r), acc(r, 0))
@@ -134,35 +154,89 @@ func gemmKernel(w *bytes.Buffer, name string, avx512 bool, elem, rows int) {
 	p("DECQ CX")
 	p("JNZ %s_loop", name)
 	fmt.Fprintf(w, "%s_store:\n", name)
-	p("MOVQ acc+64(FP), SI")
-	p("TESTQ SI, SI")
+	if avx512 {
+		p("MOVQ rows+72(FP), SI")
+	}
+	p("MOVQ acc+64(FP), R10")
+	p("TESTQ R10, R10")
 	p("JE %s_overwrite", name)
+	mask := [2]string{"K1", "K2"}
+	tmp := [2]string{bReg(0), bReg(1)}
 	for r := 0; r < rows; r++ {
 		for v := 0; v < 2; v++ {
-			p("VADD%s %d(DI), %s, %s", sfx, v*width, acc(r, v), acc(r, v))
-			p("VMOVUP%c %s, %d(DI)", sfx[1], acc(r, v), v*width)
+			if avx512 {
+				p("VMOVUP%c.Z %d(DI), %s, %s", sfx[1], v*width, mask[v], tmp[v])
+				p("VADD%s %s, %s, %s", sfx, tmp[v], acc(r, v), acc(r, v))
+				p("VMOVUP%c %s, %s, %d(DI)", sfx[1], acc(r, v), mask[v], v*width)
+			} else {
+				p("VADD%s %d(DI), %s, %s", sfx, v*width, acc(r, v), acc(r, v))
+				p("VMOVUP%c %s, %d(DI)", sfx[1], acc(r, v), v*width)
+			}
+		}
+		if avx512 && r < rows-1 {
+			p("DECQ SI")
+			p("JZ %s_done", name)
 		}
 		p("ADDQ R13, DI")
 	}
-	if !avx512 {
-		p("VZEROUPPER")
-	}
-	p("RET")
+	p("JMP %s_done", name)
 	fmt.Fprintf(w, "%s_overwrite:\n", name)
 	for r := 0; r < rows; r++ {
 		for v := 0; v < 2; v++ {
-			p("VMOVUP%c %s, %d(DI)", sfx[1], acc(r, v), v*width)
+			if avx512 {
+				p("VMOVUP%c %s, %s, %d(DI)", sfx[1], acc(r, v), mask[v], v*width)
+			} else {
+				p("VMOVUP%c %s, %d(DI)", sfx[1], acc(r, v), v*width)
+			}
+		}
+		if avx512 && r < rows-1 {
+			p("DECQ SI")
+			p("JZ %s_done", name)
 		}
 		p("ADDQ R13, DI")
 	}
-	if !avx512 {
-		p("VZEROUPPER")
-	}
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER") // Go code after the call runs SSE: leave the upper halves clean
 	p("RET")
 	fmt.Fprintln(w)
 }
 
-// Constants, each repeated over a ymm register's 4 lanes.
+// fmaPeak emits func name(n int): n rounds of 24 independent float64 FMAs
+// on registers, the most a core's FMA units can retire; the benchmark
+// that times it gives the peak the GEMM's figures are a fraction of.
+func fmaPeak(w *bytes.Buffer, name string, avx512 bool) {
+	reg, regs := "Y", 12
+	if avx512 {
+		reg, regs = "Z", 24
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintf(w, "// func %s(n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-8\n", name)
+	p("MOVQ n+0(FP), CX")
+	for i := 0; i < regs+2; i++ {
+		if avx512 {
+			p("VPXORQ %s%d, %s%d, %s%d", reg, i, reg, i, reg, i)
+		} else {
+			p("VXORPD %s%d, %s%d, %s%d", reg, i, reg, i, reg, i)
+		}
+	}
+	p("TESTQ CX, CX")
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for rep := 0; rep < 24/regs; rep++ {
+		for i := 0; i < regs; i++ {
+			p("VFMADD231PD %s%d, %s%d, %s%d", reg, regs, reg, regs+1, reg, i)
+		}
+	}
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER") // Go code after the call runs SSE: leave the upper halves clean
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// Constants, each repeated over a zmm register's 8 lanes.
 var consts = []struct {
 	name string
 	bits uint64
@@ -216,16 +290,52 @@ func constants(w *bytes.Buffer) {
 		}{fmt.Sprintf("atanh%d", i), math.Float64bits(1 / float64(2*i+1))})
 	}
 	for _, c := range all {
-		for l := 0; l < 4; l++ {
+		for l := 0; l < 8; l++ {
 			fmt.Fprintf(w, "DATA %s<>+%d(SB)/8, $0x%016x\n", c.name, 8*l, c.bits)
 		}
-		fmt.Fprintf(w, "GLOBL %s<>(SB), RODATA|NOPTR, $32\n", c.name)
+		fmt.Fprintf(w, "GLOBL %s<>(SB), RODATA|NOPTR, $64\n", c.name)
 	}
 	fmt.Fprintln(w)
 }
 
-// exp emits out = e^in for in in [-708, 40], 4 lanes, clobbering t1, t2.
-func exp(p func(string, ...any), in, out, t1, t2 string) {
+// vec names the registers and spells the instructions of one vector width:
+// ymm (AVX2, masks in ymm registers) or zmm (AVX-512, masks in K registers).
+type vec struct{ w512 bool }
+
+func (v vec) r(n int) string {
+	if v.w512 {
+		return fmt.Sprintf("Z%d", n)
+	}
+	return fmt.Sprintf("Y%d", n)
+}
+
+// mask register number n: K1, K2 or Y9, Y11.
+func (v vec) m(n int) string {
+	if v.w512 {
+		return fmt.Sprintf("K%d", n)
+	}
+	return [...]string{"", "Y9", "Y11"}[n]
+}
+
+// logic returns the bitwise instruction: AND, OR or XOR.
+func (v vec) logic(op string) string {
+	if v.w512 {
+		return "VP" + op + "Q"
+	}
+	return "V" + op + "PD"
+}
+
+// blend: dst = mask ? ifTrue : ifFalse.
+func (v vec) blend(p func(string, ...any), mask, ifTrue, ifFalse, dst string) {
+	if v.w512 {
+		p("VBLENDMPD %s, %s, %s, %s", ifTrue, ifFalse, mask, dst)
+		return
+	}
+	p("VBLENDVPD %s, %s, %s, %s", mask, ifTrue, ifFalse, dst)
+}
+
+// exp emits out = e^in for in in [-708, 40], clobbering t1, t2.
+func exp(p func(string, ...any), v vec, in, out, t1, t2 string) {
 	p("VMULPD log2e<>(SB), %s, %s", in, t1)
 	p("VADDPD magic<>(SB), %s, %s", t1, t2) // t2: n in the low mantissa bits
 	p("VSUBPD magic<>(SB), %s, %s", t2, t1) // t1 = n = round(in·log2e)
@@ -241,98 +351,122 @@ func exp(p func(string, ...any), in, out, t1, t2 string) {
 }
 
 // activation emits func name(dst, x unsafe.Pointer, n int) for n a
-// multiple of 4, in float64 arithmetic (float32 data is widened).
-func activation(w *bytes.Buffer, f string, elem int) {
+// multiple of the lane count (4 for ymm, 8 for zmm), in float64
+// arithmetic (float32 data is widened).
+func activation(w *bytes.Buffer, f string, elem int, w512 bool) {
+	v := vec{w512}
+	lanes, isa := 4, "AVX2"
+	if w512 {
+		lanes, isa = 8, "AVX512"
+	}
 	ty := "F64"
 	if elem == 4 {
 		ty = "F32"
 	}
-	name := f + ty + "AVX2"
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	name := f + ty + isa
+	r := v.r
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
 	fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, n int)\n", name)
 	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
 	p("MOVQ dst+0(FP), DI")
 	p("MOVQ x+8(FP), SI")
 	p("MOVQ n+16(FP), CX")
-	p("SHRQ $2, CX")
+	if w512 {
+		p("SHRQ $3, CX")
+	} else {
+		p("SHRQ $2, CX")
+	}
 	p("JE %s_done", name)
 	if f == "tanh" {
-		p("VMOVUPD tanhclamp<>(SB), Y15")
+		p("VMOVUPD tanhclamp<>(SB), %s", r(15))
 	} else {
-		p("VMOVUPD expclamp<>(SB), Y15")
+		p("VMOVUPD expclamp<>(SB), %s", r(15))
 	}
-	p("VXORPD Y14, Y14, Y14")
+	p("%s %s, %s, %s", v.logic("XOR"), r(14), r(14), r(14))
 	fmt.Fprintf(w, "%s_loop:\n", name)
-	if elem == 8 {
-		p("VMOVUPD (SI), Y0")
-	} else {
-		p("VCVTPS2PD (SI), Y0")
+	switch {
+	case elem == 8:
+		p("VMOVUPD (SI), %s", r(0))
+	default:
+		p("VCVTPS2PD (SI), %s", r(0))
 	}
-	p("VANDPD absmask<>(SB), Y0, Y1")
+	p("%s absmask<>(SB), %s, %s", v.logic("AND"), r(0), r(1))
 	// min(clamp, |x|), NaN → |x| (Intel's MINPD returns its second source).
-	p("VMINPD Y1, Y15, Y2")
+	p("VMINPD %s, %s, %s", r(1), r(15), r(2))
 	switch f {
 	case "tanh":
-		// |x| ≥ 0.625: 1 − 2/(e^{2|x|}+1), with x's sign.
-		p("VADDPD Y2, Y2, Y2")
-		exp(p, "Y2", "Y3", "Y4", "Y5")
-		p("VADDPD one<>(SB), Y3, Y3")
-		p("VMOVUPD two<>(SB), Y4")
-		p("VDIVPD Y3, Y4, Y4")
-		p("VMOVUPD one<>(SB), Y5")
-		p("VSUBPD Y4, Y5, Y5")
-		p("VANDPD signmask<>(SB), Y0, Y6")
-		p("VORPD Y6, Y5, Y5")
-		// |x| < 0.625: x + x·s·P(s)/Q(s).
-		p("VMULPD Y0, Y0, Y6")
-		p("VMOVUPD tanhP0<>(SB), Y7")
-		p("VFMADD213PD tanhP1<>(SB), Y6, Y7")
-		p("VFMADD213PD tanhP2<>(SB), Y6, Y7")
-		p("VMULPD Y6, Y7, Y7")
-		p("VMULPD Y0, Y7, Y7")
-		p("VADDPD tanhQ0<>(SB), Y6, Y8")
-		p("VFMADD213PD tanhQ1<>(SB), Y6, Y8")
-		p("VFMADD213PD tanhQ2<>(SB), Y6, Y8")
-		p("VDIVPD Y8, Y7, Y7")
-		p("VADDPD Y0, Y7, Y7")
-		p("VCMPPD $1, tanhsmall<>(SB), Y1, Y9")
-		p("VBLENDVPD Y9, Y7, Y5, Y10")
+		// One division for both forms: blend the numerators and the
+		// denominators, then divide (the divider is the bottleneck).
+		// |x| ≥ 0.625: (e−1)/(e+1), e = e^{2|x|} ≥ 3.49, so e−1 keeps
+		// its precision; the sign is x's.
+		p("VADDPD %s, %s, %s", r(2), r(2), r(2))
+		exp(p, v, r(2), r(3), r(4), r(5))
+		p("VSUBPD one<>(SB), %s, %s", r(3), r(4))
+		p("VADDPD one<>(SB), %s, %s", r(3), r(5))
+		p("%s signmask<>(SB), %s, %s", v.logic("AND"), r(0), r(6))
+		p("%s %s, %s, %s", v.logic("OR"), r(6), r(4), r(4))
+		// |x| < 0.625: x + x·s·P(s)/Q(s) = x·(Q(s) + s·P(s))/Q(s), s = x².
+		p("VMULPD %s, %s, %s", r(0), r(0), r(6))
+		p("VMOVUPD tanhP0<>(SB), %s", r(7))
+		p("VFMADD213PD tanhP1<>(SB), %s, %s", r(6), r(7))
+		p("VFMADD213PD tanhP2<>(SB), %s, %s", r(6), r(7))
+		p("VMULPD %s, %s, %s", r(6), r(7), r(7)) // s·P
+		p("VADDPD tanhQ0<>(SB), %s, %s", r(6), r(8))
+		p("VFMADD213PD tanhQ1<>(SB), %s, %s", r(6), r(8))
+		p("VFMADD213PD tanhQ2<>(SB), %s, %s", r(6), r(8)) // Q
+		p("VADDPD %s, %s, %s", r(8), r(7), r(7))
+		p("VMULPD %s, %s, %s", r(0), r(7), r(7))
+		p("VCMPPD $1, tanhsmall<>(SB), %s, %s", r(1), v.m(1))
+		v.blend(p, v.m(1), r(7), r(4), r(7))
+		v.blend(p, v.m(1), r(8), r(5), r(8))
+		p("VDIVPD %s, %s, %s", r(8), r(7), r(10))
 	case "sigmoid":
 		// e = e^{-|x|}; σ(|x|) = 1/(1+e), σ(−|x|) = e/(1+e).
-		p("VXORPD signmask<>(SB), Y2, Y2")
-		exp(p, "Y2", "Y3", "Y4", "Y5")
-		p("VADDPD one<>(SB), Y3, Y4")
-		p("VMOVUPD one<>(SB), Y5")
-		p("VDIVPD Y4, Y5, Y5")
-		p("VMULPD Y5, Y3, Y6")
-		p("VBLENDVPD Y0, Y6, Y5, Y10")
+		p("%s signmask<>(SB), %s, %s", v.logic("XOR"), r(2), r(2))
+		exp(p, v, r(2), r(3), r(4), r(5))
+		p("VADDPD one<>(SB), %s, %s", r(3), r(4))
+		p("VMOVUPD one<>(SB), %s", r(5))
+		p("VDIVPD %s, %s, %s", r(4), r(5), r(5))
+		p("VMULPD %s, %s, %s", r(5), r(3), r(6))
+		if w512 {
+			p("VCMPPD $1, %s, %s, %s", r(14), r(0), v.m(1)) // x < 0
+			v.blend(p, v.m(1), r(6), r(5), r(10))
+		} else {
+			v.blend(p, r(0), r(6), r(5), r(10)) // by x's sign bit
+		}
 	case "softplus":
 		// max(x, 0) + log1p(e^{-|x|}), log1p(e) = 2 atanh(e/(2+e)).
-		p("VXORPD signmask<>(SB), Y2, Y2")
-		exp(p, "Y2", "Y3", "Y4", "Y5")
-		p("VADDPD two<>(SB), Y3, Y4")
-		p("VDIVPD Y4, Y3, Y4")
-		p("VMULPD Y4, Y4, Y5")
-		p("VMOVUPD atanh%d<>(SB), Y6", atanhTerms)
+		p("%s signmask<>(SB), %s, %s", v.logic("XOR"), r(2), r(2))
+		exp(p, v, r(2), r(3), r(4), r(5))
+		p("VADDPD two<>(SB), %s, %s", r(3), r(4))
+		p("VDIVPD %s, %s, %s", r(4), r(3), r(4))
+		p("VMULPD %s, %s, %s", r(4), r(4), r(5))
+		p("VMOVUPD atanh%d<>(SB), %s", atanhTerms, r(6))
 		for i := atanhTerms - 1; i >= 0; i-- {
-			p("VFMADD213PD atanh%d<>(SB), Y5, Y6", i)
+			p("VFMADD213PD atanh%d<>(SB), %s, %s", i, r(5), r(6))
 		}
-		p("VMULPD Y4, Y6, Y6")
-		p("VADDPD Y6, Y6, Y6")
-		p("VMAXPD Y14, Y0, Y7")
-		p("VADDPD Y7, Y6, Y10")
+		p("VMULPD %s, %s, %s", r(4), r(6), r(6))
+		p("VADDPD %s, %s, %s", r(6), r(6), r(6))
+		p("VMAXPD %s, %s, %s", r(14), r(0), r(7))
+		p("VADDPD %s, %s, %s", r(7), r(6), r(10))
 	}
 	// NaN in, NaN out.
-	p("VCMPPD $3, Y0, Y0, Y11")
-	p("VBLENDVPD Y11, Y0, Y10, Y10")
-	if elem == 8 {
-		p("VMOVUPD Y10, (DI)")
-	} else {
-		p("VCVTPD2PSY Y10, X10")
+	p("VCMPPD $3, %s, %s, %s", r(0), r(0), v.m(2))
+	v.blend(p, v.m(2), r(0), r(10), r(10))
+	switch {
+	case elem == 8:
+		p("VMOVUPD %s, (DI)", r(10))
+	case w512:
+		p("VCVTPD2PS %s, Y10", r(10))
+		p("VMOVUPS Y10, (DI)")
+	default:
+		p("VCVTPD2PSY %s, X10", r(10))
 		p("VMOVUPS X10, (DI)")
 	}
-	p("ADDQ $%d, SI", 4*elem)
-	p("ADDQ $%d, DI", 4*elem)
+	p("ADDQ $%d, SI", lanes*elem)
+	p("ADDQ $%d, DI", lanes*elem)
 	p("DECQ CX")
 	p("JNZ %s_loop", name)
 	p("VZEROUPPER")

@@ -24,6 +24,13 @@ var benchShapes = []struct {
 	{"128x64·(32x64)ᵀ", false, true, 128, 32, 64},
 	{"(128x64)ᵀ·128x32", true, false, 64, 32, 128},
 	{"(128x32)ᵀ·128x64", true, false, 32, 64, 128},
+	// The 1 → 10 → 1 field at batch 1000.
+	{"1000x1·1x10", false, false, 1000, 10, 1},
+	{"1000x10·10x1", false, false, 1000, 1, 10},
+	{"1000x1·(10x1)ᵀ", false, true, 1000, 10, 1},
+	{"1000x10·(1x10)ᵀ", false, true, 1000, 1, 10},
+	{"(1000x1)ᵀ·1000x10", true, false, 1, 10, 1000},
+	{"(1000x10)ᵀ·1000x1", true, false, 10, 1, 1000},
 }
 
 func gflops(b *testing.B, m, n, k int) {
@@ -62,7 +69,7 @@ func BenchmarkGemm(b *testing.B) {
 			}
 			gflops(b, s.m, s.n, s.k)
 		})
-		for level := isaAVX2; level <= bestISA; level++ {
+		for level := isaGo; level <= bestISA; level++ {
 			isa = level
 			b.Run("f64/"+s.name+"/"+ISA(), func(b *testing.B) {
 				b.ReportAllocs()
@@ -82,7 +89,7 @@ func BenchmarkGemm(b *testing.B) {
 			}
 			gflops(b, s.m, s.n, s.k)
 		})
-		for level := isaAVX2; level <= bestISA; level++ {
+		for level := isaGo; level <= bestISA; level++ {
 			isa = level
 			b.Run("f32/"+s.name+"/"+ISA(), func(b *testing.B) {
 				b.ReportAllocs()
@@ -111,7 +118,7 @@ func BenchmarkActivations(b *testing.B) {
 		{"sigmoid", Sigmoid[float64], Sigmoid[float32]},
 		{"softplus", Softplus[float64], Softplus[float32]},
 	} {
-		for _, level := range []int{isaGo, bestISA} {
+		for level := isaGo; level <= bestISA; level++ {
 			isa = level
 			b.Run(fmt.Sprintf("%s/f64/%s", c.name, ISA()), func(b *testing.B) {
 				b.ReportAllocs()
@@ -130,4 +137,18 @@ func BenchmarkActivations(b *testing.B) {
 		}
 	}
 	_ = math.Pi
+}
+
+// BenchmarkPeak times independent register FMAs: the core's float64 peak
+// at the clock it runs now, what the GEMM figures are a fraction of.
+func BenchmarkPeak(b *testing.B) {
+	const rounds = 1 << 16
+	flops := 0
+	for b.Loop() {
+		flops = fmaPeak(rounds)
+	}
+	if flops == 0 {
+		b.Skip("no assembly on this machine")
+	}
+	b.ReportMetric(float64(24*rounds*flops)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }

@@ -21,18 +21,18 @@ func init() {
 // The micro-kernels of gemm_amd64.s: see asm_gen.go's gemmKernel.
 
 //go:noescape
-func gemmF64AVX2(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc int)
+func gemmF64AVX2(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
 //go:noescape
-func gemmF32AVX2(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc int)
+func gemmF32AVX2(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
 //go:noescape
-func gemmF64AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc int)
+func gemmF64AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
 //go:noescape
-func gemmF32AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc int)
+func gemmF32AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
-// The activations of act_amd64.s, n a multiple of 4.
+// The activations of act_amd64.s, n a multiple of 4 (AVX2) or 8 (AVX-512).
 
 //go:noescape
 func tanhF64AVX2(dst, x unsafe.Pointer, n int)
@@ -41,10 +41,22 @@ func tanhF64AVX2(dst, x unsafe.Pointer, n int)
 func tanhF32AVX2(dst, x unsafe.Pointer, n int)
 
 //go:noescape
+func tanhF64AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func tanhF32AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
 func sigmoidF64AVX2(dst, x unsafe.Pointer, n int)
 
 //go:noescape
 func sigmoidF32AVX2(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func sigmoidF64AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func sigmoidF32AVX512(dst, x unsafe.Pointer, n int)
 
 //go:noescape
 func softplusF64AVX2(dst, x unsafe.Pointer, n int)
@@ -52,48 +64,75 @@ func softplusF64AVX2(dst, x unsafe.Pointer, n int)
 //go:noescape
 func softplusF32AVX2(dst, x unsafe.Pointer, n int)
 
-// microKernel returns the GEMM register tile for T at the current ISA.
-func microKernel[T Float]() (mr, nr int, run microFunc) {
+//go:noescape
+func softplusF64AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func softplusF32AVX512(dst, x unsafe.Pointer, n int)
+
+// microKernel returns the GEMM register tile for T at the current ISA;
+// masked reports a kernel that cuts its tile to C's edges itself.
+func microKernel[T Float]() (mr, nr int, run microFunc, masked bool) {
 	var z T
 	f64 := unsafe.Sizeof(z) == 8
 	switch isa {
 	case isaAVX512:
 		if f64 {
-			return 8, 16, gemmF64AVX512
+			return 8, 16, gemmF64AVX512, true
 		}
-		return 8, 32, gemmF32AVX512
+		return 8, 32, gemmF32AVX512, true
 	case isaAVX2:
 		if f64 {
-			return 4, 8, gemmF64AVX2
+			return 4, 8, gemmF64AVX2, false
 		}
-		return 4, 16, gemmF32AVX2
+		return 4, 16, gemmF32AVX2, false
 	}
-	return 0, 0, nil
+	return 0, 0, nil, false
 }
 
-// activationKernel returns the assembly for activation a on T, nil if none.
-func activationKernel[T Float](a activation) func(dst, x unsafe.Pointer, n int) {
-	if isa < isaAVX2 {
-		return nil
-	}
+// activationKernel returns the assembly for activation a on T and the
+// multiple of elements it takes, nil if none.
+func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n int), lanes int) {
 	var z T
 	f64 := unsafe.Sizeof(z) == 8
-	switch a {
-	case actTanh:
-		if f64 {
-			return tanhF64AVX2
-		}
-		return tanhF32AVX2
-	case actSigmoid:
-		if f64 {
-			return sigmoidF64AVX2
-		}
-		return sigmoidF32AVX2
-	case actSoftplus:
-		if f64 {
-			return softplusF64AVX2
-		}
-		return softplusF32AVX2
+	table := [3][2][2]func(dst, x unsafe.Pointer, n int){ // [activation][f64][avx512]
+		actTanh:     {{tanhF32AVX2, tanhF32AVX512}, {tanhF64AVX2, tanhF64AVX512}},
+		actSigmoid:  {{sigmoidF32AVX2, sigmoidF32AVX512}, {sigmoidF64AVX2, sigmoidF64AVX512}},
+		actSoftplus: {{softplusF32AVX2, softplusF32AVX512}, {softplusF64AVX2, softplusF64AVX512}},
 	}
-	return nil
+	wide, lanes := 0, 4
+	switch {
+	case isa < isaAVX2:
+		return nil, 0
+	case isa == isaAVX512 && activationAVX512:
+		wide, lanes = 1, 8
+	}
+	prec := 0
+	if f64 {
+		prec = 1
+	}
+	return table[a][prec][wide], lanes
+}
+
+// fmaPeakAVX2 and fmaPeakAVX512 run n rounds of 24 independent float64
+// FMAs on registers: the benchmark of the core's peak.
+
+//go:noescape
+func fmaPeakAVX2(n int)
+
+//go:noescape
+func fmaPeakAVX512(n int)
+
+// fmaPeak runs n rounds of 24 FMAs at the best ISA and returns the float64
+// operations per FMA instruction (2·lanes), 0 without assembly.
+func fmaPeak(n int) int {
+	switch bestISA {
+	case isaAVX512:
+		fmaPeakAVX512(n)
+		return 16
+	case isaAVX2:
+		fmaPeakAVX2(n)
+		return 8
+	}
+	return 0
 }

@@ -4,6 +4,10 @@ package kernels
 
 import "unsafe"
 
-func microKernel[T Float]() (mr, nr int, run microFunc) { return 0, 0, nil }
+func microKernel[T Float]() (mr, nr int, run microFunc, masked bool) { return 0, 0, nil, false }
 
-func activationKernel[T Float](a activation) func(dst, x unsafe.Pointer, n int) { return nil }
+func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n int), lanes int) {
+	return nil, 0
+}
+
+func fmaPeak(n int) int { return 0 }

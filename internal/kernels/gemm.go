@@ -22,6 +22,9 @@ var (
 	// the portable one included.
 	bestISA = isaGo
 	isa     = isaGo
+	// activationAVX512 chooses the zmm activations over the ymm ones on
+	// AVX-512 machines (docs/kernels.md has the measurement).
+	activationAVX512 = true
 )
 
 // ISA names the instruction set the kernels run on: "avx512", "avx2" or
@@ -32,8 +35,10 @@ func ISA() string {
 
 // microFunc is a GEMM register-tile kernel: the mr×nr tile C = A·B (acc 0)
 // or C += A·B over k, A(i, p) at a[i·rsA + p·csA], B(p, j) at b[p·ldb + j],
-// C(i, j) at c[i·ldc + j], strides in elements.
-type microFunc func(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc int)
+// C(i, j) at c[i·ldc + j], strides in elements. A masked kernel touches only
+// the first rows rows of C and, in its two vectors of B and C, the lanes
+// of mask&0xffff and mask>>16 (see asm_gen.go).
+type microFunc func(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
 // kc bounds the depth of one pass of the micro-kernel, so that a packed
 // k×nr panel of B (at most 256×32 float32 or 256×16 float64, 32 KiB) stays
@@ -76,7 +81,7 @@ func (ws *Workspace[T]) Gemm(transA, transB bool, m, n, k int, a []T, lda int, b
 		}
 		return
 	}
-	mr, nr, run := microKernel[T]()
+	mr, nr, run, masked := microKernel[T]()
 	if run == nil {
 		gemmGo(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
 		return
@@ -85,7 +90,7 @@ func (ws *Workspace[T]) Gemm(transA, transB bool, m, n, k int, a []T, lda int, b
 	ws.a = grow(ws.a, mr*pk)
 	ws.b = grow(ws.b, pk*nr)
 	ws.c = grow(ws.c, mr*nr)
-	gemmTiled(ws, mr, nr, run, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+	gemmTiled(ws, mr, nr, run, masked, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
 }
 
 func grow[T Float](s []T, n int) []T {
@@ -134,9 +139,10 @@ func ptr[T Float](s []T, i int) unsafe.Pointer { return unsafe.Pointer(&s[i]) }
 // gemmTiled runs the micro-kernel over C's tiles: for each depth block of
 // kc, for each column panel of B (read in place when it is row-major and
 // whole, packed otherwise), for each row tile of A (read in place when
-// whole, packed with zero rows otherwise). Tiles cut by C's edges are
-// computed into ws.c and merged.
-func gemmTiled[T Float](ws *Workspace[T], mr, nr int, run microFunc, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+// whole, packed with zero rows otherwise). A masked kernel cuts the tiles
+// on C's edges itself and reads a ragged panel of B in place; otherwise
+// those tiles are computed into ws.c and merged.
+func gemmTiled[T Float](ws *Workspace[T], mr, nr int, run microFunc, masked bool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
 	rsA, csA := lda, 1
 	if transA {
 		rsA, csA = 1, lda
@@ -149,9 +155,11 @@ func gemmTiled[T Float](ws *Workspace[T], mr, nr int, run microFunc, transA, tra
 		}
 		for j0 := 0; j0 < n; j0 += nr {
 			nj := min(nr, n-j0)
+			lanes := nr / 2
+			mask := (1<<min(nj, lanes) - 1) | (1<<max(nj-lanes, 0)-1)<<16
 			var bp unsafe.Pointer
 			bld := nr
-			if !transB && nj == nr {
+			if !transB && (nj == nr || masked) {
 				bp, bld = ptr(b, p0*ldb+j0), ldb
 			} else {
 				packB(ws.b[:pk*nr], nr, transB, pk, nj, b, ldb, p0, j0)
@@ -170,11 +178,11 @@ func gemmTiled[T Float](ws *Workspace[T], mr, nr int, run microFunc, transA, tra
 					packA(ws.a[:mr*pk], mr, transA, mi, pk, a, lda, i0, p0)
 					ap, rs, cs = ptr(ws.a, 0), 1, mr
 				}
-				if mi == mr && nj == nr {
-					run(pk, ap, rs, cs, bp, bld, ptr(c, i0*ldc+j0), ldc, acc)
+				if masked || mi == mr && nj == nr {
+					run(pk, ap, rs, cs, bp, bld, ptr(c, i0*ldc+j0), ldc, acc, mi, mask)
 					continue
 				}
-				run(pk, ap, rs, cs, bp, bld, ptr(ws.c, 0), nr, 0)
+				run(pk, ap, rs, cs, bp, bld, ptr(ws.c, 0), nr, 0, mr, -1)
 				for i := 0; i < mi; i++ {
 					dst := c[(i0+i)*ldc+j0 : (i0+i)*ldc+j0+nj]
 					src := ws.c[i*nr : i*nr+nj]
