@@ -132,16 +132,8 @@ func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) kernel {
 // binaryKernel handles +, −, ⊙ and ÷ of two tensors of the output's shape,
 // or of a tensor and a scalar (in either order).
 func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
-	var f64 func(a, b float64) float64
 	switch sym {
-	case "+":
-		f64 = func(a, b float64) float64 { return a + b }
-	case "-":
-		f64 = func(a, b float64) float64 { return a - b }
-	case "⊙":
-		f64 = func(a, b float64) float64 { return a * b }
-	case "÷":
-		f64 = func(a, b float64) float64 { return a / b }
+	case "+", "-", "⊙", "÷":
 	default:
 		return nil
 	}
@@ -169,52 +161,84 @@ func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
 	return func(out *tensor.Dense, in []G.Value) error {
 		switch out.Dtype() {
 		case tensor.Float64:
-			o := out.Float64s()
 			a, sa := float64s(in[0])
 			b, sb := float64s(in[1])
-			switch {
-			case scalarAt == 0:
-				for i := range o {
-					o[i] = f64(sa, b[i])
-				}
-			case scalarAt == 1:
-				for i := range o {
-					o[i] = f64(a[i], sb)
-				}
-			default:
-				switch sym { // the common cases without the call
-				case "+":
-					for i := range o {
-						o[i] = a[i] + b[i]
-					}
-				case "⊙":
-					for i := range o {
-						o[i] = a[i] * b[i]
-					}
-				default:
-					for i := range o {
-						o[i] = f64(a[i], b[i])
-					}
-				}
-			}
+			binaryInto(sym, scalarAt, out.Float64s(), a, b, sa, sb)
 		default:
-			o := out.Float32s()
 			a, sa := float32s(in[0])
 			b, sb := float32s(in[1])
-			for i := range o {
-				var x, y float32
-				switch scalarAt {
-				case 0:
-					x, y = sa, b[i]
-				case 1:
-					x, y = a[i], sb
-				default:
-					x, y = a[i], b[i]
-				}
-				o[i] = float32(f64(float64(x), float64(y)))
-			}
+			binaryInto(sym, scalarAt, out.Float32s(), a, b, sa, sb)
 		}
 		return nil
+	}
+}
+
+// binaryInto writes a sym b elementwise into o, with a the scalar sa when
+// scalarAt is 0 and b the scalar sb when it is 1: one loop per case, so
+// that no call or branch sits in the loop. float32 arithmetic rounds as
+// Gorgonia's does.
+func binaryInto[T float](sym string, scalarAt int, o, a, b []T, sa, sb T) {
+	switch scalarAt {
+	case 0:
+		b = b[:len(o)]
+		switch sym {
+		case "+":
+			for i, v := range b {
+				o[i] = sa + v
+			}
+		case "-":
+			for i, v := range b {
+				o[i] = sa - v
+			}
+		case "⊙":
+			for i, v := range b {
+				o[i] = sa * v
+			}
+		case "÷":
+			for i, v := range b {
+				o[i] = sa / v
+			}
+		}
+	case 1:
+		a = a[:len(o)]
+		switch sym {
+		case "+":
+			for i, v := range a {
+				o[i] = v + sb
+			}
+		case "-":
+			for i, v := range a {
+				o[i] = v - sb
+			}
+		case "⊙":
+			for i, v := range a {
+				o[i] = v * sb
+			}
+		case "÷":
+			for i, v := range a {
+				o[i] = v / sb
+			}
+		}
+	default:
+		a, b = a[:len(o)], b[:len(o)]
+		switch sym {
+		case "+":
+			for i, v := range a {
+				o[i] = v + b[i]
+			}
+		case "-":
+			for i, v := range a {
+				o[i] = v - b[i]
+			}
+		case "⊙":
+			for i, v := range a {
+				o[i] = v * b[i]
+			}
+		case "÷":
+			for i, v := range a {
+				o[i] = v / b[i]
+			}
+		}
 	}
 }
 
@@ -386,14 +410,21 @@ func sumKernel(axis int, in []G.Value, out *tensor.Dense) kernel {
 // sumAxis writes the sums of the r×c matrix a along axis into o.
 func sumAxis[T float](o, a []T, r, c, axis int) {
 	clear(o)
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			if axis == 0 {
-				o[j] += a[i*c+j]
-			} else {
-				o[i] += a[i*c+j]
+	if axis == 0 {
+		o = o[:c]
+		for i := 0; i < r; i++ {
+			for j, v := range a[i*c : (i+1)*c] {
+				o[j] += v
 			}
 		}
+		return
+	}
+	for i := 0; i < r; i++ {
+		var sum T
+		for _, v := range a[i*c : (i+1)*c] {
+			sum += v
+		}
+		o[i] = sum
 	}
 }
 

@@ -220,10 +220,10 @@ func packB[T Float](dst []T, nr int, transB bool, pk, nj int, b []T, ldb, p0, j0
 func packA[T Float](dst []T, mr int, transA bool, mi, pk int, a []T, lda, i0, p0 int) {
 	for p := 0; p < pk; p++ {
 		col := dst[p*mr : (p+1)*mr]
-		for i := 0; i < mi; i++ {
-			if transA {
-				col[i] = a[(p0+p)*lda+i0+i]
-			} else {
+		if transA {
+			copy(col[:mi], a[(p0+p)*lda+i0:])
+		} else {
+			for i := range col[:mi] {
 				col[i] = a[(i0+i)*lda+p0+p]
 			}
 		}
