@@ -132,9 +132,8 @@ func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) kernel {
 // binaryKernel handles +, −, ⊙ and ÷ of two tensors of the output's shape,
 // or of a tensor and a scalar (in either order).
 func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
-	switch sym {
-	case "+", "-", "⊙", "÷":
-	default:
+	op, ok := map[string]kernels.Op{"+": kernels.OpAdd, "-": kernels.OpSub, "⊙": kernels.OpMul, "÷": kernels.OpDiv}[sym]
+	if !ok {
 		return nil
 	}
 	n := out.Shape().TotalSize()
@@ -163,82 +162,27 @@ func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
 		case tensor.Float64:
 			a, sa := float64s(in[0])
 			b, sb := float64s(in[1])
-			binaryInto(sym, scalarAt, out.Float64s(), a, b, sa, sb)
+			binaryInto(op, scalarAt, out.Float64s(), a, b, sa, sb)
 		default:
 			a, sa := float32s(in[0])
 			b, sb := float32s(in[1])
-			binaryInto(sym, scalarAt, out.Float32s(), a, b, sa, sb)
+			binaryInto(op, scalarAt, out.Float32s(), a, b, sa, sb)
 		}
 		return nil
 	}
 }
 
-// binaryInto writes a sym b elementwise into o, with a the scalar sa when
-// scalarAt is 0 and b the scalar sb when it is 1: one loop per case, so
-// that no call or branch sits in the loop. float32 arithmetic rounds as
-// Gorgonia's does.
-func binaryInto[T float](sym string, scalarAt int, o, a, b []T, sa, sb T) {
+// binaryInto writes a op b elementwise into o, with a the scalar sa when
+// scalarAt is 0 and b the scalar sb when it is 1, through internal/kernels'
+// vector loops, which round as scalar Go (and Gorgonia) does.
+func binaryInto[T float](op kernels.Op, scalarAt int, o, a, b []T, sa, sb T) {
 	switch scalarAt {
 	case 0:
-		b = b[:len(o)]
-		switch sym {
-		case "+":
-			for i, v := range b {
-				o[i] = sa + v
-			}
-		case "-":
-			for i, v := range b {
-				o[i] = sa - v
-			}
-		case "⊙":
-			for i, v := range b {
-				o[i] = sa * v
-			}
-		case "÷":
-			for i, v := range b {
-				o[i] = sa / v
-			}
-		}
+		kernels.ScalarOp(op, o, sa, b[:len(o)])
 	case 1:
-		a = a[:len(o)]
-		switch sym {
-		case "+":
-			for i, v := range a {
-				o[i] = v + sb
-			}
-		case "-":
-			for i, v := range a {
-				o[i] = v - sb
-			}
-		case "⊙":
-			for i, v := range a {
-				o[i] = v * sb
-			}
-		case "÷":
-			for i, v := range a {
-				o[i] = v / sb
-			}
-		}
+		kernels.OpScalar(op, o, a[:len(o)], sb)
 	default:
-		a, b = a[:len(o)], b[:len(o)]
-		switch sym {
-		case "+":
-			for i, v := range a {
-				o[i] = v + b[i]
-			}
-		case "-":
-			for i, v := range a {
-				o[i] = v - b[i]
-			}
-		case "⊙":
-			for i, v := range a {
-				o[i] = v * b[i]
-			}
-		case "÷":
-			for i, v := range a {
-				o[i] = v / b[i]
-			}
-		}
+		kernels.Binary(op, o, a[:len(o)], b[:len(o)])
 	}
 }
 

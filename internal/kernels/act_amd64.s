@@ -498,8 +498,8 @@ tanhF64AVX2_loop:
 	ADDQ $32, DI
 	DECQ CX
 	JNZ tanhF64AVX2_loop
-	VZEROUPPER
 tanhF64AVX2_done:
+	VZEROUPPER
 	RET
 
 // func tanhF32AVX2(dst, x unsafe.Pointer, n int)
@@ -564,8 +564,8 @@ tanhF32AVX2_loop:
 	ADDQ $16, DI
 	DECQ CX
 	JNZ tanhF32AVX2_loop
-	VZEROUPPER
 tanhF32AVX2_done:
+	VZEROUPPER
 	RET
 
 // func tanhF64AVX512(dst, x unsafe.Pointer, n int)
@@ -629,8 +629,8 @@ tanhF64AVX512_loop:
 	ADDQ $64, DI
 	DECQ CX
 	JNZ tanhF64AVX512_loop
-	VZEROUPPER
 tanhF64AVX512_done:
+	VZEROUPPER
 	RET
 
 // func tanhF32AVX512(dst, x unsafe.Pointer, n int)
@@ -695,8 +695,8 @@ tanhF32AVX512_loop:
 	ADDQ $32, DI
 	DECQ CX
 	JNZ tanhF32AVX512_loop
-	VZEROUPPER
 tanhF32AVX512_done:
+	VZEROUPPER
 	RET
 
 // func sigmoidF64AVX2(dst, x unsafe.Pointer, n int)
@@ -747,8 +747,8 @@ sigmoidF64AVX2_loop:
 	ADDQ $32, DI
 	DECQ CX
 	JNZ sigmoidF64AVX2_loop
-	VZEROUPPER
 sigmoidF64AVX2_done:
+	VZEROUPPER
 	RET
 
 // func sigmoidF32AVX2(dst, x unsafe.Pointer, n int)
@@ -800,8 +800,8 @@ sigmoidF32AVX2_loop:
 	ADDQ $16, DI
 	DECQ CX
 	JNZ sigmoidF32AVX2_loop
-	VZEROUPPER
 sigmoidF32AVX2_done:
+	VZEROUPPER
 	RET
 
 // func sigmoidF64AVX512(dst, x unsafe.Pointer, n int)
@@ -853,8 +853,8 @@ sigmoidF64AVX512_loop:
 	ADDQ $64, DI
 	DECQ CX
 	JNZ sigmoidF64AVX512_loop
-	VZEROUPPER
 sigmoidF64AVX512_done:
+	VZEROUPPER
 	RET
 
 // func sigmoidF32AVX512(dst, x unsafe.Pointer, n int)
@@ -907,8 +907,8 @@ sigmoidF32AVX512_loop:
 	ADDQ $32, DI
 	DECQ CX
 	JNZ sigmoidF32AVX512_loop
-	VZEROUPPER
 sigmoidF32AVX512_done:
+	VZEROUPPER
 	RET
 
 // func softplusF64AVX2(dst, x unsafe.Pointer, n int)
@@ -978,8 +978,8 @@ softplusF64AVX2_loop:
 	ADDQ $32, DI
 	DECQ CX
 	JNZ softplusF64AVX2_loop
-	VZEROUPPER
 softplusF64AVX2_done:
+	VZEROUPPER
 	RET
 
 // func softplusF32AVX2(dst, x unsafe.Pointer, n int)
@@ -1050,8 +1050,8 @@ softplusF32AVX2_loop:
 	ADDQ $16, DI
 	DECQ CX
 	JNZ softplusF32AVX2_loop
-	VZEROUPPER
 softplusF32AVX2_done:
+	VZEROUPPER
 	RET
 
 // func softplusF64AVX512(dst, x unsafe.Pointer, n int)
@@ -1121,8 +1121,8 @@ softplusF64AVX512_loop:
 	ADDQ $64, DI
 	DECQ CX
 	JNZ softplusF64AVX512_loop
-	VZEROUPPER
 softplusF64AVX512_done:
+	VZEROUPPER
 	RET
 
 // func softplusF32AVX512(dst, x unsafe.Pointer, n int)
@@ -1193,7 +1193,7 @@ softplusF32AVX512_loop:
 	ADDQ $32, DI
 	DECQ CX
 	JNZ softplusF32AVX512_loop
-	VZEROUPPER
 softplusF32AVX512_done:
+	VZEROUPPER
 	RET
 

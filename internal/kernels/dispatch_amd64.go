@@ -136,3 +136,60 @@ func fmaPeak(n int) int {
 	}
 	return 0
 }
+
+// binaryBlock is the number of elements one round of the binary kernels
+// takes: 4 vectors.
+func binaryBlock[T Float]() (block, wide int) {
+	var z T
+	lanes := 32 / int(unsafe.Sizeof(z))
+	if isa == isaAVX512 {
+		return 8 * lanes, 1
+	}
+	return 4 * lanes, 0
+}
+
+// binaryVV runs the assembly over the largest whole number of blocks and
+// returns how many elements it did.
+func binaryVV[T Float](op Op, dst, a, b []T) int {
+	if isa < isaAVX2 {
+		return 0
+	}
+	block, wide := binaryBlock[T]()
+	n := len(dst) - len(dst)%block
+	if n == 0 {
+		return 0
+	}
+	var z T
+	d, x, y := unsafe.Pointer(&dst[0]), unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0])
+	if unsafe.Sizeof(z) == 8 {
+		binVVF64[op][wide](d, x, y, n)
+	} else {
+		binVVF32[op][wide](d, x, y, n)
+	}
+	return n
+}
+
+// binaryScalar is binaryVV for s op a (left) or a op s.
+func binaryScalar[T Float](op Op, left bool, dst, a []T, s T) int {
+	if isa < isaAVX2 {
+		return 0
+	}
+	block, wide := binaryBlock[T]()
+	n := len(dst) - len(dst)%block
+	if n == 0 {
+		return 0
+	}
+	var z T
+	d, x := unsafe.Pointer(&dst[0]), unsafe.Pointer(&a[0])
+	switch {
+	case unsafe.Sizeof(z) == 8 && left:
+		binSVF64[op][wide](d, x, float64(s), n)
+	case unsafe.Sizeof(z) == 8:
+		binVSF64[op][wide](d, x, float64(s), n)
+	case left:
+		binSVF32[op][wide](d, x, float32(s), n)
+	default:
+		binVSF32[op][wide](d, x, float32(s), n)
+	}
+	return n
+}

@@ -11,3 +11,7 @@ func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n 
 }
 
 func fmaPeak(n int) int { return 0 }
+
+func binaryVV[T Float](op Op, dst, a, b []T) int { return 0 }
+
+func binaryScalar[T Float](op Op, left bool, dst, a []T, s T) int { return 0 }

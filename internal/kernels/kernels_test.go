@@ -320,3 +320,40 @@ func TestGemmNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestBinary: the vectorised arithmetic equals scalar Go's bit for bit, in
+// all three forms, on lengths around the block sizes.
+func TestBinary(t *testing.T) {
+	eachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 33, 64, 127, 1000} {
+			a, b := randSlice(r, n), randSlice(r, n)
+			s := r.NormFloat64()
+			for op, f := range []func(x, y float64) float64{
+				func(x, y float64) float64 { return x + y },
+				func(x, y float64) float64 { return x - y },
+				func(x, y float64) float64 { return x * y },
+				func(x, y float64) float64 { return x / y },
+			} {
+				vv, sv, vs := make([]float64, n), make([]float64, n), make([]float64, n)
+				Binary(Op(op), vv, a, b)
+				ScalarOp(Op(op), sv, s, b)
+				OpScalar(Op(op), vs, a, s)
+				a32, b32, s32 := to32(a), to32(b), float32(s)
+				vv32, sv32, vs32 := make([]float32, n), make([]float32, n), make([]float32, n)
+				Binary(Op(op), vv32, a32, b32)
+				ScalarOp(Op(op), sv32, s32, b32)
+				OpScalar(Op(op), vs32, a32, s32)
+				for i := range a {
+					if vv[i] != f(a[i], b[i]) || sv[i] != f(s, b[i]) || vs[i] != f(a[i], s) {
+						t.Fatalf("op %d n %d at %d: float64 results differ from scalar Go", op, n, i)
+					}
+					w := func(x, y float32) float32 { return float32(f(float64(x), float64(y))) }
+					if vv32[i] != w(a32[i], b32[i]) || sv32[i] != w(s32, b32[i]) || vs32[i] != w(a32[i], s32) {
+						t.Fatalf("op %d n %d at %d: float32 results differ from scalar Go", op, n, i)
+					}
+				}
+			}
+		}
+	})
+}
