@@ -111,7 +111,7 @@ func binaryDecls() {
 // dst = s op a; VS: dst = a op s), for n a multiple of 4 vectors' lanes,
 // unrolled by 4 vectors.
 func binary(w *bytes.Buffer, op, form string, elem int, w512 bool) {
-	v := vec{w512}
+	v := vec{w512: w512}
 	ty, sfx, mov, bc := "F64", "PD", "VMOVUPD", "VBROADCASTSD"
 	if elem == 4 {
 		ty, sfx, mov, bc = "F32", "PS", "VMOVUPS", "VBROADCASTSS"
@@ -432,19 +432,27 @@ func constants(w *bytes.Buffer) {
 
 // vec names the registers and spells the instructions of one vector width:
 // ymm (AVX2, masks in ymm registers) or zmm (AVX-512, masks in K registers).
-type vec struct{ w512 bool }
+// An activation's second stream (AVX-512) shifts its registers by off and
+// its masks by 2; registers 14 and 15 hold constants both streams share.
+type vec struct {
+	w512 bool
+	off  int
+}
 
 func (v vec) r(n int) string {
+	if n < 14 {
+		n += v.off
+	}
 	if v.w512 {
 		return fmt.Sprintf("Z%d", n)
 	}
 	return fmt.Sprintf("Y%d", n)
 }
 
-// mask register number n: K1, K2 or Y9, Y11.
+// mask register number n: K1, K2 (K3, K4 in the second stream) or Y9, Y11.
 func (v vec) m(n int) string {
 	if v.w512 {
-		return fmt.Sprintf("K%d", n)
+		return fmt.Sprintf("K%d", n+2*v.off/16)
 	}
 	return [...]string{"", "Y9", "Y11"}[n]
 }
@@ -466,6 +474,30 @@ func (v vec) blend(p func(string, ...any), mask, ifTrue, ifFalse, dst string) {
 	p("VBLENDVPD %s, %s, %s, %s", mask, ifTrue, ifFalse, dst)
 }
 
+// divide emits out = num/den. The zmm divider takes 16 cycles per vector
+// and was most of tanh's time (profiled); AVX-512's 14-bit reciprocal
+// estimate refined by two Newton steps (to about 2^-56) and a final
+// residual correction q + r(num − den·q) costs a few FMAs instead and
+// stays within an ulp or so of the quotient. den must be finite and
+// nonzero, as it is in every use here. out, t1 and t2 are distinct from
+// num and den.
+func divide(p func(string, ...any), v vec, num, den, out, t1, t2 string) {
+	if !v.w512 {
+		p("VDIVPD %s, %s, %s", den, num, out)
+		return
+	}
+	p("VRCP14PD %s, %s", den, t1)
+	for i := 0; i < 2; i++ {
+		p("VMOVUPD one<>(SB), %s", t2)
+		p("VFNMADD231PD %s, %s, %s", den, t1, t2) // e = 1 − den·r
+		p("VFMADD231PD %s, %s, %s", t2, t1, t1)   // r += r·e
+	}
+	p("VMULPD %s, %s, %s", t1, num, out) // q = num·r
+	p("VMOVAPD %s, %s", num, t2)
+	p("VFNMADD231PD %s, %s, %s", den, out, t2) // num − den·q
+	p("VFMADD231PD %s, %s, %s", t2, t1, out)   // q + r·(num − den·q)
+}
+
 // exp emits out = e^in for in in [-708, 40], clobbering t1, t2.
 func exp(p func(string, ...any), v vec, in, out, t1, t2 string) {
 	p("VMULPD log2e<>(SB), %s, %s", in, t1)
@@ -483,13 +515,15 @@ func exp(p func(string, ...any), v vec, in, out, t1, t2 string) {
 }
 
 // activation emits func name(dst, x unsafe.Pointer, n int) for n a
-// multiple of the lane count (4 for ymm, 8 for zmm), in float64
+// multiple of its block (4 for ymm; 16 for zmm, two vectors whose
+// instructions are interleaved so that the out-of-order core sees two
+// independent dependency chains: one alone is latency-bound), in float64
 // arithmetic (float32 data is widened).
 func activation(w *bytes.Buffer, f string, elem int, w512 bool) {
-	v := vec{w512}
-	lanes, isa := 4, "AVX2"
+	v := vec{w512: w512}
+	lanes, isa, streams := 4, "AVX2", 1
 	if w512 {
-		lanes, isa = 8, "AVX512"
+		lanes, isa, streams = 8, "AVX512", 2
 	}
 	ty := "F64"
 	if elem == 4 {
@@ -506,7 +540,7 @@ func activation(w *bytes.Buffer, f string, elem int, w512 bool) {
 	p("MOVQ x+8(FP), SI")
 	p("MOVQ n+16(FP), CX")
 	if w512 {
-		p("SHRQ $3, CX")
+		p("SHRQ $4, CX")
 	} else {
 		p("SHRQ $2, CX")
 	}
@@ -518,11 +552,39 @@ func activation(w *bytes.Buffer, f string, elem int, w512 bool) {
 	}
 	p("%s %s, %s, %s", v.logic("XOR"), r(14), r(14), r(14))
 	fmt.Fprintf(w, "%s_loop:\n", name)
+	var lines [2][]string
+	for st := 0; st < streams; st++ {
+		p := func(format string, args ...any) {
+			lines[st] = append(lines[st], fmt.Sprintf("\t"+format+"\n", args...))
+		}
+		activationBody(p, vec{w512: w512, off: 16 * st}, f, elem, st*lanes*8)
+	}
+	for i := range lines[0] {
+		for st := 0; st < streams; st++ {
+			w.WriteString(lines[st][i])
+		}
+	}
+	p("ADDQ $%d, SI", streams*lanes*elem)
+	p("ADDQ $%d, DI", streams*lanes*elem)
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// activationBody emits one vector's computation of f, from the load at
+// byte offset off (of float64 data; float32 data sits at off/2) to the
+// store.
+func activationBody(p func(string, ...any), v vec, f string, elem, off int) {
+	r := v.r
+	w512 := v.w512
 	switch {
 	case elem == 8:
-		p("VMOVUPD (SI), %s", r(0))
+		p("VMOVUPD %d(SI), %s", off, r(0))
 	default:
-		p("VCVTPS2PD (SI), %s", r(0))
+		p("VCVTPS2PD %d(SI), %s", off/2, r(0))
 	}
 	p("%s absmask<>(SB), %s, %s", v.logic("AND"), r(0), r(1))
 	// min(clamp, |x|), NaN → |x| (Intel's MINPD returns its second source).
@@ -553,14 +615,15 @@ func activation(w *bytes.Buffer, f string, elem int, w512 bool) {
 		p("VCMPPD $1, tanhsmall<>(SB), %s, %s", r(1), v.m(1))
 		v.blend(p, v.m(1), r(7), r(4), r(7))
 		v.blend(p, v.m(1), r(8), r(5), r(8))
-		p("VDIVPD %s, %s, %s", r(8), r(7), r(10))
+		divide(p, v, r(7), r(8), r(10), r(11), r(12))
 	case "sigmoid":
 		// e = e^{-|x|}; σ(|x|) = 1/(1+e), σ(−|x|) = e/(1+e).
 		p("%s signmask<>(SB), %s, %s", v.logic("XOR"), r(2), r(2))
 		exp(p, v, r(2), r(3), r(4), r(5))
 		p("VADDPD one<>(SB), %s, %s", r(3), r(4))
 		p("VMOVUPD one<>(SB), %s", r(5))
-		p("VDIVPD %s, %s, %s", r(4), r(5), r(5))
+		divide(p, v, r(5), r(4), r(7), r(11), r(12))
+		p("VMOVAPD %s, %s", r(7), r(5))
 		p("VMULPD %s, %s, %s", r(5), r(3), r(6))
 		if w512 {
 			p("VCMPPD $1, %s, %s, %s", r(14), r(0), v.m(1)) // x < 0
@@ -573,7 +636,8 @@ func activation(w *bytes.Buffer, f string, elem int, w512 bool) {
 		p("%s signmask<>(SB), %s, %s", v.logic("XOR"), r(2), r(2))
 		exp(p, v, r(2), r(3), r(4), r(5))
 		p("VADDPD two<>(SB), %s, %s", r(3), r(4))
-		p("VDIVPD %s, %s, %s", r(4), r(3), r(4))
+		divide(p, v, r(3), r(4), r(7), r(11), r(12))
+		p("VMOVAPD %s, %s", r(7), r(4))
 		p("VMULPD %s, %s, %s", r(4), r(4), r(5))
 		p("VMOVUPD atanh%d<>(SB), %s", atanhTerms, r(6))
 		for i := atanhTerms - 1; i >= 0; i-- {
@@ -589,20 +653,12 @@ func activation(w *bytes.Buffer, f string, elem int, w512 bool) {
 	v.blend(p, v.m(2), r(0), r(10), r(10))
 	switch {
 	case elem == 8:
-		p("VMOVUPD %s, (DI)", r(10))
+		p("VMOVUPD %s, %d(DI)", r(10), off)
 	case w512:
-		p("VCVTPD2PS %s, Y10", r(10))
-		p("VMOVUPS Y10, (DI)")
+		p("VCVTPD2PS %s, Y%d", r(10), 10+v.off)
+		p("VMOVUPS Y%d, %d(DI)", 10+v.off, off/2)
 	default:
 		p("VCVTPD2PSY %s, X10", r(10))
 		p("VMOVUPS X10, (DI)")
 	}
-	p("ADDQ $%d, SI", lanes*elem)
-	p("ADDQ $%d, DI", lanes*elem)
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
 }

@@ -105,7 +105,7 @@ func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n 
 	case isa < isaAVX2:
 		return nil, 0
 	case isa == isaAVX512 && activationAVX512:
-		wide, lanes = 1, 8
+		wide, lanes = 1, 16
 	}
 	prec := 0
 	if f64 {
