@@ -319,14 +319,21 @@ func repeatKernel(in []G.Value, out *tensor.Dense) kernel {
 	}
 }
 
-// tile fills the or×oc matrix o with copies of the xr×xc matrix a.
+// tile fills the or×oc matrix o with copies of the xr×xc matrix a. It
+// builds the first xr rows and then doubles the filled prefix, so that a
+// bias row broadcast over a batch of 1000 costs about ten copies rather
+// than a thousand short ones.
 func tile[T float](o, a []T, or, oc, xr, xc int) {
-	for i := 0; i < or; i++ {
-		row := a[(i%xr)*xc : (i%xr+1)*xc]
-		dst := o[i*oc : (i+1)*oc]
-		for j := 0; j < oc; j += xc {
-			copy(dst[j:j+xc], row)
+	for i := 0; i < xr; i++ {
+		row := o[i*oc : (i+1)*oc]
+		copy(row, a[i*xc:(i+1)*xc])
+		for filled := xc; filled < oc; filled *= 2 {
+			copy(row[filled:], row[:filled])
 		}
+	}
+	o = o[:or*oc]
+	for filled := xr * oc; filled < len(o); filled *= 2 {
+		copy(o[filled:], o[:filled])
 	}
 }
 

@@ -36,3 +36,20 @@ func BenchmarkFieldSmall(b *testing.B) {
 		})
 	}
 }
+
+// TestTile: tile's doubling copies equal the plain definition.
+func TestTile(t *testing.T) {
+	for _, c := range [][4]int{{1000, 10, 1, 10}, {1000, 1, 1, 1}, {6, 9, 2, 3}, {7, 4, 7, 1}, {1, 1, 1, 1}, {5, 6, 1, 2}} {
+		or, oc, xr, xc := c[0], c[1], c[2], c[3]
+		a := randomVec(xr*xc, 0.9)
+		got := make([]float64, or*oc)
+		tile(got, a, or, oc, xr, xc)
+		for i := 0; i < or; i++ {
+			for j := 0; j < oc; j++ {
+				if want := a[(i%xr)*xc+j%xc]; got[i*oc+j] != want {
+					t.Fatalf("%v: (%d, %d) = %g, want %g", c, i, j, got[i*oc+j], want)
+				}
+			}
+		}
+	}
+}
