@@ -364,9 +364,14 @@ func sumAxis[T float](o, a []T, r, c, axis int) {
 	if axis == 0 {
 		o = o[:c]
 		for i := 0; i < r; i++ {
-			for j, v := range a[i*c : (i+1)*c] {
-				o[j] += v
+			row := a[i*c : (i+1)*c]
+			if c < 32 { // shorter than one vector block: the call costs more
+				for j, v := range row {
+					o[j] += v
+				}
+				continue
 			}
+			kernels.Binary(kernels.OpAdd, o, o, row)
 		}
 		return
 	}

@@ -174,8 +174,17 @@ func gemmTiled[T Float](ws *Workspace[T], mr, nr int, run microFunc, masked bool
 					} else {
 						ap = ptr(a, i0*lda+p0)
 					}
+				} else if masked && mi == 1 {
+					// One row: every row of the tile reads it (rsA 0);
+					// the kernel stores only the first.
+					if transA {
+						ap = ptr(a, p0*lda+i0)
+					} else {
+						ap = ptr(a, i0*lda+p0)
+					}
+					rs = 0
 				} else {
-					packA(ws.a[:mr*pk], mr, transA, mi, pk, a, lda, i0, p0)
+					packA(ws.a[:mr*pk], mr, transA, mi, pk, a, lda, i0, p0, !masked)
 					ap, rs, cs = ptr(ws.a, 0), 1, mr
 				}
 				if masked || mi == mr && nj == nr {
@@ -216,18 +225,26 @@ func packB[T Float](dst []T, nr int, transB bool, pk, nj int, b []T, ldb, p0, j0
 }
 
 // packA writes the mi×pk block of op(A) at (i0, p0) into dst interleaved
-// (element (i, p) at p·mr + i), zero beyond mi.
-func packA[T Float](dst []T, mr int, transA bool, mi, pk int, a []T, lda, i0, p0 int) {
+// (element (i, p) at p·mr + i); the rows beyond mi are zeroed when zero
+// (a masked kernel never stores them, so they may hold anything).
+func packA[T Float](dst []T, mr int, transA bool, mi, pk int, a []T, lda, i0, p0 int, zero bool) {
 	for p := 0; p < pk; p++ {
 		col := dst[p*mr : (p+1)*mr]
 		if transA {
-			copy(col[:mi], a[(p0+p)*lda+i0:])
+			src := a[(p0+p)*lda+i0:]
+			for i := range col[:mi] {
+				col[i] = src[i]
+			}
 		} else {
 			for i := range col[:mi] {
 				col[i] = a[(i0+i)*lda+p0+p]
 			}
 		}
-		clear(col[mi:])
+		if zero {
+			for i := mi; i < mr; i++ {
+				col[i] = 0
+			}
+		}
 	}
 }
 
