@@ -591,31 +591,32 @@ func activationBody(p func(string, ...any), v vec, f string, elem, off int) {
 	p("VMINPD %s, %s, %s", r(1), r(15), r(2))
 	switch f {
 	case "tanh":
-		// One division for both forms: blend the numerators and the
-		// denominators, then divide (the divider is the bottleneck).
-		// |x| ≥ 0.625: (e−1)/(e+1), e = e^{2|x|} ≥ 3.49, so e−1 keeps
-		// its precision; the sign is x's.
+		// tanh|x| = E/(E+2), E = expm1(2|x|), with x's sign. expm1 keeps
+		// its relative precision near 0: with 2|x| = n ln2 + r,
+		// E = 2^n·expm1(r) + (2^n − 1), where expm1(r) = r + r²·P(r) and
+		// 2^n − 1 is exact; no second formula for small |x|, so no
+		// blend and no second quotient.
 		p("VADDPD %s, %s, %s", r(2), r(2), r(2))
-		exp(p, v, r(2), r(3), r(4), r(5))
-		p("VSUBPD one<>(SB), %s, %s", r(3), r(4))
-		p("VADDPD one<>(SB), %s, %s", r(3), r(5))
-		p("%s signmask<>(SB), %s, %s", v.logic("AND"), r(0), r(6))
-		p("%s %s, %s, %s", v.logic("OR"), r(6), r(4), r(4))
-		// |x| < 0.625: x + x·s·P(s)/Q(s) = x·(Q(s) + s·P(s))/Q(s), s = x².
-		p("VMULPD %s, %s, %s", r(0), r(0), r(6))
-		p("VMOVUPD tanhP0<>(SB), %s", r(7))
-		p("VFMADD213PD tanhP1<>(SB), %s, %s", r(6), r(7))
-		p("VFMADD213PD tanhP2<>(SB), %s, %s", r(6), r(7))
-		p("VMULPD %s, %s, %s", r(6), r(7), r(7)) // s·P
-		p("VADDPD tanhQ0<>(SB), %s, %s", r(6), r(8))
-		p("VFMADD213PD tanhQ1<>(SB), %s, %s", r(6), r(8))
-		p("VFMADD213PD tanhQ2<>(SB), %s, %s", r(6), r(8)) // Q
-		p("VADDPD %s, %s, %s", r(8), r(7), r(7))
-		p("VMULPD %s, %s, %s", r(0), r(7), r(7))
-		p("VCMPPD $1, tanhsmall<>(SB), %s, %s", r(1), v.m(1))
-		v.blend(p, v.m(1), r(7), r(4), r(7))
-		v.blend(p, v.m(1), r(8), r(5), r(8))
+		p("VMULPD log2e<>(SB), %s, %s", r(2), r(4))
+		p("VADDPD magic<>(SB), %s, %s", r(4), r(5)) // n in the low bits
+		p("VSUBPD magic<>(SB), %s, %s", r(5), r(4)) // n
+		p("VMOVAPD %s, %s", r(2), r(3))
+		p("VFNMADD231PD ln2hi<>(SB), %s, %s", r(4), r(3))
+		p("VFNMADD231PD ln2lo<>(SB), %s, %s", r(4), r(3)) // r
+		p("VMOVUPD exp%d<>(SB), %s", expTerms, r(6))
+		for i := expTerms - 1; i >= 2; i-- {
+			p("VFMADD213PD exp%d<>(SB), %s, %s", i, r(3), r(6))
+		}
+		p("VMULPD %s, %s, %s", r(3), r(3), r(7))
+		p("VFMADD213PD %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
+		p("VPSLLQ $52, %s, %s", r(5), r(5))
+		p("VPADDQ one<>(SB), %s, %s", r(5), r(5)) // 2^n
+		p("VSUBPD one<>(SB), %s, %s", r(5), r(8))
+		p("VFMADD213PD %s, %s, %s", r(8), r(5), r(7)) // E
+		p("VADDPD two<>(SB), %s, %s", r(7), r(8))
 		divide(p, v, r(7), r(8), r(10), r(11), r(12))
+		p("%s signmask<>(SB), %s, %s", v.logic("AND"), r(0), r(6))
+		p("%s %s, %s, %s", v.logic("OR"), r(6), r(10), r(10))
 	case "sigmoid":
 		// e = e^{-|x|}; σ(|x|) = 1/(1+e), σ(−|x|) = e/(1+e).
 		p("%s signmask<>(SB), %s, %s", v.logic("XOR"), r(2), r(2))
