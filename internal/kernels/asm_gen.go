@@ -379,18 +379,10 @@ var consts = []struct {
 	{"signmask", 1 << 63},
 	{"tanhclamp", math.Float64bits(20)},     // tanh(20) rounds to 1
 	{"expclamp", math.Float64bits(708)},     // e^-708 is still normal
-	{"tanhsmall", math.Float64bits(0.625)},  // below: the rational form
 	{"log2e", math.Float64bits(math.Log2E)}, // exp's range reduction
 	{"magic", math.Float64bits(0x1.8p52)},   // adding it rounds to an integer
 	{"ln2hi", 0x3fe62e42fee00000},           // ln 2 split: n·ln2hi exact
 	{"ln2lo", 0x3dea39ef35793c76},           //
-	// tanh(x) = x + x·s·P(s)/Q(s), s = x², |x| < 0.625 (Cephes, as Go's math.Tanh)
-	{"tanhP0", math.Float64bits(-9.64399179425052238628e-1)},
-	{"tanhP1", math.Float64bits(-9.92877231001918586564e1)},
-	{"tanhP2", math.Float64bits(-1.61468768441708447952e3)},
-	{"tanhQ0", math.Float64bits(1.12811678491632931402e2)},
-	{"tanhQ1", math.Float64bits(2.23548839060100448583e3)},
-	{"tanhQ2", math.Float64bits(4.84406305325125486048e3)},
 }
 
 // expTerms: e^r = Σ r^i/i!, i ≤ 13, for |r| ≤ ln2/2: truncation < 4e-18.
