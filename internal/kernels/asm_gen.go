@@ -468,9 +468,10 @@ func (v vec) blend(p func(string, ...any), mask, ifTrue, ifFalse, dst string) {
 
 // divide emits out = num/den. The zmm divider takes 16 cycles per vector
 // and was most of tanh's time (profiled); AVX-512's 14-bit reciprocal
-// estimate refined by two Newton steps (to about 2^-56) and a final
-// residual correction q + r(num − den·q) costs a few FMAs instead and
-// stays within an ulp or so of the quotient. den must be finite and
+// estimate refined by one Newton step (to about 2^-28), then the quotient
+// q = num·r corrected once, q + r(num − den·q), which squares its error
+// (to about 2^-56), costs a few FMAs instead and stays within an ulp or so
+// of the quotient. den must be finite and
 // nonzero, as it is in every use here. out, t1 and t2 are distinct from
 // num and den.
 func divide(p func(string, ...any), v vec, num, den, out, t1, t2 string) {
@@ -479,11 +480,9 @@ func divide(p func(string, ...any), v vec, num, den, out, t1, t2 string) {
 		return
 	}
 	p("VRCP14PD %s, %s", den, t1)
-	for i := 0; i < 2; i++ {
-		p("VMOVUPD one<>(SB), %s", t2)
-		p("VFNMADD231PD %s, %s, %s", den, t1, t2) // e = 1 − den·r
-		p("VFMADD231PD %s, %s, %s", t2, t1, t1)   // r += r·e
-	}
+	p("VMOVUPD one<>(SB), %s", t2)
+	p("VFNMADD231PD %s, %s, %s", den, t1, t2) // e = 1 − den·r
+	p("VFMADD231PD %s, %s, %s", t2, t1, t1)   // r += r·e: 2^-28
 	p("VMULPD %s, %s, %s", t1, num, out) // q = num·r
 	p("VMOVAPD %s, %s", num, t2)
 	p("VFNMADD231PD %s, %s, %s", den, out, t2) // num − den·q
