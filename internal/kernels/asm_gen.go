@@ -483,7 +483,7 @@ func divide(p func(string, ...any), v vec, num, den, out, t1, t2 string) {
 	p("VMOVUPD one<>(SB), %s", t2)
 	p("VFNMADD231PD %s, %s, %s", den, t1, t2) // e = 1 − den·r
 	p("VFMADD231PD %s, %s, %s", t2, t1, t1)   // r += r·e: 2^-28
-	p("VMULPD %s, %s, %s", t1, num, out) // q = num·r
+	p("VMULPD %s, %s, %s", t1, num, out)      // q = num·r
 	p("VMOVAPD %s, %s", num, t2)
 	p("VFNMADD231PD %s, %s, %s", den, out, t2) // num − den·q
 	p("VFMADD231PD %s, %s, %s", t2, t1, out)   // q + r·(num − den·q)
