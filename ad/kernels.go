@@ -7,9 +7,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas32"
-	"gonum.org/v1/gonum/blas/blas64"
+	"github.com/revode/revode/internal/kernels"
 )
 
 // Kernels: for the ops a vector field is mostly made of (matrix products,
@@ -93,7 +91,7 @@ func lookupKernel(op G.Op, in []G.Value, out *tensor.Dense) kernel {
 		return matMulKernel(strings.HasPrefix(name, "Aᵀ"), strings.HasSuffix(name, "Bᵀ"), in, out)
 	case len(in) == 2 && (strings.HasSuffix(name, " false") || strings.HasSuffix(name, " true")):
 		return binaryKernel(strings.Fields(name)[0], in, out)
-	case len(in) == 1 && (name == "tanh" || name == "sigmoid" || name == "neg" || name == "square"):
+	case len(in) == 1 && (name == "tanh" || name == "sigmoid" || name == "softplus" || name == "neg" || name == "square"):
 		return unaryKernel(name, in, out)
 	case len(in) == 2 && (name == "Repeat0" || name == "Repeat1"):
 		return repeatKernel(in, out)
@@ -124,29 +122,22 @@ func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) kernel {
 	if !okA || !okB || a.Shape().Dims() != 2 || b.Shape().Dims() != 2 || out.Shape().Dims() != 2 {
 		return nil
 	}
-	tA, tB := blas.NoTrans, blas.NoTrans
-	if ta {
-		tA = blas.Trans
-	}
-	if tb {
-		tB = blas.Trans
-	}
+	// Each step owns its GEMM workspace: no allocation after the first run.
+	var ws64 kernels.Workspace[float64]
+	var ws32 kernels.Workspace[float32]
 	return func(out *tensor.Dense, in []G.Value) error {
 		a, b := in[0].(*tensor.Dense), in[1].(*tensor.Dense)
-		ar, ac := a.Shape()[0], a.Shape()[1]
-		br, bc := b.Shape()[0], b.Shape()[1]
-		or, oc := out.Shape()[0], out.Shape()[1]
+		ac, bc := a.Shape()[1], b.Shape()[1]
+		m, n := out.Shape()[0], out.Shape()[1]
+		k := ac
+		if ta {
+			k = a.Shape()[0]
+		}
 		switch out.Dtype() {
 		case tensor.Float64:
-			blas64.Gemm(tA, tB, 1,
-				blas64.General{Rows: ar, Cols: ac, Stride: ac, Data: a.Float64s()},
-				blas64.General{Rows: br, Cols: bc, Stride: bc, Data: b.Float64s()},
-				0, blas64.General{Rows: or, Cols: oc, Stride: oc, Data: out.Float64s()})
+			ws64.Gemm(ta, tb, m, n, k, a.Float64s(), ac, b.Float64s(), bc, out.Float64s(), n, false)
 		default:
-			blas32.Gemm(tA, tB, 1,
-				blas32.General{Rows: ar, Cols: ac, Stride: ac, Data: a.Float32s()},
-				blas32.General{Rows: br, Cols: bc, Stride: bc, Data: b.Float32s()},
-				0, blas32.General{Rows: or, Cols: oc, Stride: oc, Data: out.Float32s()})
+			ws32.Gemm(ta, tb, m, n, k, a.Float32s(), ac, b.Float32s(), bc, out.Float32s(), n, false)
 		}
 		return nil
 	}
@@ -155,17 +146,8 @@ func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) kernel {
 // binaryKernel handles +, −, ⊙ and ÷ of two tensors of the output's shape,
 // or of a tensor and a scalar (in either order).
 func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
-	var f64 func(a, b float64) float64
-	switch sym {
-	case "+":
-		f64 = func(a, b float64) float64 { return a + b }
-	case "-":
-		f64 = func(a, b float64) float64 { return a - b }
-	case "⊙":
-		f64 = func(a, b float64) float64 { return a * b }
-	case "÷":
-		f64 = func(a, b float64) float64 { return a / b }
-	default:
+	op, ok := map[string]kernels.Op{"+": kernels.OpAdd, "-": kernels.OpSub, "⊙": kernels.OpMul, "÷": kernels.OpDiv}[sym]
+	if !ok {
 		return nil
 	}
 	n := out.Shape().TotalSize()
@@ -192,52 +174,29 @@ func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
 	return func(out *tensor.Dense, in []G.Value) error {
 		switch out.Dtype() {
 		case tensor.Float64:
-			o := out.Float64s()
 			a, sa := float64s(in[0])
 			b, sb := float64s(in[1])
-			switch {
-			case scalarAt == 0:
-				for i := range o {
-					o[i] = f64(sa, b[i])
-				}
-			case scalarAt == 1:
-				for i := range o {
-					o[i] = f64(a[i], sb)
-				}
-			default:
-				switch sym { // the common cases without the call
-				case "+":
-					for i := range o {
-						o[i] = a[i] + b[i]
-					}
-				case "⊙":
-					for i := range o {
-						o[i] = a[i] * b[i]
-					}
-				default:
-					for i := range o {
-						o[i] = f64(a[i], b[i])
-					}
-				}
-			}
+			binaryInto(op, scalarAt, out.Float64s(), a, b, sa, sb)
 		default:
-			o := out.Float32s()
 			a, sa := float32s(in[0])
 			b, sb := float32s(in[1])
-			for i := range o {
-				var x, y float32
-				switch scalarAt {
-				case 0:
-					x, y = sa, b[i]
-				case 1:
-					x, y = a[i], sb
-				default:
-					x, y = a[i], b[i]
-				}
-				o[i] = float32(f64(float64(x), float64(y)))
-			}
+			binaryInto(op, scalarAt, out.Float32s(), a, b, sa, sb)
 		}
 		return nil
+	}
+}
+
+// binaryInto writes a op b elementwise into o, with a the scalar sa when
+// scalarAt is 0 and b the scalar sb when it is 1, through internal/kernels'
+// vector loops, which round as scalar Go (and Gorgonia) does.
+func binaryInto[T float](op kernels.Op, scalarAt int, o, a, b []T, sa, sb T) {
+	switch scalarAt {
+	case 0:
+		kernels.ScalarOp(op, o, sa, b[:len(o)])
+	case 1:
+		kernels.OpScalar(op, o, a[:len(o)], sb)
+	default:
+		kernels.Binary(op, o, a[:len(o)], b[:len(o)])
 	}
 }
 
@@ -278,9 +237,15 @@ func unaryKernel(name string, in []G.Value, out *tensor.Dense) kernel {
 	var f func(float64) float64
 	switch name {
 	case "tanh":
-		f = math.Tanh
+		return vectorKernel(kernels.Tanh[float64], kernels.Tanh[float32])
 	case "sigmoid":
-		f = func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+		return vectorKernel(
+			func(o, x []float64) { sigmoidInto(o, x, -709, 19) },
+			func(o, x []float32) { sigmoidInto(o, x, -88, 15) })
+	case "softplus":
+		return vectorKernel(
+			func(o, x []float64) { softplusInto(o, x, -708, 16) },
+			func(o, x []float32) { softplusInto(o, x, -103, 14) })
 	case "neg":
 		f = func(x float64) float64 { return -x }
 	case "square":
@@ -294,6 +259,45 @@ func unaryKernel(name string, in []G.Value, out *tensor.Dense) kernel {
 			mapInto(out.Float32s(), x.Float32s(), f)
 		}
 		return nil
+	}
+}
+
+// vectorKernel applies an internal/kernels activation.
+func vectorKernel(f64 func(o, x []float64), f32 func(o, x []float32)) kernel {
+	return func(out *tensor.Dense, in []G.Value) error {
+		x := in[0].(*tensor.Dense)
+		if out.Dtype() == tensor.Float64 {
+			f64(out.Float64s(), x.Float64s())
+		} else {
+			f32(out.Float32s(), x.Float32s())
+		}
+		return nil
+	}
+}
+
+// Gorgonia's sigmoid and softplus (math_nooptim.go) cut off their tails:
+// σ(x) is 1 above hi and 0 below lo, softplus(x) is x above hi and 0 below
+// lo. The kernels follow the op rather than the exact function, so that a
+// compiled field computes what its graph says. o and x do not overlap.
+func sigmoidInto[T float](o, x []T, lo, hi T) {
+	kernels.Sigmoid(o, x)
+	for i, v := range x {
+		if v > hi {
+			o[i] = 1
+		} else if v < lo {
+			o[i] = 0
+		}
+	}
+}
+
+func softplusInto[T float](o, x []T, lo, hi T) {
+	kernels.Softplus(o, x)
+	for i, v := range x {
+		if v > hi {
+			o[i] = v
+		} else if v < lo {
+			o[i] = 0
+		}
 	}
 }
 
@@ -329,14 +333,21 @@ func repeatKernel(in []G.Value, out *tensor.Dense) kernel {
 	}
 }
 
-// tile fills the or×oc matrix o with copies of the xr×xc matrix a.
+// tile fills the or×oc matrix o with copies of the xr×xc matrix a. It
+// builds the first xr rows and then doubles the filled prefix, so that a
+// bias row broadcast over a batch of 1000 costs about ten copies rather
+// than a thousand short ones.
 func tile[T float](o, a []T, or, oc, xr, xc int) {
-	for i := 0; i < or; i++ {
-		row := a[(i%xr)*xc : (i%xr+1)*xc]
-		dst := o[i*oc : (i+1)*oc]
-		for j := 0; j < oc; j += xc {
-			copy(dst[j:j+xc], row)
+	for i := 0; i < xr; i++ {
+		row := o[i*oc : (i+1)*oc]
+		copy(row, a[i*xc:(i+1)*xc])
+		for filled := xc; filled < oc; filled *= 2 {
+			copy(row[filled:], row[:filled])
 		}
+	}
+	o = o[:or*oc]
+	for filled := xr * oc; filled < len(o); filled *= 2 {
+		copy(o[filled:], o[:filled])
 	}
 }
 
@@ -364,14 +375,26 @@ func sumKernel(axis int, in []G.Value, out *tensor.Dense) kernel {
 // sumAxis writes the sums of the r×c matrix a along axis into o.
 func sumAxis[T float](o, a []T, r, c, axis int) {
 	clear(o)
-	for i := 0; i < r; i++ {
-		for j := 0; j < c; j++ {
-			if axis == 0 {
-				o[j] += a[i*c+j]
-			} else {
-				o[i] += a[i*c+j]
+	if axis == 0 {
+		o = o[:c]
+		for i := 0; i < r; i++ {
+			row := a[i*c : (i+1)*c]
+			if c < 32 { // shorter than one vector block: the call costs more
+				for j, v := range row {
+					o[j] += v
+				}
+				continue
 			}
+			kernels.Binary(kernels.OpAdd, o, o, row)
 		}
+		return
+	}
+	for i := 0; i < r; i++ {
+		var sum T
+		for _, v := range a[i*c : (i+1)*c] {
+			sum += v
+		}
+		o[i] = sum
 	}
 }
 

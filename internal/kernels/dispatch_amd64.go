@@ -1,0 +1,195 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+func init() {
+	switch {
+	case cpu.X86.HasAVX512F:
+		bestISA = isaAVX512
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		bestISA = isaAVX2
+	}
+	isa = bestISA
+}
+
+// The micro-kernels of gemm_amd64.s: see asm_gen.go's gemmKernel.
+
+//go:noescape
+func gemmF64AVX2(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
+
+//go:noescape
+func gemmF32AVX2(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
+
+//go:noescape
+func gemmF64AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
+
+//go:noescape
+func gemmF32AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
+
+// The activations of act_amd64.s, n a multiple of 4 (AVX2) or 8 (AVX-512).
+
+//go:noescape
+func tanhF64AVX2(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func tanhF32AVX2(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func tanhF64AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func tanhF32AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func sigmoidF64AVX2(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func sigmoidF32AVX2(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func sigmoidF64AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func sigmoidF32AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func softplusF64AVX2(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func softplusF32AVX2(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func softplusF64AVX512(dst, x unsafe.Pointer, n int)
+
+//go:noescape
+func softplusF32AVX512(dst, x unsafe.Pointer, n int)
+
+// microKernel returns the GEMM register tile for T at the current ISA;
+// masked reports a kernel that cuts its tile to C's edges itself.
+func microKernel[T Float]() (mr, nr int, run microFunc, masked bool) {
+	var z T
+	f64 := unsafe.Sizeof(z) == 8
+	switch isa {
+	case isaAVX512:
+		if f64 {
+			return 8, 16, gemmF64AVX512, true
+		}
+		return 8, 32, gemmF32AVX512, true
+	case isaAVX2:
+		if f64 {
+			return 4, 8, gemmF64AVX2, false
+		}
+		return 4, 16, gemmF32AVX2, false
+	}
+	return 0, 0, nil, false
+}
+
+// activationKernel returns the assembly for activation a on T and the
+// multiple of elements it takes, nil if none.
+func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n int), lanes int) {
+	var z T
+	f64 := unsafe.Sizeof(z) == 8
+	table := [3][2][2]func(dst, x unsafe.Pointer, n int){ // [activation][f64][avx512]
+		actTanh:     {{tanhF32AVX2, tanhF32AVX512}, {tanhF64AVX2, tanhF64AVX512}},
+		actSigmoid:  {{sigmoidF32AVX2, sigmoidF32AVX512}, {sigmoidF64AVX2, sigmoidF64AVX512}},
+		actSoftplus: {{softplusF32AVX2, softplusF32AVX512}, {softplusF64AVX2, softplusF64AVX512}},
+	}
+	wide, lanes := 0, 4
+	switch {
+	case isa < isaAVX2:
+		return nil, 0
+	case isa == isaAVX512 && activationAVX512:
+		wide, lanes = 1, 16
+	}
+	prec := 0
+	if f64 {
+		prec = 1
+	}
+	return table[a][prec][wide], lanes
+}
+
+// fmaPeakAVX2 and fmaPeakAVX512 run n rounds of 24 independent float64
+// FMAs on registers: the benchmark of the core's peak.
+
+//go:noescape
+func fmaPeakAVX2(n int)
+
+//go:noescape
+func fmaPeakAVX512(n int)
+
+// fmaPeak runs n rounds of 24 FMAs at the best ISA and returns the float64
+// operations per FMA instruction (2·lanes), 0 without assembly.
+func fmaPeak(n int) int {
+	switch bestISA {
+	case isaAVX512:
+		fmaPeakAVX512(n)
+		return 16
+	case isaAVX2:
+		fmaPeakAVX2(n)
+		return 8
+	}
+	return 0
+}
+
+// binaryBlock is the number of elements one round of the binary kernels
+// takes: 4 vectors.
+func binaryBlock[T Float]() (block, wide int) {
+	var z T
+	lanes := 32 / int(unsafe.Sizeof(z))
+	if isa == isaAVX512 {
+		return 8 * lanes, 1
+	}
+	return 4 * lanes, 0
+}
+
+// binaryVV runs the assembly over the largest whole number of blocks and
+// returns how many elements it did.
+func binaryVV[T Float](op Op, dst, a, b []T) int {
+	if isa < isaAVX2 {
+		return 0
+	}
+	block, wide := binaryBlock[T]()
+	n := len(dst) - len(dst)%block
+	if n == 0 {
+		return 0
+	}
+	var z T
+	d, x, y := unsafe.Pointer(&dst[0]), unsafe.Pointer(&a[0]), unsafe.Pointer(&b[0])
+	if unsafe.Sizeof(z) == 8 {
+		binVVF64[op][wide](d, x, y, n)
+	} else {
+		binVVF32[op][wide](d, x, y, n)
+	}
+	return n
+}
+
+// binaryScalar is binaryVV for s op a (left) or a op s.
+func binaryScalar[T Float](op Op, left bool, dst, a []T, s T) int {
+	if isa < isaAVX2 {
+		return 0
+	}
+	block, wide := binaryBlock[T]()
+	n := len(dst) - len(dst)%block
+	if n == 0 {
+		return 0
+	}
+	var z T
+	d, x := unsafe.Pointer(&dst[0]), unsafe.Pointer(&a[0])
+	switch {
+	case unsafe.Sizeof(z) == 8 && left:
+		binSVF64[op][wide](d, x, float64(s), n)
+	case unsafe.Sizeof(z) == 8:
+		binVSF64[op][wide](d, x, float64(s), n)
+	case left:
+		binSVF32[op][wide](d, x, float32(s), n)
+	default:
+		binVSF32[op][wide](d, x, float32(s), n)
+	}
+	return n
+}

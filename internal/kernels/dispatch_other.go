@@ -1,0 +1,17 @@
+//go:build !amd64 || purego
+
+package kernels
+
+import "unsafe"
+
+func microKernel[T Float]() (mr, nr int, run microFunc, masked bool) { return 0, 0, nil, false }
+
+func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n int), lanes int) {
+	return nil, 0
+}
+
+func fmaPeak(n int) int { return 0 }
+
+func binaryVV[T Float](op Op, dst, a, b []T) int { return 0 }
+
+func binaryScalar[T Float](op Op, left bool, dst, a []T, s T) int { return 0 }
