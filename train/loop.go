@@ -81,8 +81,12 @@ type Config struct {
 	MaxBatches int
 	// EvalLimit limits the validation examples evaluated (0: all).
 	EvalLimit int
-	// Patience stops training after this many epochs in a row without a
-	// better validation result (early stopping; 0: train every epoch).
+	// Patience stops training after this many epochs in a row in which
+	// neither the validation loss reached a new low nor the validation
+	// accuracy a new high (early stopping; 0: train every epoch). Either
+	// counts as progress: on a small validation set the accuracy saturates
+	// or moves in coarse steps while the loss still improves, and the loss
+	// can rise from overconfidence while the accuracy still improves.
 	Patience int
 	// RestoreBest makes Result.Net hold, at the end, the weights of the
 	// best epoch on the validation set instead of the last epoch's.
@@ -297,9 +301,9 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 		bestValues = c.Values
 	}
 	for epoch := start + 1; epoch <= cfg.Epochs; epoch++ {
-		if cfg.Patience > 0 && res.BestEpoch > 0 && epoch-1-res.BestEpoch >= cfg.Patience {
+		if last := lastProgress(res.Epochs); cfg.Patience > 0 && last > 0 && epoch-1-last >= cfg.Patience {
 			res.Stopped = true
-			fmt.Fprintf(cfg.Log, "early stop: no better validation result in %d epochs since epoch %d\n", cfg.Patience, res.BestEpoch)
+			fmt.Fprintf(cfg.Log, "early stop: no new low of the validation loss nor high of its accuracy in %d epochs since epoch %d\n", cfg.Patience, last)
 			break
 		}
 		// The order depends on the seed and the epoch only, so that a
@@ -752,4 +756,18 @@ func setNodeValues(learnables G.Nodes, values [][]float64) error {
 		}
 	}
 	return nil
+}
+
+// lastProgress is the last epoch that brought a new lowest validation
+// loss or a new highest validation accuracy (0 before any epoch).
+func lastProgress(epochs []EpochMetrics) int {
+	last := 0
+	lowLoss, highAcc := math.Inf(1), math.Inf(-1)
+	for _, m := range epochs {
+		if m.ValLoss < lowLoss || m.ValAccuracy > highAcc {
+			last = m.Epoch
+		}
+		lowLoss, highAcc = math.Min(lowLoss, m.ValLoss), math.Max(highAcc, m.ValAccuracy)
+	}
+	return last
 }

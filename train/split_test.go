@@ -164,3 +164,28 @@ func equalFloats(a, b []float64) bool {
 	}
 	return true
 }
+
+// TestLastProgress: a new low of the loss or a new high of the accuracy
+// is progress, whichever criterion chooses the best epoch.
+func TestLastProgress(t *testing.T) {
+	ep := func(acc, loss []float64) []EpochMetrics {
+		var out []EpochMetrics
+		for i := range acc {
+			out = append(out, EpochMetrics{Epoch: i + 1, ValAccuracy: acc[i], ValLoss: loss[i]})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		acc, loss []float64
+		want      int
+	}{
+		{nil, nil, 0},
+		{[]float64{0.5, 1, 1, 1}, []float64{0.9, 0.5, 0.4, 0.45}, 3},      // accuracy saturated, loss improved
+		{[]float64{0.5, 0.6, 0.7, 0.6}, []float64{0.9, 0.8, 1.2, 1.1}, 3}, // loss rose, accuracy improved
+		{[]float64{0.5, 0.5, 0.5}, []float64{0.9, 0.9, 0.9}, 1},           // nothing after the first
+	} {
+		if got := lastProgress(ep(c.acc, c.loss)); got != c.want {
+			t.Errorf("accuracies %v, losses %v: last progress at epoch %d, want %d", c.acc, c.loss, got, c.want)
+		}
+	}
+}
