@@ -93,15 +93,7 @@ func FuzzCheckpoint(f *testing.F) {
 			err = c.Restore(ps, adam)
 		}
 		if err != nil {
-			if !errors.Is(err, ErrCheckpoint) {
-				t.Errorf("error %q does not wrap ErrCheckpoint", err)
-			}
-			if got := weightsOf(ps); !slices.Equal(got, before) {
-				t.Errorf("failed restore (%v) wrote the weights: %v, were %v", err, got, before)
-			}
-			if adam.State.Step != state.Step || !slices.Equal(adam.State.M[1], state.M[1]) {
-				t.Errorf("failed restore (%v) changed the optimizer: %+v", err, adam.State)
-			}
+			checkUntouched(t, err, ps, adam, before, state)
 			return
 		}
 		var want []float64
@@ -191,19 +183,26 @@ func FuzzRestore(f *testing.F) {
 		before, state := weightsOf(ps), adam.State
 		err := c.Restore(ps, adam)
 		if err != nil {
-			if !errors.Is(err, ErrCheckpoint) {
-				t.Errorf("error %q does not wrap ErrCheckpoint", err)
-			}
-			if got := weightsOf(ps); !slices.Equal(got, before) {
-				t.Errorf("failed restore (%v) wrote the weights: %v, were %v", err, got, before)
-			}
-			if adam.State.Step != state.Step || !slices.Equal(adam.State.M[1], state.M[1]) {
-				t.Errorf("failed restore (%v) changed the optimizer: %+v", err, adam.State)
-			}
+			checkUntouched(t, err, ps, adam, before, state)
 			return
 		}
 		if got := weightsOf(ps); !slices.Equal(got, []float64{-1, -2, -11}) || adam.State.Step != step {
 			t.Errorf("restore succeeded with weights %v, step %d from %+v", got, adam.State.Step, c)
 		}
 	})
+}
+
+// checkUntouched checks that a failed restore wrapped ErrCheckpoint and
+// left the weights and the optimizer as they were.
+func checkUntouched(t *testing.T, err error, ps G.Nodes, adam *Adam, before []float64, state AdamState) {
+	t.Helper()
+	if !errors.Is(err, ErrCheckpoint) {
+		t.Errorf("error %q does not wrap ErrCheckpoint", err)
+	}
+	if got := weightsOf(ps); !slices.Equal(got, before) {
+		t.Errorf("failed restore (%v) wrote the weights: %v, were %v", err, got, before)
+	}
+	if adam.State.Step != state.Step || !slices.Equal(adam.State.M[1], state.M[1]) {
+		t.Errorf("failed restore (%v) changed the optimizer: %+v", err, adam.State)
+	}
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -35,15 +36,15 @@ func TestStratifiedSplit(t *testing.T) {
 		}
 	}
 	// round(0.2·n), at least one of two or more, never the whole class.
-	if want := []int{10, 1, 1, 0}; !equalInts(perClass, want) {
+	if want := []int{10, 1, 1, 0}; !slices.Equal(perClass, want) {
 		t.Errorf("validation examples per class %v, want %v", perClass, want)
 	}
 	tr2, val2, _ := StratifiedSplit(labels, 0.2, 9)
-	if !equalInts(tr, tr2) || !equalInts(val, val2) {
+	if !slices.Equal(tr, tr2) || !slices.Equal(val, val2) {
 		t.Error("the same seed gave another split")
 	}
 	_, val3, _ := StratifiedSplit(labels, 0.2, 10)
-	if equalInts(val, val3) {
+	if slices.Equal(val, val3) {
 		t.Error("another seed gave the same split")
 	}
 	for _, f := range []float64{0, 1, -0.1, math.NaN()} {
@@ -51,18 +52,6 @@ func TestStratifiedSplit(t *testing.T) {
 			t.Errorf("fraction %g: no error", f)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // countingSource records the examples it fills.
@@ -115,7 +104,7 @@ func TestFitSelectsOnValidation(t *testing.T) {
 		for _, v := range ck.Values {
 			want = append(want, v...)
 		}
-		if !equalFloats(got, want) {
+		if !slices.Equal(got, want) {
 			t.Error("RestoreBest: the net does not hold best.ckpt's weights")
 		}
 		// Evaluate with the restored weights reproduces the best epoch's
@@ -151,18 +140,6 @@ func TestEarlyStopping(t *testing.T) {
 	if _, err := Fit(toyModel, tr, val, Config{Epochs: 1, Batch: 16, Log: &bytes.Buffer{}, Patience: -1}); err == nil {
 		t.Error("negative patience: no error")
 	}
-}
-
-func equalFloats(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestLastProgress: a new low of the loss or a new high of the accuracy
