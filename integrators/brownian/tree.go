@@ -1,0 +1,294 @@
+package brownian
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Motion is a Brownian motion an SDE solver can query again and again.
+type Motion interface {
+	// Increment writes W(u) − W(s) into dst, whose length is Dim(); s > u
+	// gives the negative of the increment over [u, s]. Asked again, in any
+	// order, it returns the same bits.
+	Increment(dst []float64, s, u float64)
+	// Dim is the number of independent components.
+	Dim() int
+	// Span is the time interval [t0, t1] the motion is defined on.
+	Span() (t0, t1 float64)
+}
+
+// Sentinel errors of CheckedIncrement, wrapped with the offending values;
+// test for them with errors.Is.
+var (
+	ErrOutOfSpan = errors.New("query time outside the Brownian motion's span")
+	ErrLength    = errors.New("destination length does not match the Brownian motion's dimension")
+)
+
+// MaxDepth bounds the bisection levels of a Tree: (t1 − t0)/tol may not
+// exceed 2^MaxDepth, which keeps every dyadic time of the tree exactly
+// representable relative to the span.
+const MaxDepth = 50
+
+// Tree is a virtual Brownian tree: n independent Brownian components on
+// [t0, t1], determined by a seed, evaluated on demand.
+//
+// The tree bisects the span Depth() times; at every dyadic time
+// t0 + (t1 − t0)·k/2^j (j ≤ Depth()) W is an exact sample of Brownian
+// motion. Inside a leaf [a, b] (b − a = Resolution() ≤ tol) W is the linear
+// interpolation of W(a) and W(b). So the path is continuous, increments are
+// differences of point values (additive to round-off), and an increment
+// over [s, u] has variance (u − s) − δ with 0 ≤ δ ≤ Resolution()/2, δ = 0
+// when s and u are dyadic times of the tree.
+//
+// A Tree is not safe for concurrent use (it caches its last path); give
+// each goroutine its own Clone.
+type Tree struct {
+	t0, t1, span float64
+	n            int
+	seed         uint64
+	tol          float64
+	depth        int
+	// sigma[d] is the bridge standard deviation at the midpoint of a
+	// depth-d node: sqrt(width/4), width = span/2^d.
+	sigma []float64
+	zero  []float64 // W(t0)
+	end   []float64 // W(t1)
+
+	rng *rand.Rand
+	pcg *rand.PCG
+
+	// The cached path: node index pathK[d] at depth d (0 ≤ d < valid) and
+	// the value at its midpoint, mids[d].
+	pathK []uint64
+	mids  [][]float64
+	valid int
+
+	// The last two points evaluated: W(pt[i]) = ptW[i] when ptOK[i];
+	// recent is the index of the one used last.
+	pt     [2]float64
+	ptOK   [2]bool
+	ptW    [2][]float64
+	recent int
+}
+
+var _ Motion = (*Tree)(nil)
+
+// New returns a Tree of n independent components on [t0, t1] whose leaves
+// are no wider than tol, drawn from seed. Equal arguments give the same
+// motion, bit for bit; different seeds give independent ones.
+func New(t0, t1 float64, n int, seed uint64, tol float64) (*Tree, error) {
+	switch {
+	case math.IsNaN(t0) || math.IsNaN(t1) || math.IsInf(t0, 0) || math.IsInf(t1, 0):
+		return nil, fmt.Errorf("brownian: span [%g, %g] must be finite", t0, t1)
+	case !(t1 > t0):
+		return nil, fmt.Errorf("brownian: span [%g, %g] is empty, want t1 > t0", t0, t1)
+	case math.IsInf(t1-t0, 0):
+		return nil, fmt.Errorf("brownian: span [%g, %g] overflows float64", t0, t1)
+	case n < 1:
+		return nil, fmt.Errorf("brownian: %d components, want ≥ 1", n)
+	case !(tol > 0) || math.IsInf(tol, 0):
+		return nil, fmt.Errorf("brownian: tolerance %g, want a finite tol > 0", tol)
+	}
+	span := t1 - t0
+	depth := 0
+	for span/math.Ldexp(1, depth) > tol {
+		depth++
+		if depth > MaxDepth {
+			return nil, fmt.Errorf("brownian: tolerance %g is below (t1 − t0)/2^%d = %g for span [%g, %g]", tol, MaxDepth, math.Ldexp(span, -MaxDepth), t0, t1)
+		}
+	}
+	tr := &Tree{
+		t0: t0, t1: t1, span: span, n: n, seed: seed, tol: tol, depth: depth,
+		sigma: make([]float64, depth),
+		zero:  make([]float64, n),
+		end:   make([]float64, n),
+		pathK: make([]uint64, depth),
+		mids:  make([][]float64, depth),
+	}
+	for d := range depth {
+		tr.sigma[d] = math.Sqrt(math.Ldexp(span, -d) / 4)
+		tr.mids[d] = make([]float64, n)
+	}
+	tr.ptW[0] = make([]float64, n)
+	tr.ptW[1] = make([]float64, n)
+	tr.pcg = rand.NewPCG(0, 0)
+	tr.rng = rand.New(tr.pcg)
+	// W(t1) ~ N(0, span): node 0 (the heap indices of the midpoints start
+	// at 1).
+	tr.seedNode(0)
+	sd := math.Sqrt(span)
+	for i := range tr.end {
+		tr.end[i] = sd * tr.rng.NormFloat64()
+	}
+	return tr, nil
+}
+
+// Clone returns an independent Tree with the same motion (same arguments
+// to New) and a cache of its own, for use in another goroutine.
+func (tr *Tree) Clone() *Tree {
+	c, err := New(tr.t0, tr.t1, tr.n, tr.seed, tr.tol)
+	if err != nil { // the receiver was built from these arguments
+		panic("brownian: Clone: " + err.Error())
+	}
+	return c
+}
+
+// Dim returns the number of independent components.
+func (tr *Tree) Dim() int { return tr.n }
+
+// Span returns [t0, t1].
+func (tr *Tree) Span() (t0, t1 float64) { return tr.t0, tr.t1 }
+
+// Seed returns the seed the tree was drawn from.
+func (tr *Tree) Seed() uint64 { return tr.seed }
+
+// Depth returns the number of bisection levels, ceil(log2((t1 − t0)/tol)).
+func (tr *Tree) Depth() int { return tr.depth }
+
+// Resolution returns the width of a leaf, (t1 − t0)/2^Depth() ≤ tol.
+func (tr *Tree) Resolution() float64 { return math.Ldexp(tr.span, -tr.depth) }
+
+// Increment writes W(u) − W(s) into dst. For s > u that is −(W(s) − W(u)),
+// bit for bit the negative of Increment(dst, u, s). Times outside [t0, t1]
+// are clamped to it (a solver's last step that lands an ulp past t1 is
+// harmless); a NaN time fills dst with NaN. Increment allocates nothing and
+// panics only if len(dst) ≠ Dim(), a programming error; CheckedIncrement
+// reports all of these as errors instead.
+func (tr *Tree) Increment(dst []float64, s, u float64) {
+	if len(dst) != tr.n {
+		panic(fmt.Sprintf("brownian: Increment: len(dst) = %d, want Dim() = %d", len(dst), tr.n))
+	}
+	if math.IsNaN(s) || math.IsNaN(u) {
+		for i := range dst {
+			dst[i] = math.NaN()
+		}
+		return
+	}
+	s = min(max(s, tr.t0), tr.t1)
+	u = min(max(u, tr.t0), tr.t1)
+	i := tr.point(s, -1)
+	j := tr.point(u, i)
+	ws, wu := tr.ptW[i], tr.ptW[j]
+	for k := range dst {
+		dst[k] = wu[k] - ws[k]
+	}
+}
+
+// CheckedIncrement is Increment that reports, instead of clamping or
+// panicking, a time outside [t0, t1] or NaN (ErrOutOfSpan) and a dst of the
+// wrong length (ErrLength); dst is left unchanged on error.
+func (tr *Tree) CheckedIncrement(dst []float64, s, u float64) error {
+	if len(dst) != tr.n {
+		return fmt.Errorf("brownian: len(dst) = %d, want %d: %w", len(dst), tr.n, ErrLength)
+	}
+	for _, t := range [2]float64{s, u} {
+		if !(t >= tr.t0 && t <= tr.t1) {
+			return fmt.Errorf("brownian: time %g outside [%g, %g]: %w", t, tr.t0, tr.t1, ErrOutOfSpan)
+		}
+	}
+	tr.Increment(dst, s, u)
+	return nil
+}
+
+// point makes one of the two point slots hold W(t), t in [t0, t1], and
+// returns its index; it does not overwrite slot keep (−1: none).
+func (tr *Tree) point(t float64, keep int) int {
+	for i := range tr.pt {
+		if tr.ptOK[i] && tr.pt[i] == t {
+			tr.recent = i
+			return i
+		}
+	}
+	v := 1 - tr.recent
+	if keep >= 0 {
+		v = 1 - keep
+	}
+	tr.eval(tr.ptW[v], t)
+	tr.pt[v], tr.ptOK[v], tr.recent = t, true, v
+	return v
+}
+
+// time returns the dyadic time t0 + span·k/2^d. Every node computes its
+// times by this one formula, so a time is the same float64 whichever node
+// asks for it (k/2^d is exact, and equal ratios give equal products).
+func (tr *Tree) time(d int, k uint64) float64 {
+	if k == 0 {
+		return tr.t0
+	}
+	if k == uint64(1)<<d {
+		return tr.t1
+	}
+	return tr.t0 + tr.span*math.Ldexp(float64(k), -d)
+}
+
+// eval writes W(t) into dst, t in [t0, t1], walking from the root down to
+// the leaf that holds t. Levels on the cached path are reused; below the
+// first level where t leaves it, midpoints are drawn afresh (the same draws
+// as on any earlier visit, since they depend only on seed and node).
+func (tr *Tree) eval(dst []float64, t float64) {
+	switch t {
+	case tr.t0:
+		copy(dst, tr.zero)
+		return
+	case tr.t1:
+		copy(dst, tr.end)
+		return
+	}
+	left, right := tr.zero, tr.end
+	var k uint64 // node index within its depth
+	for d := 0; d < tr.depth; d++ {
+		mid := tr.mids[d]
+		if d >= tr.valid || tr.pathK[d] != k {
+			tr.valid = d
+			tr.draw(mid, left, right, d, k)
+			tr.pathK[d] = k
+			tr.valid = d + 1
+		}
+		m := tr.time(d+1, 2*k+1)
+		switch {
+		case t == m:
+			copy(dst, mid)
+			return
+		case t < m:
+			right, k = mid, 2*k
+		default:
+			left, k = mid, 2*k+1
+		}
+	}
+	a, b := tr.time(tr.depth, k), tr.time(tr.depth, k+1)
+	alpha := (t - a) / (b - a)
+	for i := range dst {
+		dst[i] = left[i] + alpha*(right[i]-left[i])
+	}
+}
+
+// draw writes the midpoint of node (d, k), whose endpoint values are left
+// and right: the Brownian bridge gives mean (left + right)/2 and variance
+// width/4, independently per component.
+func (tr *Tree) draw(mid, left, right []float64, d int, k uint64) {
+	tr.seedNode(uint64(1)<<d + k) // heap index: root 1, children 2i, 2i+1
+	sd := tr.sigma[d]
+	for i := range mid {
+		mid[i] = 0.5*(left[i]+right[i]) + sd*tr.rng.NormFloat64()
+	}
+}
+
+// seedNode resets the random stream to the one of node id: a PCG seeded
+// from a SplitMix64 hash of (seed, id), so any node's draws are reproduced
+// without storing them.
+func (tr *Tree) seedNode(id uint64) {
+	h := mix64(tr.seed + 0x9e3779b97f4a7c15)
+	s1 := mix64(h ^ mix64(id+0x632be59bd9b4e019))
+	s2 := mix64(s1 + 0xd1b54a32d192ed03)
+	tr.pcg.Seed(s1, s2)
+}
+
+// mix64 is the SplitMix64 finaliser (Steele, Lea and Flood 2014), a
+// bijection of uint64 with full avalanche.
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
