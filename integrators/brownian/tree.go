@@ -56,7 +56,6 @@ type Tree struct {
 	zero  []float64 // W(t0)
 	end   []float64 // W(t1)
 
-	rng *rand.Rand
 	pcg *rand.PCG
 
 	// The cached path: node index pathK[d] at depth d (0 ≤ d < valid) and
@@ -71,6 +70,8 @@ type Tree struct {
 	ptOK   [2]bool
 	ptW    [2][]float64
 	recent int
+
+	draws uint64
 }
 
 var _ Motion = (*Tree)(nil)
@@ -114,14 +115,10 @@ func New(t0, t1 float64, n int, seed uint64, tol float64) (*Tree, error) {
 	tr.ptW[0] = make([]float64, n)
 	tr.ptW[1] = make([]float64, n)
 	tr.pcg = rand.NewPCG(0, 0)
-	tr.rng = rand.New(tr.pcg)
 	// W(t1) ~ N(0, span): node 0 (the heap indices of the midpoints start
 	// at 1).
 	tr.seedNode(0)
-	sd := math.Sqrt(span)
-	for i := range tr.end {
-		tr.end[i] = sd * tr.rng.NormFloat64()
-	}
+	bridge(tr.end, tr.zero, tr.zero, math.Sqrt(span), tr.pcg)
 	return tr, nil
 }
 
@@ -149,6 +146,11 @@ func (tr *Tree) Depth() int { return tr.depth }
 
 // Resolution returns the width of a leaf, (t1 − t0)/2^Depth() ≤ tol.
 func (tr *Tree) Resolution() float64 { return math.Ldexp(tr.span, -tr.depth) }
+
+// Draws returns how many tree nodes this Tree has drawn (Dim() normals
+// each) since it was made: the cost of its queries, which the cached path
+// and points keep down for local queries.
+func (tr *Tree) Draws() uint64 { return tr.draws }
 
 // Increment writes W(u) − W(s) into dst. For s > u that is −(W(s) − W(u)),
 // bit for bit the negative of Increment(dst, u, s). Times outside [t0, t1]
@@ -269,9 +271,27 @@ func (tr *Tree) eval(dst []float64, t float64) {
 // width/4, independently per component.
 func (tr *Tree) draw(mid, left, right []float64, d int, k uint64) {
 	tr.seedNode(uint64(1)<<d + k) // heap index: root 1, children 2i, 2i+1
-	sd := tr.sigma[d]
+	tr.draws++
+	bridge(mid, left, right, tr.sigma[d], tr.pcg)
+}
+
+// bridge writes (left + right)/2 + sd·Z into mid, Z standard normal from p.
+// The ziggurat's fast path (normal) is written out here because the
+// compiler will not inline it, and this loop is where a query spends its
+// time.
+func bridge(mid, left, right []float64, sd float64, p *rand.PCG) {
+	left, right = left[:len(mid)], right[:len(mid)]
 	for i := range mid {
-		mid[i] = 0.5*(left[i]+right[i]) + sd*tr.rng.NormFloat64()
+		u := p.Uint64()
+		j := int32(u)
+		layer := (u >> 32) & 127
+		var z float64
+		if uint32(abs32(j)) < zigK[layer] {
+			z = float64(j) * zigW[layer]
+		} else {
+			z = normalSlow(p, j, layer)
+		}
+		mid[i] = 0.5*(left[i]+right[i]) + sd*z
 	}
 }
 
