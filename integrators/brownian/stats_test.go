@@ -386,3 +386,78 @@ func TestStatHelpers(t *testing.T) {
 		t.Errorf("covW(0.3, 0.3) = %g, want within a quarter leaf below 0.3", v)
 	}
 }
+
+// The ziggurat draws are N(0, 1): Kolmogorov–Smirnov over 2^20 draws, the
+// first four moments, and the counts beyond several thresholds, including
+// the tail beyond zigR (drawn by the slow path) and the base layer, against
+// the binomial with the normal tail probability.
+func TestNormalDraws(t *testing.T) {
+	const m = 1 << 20
+	p := rand.NewPCG(7, 8)
+	x := make([]float64, m)
+	for i := range x {
+		x[i] = normal(p)
+	}
+	thresholds := []float64{0.5, 1, 2, 3, zigR, 4, 4.5}
+	f := newFamily(t, 4+len(thresholds)+1)
+	var s1, s2, s3, s4 float64
+	for _, v := range x {
+		s1 += v
+		s2 += v * v
+		s3 += v * v * v
+		s4 += v * v * v * v
+	}
+	n := float64(m)
+	// Var of the sample moments of N(0, 1): E z² = 1 (var 2), E z³ = 0
+	// (var 15), E z⁴ = 3 (var 96).
+	f.z("mean", s1/n/math.Sqrt(1/n))
+	f.z("second moment", (s2/n-1)/math.Sqrt(2/n))
+	f.z("third moment", s3/n/math.Sqrt(15/n))
+	f.z("fourth moment", (s4/n-3)/math.Sqrt(96/n))
+	for _, c := range thresholds {
+		k := 0
+		for _, v := range x {
+			if math.Abs(v) > c {
+				k++
+			}
+		}
+		q := math.Erfc(c / math.Sqrt2) // P(|Z| > c)
+		f.z(fmt.Sprintf("P(|Z| > %g) = %g: %d of %d", c, q, k, m), (float64(k)-n*q)/math.Sqrt(n*q*(1-q)))
+	}
+	slices.Sort(x)
+	d := 0.0
+	for i, v := range x {
+		c := 0.5 * math.Erfc(-v/math.Sqrt2)
+		d = max(d, c-float64(i)/n, float64(i+1)/n-c)
+	}
+	ks := kolmogorovCrit(familyAlpha / float64(4+len(thresholds)+1))
+	if stat := (math.Sqrt(n) + 0.12 + 0.11/math.Sqrt(n)) * d; stat > ks {
+		t.Errorf("KS statistic %.4f > critical %.4f (D = %.6f)", stat, ks, d)
+	}
+}
+
+// The tail beyond zigR, which the draws above reach about 600 times, drawn
+// directly 2^16 times from the slow path's base layer: Kolmogorov–Smirnov
+// against N(0, 1) conditioned on Z > zigR, at false-alarm rate familyAlpha.
+func TestNormalTail(t *testing.T) {
+	const m = 1 << 16
+	p := rand.NewPCG(9, 10)
+	x := make([]float64, m)
+	for i := range x {
+		x[i] = normalSlow(p, 1, 0) // j > 0: the positive tail
+		if x[i] <= zigR {
+			t.Fatalf("tail draw %g ≤ zigR = %g", x[i], zigR)
+		}
+	}
+	slices.Sort(x)
+	q := func(v float64) float64 { return 0.5 * math.Erfc(v/math.Sqrt2) } // P(Z > v)
+	n, qr := float64(m), q(zigR)
+	d := 0.0
+	for i, v := range x {
+		c := 1 - q(v)/qr
+		d = max(d, c-float64(i)/n, float64(i+1)/n-c)
+	}
+	if stat, crit := (math.Sqrt(n)+0.12+0.11/math.Sqrt(n))*d, kolmogorovCrit(familyAlpha); stat > crit {
+		t.Errorf("tail: KS statistic %.4f > critical %.4f (D = %.6f)", stat, crit, d)
+	}
+}
