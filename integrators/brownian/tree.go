@@ -64,11 +64,20 @@ type Tree struct {
 	mids  [][]float64
 	valid int
 
-	// The last two points evaluated: W(pt[i]) = ptW[i] when ptOK[i];
-	// recent is the index of the one used last.
+	// With Lévy area (nil otherwise): I(t) = ∫_{t0}^t W, at t1 (endI) and
+	// at the cached midpoints (midI); the space-time Lévy area of the root
+	// (rootH) and of the two children of each cached node (hLeft, hRight).
+	area          bool
+	endI, rootH   []float64
+	midI          [][]float64
+	hLeft, hRight [][]float64
+
+	// The last two points evaluated: W(pt[i]) = ptW[i] (and I(pt[i]) =
+	// ptI[i]) when ptOK[i]; recent is the index of the one used last.
 	pt     [2]float64
 	ptOK   [2]bool
 	ptW    [2][]float64
+	ptI    [2][]float64
 	recent int
 
 	draws uint64
@@ -80,6 +89,10 @@ var _ Motion = (*Tree)(nil)
 // are no wider than tol, drawn from seed. Equal arguments give the same
 // motion, bit for bit; different seeds give independent ones.
 func New(t0, t1 float64, n int, seed uint64, tol float64) (*Tree, error) {
+	return build(t0, t1, n, seed, tol, false)
+}
+
+func build(t0, t1 float64, n int, seed uint64, tol float64, area bool) (*Tree, error) {
 	switch {
 	case math.IsNaN(t0) || math.IsNaN(t1) || math.IsInf(t0, 0) || math.IsInf(t1, 0):
 		return nil, fmt.Errorf("brownian: span [%g, %g] must be finite", t0, t1)
@@ -119,13 +132,33 @@ func New(t0, t1 float64, n int, seed uint64, tol float64) (*Tree, error) {
 	// at 1).
 	tr.seedNode(0)
 	bridge(tr.end, tr.zero, tr.zero, math.Sqrt(span), tr.pcg)
+	if area {
+		// H over the span ~ N(0, span/12), independent of W(t1), from
+		// the same stream after W(t1), so W(t1) is the same with and
+		// without area; I(t1) = span·(H + W(t1)/2).
+		tr.area = true
+		tr.rootH, tr.endI = make([]float64, n), make([]float64, n)
+		bridge(tr.rootH, tr.zero, tr.zero, math.Sqrt(span/12), tr.pcg)
+		for i := range tr.endI {
+			tr.endI[i] = span * (tr.rootH[i] + 0.5*tr.end[i])
+		}
+		tr.midI = make([][]float64, depth)
+		tr.hLeft = make([][]float64, depth)
+		tr.hRight = make([][]float64, depth)
+		for d := range depth {
+			tr.midI[d] = make([]float64, n)
+			tr.hLeft[d] = make([]float64, n)
+			tr.hRight[d] = make([]float64, n)
+		}
+		tr.ptI[0], tr.ptI[1] = make([]float64, n), make([]float64, n)
+	}
 	return tr, nil
 }
 
 // Clone returns an independent Tree with the same motion (same arguments
 // to New) and a cache of its own, for use in another goroutine.
 func (tr *Tree) Clone() *Tree {
-	c, err := New(tr.t0, tr.t1, tr.n, tr.seed, tr.tol)
+	c, err := build(tr.t0, tr.t1, tr.n, tr.seed, tr.tol, tr.area)
 	if err != nil { // the receiver was built from these arguments
 		panic("brownian: Clone: " + err.Error())
 	}
@@ -185,12 +218,19 @@ func (tr *Tree) CheckedIncrement(dst []float64, s, u float64) error {
 	if len(dst) != tr.n {
 		return fmt.Errorf("brownian: len(dst) = %d, want %d: %w", len(dst), tr.n, ErrLength)
 	}
+	if err := tr.checkTimes(s, u); err != nil {
+		return err
+	}
+	tr.Increment(dst, s, u)
+	return nil
+}
+
+func (tr *Tree) checkTimes(s, u float64) error {
 	for _, t := range [2]float64{s, u} {
 		if !(t >= tr.t0 && t <= tr.t1) {
 			return fmt.Errorf("brownian: time %g outside [%g, %g]: %w", t, tr.t0, tr.t1, ErrOutOfSpan)
 		}
 	}
-	tr.Increment(dst, s, u)
 	return nil
 }
 
@@ -207,7 +247,7 @@ func (tr *Tree) point(t float64, keep int) int {
 	if keep >= 0 {
 		v = 1 - keep
 	}
-	tr.eval(tr.ptW[v], t)
+	tr.eval(tr.ptW[v], tr.ptI[v], t)
 	tr.pt[v], tr.ptOK[v], tr.recent = t, true, v
 	return v
 }
@@ -225,54 +265,107 @@ func (tr *Tree) time(d int, k uint64) float64 {
 	return tr.t0 + tr.span*math.Ldexp(float64(k), -d)
 }
 
-// eval writes W(t) into dst, t in [t0, t1], walking from the root down to
-// the leaf that holds t. Levels on the cached path are reused; below the
-// first level where t leaves it, midpoints are drawn afresh (the same draws
-// as on any earlier visit, since they depend only on seed and node).
-func (tr *Tree) eval(dst []float64, t float64) {
+// eval writes W(t) into dst (and, with area, I(t) = ∫_{t0}^t W into dstI),
+// t in [t0, t1], walking from the root down to the leaf that holds t.
+// Levels on the cached path are reused; below the first level where t
+// leaves it, midpoints are drawn afresh (the same draws as on any earlier
+// visit, since they depend only on seed and node).
+func (tr *Tree) eval(dst, dstI []float64, t float64) {
 	switch t {
 	case tr.t0:
 		copy(dst, tr.zero)
+		copy(dstI, tr.zero)
 		return
 	case tr.t1:
 		copy(dst, tr.end)
+		copy(dstI, tr.endI)
 		return
 	}
 	left, right := tr.zero, tr.end
-	var k uint64 // node index within its depth
+	leftI, h := tr.zero, tr.rootH // with area: I(a) and H of the node
+	var k uint64                  // node index within its depth
 	for d := 0; d < tr.depth; d++ {
-		mid := tr.mids[d]
 		if d >= tr.valid || tr.pathK[d] != k {
 			tr.valid = d
-			tr.draw(mid, left, right, d, k)
+			tr.draw(left, right, leftI, h, d, k)
 			tr.pathK[d] = k
 			tr.valid = d + 1
 		}
 		m := tr.time(d+1, 2*k+1)
 		switch {
 		case t == m:
-			copy(dst, mid)
+			copy(dst, tr.mids[d])
+			if tr.area {
+				copy(dstI, tr.midI[d])
+			}
 			return
 		case t < m:
-			right, k = mid, 2*k
+			right, k = tr.mids[d], 2*k
+			if tr.area {
+				h = tr.hLeft[d]
+			}
 		default:
-			left, k = mid, 2*k+1
+			left, k = tr.mids[d], 2*k+1
+			if tr.area {
+				leftI, h = tr.midI[d], tr.hRight[d]
+			}
 		}
 	}
 	a, b := tr.time(tr.depth, k), tr.time(tr.depth, k+1)
-	alpha := (t - a) / (b - a)
+	tau := (t - a) / (b - a)
+	if !tr.area {
+		for i := range dst {
+			dst[i] = left[i] + tau*(right[i]-left[i])
+		}
+		return
+	}
+	// Inside the leaf, the conditional mean of W given the leaf's
+	// increment and area: W(a) + τ·ΔW + 6τ(1−τ)·H, and its integral.
+	width := math.Ldexp(tr.span, -tr.depth)
+	c, ci := 6*tau*(1-tau), tau*tau*(3-2*tau)
 	for i := range dst {
-		dst[i] = left[i] + alpha*(right[i]-left[i])
+		dw := right[i] - left[i]
+		dst[i] = left[i] + tau*dw + c*h[i]
+		dstI[i] = leftI[i] + width*(tau*left[i]+0.5*tau*tau*dw+ci*h[i])
 	}
 }
 
 // draw writes the midpoint of node (d, k), whose endpoint values are left
 // and right: the Brownian bridge gives mean (left + right)/2 and variance
-// width/4, independently per component.
-func (tr *Tree) draw(mid, left, right []float64, d int, k uint64) {
+// width/4, independently per component. With area it also conditions on
+// the node's space-time Lévy area h and writes I at the midpoint and the
+// areas of both halves (drawArea).
+func (tr *Tree) draw(left, right, leftI, h []float64, d int, k uint64) {
 	tr.seedNode(uint64(1)<<d + k) // heap index: root 1, children 2i, 2i+1
 	tr.draws++
-	bridge(mid, left, right, tr.sigma[d], tr.pcg)
+	if tr.area {
+		tr.drawArea(left, right, leftI, h, d)
+		return
+	}
+	bridge(tr.mids[d], left, right, tr.sigma[d], tr.pcg)
+}
+
+// drawArea splits a node [a, b] of width w with increment ΔW = right − left
+// and space-time Lévy area H. With W1, W2 and H1, H2 the increments and
+// areas of the halves, ΔW = W1 + W2 and H = (H1 + H2)/2 + (W1 − W2)/4
+// (from ∫_a^b W = ∫_a^m W + ∫_m^b W). In the independent coordinates
+// D = W1 − W2 ~ N(0, w), S = H1 + H2 and A = H1 − H2 ~ N(0, w/12), given
+// (ΔW, H): A is untouched, D ~ N(3H, w/4) and S = 2H − D/2. Two normals
+// per component.
+func (tr *Tree) drawArea(left, right, leftI, h []float64, d int) {
+	w := math.Ldexp(tr.span, -d)
+	sdD, sdA, half := math.Sqrt(w)/2, math.Sqrt(w/12), w/2
+	mid, midI, hl, hr := tr.mids[d], tr.midI[d], tr.hLeft[d], tr.hRight[d]
+	p := tr.pcg
+	for i := range mid {
+		dd := 3*h[i] + sdD*normal(p)
+		ss := 2*h[i] - 0.5*dd
+		aa := sdA * normal(p)
+		wm := left[i] + 0.5*(right[i]-left[i]+dd)
+		h1, h2 := 0.5*(ss+aa), 0.5*(ss-aa)
+		mid[i], hl[i], hr[i] = wm, h1, h2
+		midI[i] = leftI[i] + half*(h1+0.5*(left[i]+wm))
+	}
 }
 
 // bridge writes (left + right)/2 + sd·Z into mid, Z standard normal from p.
