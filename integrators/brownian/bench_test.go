@@ -58,3 +58,25 @@ func BenchmarkRandom(b *testing.B) {
 		})
 	}
 }
+
+// The same solver-like pass with space-time Lévy area.
+func BenchmarkSequentialArea(b *testing.B) {
+	const steps, dim = 1000, 4096
+	for _, tol := range []float64{1e-4, 1e-6} {
+		b.Run(fmt.Sprintf("dim=%d/tol=%g", dim, tol), func(b *testing.B) {
+			at := newAreaTree(b, 0, 1, dim, 1, tol)
+			dw, dh := make([]float64, dim), make([]float64, dim)
+			b.ReportAllocs()
+			for b.Loop() {
+				for k := range steps {
+					at.IncrementArea(dw, dh, float64(k)/steps, float64(k+1)/steps)
+				}
+				for k := steps - 1; k >= 0; k-- {
+					at.IncrementArea(dw, dh, float64(k+1)/steps, float64(k)/steps)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*steps), "ns/query")
+			b.ReportMetric(float64(at.Draws())/float64(b.N*2*steps), "draws/query")
+		})
+	}
+}

@@ -19,7 +19,9 @@
 // the exact covariance of the resulting process and the bounds it implies.
 //
 // Motion is the interface an SDE solver needs (Increment, Dim, Span); Tree
-// implements it. Tree caches the last root-to-leaf path and the last two
+// implements it. AreaMotion adds the space-time Lévy area H over an
+// interval, which higher-order schemes for additive noise need; AreaTree
+// implements it by carrying each node's (W, H) pair down the tree. Tree caches the last root-to-leaf path and the last two
 // points it evaluated, because a solver's queries are local in time; the
 // cache changes the cost of a query, never its answer.
 //
@@ -27,5 +29,8 @@
 // outside the span are an error from CheckedIncrement, and are clamped to
 // the span, as documented, by Increment.
 //
-// Space-time Lévy area is not implemented.
+// Trees draw their normals with a ziggurat (Marsaglia and Tsang 2000) on
+// math/rand/v2's PCG, reseeded per node; the draws dominate a query's
+// cost. docs/brownian.md gives the construction, its guarantees, the
+// tests and the measured costs.
 package brownian
