@@ -358,9 +358,26 @@ func (tr *Tree) drawArea(left, right, leftI, h []float64, d int) {
 	mid, midI, hl, hr := tr.mids[d], tr.midI[d], tr.hLeft[d], tr.hRight[d]
 	p := tr.pcg
 	for i := range mid {
-		dd := 3*h[i] + sdD*normal(p)
+		// Two normals, the ziggurat's fast path written out as in bridge.
+		u := p.Uint64()
+		j, layer := int32(u), (u>>32)&127
+		var z1 float64
+		if uint32(abs32(j)) < zigK[layer] {
+			z1 = float64(j) * zigW[layer]
+		} else {
+			z1 = normalSlow(p, j, layer)
+		}
+		u = p.Uint64()
+		j, layer = int32(u), (u>>32)&127
+		var z2 float64
+		if uint32(abs32(j)) < zigK[layer] {
+			z2 = float64(j) * zigW[layer]
+		} else {
+			z2 = normalSlow(p, j, layer)
+		}
+		dd := 3*h[i] + sdD*z1
 		ss := 2*h[i] - 0.5*dd
-		aa := sdA * normal(p)
+		aa := sdA * z2
 		wm := left[i] + 0.5*(right[i]-left[i]+dd)
 		h1, h2 := 0.5*(ss+aa), 0.5*(ss-aa)
 		mid[i], hl[i], hr[i] = wm, h1, h2
