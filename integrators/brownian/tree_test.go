@@ -263,3 +263,27 @@ func maxAbs(x []float64) float64 {
 	}
 	return m
 }
+
+// The path is continuous: inside a leaf it is linear (Tree) or the
+// parabola of the conditional mean (AreaTree), with slope at most about
+// (|ΔW| + 6|H|)/Resolution() ≲ 10/√Resolution(), so increments over 1e-12
+// are below 1e-6 where a path drawn afresh at each time would jump by about
+// √Resolution() = 1e-3.
+func TestContinuity(t *testing.T) {
+	const eps, bound = 1e-12, 1e-6
+	tr := newTree(t, 0, 1, 32, 3, 1e-6)
+	at := newAreaTree(t, 0, 1, 32, 3, 1e-6)
+	rng := rand.New(rand.NewPCG(15, 16))
+	dst, dh := make([]float64, 32), make([]float64, 32)
+	for range 200 {
+		s := rng.Float64() * (1 - eps)
+		tr.Increment(dst, s, s+eps)
+		if m := maxAbs(dst); m > bound {
+			t.Fatalf("Tree: |W(%g + 1e-12) − W(%g)| = %g > %g", s, s, m, bound)
+		}
+		at.IncrementArea(dst, dh, s, s+eps)
+		if m := maxAbs(dst); m > bound {
+			t.Fatalf("AreaTree: |W(%g + 1e-12) − W(%g)| = %g > %g", s, s, m, bound)
+		}
+	}
+}
