@@ -216,3 +216,129 @@ func TestAreaZeroAllocs(t *testing.T) {
 		t.Errorf("IncrementArea: %g allocations per run, want 0", a)
 	}
 }
+
+// areaModel is the law of an AreaTree's path on [0, 1] with leaves of width
+// 2^-statDepth, written independently of the tree's code: the leaves'
+// increments ΔW_k ~ N(0, w) and areas H_k ~ N(0, w/12) are independent
+// "atoms" (as for Brownian motion), W and I = ∫W at the grid are sums of
+// them, and inside leaf k at fraction τ the path is
+// W(kw) + τΔW_k + 6τ(1−τ)H_k. Every quantity is a vector of coefficients
+// over the atoms; covariances are sums of products times the atoms'
+// variances.
+type areaModel struct{ leaves int }
+
+func (m areaModel) width() float64 { return 1 / float64(m.leaves) }
+
+// atomVar is the variance of atom i: ΔW_k for i < leaves, H_k after.
+func (m areaModel) atomVar(i int) float64 {
+	if i < m.leaves {
+		return m.width()
+	}
+	return m.width() / 12
+}
+
+// at returns the coefficients of W(t) and I(t).
+func (m areaModel) at(t float64) (w, in []float64) {
+	w, in = make([]float64, 2*m.leaves), make([]float64, 2*m.leaves)
+	h := m.width()
+	k := int(math.Floor(t * float64(m.leaves)))
+	if k == m.leaves {
+		k--
+	}
+	tau := (t - float64(k)*h) / h
+	// The grid point kw: W(kw) = Σ_{i<k} ΔW_i; I(kw) = Σ_{i<k} w(H_i + W(iw) + ΔW_i/2).
+	for i := range k {
+		w[i] = 1
+		in[i] = h/2 + h*float64(k-1-i)
+		in[m.leaves+i] = h
+	}
+	// Inside leaf k: I gains w·(τW(kw) + τ²/2·ΔW_k + (3τ² − 2τ³)H_k).
+	for i := range k {
+		in[i] += h * tau
+	}
+	in[k] += h * tau * tau / 2
+	in[m.leaves+k] += h * tau * tau * (3 - 2*tau)
+	w[k] += tau
+	w[m.leaves+k] += 6 * tau * (1 - tau)
+	return w, in
+}
+
+// increment returns the coefficients of ΔW and H over [s, u].
+func (m areaModel) increment(s, u float64) (dw, dh []float64) {
+	ws, is := m.at(s)
+	wu, iu := m.at(u)
+	dw, dh = make([]float64, len(ws)), make([]float64, len(ws))
+	for i := range dw {
+		dw[i] = wu[i] - ws[i]
+		dh[i] = (iu[i]-is[i])/(u-s) - 0.5*(ws[i]+wu[i])
+	}
+	return dw, dh
+}
+
+func (m areaModel) cov(x, y []float64) float64 {
+	c := 0.0
+	for i := range x {
+		c += x[i] * y[i] * m.atomVar(i)
+	}
+	return c
+}
+
+// The model gives Brownian motion's law on the grid: Var ΔW = h,
+// Var H = h/12, independent, and Cov(W(s), W(u)) = min(s, u).
+func TestAreaModel(t *testing.T) {
+	m := areaModel{1 << statDepth}
+	const tol = 1e-12
+	for _, iv := range [][2]float64{{0, 1}, {0.25, 0.75}, {3 * 0x1p-10, 700 * 0x1p-10}} {
+		dw, dh := m.increment(iv[0], iv[1])
+		h := iv[1] - iv[0]
+		if v := m.cov(dw, dw); math.Abs(v-h) > tol {
+			t.Errorf("[%g, %g]: model Var ΔW = %g, want %g", iv[0], iv[1], v, h)
+		}
+		if v := m.cov(dh, dh); math.Abs(v-h/12) > tol {
+			t.Errorf("[%g, %g]: model Var H = %g, want %g", iv[0], iv[1], v, h/12)
+		}
+		if c := m.cov(dw, dh); math.Abs(c) > tol {
+			t.Errorf("[%g, %g]: model Cov(ΔW, H) = %g, want 0", iv[0], iv[1], c)
+		}
+	}
+	ws, _ := m.at(0.25)
+	wu, _ := m.at(0.625)
+	if c := m.cov(ws, wu); math.Abs(c-0.25) > tol {
+		t.Errorf("model Cov(W(0.25), W(0.625)) = %g, want 0.25", c)
+	}
+}
+
+// Off the leaf grid — where a solver with steps of 1/1000 queries — the
+// AreaTree's (ΔW, H) are the model's: mean 0, variances and covariance as
+// the model computes them (which fall short of h and h/12 by the share of
+// the two end leaves, reported in the log).
+func TestAreaOffGrid(t *testing.T) {
+	var trees []*AreaTree
+	for i := range statSeeds {
+		trees = append(trees, newAreaTree(t, 0, 1, statComps, 6000+uint64(i), math.Ldexp(1, -statDepth)))
+	}
+	m := areaModel{1 << statDepth}
+	intervals := [][2]float64{
+		{0.1, 0.3}, {0.123, 0.124}, {0.6, 0.6003}, {0.3337, 0.33371}, {0, 1e-5},
+		{0.4999, 0.5001}, {0.417, 0.418}, {0.05, 0.95},
+	}
+	f := newFamily(t, 5*len(intervals))
+	for _, iv := range intervals {
+		s, u := iv[0], iv[1]
+		n := statComps
+		w, a := make([]float64, len(trees)*n), make([]float64, len(trees)*n)
+		for i, at := range trees {
+			at.IncrementArea(w[i*n:(i+1)*n], a[i*n:(i+1)*n], s, u)
+		}
+		cw, ch := m.increment(s, u)
+		vw, vh, c := m.cov(cw, cw), m.cov(ch, ch), m.cov(cw, ch)
+		h := u - s
+		t.Logf("[%g, %g]: model Var ΔW = %.4g·h, Var H = %.4g·h/12, corr(ΔW, H) = %.3g", s, u, vw/h, vh/(h/12), c/math.Sqrt(vw*vh))
+		what := fmt.Sprintf("[%g, %g]", s, u)
+		f.z(what+": mean ΔW", meanZ(w, vw))
+		f.z(what+": variance ΔW", varianceZ(w, vw))
+		f.z(what+": mean H", meanZ(a, vh))
+		f.z(what+": variance H", varianceZ(a, vh))
+		f.z(what+": Cov(ΔW, H)", productZ(w, a, vw, vh, c))
+	}
+}
