@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gorgonia.org/tensor"
 
@@ -37,8 +38,62 @@ func splitSet(d *train.TSDataset, frac float64, seed uint64) (fit, val *train.TS
 }
 
 // normaliser standardises each channel with the statistics of the series
-// it was fitted on (the fitting part of the training file only).
-type normaliser struct{ mean, std []float64 }
+// it was fitted on (the fitting part of the training file only): with
+// mean and standard deviation, or, robustly, x ↦ asinh((x − median)/s)
+// with s = 1.4826·MAD (the median absolute deviation, scaled to equal σ
+// for Gaussian data). The robust form keeps the shape of a series whose
+// values are small next to other series' visible (asinh is linear near 0)
+// and compresses values many scales out (logarithmic beyond s): channels
+// whose values span orders of magnitude across series, such as currents
+// of appliances, are common, and a standard deviation set by the largest
+// series flattens all the others.
+type normaliser struct {
+	mean, std []float64
+	robust    bool
+	median, s []float64
+}
+
+// apply standardises value v of channel c.
+func (n normaliser) apply(c int, v float64) float64 {
+	if n.robust {
+		return math.Asinh((v - n.median[c]) / n.s[c])
+	}
+	return (v - n.mean[c]) / n.std[c]
+}
+
+// fitRobust adds the medians and scales of the robust form.
+func (n *normaliser) fitRobust(d *train.TSDataset) {
+	n.robust = true
+	n.median, n.s = make([]float64, d.Dims), make([]float64, d.Dims)
+	for c := range n.median {
+		var vals []float64
+		for _, ser := range d.Series {
+			for _, v := range ser.Values[c] {
+				if !math.IsNaN(v) {
+					vals = append(vals, v)
+				}
+			}
+		}
+		n.median[c] = median(vals)
+		for i, v := range vals {
+			vals[i] = math.Abs(v - n.median[c])
+		}
+		n.s[c] = 1.4826 * median(vals)
+		if !(n.s[c] > 1e-12*math.Max(1, math.Abs(n.median[c]))) {
+			n.s[c] = n.std[c] // more than half the values equal: fall back
+		}
+	}
+}
+
+// median of vals (reordered in place).
+func median(vals []float64) float64 {
+	slices.Sort(vals)
+	k := len(vals) / 2
+	if len(vals)%2 == 1 {
+		return vals[k]
+	}
+	return (vals[k-1] + vals[k]) / 2
+}
 
 func fitNormaliser(d *train.TSDataset) (normaliser, error) {
 	n := normaliser{mean: make([]float64, d.Dims), std: make([]float64, d.Dims)}
@@ -192,7 +247,7 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 			for c, ch := range ser.Values {
 				values[i][c] = math.NaN()
 				if i < len(ch) && !math.IsNaN(ch[i]) {
-					values[i][c] = (ch[i] - sc.norm.mean[c]) / sc.norm.std[c]
+					values[i][c] = sc.norm.apply(c, ch[i])
 				}
 			}
 		}

@@ -87,6 +87,7 @@ func run(args []string, stdout, log io.Writer) error {
 		noise     = fs.Float64("noise", 0.3, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
 		readout   = fs.Int("readout", 8, "states the head reads: this many, evenly spaced over the span at step boundaries (1: the final state only)")
 		selectBy  = fs.String("select", "accuracy", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss) or loss (ties: the higher accuracy)")
+		scaling   = fs.String("scale", "robust", "channel standardisation from the training series: robust (asinh((x − median)/(1.4826·MAD))) or standard ((x − mean)/σ)")
 		baseline  = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -134,6 +135,13 @@ func run(args []string, stdout, log io.Writer) error {
 	norm, err := fitNormaliser(fitSet)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *trainPath, err)
+	}
+	switch *scaling {
+	case "robust":
+		norm.fitRobust(fitSet)
+	case "standard":
+	default:
+		return fmt.Errorf("-scale %q: want robust or standard", *scaling)
 	}
 	maxLen := max(longest(trFile), longest(teFile))
 	every, nSteps, h, err := solverGrid(maxLen, *maxSteps)

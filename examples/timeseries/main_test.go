@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -132,6 +133,30 @@ func TestSplitAndStandardise(t *testing.T) {
 			t.Fatalf("channel %d: mean %g std %g, want %g %g", c, norm.mean[c], norm.std[c], mean, std)
 		}
 	}
+	// The robust form: median and 1.4826·MAD of the fitted part, by
+	// sorting a copy.
+	norm.fitRobust(fit)
+	for c := 0; c < fit.Dims; c++ {
+		var vals []float64
+		for _, s := range fit.Series {
+			vals = append(vals, s.Values[c]...)
+		}
+		sorted := append([]float64(nil), vals...)
+		sort.Float64s(sorted)
+		med := (sorted[(len(sorted)-1)/2] + sorted[len(sorted)/2]) / 2
+		dev := make([]float64, len(vals))
+		for i, v := range vals {
+			dev[i] = math.Abs(v - med)
+		}
+		sort.Float64s(dev)
+		mad := (dev[(len(dev)-1)/2] + dev[len(dev)/2]) / 2
+		if norm.median[c] != med || math.Abs(norm.s[c]-1.4826*mad) > 1e-12*mad {
+			t.Fatalf("channel %d: median %g scale %g, want %g %g", c, norm.median[c], norm.s[c], med, 1.4826*mad)
+		}
+		if got, want := norm.apply(c, med+1.4826*mad), math.Asinh(1); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("channel %d: one scale above the median maps to %g, want asinh 1 = %g", c, got, want)
+		}
+	}
 	// Changing the validation series changes nothing.
 	for _, s := range val.Series {
 		for _, ch := range s.Values {
@@ -141,8 +166,9 @@ func TestSplitAndStandardise(t *testing.T) {
 		}
 	}
 	again, _ := fitNormaliser(fit)
+	again.fitRobust(fit)
 	for c := range norm.mean {
-		if again.mean[c] != norm.mean[c] || again.std[c] != norm.std[c] {
+		if again.mean[c] != norm.mean[c] || again.std[c] != norm.std[c] || again.median[c] != norm.median[c] || again.s[c] != norm.s[c] {
 			t.Fatal("the standardisation depends on the validation series")
 		}
 	}
