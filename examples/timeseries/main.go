@@ -65,7 +65,7 @@ func run(args []string, stdout, log io.Writer) error {
 		hidden    = fs.Int("hidden", 32, "dimension of the CDE state")
 		width     = fs.Int("width", 64, "hidden width of the CDE's matrix field")
 		interpArg = fs.String("interp", "auto", "control path: hermite (C¹ cubic, derivative form), linear (derivative form), increments (linear, ΔX per step), auto (hermite when every step is one observation interval, else increments)")
-		maxSteps  = fs.Int("max-steps", 256, "solver steps at most: one step per observation interval up to this, then each step spans several whole intervals")
+		maxSteps  = fs.Int("max-steps", 0, "solver steps at most: one step per observation interval up to this, then each step spans several whole intervals (0: what -max-work allows for -opt-steps, between 32 and 256)")
 		steps     = fs.Int("steps", 0, "fixed solver steps over the span, overriding the observation-grid rule (0: the rule)")
 		solver    = fs.String("solver", "rk4", "base tableau of the reversible solver")
 		gradName  = fs.String("grad", "reversible", "gradient method: reversible, backprop, checkpoint, adjoint")
@@ -144,7 +144,22 @@ func run(args []string, stdout, log io.Writer) error {
 		return fmt.Errorf("-scale %q: want robust or standard", *scaling)
 	}
 	maxLen := max(longest(trFile), longest(teFile))
-	every, nSteps, h, err := solverGrid(maxLen, *maxSteps)
+	// Training length in optimiser steps, with the batch from the set's
+	// size; -max-work caps the work.
+	b := *batch
+	if b == 0 {
+		b = min(32, max(8, len(fitSet.Series)/10))
+	}
+	b -= b % *workers
+	if b < *workers || b > len(fitSet.Series) {
+		return fmt.Errorf("batch %d for %d training series over %d workers", b, len(fitSet.Series), *workers)
+	}
+	// The solver's resolution: one step per observation interval where
+	// the budget allows it for the planned optimiser steps; coarser
+	// increments otherwise (measured on PLAID: 1000 optimiser steps on 32
+	// solver steps reach 57 % where 169 optimiser steps on 224 reach 43 %).
+	capSteps := stepCap(*maxSteps, *maxWork, *optSteps, b / *workers)
+	every, nSteps, h, err := solverGrid(maxLen, capSteps)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *trainPath, err)
 	}
@@ -188,16 +203,6 @@ func run(args []string, stdout, log io.Writer) error {
 	trSrc.noise, trSrc.drop, trSrc.seed = *noise, *drop, *seed
 	trSrc.SetEpoch(0)
 
-	// Training length in optimiser steps, with the batch from the set's
-	// size; -max-work caps the work.
-	b := *batch
-	if b == 0 {
-		b = min(32, max(8, len(fitSet.Series)/10))
-	}
-	b -= b % *workers
-	if b < *workers || b > len(fitSet.Series) {
-		return fmt.Errorf("batch %d for %d training series over %d workers", b, len(fitSet.Series), *workers)
-	}
 	perEpoch := len(fitSet.Series) / b
 	total, subsampled := *optSteps, false
 	if *epochs > 0 {
@@ -294,4 +299,17 @@ func readoutTimes(k, steps int, h float64) []float64 {
 		}
 	}
 	return ts
+}
+
+// stepCap is the most solver steps a run takes: the flag's value when set;
+// else what the work budget allows for the planned optimiser steps of
+// rows examples per worker, kept between 32 and 256.
+func stepCap(flag int, maxWork float64, optSteps, rows int) int {
+	if flag > 0 {
+		return flag
+	}
+	if maxWork <= 0 || optSteps <= 0 || rows <= 0 {
+		return 256
+	}
+	return min(256, max(32, int(maxWork/(float64(optSteps)*float64(rows)))))
 }

@@ -62,6 +62,28 @@ func TestSolverGrid(t *testing.T) {
 	}
 }
 
+// TestStepCap: the budget sets the solver's resolution between 32 and 256
+// steps, unless the flag does.
+func TestStepCap(t *testing.T) {
+	for _, c := range []struct {
+		flag      int
+		work      float64
+		opt, rows int
+		want      int
+	}{
+		{0, 1.2e6, 1000, 16, 75}, // PLAID-sized batches: 1.2e6/(1000·16)
+		{0, 1.2e6, 1000, 7, 171},
+		{0, 1.2e6, 1000, 4, 256},
+		{0, 1.2e6, 1000, 64, 32},
+		{0, 0, 1000, 16, 256}, // no budget
+		{40, 1.2e6, 1000, 16, 40},
+	} {
+		if got := stepCap(c.flag, c.work, c.opt, c.rows); got != c.want {
+			t.Errorf("stepCap(%d, %g, %d, %d) = %d, want %d", c.flag, c.work, c.opt, c.rows, got, c.want)
+		}
+	}
+}
+
 func readJV(t *testing.T) (*train.TSDataset, *train.TSDataset) {
 	t.Helper()
 	tr, err := train.ReadTSFile("../../data/JapaneseVowels/JapaneseVowels_TRAIN.ts")
