@@ -250,7 +250,9 @@ func TestSDEErrors(t *testing.T) {
 		{"Itô base", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
 			o.Method = integrators.StratonovichRK{Base: integrators.Euler()}
 		}, "Itô"},
-		{"nil base", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.Method = integrators.ReversibleSDE{Coupling: 0.9} }, "no base tableau"},
+		{"nil base", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
+			o.Method = integrators.ReversibleSDE{Coupling: 0.9}
+		}, "no base tableau"},
 		{"coupling", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
 			o.Method = integrators.ReversibleSDE{Base: integrators.Heun(), Coupling: 1.5}
 		}, "coupling λ = 1.5"},
