@@ -1,6 +1,7 @@
 package integrators_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/revode/revode/integrators"
@@ -24,6 +25,14 @@ func sdeMethods() []integrators.SDEMethod {
 		integrators.ReversibleSDE{Base: integrators.Heun(), Coupling: 0.5},
 		integrators.ReversibleHeunSDE{},
 	}
+}
+
+// sdeLabel is the method's name, with λ when it is not the default.
+func sdeLabel(m integrators.SDEMethod) string {
+	if r, ok := m.(integrators.ReversibleSDE); ok && r.Coupling != integrators.DefaultCoupling {
+		return fmt.Sprintf("%s λ=%g", r.Name(), r.Coupling)
+	}
+	return m.Name()
 }
 
 // sdeCases are the test equations, one per noise type (two for diagonal:
@@ -63,9 +72,9 @@ func TestSDEStrongOrder(t *testing.T) {
 				errs[k] = strongError(solveCase(t, c, w, m, n), want, c.rowD)
 			}
 			p, lower := slope(hs, errs), m.StrongOrder(c.noise)
-			t.Logf("%-22s %-26s theory %.1f  measured %.3f  errors %.3g", c.name, m.Name(), lower, p, errs)
+			t.Logf("%-22s %-32s theory %.1f  measured %.3f  errors %.3g", c.name, sdeLabel(m), lower, p, errs)
 			if p < lower-sdeOrderTol || p > upper+sdeOrderTol {
-				t.Errorf("%s, %s: strong order %.3f, theory %.1f … %.1f (±%.2f)", c.name, m.Name(), p, lower, upper, sdeOrderTol)
+				t.Errorf("%s, %s: strong order %.3f, theory %.1f … %.1f (±%.2f)", c.name, sdeLabel(m), p, lower, upper, sdeOrderTol)
 			}
 		}
 	}
