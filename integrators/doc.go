@@ -39,7 +39,8 @@
 // (h, ΔW)), ReversibleSDE (McCallum–Foster on it, taking (−h, −ΔW) in its
 // backward sub-step) or ReversibleHeunSDE (Kidger et al.); the Brownian
 // sample is a brownian.Motion asked again for each increment when
-// ReconstructSDE walks the steps back. docs/sde.md gives the maths and the
+// ReconstructSDE walks the steps back. Steps are Fixed, a replayed Grid or
+// Adaptive (step doubling on the same Brownian sample). docs/sde.md gives the maths and the
 // measured strong orders.
 //
 // Errors are values: bad settings are reported before any step; a

@@ -21,8 +21,11 @@ type SDEProblem struct {
 }
 
 // SDEOptions says how to solve an SDEProblem. Method and Control are
-// required; Control is Fixed or Grid (adaptive stepping for SDEs is not
-// implemented).
+// required. Control is Fixed, Grid (recorded step times, replayed bit for
+// bit) or Adaptive: step doubling on the same Brownian sample, with
+// Adaptive's tolerances, factors, PI gains, DtMin, DtMax and RowSize as for
+// ODEs, and InitialStep 0 meaning (T1 − T0)/100. An adaptive solve records
+// both halves of every accepted step in StepTimes.
 type SDEOptions struct {
 	Method  SDEMethod
 	Control Controller
@@ -34,7 +37,8 @@ type SDEOptions struct {
 
 // SDEStats counts the work of an SDE solve.
 type SDEStats struct {
-	Steps          int // steps taken
+	Steps          int // steps taken (accepted)
+	Rejected       int // rejected attempts (adaptive control only)
 	DriftEvals     int // evaluations of f
 	DiffusionEvals int // products g·ΔW
 	BrownianQuery  int // increments asked of W
@@ -76,9 +80,10 @@ func SolveSDE(p SDEProblem, o SDEOptions) (*SDESolution, error) {
 		return nil, err
 	}
 	var grid []float64
+	var adaptive *Adaptive
 	switch c := o.Control.(type) {
 	case nil:
-		return nil, errors.New("integrators: SDEOptions.Control is nil (use Fixed or Grid)")
+		return nil, errors.New("integrators: SDEOptions.Control is nil (use Fixed, Grid or Adaptive)")
 	case Fixed:
 		if grid, err = c.Times(p.T0, p.T1, saveAt, maxSteps); err != nil {
 			return nil, err
@@ -89,7 +94,14 @@ func SolveSDE(p SDEProblem, o SDEOptions) (*SDESolution, error) {
 		}
 		grid = c
 	case Adaptive:
-		return nil, errors.New("integrators: adaptive step control is not implemented for SDEs (use Fixed or Grid)")
+		a, aerr := c.withDefaults()
+		if aerr != nil {
+			return nil, aerr
+		}
+		if a.RowSize > 0 && len(p.Y0)%a.RowSize != 0 {
+			return nil, fmt.Errorf("integrators: Adaptive.RowSize = %d does not divide the state's %d entries", a.RowSize, len(p.Y0))
+		}
+		adaptive = &a
 	default:
 		return nil, fmt.Errorf("integrators: unknown controller %T", o.Control)
 	}
@@ -97,32 +109,174 @@ func SolveSDE(p SDEProblem, o SDEOptions) (*SDESolution, error) {
 	if err != nil {
 		return nil, err
 	}
-	state := make([]float64, stepper.StateLen())
-	dw := make([]float64, m)
-	sol := &SDESolution{T: saveAt, Y: make([][]float64, 0, len(saveAt)), StepTimes: clone(grid)}
-	next := 0
-	save := func(t float64) {
-		for next < len(saveAt) && saveAt[next] == t {
-			sol.Y = append(sol.Y, clone(stepper.Solution(state)))
-			next++
-		}
+	r := &sdeRun{
+		p: p, method: o.Method, stepper: stepper, saveAt: saveAt, maxSteps: maxSteps,
+		state: make([]float64, stepper.StateLen()),
+		dw:    make([]float64, m),
+		sol:   &SDESolution{T: saveAt, Y: make([][]float64, 0, len(saveAt)), StepTimes: []float64{p.T0}},
 	}
-	stepper.Init(p.SDE, p.T0, p.Y0, state)
-	save(p.T0)
+	stepper.Init(p.SDE, p.T0, p.Y0, r.state)
+	r.save(p.T0)
+	if adaptive != nil {
+		err = r.adaptive(adaptive)
+	} else {
+		err = r.replay(grid)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("integrators: %s: %w", o.Method.Name(), err)
+	}
+	r.sol.State = r.state
+	r.sol.Stats.DriftEvals, r.sol.Stats.DiffusionEvals = stepper.Evals()
+	return r.sol, nil
+}
+
+// sdeRun is the state of one SolveSDE.
+type sdeRun struct {
+	p        SDEProblem
+	method   SDEMethod
+	stepper  SDEStepper
+	saveAt   []float64
+	next     int // index of the next output time to save
+	maxSteps int
+	state    []float64
+	dw       []float64
+	sol      *SDESolution
+}
+
+// save records the solution if t is the next output time.
+func (r *sdeRun) save(t float64) {
+	for r.next < len(r.saveAt) && r.saveAt[r.next] == t {
+		r.sol.Y = append(r.sol.Y, clone(r.stepper.Solution(r.state)))
+		r.next++
+	}
+}
+
+// step takes the step from t0 to t1 on state into next, querying W, and
+// checks the result.
+func (r *sdeRun) step(t0, t1 float64, state, next []float64) error {
+	r.p.W.Increment(r.dw, t0, t1)
+	r.sol.Stats.BrownianQuery++
+	r.stepper.Step(r.p.SDE, t0, t1, r.dw, state, next)
+	if !allFinite(next) {
+		return fmt.Errorf("step %d at t=%g (from t=%g): %w", r.sol.Stats.Steps+1, t1, t0, ErrNonFinite)
+	}
+	return nil
+}
+
+// accept records a step to t taken into r.state.
+func (r *sdeRun) accept(t float64) {
+	r.sol.Stats.Steps++
+	r.sol.StepTimes = append(r.sol.StepTimes, t)
+	r.save(t)
+}
+
+// replay steps through a given grid of times.
+func (r *sdeRun) replay(grid []float64) error {
 	for k := 1; k < len(grid); k++ {
-		t0, t1 := grid[k-1], grid[k]
-		p.W.Increment(dw, t0, t1)
-		stepper.Step(p.SDE, t0, t1, dw, state, state)
-		sol.Stats.Steps++
-		if !allFinite(state) {
-			return nil, fmt.Errorf("integrators: %s: step %d at t=%g (from t=%g): %w", o.Method.Name(), k, t1, t0, ErrNonFinite)
+		if err := r.step(grid[k-1], grid[k], r.state, r.state); err != nil {
+			return err
 		}
-		save(t1)
+		r.accept(grid[k])
 	}
-	sol.State = state
-	sol.Stats.DriftEvals, sol.Stats.DiffusionEvals = stepper.Evals()
-	sol.Stats.BrownianQuery = len(grid) - 1
-	return sol, nil
+	return nil
+}
+
+// adaptive runs step doubling on the Brownian sample: each attempt from t
+// to t + h takes one step of h and two of h/2 (the increments over the
+// halves are W's own, so they add up to the full step's), estimates the
+// error as the difference of the two results, and on acceptance keeps the
+// two half steps, recording both step times. Rejected attempts ask W about
+// times it will never be asked again; with a Brownian tree the path does
+// not depend on the queries, so rejection does not bias the sample (Gaines
+// and Lyons 1997). The step-size update is the PI rule of Adaptive with the
+// estimate's local order k = p + 1/2, p the method's strong order for the
+// noise type.
+func (r *sdeRun) adaptive(c *Adaptive) error {
+	t0, t1 := r.p.T0, r.p.T1
+	if t0 == t1 {
+		return nil
+	}
+	n := r.stepper.StateLen()
+	full, mid, half := make([]float64, n), make([]float64, n), make([]float64, n)
+	dim := r.stepper.Dim()
+	est := make([]float64, dim)
+	k := r.method.StrongOrder(r.p.SDE.Diffusion.Noise()) + 0.5
+	dir := direction(t0, t1)
+	h := c.InitialStep
+	if h == 0 {
+		h = math.Abs(t1-t0) / 100
+	}
+	if c.DtMax > 0 {
+		h = math.Min(h, c.DtMax)
+	}
+	t, prevErr, rejectedLast := t0, 1.0, false
+	for attempts := 0; t != t1; attempts++ {
+		if attempts >= r.maxSteps {
+			return fmt.Errorf("%d step pairs attempted, last accepted t=%g (of %g): %w", attempts, t, t1, ErrMaxSteps)
+		}
+		target := t1
+		if r.next < len(r.saveAt) {
+			target = r.saveAt[r.next]
+		}
+		tn, clipped := t+dir*h, false
+		if dir*(tn-target) >= 0 {
+			tn, clipped = target, true
+		}
+		tm := t + (tn-t)/2
+		if tm == t || tm == tn || math.Abs(tn-t) < c.DtMin && tn != target {
+			return fmt.Errorf("step %d at t=%g: step size %g below the minimum %g: %w", r.sol.Stats.Steps+1, t, h, c.DtMin, ErrStepUnderflow)
+		}
+		r.p.W.Increment(r.dw, t, tn)
+		r.sol.Stats.BrownianQuery++
+		r.stepper.Step(r.p.SDE, t, tn, r.dw, r.state, full)
+		e := math.NaN()
+		if err := r.step(t, tm, r.state, mid); err == nil {
+			if err := r.step(tm, tn, mid, half); err == nil {
+				ys, yf, yh := r.stepper.Solution(r.state), r.stepper.Solution(full), r.stepper.Solution(half)
+				for i := range est {
+					est[i] = yh[i] - yf[i]
+				}
+				e = c.errorNorm(est, ys, yh)
+			}
+		}
+		hUsed := math.Abs(tn - t)
+		if !(e <= 1) { // also rejects NaN: a non-finite attempt shrinks the step
+			r.sol.Stats.Rejected++
+			fac := c.MinFactor
+			if !math.IsNaN(e) && !math.IsInf(e, 0) {
+				fac = math.Max(c.MinFactor, math.Min(1, c.Safety*math.Pow(e, -1/k)))
+			}
+			h = hUsed * fac
+			rejectedLast = true
+			continue
+		}
+		copy(r.state, mid)
+		r.accept(tm)
+		copy(r.state, half)
+		r.accept(tn)
+		t = tn
+		fac := c.MaxFactor
+		if e > 0 {
+			fac = c.Safety * math.Pow(e, -(c.ICoeff+c.PCoeff)/k) * math.Pow(prevErr, c.PCoeff/k)
+		}
+		hi := c.MaxFactor
+		if rejectedLast {
+			hi = 1
+		}
+		next := hUsed * math.Max(c.MinFactor, math.Min(hi, fac))
+		if clipped && !rejectedLast {
+			// A step shortened to land on an output time says nothing
+			// against the step size proposed before it.
+			next = math.Max(next, h)
+		}
+		h = next
+		if c.DtMax > 0 {
+			h = math.Min(h, c.DtMax)
+		}
+		prevErr = math.Max(e, 1e-4)
+		rejectedLast = false
+	}
+	return nil
 }
 
 func (p SDEProblem) validate() (int, error) {

@@ -242,9 +242,12 @@ func TestSDEErrors(t *testing.T) {
 		}, "is not 3 rows"},
 		{"nil method", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.Method = nil }, "Method is nil"},
 		{"nil control", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.Control = nil }, "Control is nil"},
-		{"adaptive", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
-			o.Control = integrators.Adaptive{RTol: 1e-3, ATol: 1e-3}
-		}, "not implemented for SDEs"},
+		{"adaptive tolerances", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
+			o.Control = integrators.Adaptive{}
+		}, "needs RTol or ATol"},
+		{"adaptive rows", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
+			o.Control = integrators.Adaptive{RTol: 1e-3, RowSize: 3}
+		}, "does not divide"},
 		{"grid", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.Control = integrators.Grid{0, 0.5} }, "Grid runs from"},
 		{"max steps", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.MaxSteps = 2 }, "exceeds MaxSteps"},
 		{"Itô base", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
