@@ -58,7 +58,7 @@ func BenchmarkSDEStep(b *testing.B) {
 	}
 	for _, m := range []integrators.SDEMethod{
 		integrators.SDEHeun(),
-		integrators.NewReversibleSDE(integrators.Heun()),
+		integrators.NewReversibleSDE(integrators.SDEHeun()),
 		integrators.ReversibleHeunSDE{},
 	} {
 		for _, back := range []bool{false, true} {
@@ -101,7 +101,7 @@ func BenchmarkSDESolveReconstruct(b *testing.B) {
 		y0[i] = r.NormFloat64()
 	}
 	for _, m := range []integrators.SDEMethod{
-		integrators.NewReversibleSDE(integrators.Heun()),
+		integrators.NewReversibleSDE(integrators.SDEHeun()),
 		integrators.ReversibleHeunSDE{},
 	} {
 		b.Run(m.Name(), func(b *testing.B) {

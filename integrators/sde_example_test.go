@@ -37,7 +37,7 @@ func ExampleSolveSDE() {
 		return
 	}
 	p := integrators.SDEProblem{SDE: sde, W: w, T0: 0, T1: 1, Y0: y0}
-	method := integrators.NewReversibleSDE(integrators.Heun())
+	method := integrators.NewReversibleSDE(integrators.SDEHeun())
 	sol, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: method, Control: integrators.Fixed{Steps: 1000}})
 	if err != nil {
 		fmt.Println(err)

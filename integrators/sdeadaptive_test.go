@@ -29,7 +29,7 @@ func TestSDEAdaptive(t *testing.T) {
 		w, _ := brownian.New(0, sdeT, c.m, uint64(300+ci), sdeTol)
 		want := make([]float64, len(c.y0))
 		c.exact(want, w)
-		for _, m := range []integrators.SDEMethod{integrators.SDEHeun(), integrators.NewReversibleSDE(integrators.Heun()), integrators.ReversibleHeunSDE{}} {
+		for _, m := range []integrators.SDEMethod{integrators.SDEHeun(), integrators.NewReversibleSDE(integrators.SDEHeun()), integrators.ReversibleHeunSDE{}} {
 			var errs [2]float64
 			var steps [2]int
 			for k, tol := range []float64{loose, tight} {

@@ -20,9 +20,11 @@ func sdeMethods() []integrators.SDEMethod {
 	return []integrators.SDEMethod{
 		integrators.SDEHeun(),
 		integrators.SDEMidpoint(),
-		integrators.NewReversibleSDE(integrators.Heun()),
-		integrators.NewReversibleSDE(integrators.Midpoint()),
-		integrators.ReversibleSDE{Base: integrators.Heun(), Coupling: 0.5},
+		integrators.SDEEulerHeun(),
+		integrators.NewReversibleSDE(integrators.SDEHeun()),
+		integrators.NewReversibleSDE(integrators.SDEMidpoint()),
+		integrators.NewReversibleSDE(integrators.SDEEulerHeun()),
+		integrators.ReversibleSDE{Base: integrators.SDEHeun(), Coupling: 0.5},
 		integrators.ReversibleHeunSDE{},
 	}
 }

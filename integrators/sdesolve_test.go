@@ -13,8 +13,9 @@ import (
 
 func reversibleSDEMethods() []integrators.SDEMethod {
 	return []integrators.SDEMethod{
-		integrators.NewReversibleSDE(integrators.Heun()),
-		integrators.NewReversibleSDE(integrators.Midpoint()),
+		integrators.NewReversibleSDE(integrators.SDEHeun()),
+		integrators.NewReversibleSDE(integrators.SDEMidpoint()),
+		integrators.NewReversibleSDE(integrators.SDEEulerHeun()),
 		integrators.ReversibleHeunSDE{},
 	}
 }
@@ -93,7 +94,7 @@ func TestSDEReversibleStepUndone(t *testing.T) {
 			}
 		}
 	}
-	one := integrators.ReversibleSDE{Base: integrators.Heun(), Coupling: 1}
+	one := integrators.ReversibleSDE{Base: integrators.SDEHeun(), Coupling: 1}
 	st, _ := one.NewSDEStepper(len(c.y0), c.m)
 	plain, _ := integrators.SDEHeun().NewSDEStepper(len(c.y0), c.m)
 	s, p := make([]float64, st.StateLen()), make([]float64, plain.StateLen())
@@ -103,6 +104,46 @@ func TestSDEReversibleStepUndone(t *testing.T) {
 	plain.Step(c.sde, 0.25, 0.5, dw, p, p)
 	if !slices.Equal(st.Solution(s), plain.Solution(p)) {
 		t.Errorf("reversible Heun with λ = 1: first step differs from the base Heun step")
+	}
+}
+
+// TestSDEEulerHeunStep checks one Euler–Heun step against its definition,
+// y + h f(t, y) + (g(t, y) + g(t + h, y + g(t, y)·ΔW))·ΔW/2, written out on a
+// nonlinear, time-dependent diagonal SDE.
+func TestSDEEulerHeunStep(t *testing.T) {
+	f := func(t, y float64) float64 { return math.Sin(y) + t }
+	g := func(t, y float64) float64 { return 0.5*math.Cos(y) + t*y }
+	sde := integrators.SDE{
+		Drift: integrators.FuncOf(func(dst []float64, t float64, y []float64) {
+			for i, v := range y {
+				dst[i] = f(t, v)
+			}
+		}),
+		Diffusion: integrators.DiagonalDiffusion{G: func(dst []float64, t float64, y []float64) {
+			for i, v := range y {
+				dst[i] = g(t, v)
+			}
+		}},
+	}
+	y := []float64{0.3, -1.2, 2}
+	dw := []float64{0.4, -0.1, 0.25}
+	const t0, t1 = 0.2, 0.45
+	st, err := integrators.SDEEulerHeun().NewSDEStepper(3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := make([]float64, 3)
+	st.Step(sde, t0, t1, dw, y, next)
+	h := t1 - t0
+	for i, v := range y {
+		pred := v + g(t0, v)*dw[i]
+		want := v + h*f(t0, v) + (g(t0, v)+g(t1, pred))*dw[i]/2
+		if math.Abs(next[i]-want) > 1e-15 {
+			t.Errorf("component %d: %.17g, want %.17g", i, next[i], want)
+		}
+	}
+	if d, _ := st.Evals(); d != 1 {
+		t.Errorf("%d drift evaluations in one step, want 1", d)
 	}
 }
 
@@ -159,7 +200,9 @@ func TestSDEStats(t *testing.T) {
 		init             int
 	}{
 		{integrators.SDEHeun(), 2, 2, 0},
-		{integrators.NewReversibleSDE(integrators.Midpoint()), 4, 4, 0},
+		{integrators.SDEEulerHeun(), 1, 2, 0},
+		{integrators.NewReversibleSDE(integrators.SDEEulerHeun()), 2, 4, 0},
+		{integrators.NewReversibleSDE(integrators.SDEMidpoint()), 4, 4, 0},
 		{integrators.ReversibleHeunSDE{}, 1, 2, 1},
 	} {
 		sol, err := integrators.SolveSDE(integrators.SDEProblem{SDE: c.sde, W: w, T0: 0, T1: sdeT, Y0: c.y0},
@@ -251,13 +294,16 @@ func TestSDEErrors(t *testing.T) {
 		{"grid", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.Control = integrators.Grid{0, 0.5} }, "Grid runs from"},
 		{"max steps", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.MaxSteps = 2 }, "exceeds MaxSteps"},
 		{"Itô base", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
-			o.Method = integrators.StratonovichRK{Base: integrators.Euler()}
+			o.Method = integrators.StratonovichRK{Tableau: integrators.Euler()}
 		}, "Itô"},
 		{"nil base", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
 			o.Method = integrators.ReversibleSDE{Coupling: 0.9}
-		}, "no base tableau"},
+		}, "no tableau"},
+		{"drift stages", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
+			o.Method = integrators.StratonovichRK{Tableau: integrators.Heun(), DriftTableau: integrators.RK4()}
+		}, "drift tableau \"rk4\" has 4 stages"},
 		{"coupling", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
-			o.Method = integrators.ReversibleSDE{Base: integrators.Heun(), Coupling: 1.5}
+			o.Method = integrators.ReversibleSDE{Base: integrators.SDEHeun(), Coupling: 1.5}
 		}, "coupling λ = 1.5"},
 		{"save time", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.SaveAt = []float64{2} }, "outside the span"},
 	} {
@@ -417,7 +463,7 @@ func TestSDEReconstructionCoupling(t *testing.T) {
 	const steps = 1000
 	c := sinhCase(100)
 	for _, lam := range []float64{0.999, 0.995, 0.99, 0.98, 0.97} {
-		m := integrators.ReversibleSDE{Base: integrators.Heun(), Coupling: lam}
+		m := integrators.ReversibleSDE{Base: integrators.SDEHeun(), Coupling: lam}
 		w, _ := brownian.New(0, sdeT, c.m, 7, sdeTol)
 		p := integrators.SDEProblem{SDE: c.sde, W: w, T0: 0, T1: sdeT, Y0: c.y0}
 		sol, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: m, Control: integrators.Fixed{Steps: steps}})

@@ -3,47 +3,74 @@ package integrators
 import "fmt"
 
 // SDEIncrement evaluates the increment of an explicit stochastic
-// Runge–Kutta step in Stratonovich form driven by the control (h, ΔW):
+// Runge–Kutta step in Stratonovich form driven by the control (h, ΔW). With
+// the diffusion tableau (a, b, c) and the drift tableau (ã, b̃) (the same
+// tableau unless the scheme is partitioned, as Euler–Heun is):
 //
-//	K_i = h f(t + c_i h, Y_i) + g(t + c_i h, Y_i)·ΔW,   Y_i = y + Σ_j a_ij K_j,
-//	Ψ_{h,ΔW}(t, y) = Σ_i b_i K_i,
+//	Y_i = y + Σ_j (ã_ij h f_j + a_ij G_j),   f_i = f(t + c_i h, Y_i),   G_i = g(t + c_i h, Y_i)·ΔW,
+//	Ψ_{h,ΔW}(t, y) = Σ_i (b̃_i h f_i + b_i G_i).
 //
-// one Butcher tableau for both drift and diffusion. With Σ b_i = 1 and
-// Σ b_i c_i = 1/2 (any tableau of classical order ≥ 2: Heun, Midpoint,
-// Ralston, RK4, …) the scheme is consistent with the Stratonovich SDE and of
-// strong order 1 for commutative noise, 1/2 for general noise (Kloeden and
-// Platen 1992, §§10.3, 11.1; Burrage and Burrage 1996). Euler (Σ b_i c_i = 0)
-// converges to the Itô solution instead, so it is refused.
+// With Σ b_i = 1 and Σ b_i c_i = 1/2 (a diffusion tableau of classical
+// order ≥ 2: Heun, Midpoint, Ralston, RK4, …) and Σ b̃_i = 1, the scheme is
+// consistent with the Stratonovich SDE and of strong order 1 for
+// commutative noise, 1/2 for general noise (Kloeden and Platen 1992,
+// §§10.3, 11.1; Burrage and Burrage 1996). A diffusion tableau with
+// Σ b_i c_i = 0 (Euler) converges to the Itô solution instead, so it is
+// refused.
 //
-// Like Increment, it keeps what it computed (stage inputs, stage times and
-// stage increments K_i) for a gradient sweep's vector–Jacobian products.
-// It owns its buffers and is not safe for concurrent use.
+// Like Increment, it keeps what it computed (stage inputs, stage times,
+// drifts and diffusion products) for a gradient sweep's vector–Jacobian
+// products. The drift is evaluated only at the stages whose drift is used
+// (every stage unless the drift tableau has zero weights and coefficients
+// there). It owns its buffers and is not safe for concurrent use.
 type SDEIncrement struct {
+	// Tableau is the diffusion tableau; its nodes c give the stage times.
 	Tableau *Tableau
+	// DriftTableau is the drift tableau (Tableau when not partitioned).
+	DriftTableau *Tableau
 	// H and T are the step and start time of the last evaluation.
 	H, T float64
 	// StageInputs[i] is Y_i and StageTimes[i] is t + c_i h.
 	StageInputs [][]float64
 	StageTimes  []float64
-	// Stages[i] is K_i.
-	Stages [][]float64
-	noise  []float64
+	// Drifts[i] is f_i (left as it was at stages whose drift is not used,
+	// see DriftUsed) and Noises[i] is G_i = g(t_i, Y_i)·ΔW.
+	Drifts, Noises [][]float64
+	// DriftUsed[i] says whether stage i evaluates the drift.
+	DriftUsed  []bool
+	driftEvals int
 }
 
-// NewSDEIncrement allocates the buffers for states of dimension dim.
-func NewSDEIncrement(tab *Tableau, dim int) *SDEIncrement {
-	s := tab.Stages()
-	in := &SDEIncrement{
-		Tableau:     tab,
-		StageInputs: make([][]float64, s),
-		StageTimes:  make([]float64, s),
-		Stages:      make([][]float64, s),
-		noise:       make([]float64, dim),
+// NewSDEIncrement allocates the buffers for states of dimension dim. drift
+// may be nil (the same tableau for drift and diffusion); otherwise it must
+// have as many stages as diffusion.
+func NewSDEIncrement(diffusion, drift *Tableau, dim int) *SDEIncrement {
+	if drift == nil {
+		drift = diffusion
 	}
-	block := make([]float64, 2*s*dim)
+	s := diffusion.Stages()
+	in := &SDEIncrement{
+		Tableau:      diffusion,
+		DriftTableau: drift,
+		StageInputs:  make([][]float64, s),
+		StageTimes:   make([]float64, s),
+		Drifts:       make([][]float64, s),
+		Noises:       make([][]float64, s),
+		DriftUsed:    make([]bool, s),
+	}
+	block := make([]float64, 3*s*dim)
 	for i := 0; i < s; i++ {
-		in.StageInputs[i] = block[2*i*dim : (2*i+1)*dim : (2*i+1)*dim]
-		in.Stages[i] = block[(2*i+1)*dim : (2*i+2)*dim : (2*i+2)*dim]
+		in.StageInputs[i] = block[3*i*dim : (3*i+1)*dim : (3*i+1)*dim]
+		in.Drifts[i] = block[(3*i+1)*dim : (3*i+2)*dim : (3*i+2)*dim]
+		in.Noises[i] = block[(3*i+2)*dim : (3*i+3)*dim : (3*i+3)*dim]
+		used := drift.b[i] != 0
+		for j := i + 1; j < s; j++ {
+			used = used || drift.a[j][i] != 0
+		}
+		in.DriftUsed[i] = used
+		if used {
+			in.driftEvals++
+		}
 	}
 	return in
 }
@@ -51,37 +78,45 @@ func NewSDEIncrement(tab *Tableau, dim int) *SDEIncrement {
 // Eval writes Ψ_{h,ΔW}(t, y) into dst and keeps the stages; dw is ΔW. dst
 // may alias y.
 func (in *SDEIncrement) Eval(sde SDE, dst []float64, t, h float64, dw, y []float64) {
-	tab := in.Tableau
+	tab, dtab := in.Tableau, in.DriftTableau
 	in.H, in.T = h, t
 	for i := range tab.b {
 		yi := in.StageInputs[i]
 		copy(yi, y)
 		for j, a := range tab.a[i] {
 			if a != 0 {
-				axpy(a, in.Stages[j], yi)
+				axpy(a, in.Noises[j], yi)
+			}
+			if ad := dtab.a[i][j]; ad != 0 {
+				axpy(h*ad, in.Drifts[j], yi)
 			}
 		}
 		ti := t + tab.c[i]*h
 		in.StageTimes[i] = ti
-		k := in.Stages[i]
-		sde.Drift.Eval(k, ti, yi)
-		sde.Diffusion.Prod(in.noise, ti, yi, dw)
-		for j, g := range in.noise {
-			k[j] = h*k[j] + g
+		if in.DriftUsed[i] {
+			sde.Drift.Eval(in.Drifts[i], ti, yi)
 		}
+		sde.Diffusion.Prod(in.Noises[i], ti, yi, dw)
 	}
 	clear(dst)
 	for i, b := range tab.b {
 		if b != 0 {
-			axpy(b, in.Stages[i], dst)
+			axpy(b, in.Noises[i], dst)
+		}
+		if bd := dtab.b[i]; bd != 0 {
+			axpy(h*bd, in.Drifts[i], dst)
 		}
 	}
 }
 
+// evals returns the drift evaluations and diffusion products of one Eval.
+func (in *SDEIncrement) evals() (int, int) { return in.driftEvals, in.Tableau.Stages() }
+
 // SDEMethod is a time-stepping scheme for Stratonovich SDEs, chosen by
-// value: StratonovichRK (a plain stochastic Runge–Kutta scheme on a
-// tableau), ReversibleSDE (McCallum–Foster on such a scheme) or
-// ReversibleHeunSDE (Kidger et al.'s reversible Heun).
+// value: StratonovichRK (a plain stochastic Runge–Kutta scheme: SDEHeun,
+// SDEMidpoint, SDEEulerHeun or one on a tableau of your own),
+// ReversibleSDE (McCallum–Foster on such a scheme) or ReversibleHeunSDE
+// (Kidger et al.'s reversible Heun).
 type SDEMethod interface {
 	// Name identifies the method, e.g. "sde-heun" or "reversible-sde-heun".
 	Name() string
@@ -122,22 +157,6 @@ type SDEReverser interface {
 	Reverse(sde SDE, t0, t1 float64, dw, state, prev []float64)
 }
 
-// checkStratonovichBase refuses a tableau whose stochastic scheme is not
-// consistent with the Stratonovich SDE.
-func checkStratonovichBase(name string, tab *Tableau, dim, noiseDim int) error {
-	switch {
-	case tab == nil:
-		return fmt.Errorf("integrators: %s: no base tableau", name)
-	case tab.Order() < 2:
-		return fmt.Errorf("integrators: %s: base tableau %q has order %d; a Stratonovich scheme needs Σ b_i c_i = 1/2 (order ≥ 2: Heun, Midpoint, …); %q converges to the Itô solution or none", name, tab.name, tab.Order(), tab.name)
-	case dim < 1:
-		return fmt.Errorf("integrators: %s: state dimension %d, want ≥ 1", name, dim)
-	case noiseDim < 1:
-		return fmt.Errorf("integrators: %s: Brownian dimension %d, want ≥ 1", name, noiseDim)
-	}
-	return nil
-}
-
 // stratonovichOrder is the strong order of a Stratonovich Runge–Kutta scheme
 // that sees only ΔW.
 func stratonovichOrder(n NoiseType) float64 {
@@ -147,11 +166,16 @@ func stratonovichOrder(n NoiseType) float64 {
 	return 0.5
 }
 
-// StratonovichRK is the stochastic Runge–Kutta scheme of SDEIncrement on a
-// tableau of order ≥ 2: y_{n+1} = y_n + Ψ_{h,ΔW}(t_n, y_n). On Heun it is
-// the Stratonovich Heun method (torchsde's "heun"), on Midpoint the
-// stochastic midpoint method (torchsde's "midpoint").
-type StratonovichRK struct{ Base *Tableau }
+// StratonovichRK is the stochastic Runge–Kutta scheme of SDEIncrement:
+// y_{n+1} = y_n + Ψ_{h,ΔW}(t_n, y_n). Tableau (order ≥ 2) drives the
+// diffusion and, unless DriftTableau is set (with as many stages), the
+// drift too. SDEHeun is Stratonovich Heun (torchsde's "heun"), SDEMidpoint
+// the stochastic midpoint method ("midpoint"), SDEEulerHeun the
+// Euler–Heun method ("euler_heun": drift by Euler, diffusion by Heun).
+type StratonovichRK struct {
+	Tableau      *Tableau
+	DriftTableau *Tableau
+}
 
 var (
 	_ SDEMethod   = StratonovichRK{}
@@ -162,48 +186,88 @@ var (
 	_ SDEReverser = (*reversibleHeunSDEStepper)(nil)
 )
 
-// SDEHeun is the Stratonovich Heun method.
-func SDEHeun() StratonovichRK { return StratonovichRK{Base: heun} }
+// eulerHeunDrift is Euler's drift on Heun's two stages: the second stage's
+// drift is never used, so Euler–Heun evaluates the drift once per step.
+var eulerHeunDrift = mustTableau("euler", 1,
+	[][]float64{{}, {0}},
+	[]float64{1, 0},
+	[]float64{0, 0},
+	nil, 0)
 
-// SDEMidpoint is the stochastic midpoint method.
-func SDEMidpoint() StratonovichRK { return StratonovichRK{Base: midpoint} }
+// SDEHeun is the Stratonovich Heun method (2 drift evaluations and 2
+// diffusion products per step).
+func SDEHeun() StratonovichRK { return StratonovichRK{Tableau: heun} }
 
-// Name is "sde-" followed by the tableau's name.
+// SDEMidpoint is the stochastic midpoint method (2 and 2).
+func SDEMidpoint() StratonovichRK { return StratonovichRK{Tableau: midpoint} }
+
+// SDEEulerHeun is the Euler–Heun method, y_{n+1} = y_n + h f(t_n, y_n) +
+// (g(t_n, y_n) + g(t_{n+1}, y_n + g(t_n, y_n)·ΔW))·ΔW/2 (1 drift evaluation
+// and 2 diffusion products per step).
+func SDEEulerHeun() StratonovichRK {
+	return StratonovichRK{Tableau: heun, DriftTableau: eulerHeunDrift}
+}
+
+// Name is "sde-" followed by the tableau's name, or by the drift's and the
+// diffusion's names when they differ ("sde-euler-heun").
 func (m StratonovichRK) Name() string {
-	if m.Base == nil {
+	switch {
+	case m.Tableau == nil:
 		return "sde-<nil>"
+	case m.DriftTableau != nil && m.DriftTableau != m.Tableau:
+		return "sde-" + m.DriftTableau.name + "-" + m.Tableau.name
 	}
-	return "sde-" + m.Base.name
+	return "sde-" + m.Tableau.name
 }
 
 // StrongOrder is 1 for commutative noise and 1/2 for general noise.
 func (StratonovichRK) StrongOrder(n NoiseType) float64 { return stratonovichOrder(n) }
 
+// validate refuses a scheme that is not consistent with the Stratonovich
+// SDE, and bad dimensions.
+func (m StratonovichRK) validate(name string, dim, noiseDim int) error {
+	switch {
+	case m.Tableau == nil:
+		return fmt.Errorf("integrators: %s: no tableau", name)
+	case m.Tableau.Order() < 2:
+		return fmt.Errorf("integrators: %s: diffusion tableau %q has order %d; a Stratonovich scheme needs Σ b_i c_i = 1/2 (order ≥ 2: Heun, Midpoint, …); %q converges to the Itô solution or none", name, m.Tableau.name, m.Tableau.Order(), m.Tableau.name)
+	case m.DriftTableau != nil && m.DriftTableau.Stages() != m.Tableau.Stages():
+		return fmt.Errorf("integrators: %s: drift tableau %q has %d stages, the diffusion tableau %q %d", name, m.DriftTableau.name, m.DriftTableau.Stages(), m.Tableau.name, m.Tableau.Stages())
+	case dim < 1:
+		return fmt.Errorf("integrators: %s: state dimension %d, want ≥ 1", name, dim)
+	case noiseDim < 1:
+		return fmt.Errorf("integrators: %s: Brownian dimension %d, want ≥ 1", name, noiseDim)
+	}
+	return nil
+}
+
 // NewSDEStepper returns the plain stepper.
 func (m StratonovichRK) NewSDEStepper(dim, noiseDim int) (SDEStepper, error) {
-	if err := checkStratonovichBase(m.Name(), m.Base, dim, noiseDim); err != nil {
+	if err := m.validate(m.Name(), dim, noiseDim); err != nil {
 		return nil, err
 	}
-	return &sdeRKStepper{inc: NewSDEIncrement(m.Base, dim), incr: make([]float64, dim)}, nil
+	return &sdeRKStepper{inc: NewSDEIncrement(m.Tableau, m.DriftTableau, dim), incr: make([]float64, dim)}, nil
 }
 
 type sdeRKStepper struct {
-	inc   *SDEIncrement
-	incr  []float64
-	evals int
+	inc               *SDEIncrement
+	incr              []float64
+	drifts, diffusion int
 }
 
 func (s *sdeRKStepper) Dim() int                           { return len(s.incr) }
 func (s *sdeRKStepper) StateLen() int                      { return len(s.incr) }
 func (s *sdeRKStepper) Solution(state []float64) []float64 { return state[:len(s.incr)] }
-func (s *sdeRKStepper) Evals() (int, int)                  { return s.evals, s.evals }
+func (s *sdeRKStepper) Evals() (int, int)                  { return s.drifts, s.diffusion }
 func (s *sdeRKStepper) Init(_ SDE, _ float64, y0, state []float64) {
 	copy(state[:len(s.incr)], y0)
 }
 
 func (s *sdeRKStepper) Step(sde SDE, t0, t1 float64, dw, state, next []float64) {
 	s.inc.Eval(sde, s.incr, t0, t1-t0, dw, state)
-	s.evals += s.inc.Tableau.Stages()
+	f, g := s.inc.evals()
+	s.drifts += f
+	s.diffusion += g
 	for i, d := range s.incr {
 		next[i] = state[i] + d
 	}
@@ -223,30 +287,25 @@ func (s *sdeRKStepper) Step(sde SDE, t0, t1 float64, dw, state, next []float64) 
 //
 // A step costs two base steps.
 type ReversibleSDE struct {
-	Base     *Tableau
+	Base     StratonovichRK
 	Coupling float64
 }
 
 // NewReversibleSDE returns the reversible scheme on base with
 // DefaultCoupling.
-func NewReversibleSDE(base *Tableau) ReversibleSDE {
+func NewReversibleSDE(base StratonovichRK) ReversibleSDE {
 	return ReversibleSDE{Base: base, Coupling: DefaultCoupling}
 }
 
-// Name is "reversible-sde-" followed by the base tableau's name.
-func (r ReversibleSDE) Name() string {
-	if r.Base == nil {
-		return "reversible-sde-<nil>"
-	}
-	return "reversible-sde-" + r.Base.name
-}
+// Name is "reversible-" followed by the base scheme's name.
+func (r ReversibleSDE) Name() string { return "reversible-" + r.Base.Name() }
 
 // StrongOrder is the base scheme's.
-func (ReversibleSDE) StrongOrder(n NoiseType) float64 { return stratonovichOrder(n) }
+func (r ReversibleSDE) StrongOrder(n NoiseType) float64 { return r.Base.StrongOrder(n) }
 
 // NewSDEStepper returns a *ReversibleSDEStepper.
 func (r ReversibleSDE) NewSDEStepper(dim, noiseDim int) (SDEStepper, error) {
-	if err := checkStratonovichBase(r.Name(), r.Base, dim, noiseDim); err != nil {
+	if err := r.Base.validate(r.Name(), dim, noiseDim); err != nil {
 		return nil, err
 	}
 	if !(r.Coupling > 0 && r.Coupling <= 1) { // also catches NaN
@@ -254,8 +313,8 @@ func (r ReversibleSDE) NewSDEStepper(dim, noiseDim int) (SDEStepper, error) {
 	}
 	return &ReversibleSDEStepper{
 		Coupling: r.Coupling,
-		Forward:  NewSDEIncrement(r.Base, dim),
-		Backward: NewSDEIncrement(r.Base, dim),
+		Forward:  NewSDEIncrement(r.Base.Tableau, r.Base.DriftTableau, dim),
+		Backward: NewSDEIncrement(r.Base.Tableau, r.Base.DriftTableau, dim),
 		dim:      dim,
 		incr:     make([]float64, dim),
 		negDW:    make([]float64, noiseDim),
@@ -270,13 +329,13 @@ type ReversibleSDEStepper struct {
 	Forward, Backward *SDEIncrement
 	dim               int
 	incr, negDW       []float64
-	evals             int
+	drifts, diffusion int
 }
 
 func (s *ReversibleSDEStepper) Dim() int                           { return s.dim }
 func (s *ReversibleSDEStepper) StateLen() int                      { return 2 * s.dim }
 func (s *ReversibleSDEStepper) Solution(state []float64) []float64 { return state[:s.dim] }
-func (s *ReversibleSDEStepper) Evals() (int, int)                  { return s.evals, s.evals }
+func (s *ReversibleSDEStepper) Evals() (int, int)                  { return s.drifts, s.diffusion }
 
 // Init sets y = z = y0.
 func (s *ReversibleSDEStepper) Init(_ SDE, _ float64, y0, state []float64) {
@@ -292,6 +351,12 @@ func (s *ReversibleSDEStepper) negate(dw []float64) []float64 {
 	return neg
 }
 
+func (s *ReversibleSDEStepper) count() {
+	f, g := s.Forward.evals()
+	s.drifts += 2 * f
+	s.diffusion += 2 * g
+}
+
 // Step advances (y_n, z_n) at t0 to (y_{n+1}, z_{n+1}) at t1.
 func (s *ReversibleSDEStepper) Step(sde SDE, t0, t1 float64, dw, state, next []float64) {
 	d, lam, h := s.dim, s.Coupling, t1-t0
@@ -305,7 +370,7 @@ func (s *ReversibleSDEStepper) Step(sde SDE, t0, t1 float64, dw, state, next []f
 	for i, p := range s.incr {
 		nz[i] = z[i] - p
 	}
-	s.evals += 2 * s.Forward.Tableau.Stages()
+	s.count()
 }
 
 // Reverse recovers (y_n, z_n) at t0 from (y_{n+1}, z_{n+1}) at t1.
@@ -321,7 +386,7 @@ func (s *ReversibleSDEStepper) Reverse(sde SDE, t0, t1 float64, dw, state, prev 
 	for i, p := range s.incr {
 		py[i] = (y[i] - (1-lam)*pz[i] - p) / lam
 	}
-	s.evals += 2 * s.Forward.Tableau.Stages()
+	s.count()
 }
 
 // ReversibleHeunSDE is the reversible Heun method of Kidger, Foster, Li and
