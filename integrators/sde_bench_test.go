@@ -59,6 +59,7 @@ func BenchmarkSDEStep(b *testing.B) {
 	for _, m := range []integrators.SDEMethod{
 		integrators.SDEHeun(),
 		integrators.NewReversibleSDE(integrators.SDEHeun()),
+		integrators.NewReversibleSDE(integrators.SDEEulerHeun()),
 		integrators.ReversibleHeunSDE{},
 	} {
 		for _, back := range []bool{false, true} {
@@ -102,6 +103,7 @@ func BenchmarkSDESolveReconstruct(b *testing.B) {
 	}
 	for _, m := range []integrators.SDEMethod{
 		integrators.NewReversibleSDE(integrators.SDEHeun()),
+		integrators.NewReversibleSDE(integrators.SDEEulerHeun()),
 		integrators.ReversibleHeunSDE{},
 	} {
 		b.Run(m.Name(), func(b *testing.B) {
