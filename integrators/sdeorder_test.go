@@ -2,6 +2,7 @@ package integrators_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/revode/revode/integrators"
@@ -101,5 +102,45 @@ func TestSDENonCommutativeReference(t *testing.T) {
 		t.Errorf("reference and a finer solve differ by %.3g, want ≤ %g", e, bound)
 	} else {
 		t.Logf("reference vs finer solve: %.3g", e)
+	}
+}
+
+// TestSDEBackwardInTime solves Stratonovich GBM from T back to 0, starting
+// at the exact y(T) on the tree's path: the Stratonovich solution runs
+// backward along the same path (W's increments taken with s > u are the
+// negatives), so the solve must return to y0 at strong order 1 (slope over
+// 32 … 256 steps) for the plain and the reversible scheme. The diffusion is
+// given through DiffusionFunc with the declared type NoiseCommutative.
+func TestSDEBackwardInTime(t *testing.T) {
+	c := gbmCase(300)
+	const b = 0.8 // gbmCase's diffusion coefficient
+	c.sde.Diffusion = integrators.DiffusionFunc{
+		P: func(dst []float64, _ float64, y, dw []float64) {
+			for i, v := range y {
+				dst[i] = b * v * dw[i]
+			}
+		},
+		M:    func(n int) int { return n },
+		Type: integrators.NoiseCommutative,
+	}
+	w, _ := brownian.New(0, sdeT, c.m, 77, sdeTol)
+	yT := make([]float64, len(c.y0))
+	c.exact(yT, w)
+	steps := []int{32, 64, 128, 256}
+	for _, m := range []integrators.SDEMethod{integrators.SDEHeun(), integrators.NewReversibleSDE(integrators.SDEMidpoint())} {
+		hs, errs := make([]float64, len(steps)), make([]float64, len(steps))
+		for k, n := range steps {
+			sol, err := integrators.SolveSDE(integrators.SDEProblem{SDE: c.sde, W: w, T0: sdeT, T1: 0, Y0: yT},
+				integrators.SDEOptions{Method: m, Control: integrators.Fixed{Steps: n}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs[k], errs[k] = sdeT/float64(n), strongError(sol.Y[0], c.y0, 1)
+		}
+		p := slope(hs, errs)
+		t.Logf("%s backward: order %.3f, errors %.3g", m.Name(), p, errs)
+		if math.Abs(p-1) > sdeOrderTol || errs[len(errs)-1] > 5e-3 {
+			t.Errorf("%s backward in time: order %.3f (want 1 ± %.2f), error %.3g at %d steps", m.Name(), p, sdeOrderTol, errs[len(errs)-1], steps[len(steps)-1])
+		}
 	}
 }
