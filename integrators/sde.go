@@ -222,6 +222,9 @@ func (md *MatrixDiffusion) Prod(dst []float64, t float64, y, dw []float64) {
 
 // NoiseDim is Rows·M; the state must have Rows·D entries.
 func (md *MatrixDiffusion) NoiseDim(n int) (int, error) {
+	if md.G == nil || md.Rows < 1 || md.D < 1 || md.M < 1 || len(md.g) != md.Rows*md.D*md.M {
+		return 0, fmt.Errorf("integrators: %s noise: a MatrixDiffusion must come from NewMatrixDiffusion or NewAdditiveDiffusion (%d rows of %d×%d, G set: %t)", md.noise, md.Rows, md.D, md.M, md.G != nil)
+	}
 	if n != md.Rows*md.D {
 		return 0, fmt.Errorf("integrators: %s noise: state of %d entries, want %d rows × %d: %w", md.noise, n, md.Rows, md.D, ErrNoiseShape)
 	}

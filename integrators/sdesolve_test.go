@@ -283,6 +283,9 @@ func TestSDEErrors(t *testing.T) {
 		{"scalar rows", func(p *integrators.SDEProblem, _ *integrators.SDEOptions) {
 			p.SDE.Diffusion = integrators.ScalarDiffusion{Rows: 3, G: func([]float64, float64, []float64) {}}
 		}, "is not 3 rows"},
+		{"matrix literal", func(p *integrators.SDEProblem, _ *integrators.SDEOptions) {
+			p.SDE.Diffusion = &integrators.MatrixDiffusion{G: func([]float64, float64, []float64) {}, Rows: 4, D: 1, M: 1}
+		}, "must come from NewMatrixDiffusion"},
 		{"nil method", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.Method = nil }, "Method is nil"},
 		{"nil control", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) { o.Control = nil }, "Control is nil"},
 		{"adaptive tolerances", func(_ *integrators.SDEProblem, o *integrators.SDEOptions) {
