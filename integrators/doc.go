@@ -31,6 +31,18 @@
 // stepper is Differentiable too (and, for the reversible sweep, a
 // Reverser); otherwise they refuse it before any step.
 //
+// Stratonovich SDEs dy = f dt + g ∘ dW have their own entry point, SolveSDE,
+// on the same ideas: an SDE is a drift Func and a Diffusion seen only
+// through its product g(t, y)·ΔW with a Brownian increment (adapters for
+// diagonal, scalar, additive and matrix noise); an SDEMethod is
+// StratonovichRK (Heun, midpoint, or any tableau of order ≥ 2 driven by
+// (h, ΔW)), ReversibleSDE (McCallum–Foster on it, taking (−h, −ΔW) in its
+// backward sub-step) or ReversibleHeunSDE (Kidger et al.); the Brownian
+// sample is a brownian.Motion asked again for each increment when
+// ReconstructSDE walks the steps back. Steps are Fixed, a replayed Grid or
+// Adaptive (step doubling on the same Brownian sample). docs/sde.md gives the maths and the
+// measured strong orders.
+//
 // Errors are values: bad settings are reported before any step; a
 // non-finite state (ErrNonFinite), a collapsing step size
 // (ErrStepUnderflow) and an exhausted step budget (ErrMaxSteps) say the step
