@@ -43,6 +43,10 @@ type costConfig struct {
 	// Field is "graph" (the compiled Gorgonia field) or "hand" (the
 	// hand-written loops, to split the solver's overhead from the field's).
 	Field string `json:"field"`
+	// MinSeconds is the least total time of the timed gradients: one
+	// gradient of this tiny field takes milliseconds, and the machine may
+	// be shared.
+	MinSeconds float64 `json:"min_seconds"`
 }
 
 // costRow is what a child reports, and one -json line.
@@ -139,10 +143,8 @@ func measureCost(c costConfig) (costRow, error) {
 	var times []float64
 	var first *ad.Gradients
 	var ms0, ms1 runtime.MemStats
-	// At least Repeats gradients and at least 0.3 s of them: one gradient
-	// of this tiny field can take well under a millisecond.
 	start := time.Now()
-	for i := 0; i < max(c.Repeats, 1) || time.Since(start) < 300*time.Millisecond; i++ {
+	for i := 0; i < max(c.Repeats, 1) || time.Since(start).Seconds() < c.MinSeconds; i++ {
 		runtime.ReadMemStats(&ms0)
 		t0 := time.Now()
 		tr, g, err := once(cfg)
@@ -218,13 +220,13 @@ func measureField(sample time.Duration) (fieldRow, error) {
 
 // costPlan lists the configurations: every method at every N on the
 // compiled field, and the reversible gradient on the hand-written field.
-func costPlan(steps []int, repeats int) []costConfig {
+func costPlan(steps []int, repeats int, minSeconds float64) []costConfig {
 	var plan []costConfig
 	for _, n := range steps {
 		for _, m := range costMethods() {
-			plan = append(plan, costConfig{Method: m, Steps: n, Repeats: repeats, Field: "graph"})
+			plan = append(plan, costConfig{Method: m, Steps: n, Repeats: repeats, Field: "graph", MinSeconds: minSeconds})
 		}
-		plan = append(plan, costConfig{Method: "reversible", Steps: n, Repeats: repeats, Field: "hand"})
+		plan = append(plan, costConfig{Method: "reversible", Steps: n, Repeats: repeats, Field: "hand", MinSeconds: minSeconds})
 	}
 	return plan
 }

@@ -6,7 +6,7 @@
 //	go run ./examples/sciml                        # every experiment built so far, shortened defaults
 //	go run ./examples/sciml -exp convergence       # experiment 5: orders on y' = 0.5·y
 //	go run ./examples/sciml -exp cost              # experiment 4: cost of one gradient against N
-//	go run ./examples/sciml -exp whitedwarf        # experiment 1: white dwarf fit (100 training steps)
+//	go run ./examples/sciml -exp whitedwarf        # experiment 1: white dwarf fit (200 training steps, 1 seed)
 //	go run ./examples/sciml -exp whitedwarf -full  # the paper's recipe (1000 steps, 3 seeds, c ∈ {2 … 44}, 4 methods)
 //	go run ./examples/sciml -json                  # one JSON object per table row
 //
@@ -49,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		costSteps = fs.String("cost-steps", "100,250,500,750,1000", "experiment 4: numbers of steps N")
 		repeats   = fs.Int("repeats", 5, "experiment 4: timed gradients per configuration, at least (the median is reported)")
 		sample    = fs.Duration("field-sample", 200*time.Millisecond, "experiment 4: length of one timed sample of a field evaluation")
+		minTime   = fs.Duration("min-time", time.Second, "experiment 4: least total time of the timed gradients of one configuration")
 		wd        = whiteDwarfFlags(fs)
 	)
 	if help, err := command.Parse(fs, args); help || err != nil {
@@ -91,10 +92,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		rep := *repeats
 		if *quick {
 			steps, rep = []int{20, 40}, 1
-			*sample = 5 * time.Millisecond
+			*sample, *minTime = 5*time.Millisecond, 0
 		}
 		fmt.Fprintln(stderr, "experiment 4: cost of one gradient against the number of steps")
-		if err := printCost(out, stderr, steps, rep, *sample); err != nil {
+		if err := printCost(out, stderr, steps, rep, *sample, *minTime); err != nil {
 			return err
 		}
 	}
@@ -218,7 +219,7 @@ func printConvergence(p *printer) error {
 	return p.err
 }
 
-func printCost(p *printer, stderr io.Writer, steps []int, repeats int, sample time.Duration) error {
+func printCost(p *printer, stderr io.Writer, steps []int, repeats int, sample, minTime time.Duration) error {
 	fr, err := measureField(sample)
 	if err != nil {
 		return err
@@ -230,7 +231,7 @@ func printCost(p *printer, stderr io.Writer, steps []int, repeats int, sample ti
 		fmt.Sprintf("f\t%.0f ns\t%.0f ns\t%.1f×", fr.GraphF, fr.HandF, fr.FRatio),
 		fmt.Sprintf("VJP\t%.0f ns\t%.0f ns\t%.1f×", fr.GraphVJP, fr.HandVJP, fr.VJPRatio),
 	})
-	rows, err := runCost(costPlan(steps, repeats), stderr)
+	rows, err := runCost(costPlan(steps, repeats, minTime.Seconds()), stderr)
 	if err != nil {
 		return err
 	}

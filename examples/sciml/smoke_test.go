@@ -51,7 +51,7 @@ func TestRunSmoke(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"convergence": 4 * (convergenceHalvings + 1), "convergence-order": 4, "field": 1, "cost": len(costPlan([]int{20, 40}, 1)), "whitedwarf": 2}
+	want := map[string]int{"convergence": 4 * (convergenceHalvings + 1), "convergence-order": 4, "field": 1, "cost": len(costPlan([]int{20, 40}, 1, 0)), "whitedwarf": 2}
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d %q rows, want %d", count[k], k, n)

@@ -33,6 +33,8 @@ const (
 	wdHidden     = 10
 	wdLR         = 1e-2
 	wdDecay      = 1e-5
+	// wdDefaultTrainSteps is the shortened default (the paper: 1000).
+	wdDefaultTrainSteps = 200
 )
 
 // paperWhiteDwarf is the paper's runtime in minutes of a whole training
@@ -54,8 +56,8 @@ type wdFlags struct {
 }
 
 func whiteDwarfFlags(fs *flag.FlagSet) *wdFlags {
-	w := &wdFlags{fullMethods: "euler,midpoint,ralston3,rk4", fullSnaps: "2,4,8,16,32,44", defaultMethods: "midpoint,rk4", defSnap: "2,44"}
-	w.trainSteps = fs.Int("wd-train-steps", 0, "experiment 1: training steps (0: 100, or the paper's 1000 with -full)")
+	w := &wdFlags{fullMethods: "euler,midpoint,ralston3,rk4", fullSnaps: "2,4,8,16,32,44", defaultMethods: "euler,midpoint,ralston3,rk4", defSnap: "2,8,44"}
+	w.trainSteps = fs.Int("wd-train-steps", 0, "experiment 1: training steps (0: 200, or the paper's 1000 with -full)")
 	w.seeds = fs.Int("wd-seeds", 0, "experiment 1: seeds (0: 1, or the paper's 3 with -full)")
 	w.methods = fs.String("wd-methods", "", "experiment 1: base methods (empty: "+w.defaultMethods+", or "+w.fullMethods+" with -full)")
 	w.snapshots = fs.String("wd-snapshots", "", "experiment 1: checkpoint counts c (empty: "+w.defSnap+", or "+w.fullSnaps+" with -full)")
@@ -72,7 +74,7 @@ type wdConfig struct {
 }
 
 func (w *wdFlags) config(full, quick bool) (wdConfig, error) {
-	c := wdConfig{TrainSteps: 100, Seeds: 1, SolveSteps: *w.solveSteps}
+	c := wdConfig{TrainSteps: wdDefaultTrainSteps, Seeds: 1, SolveSteps: *w.solveSteps}
 	methods, snaps := w.defaultMethods, w.defSnap
 	if full {
 		c.TrainSteps, c.Seeds = 1000, 3
