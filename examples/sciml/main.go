@@ -8,10 +8,12 @@
 //	go run ./examples/sciml -exp cost              # experiment 4: cost of one gradient against N
 //	go run ./examples/sciml -exp whitedwarf        # experiment 1: white dwarf fit (200 training steps, 1 seed)
 //	go run ./examples/sciml -exp whitedwarf -full  # the paper's recipe (1000 steps, 3 seeds, c ∈ {2 … 44}, 4 methods)
+//	go run ./examples/sciml -exp oscillators       # experiment 2: coupled oscillators (simulated data, 200 training steps)
+//	go run ./examples/sciml -exp pendulum          # experiment 3: double pendulum, adaptive Bosh3 (50 training steps)
 //	go run ./examples/sciml -json                  # one JSON object per table row
 //
-// Experiments 2 (coupled oscillators) and 3 (double pendulum) have their
-// vector fields (problems.go) but no training yet.
+// The fitting experiments (1–3) are shortened by default, and say so in
+// their output; -full runs the paper's recipe (hours, mostly in c = 2).
 package main
 
 import (
@@ -33,7 +35,7 @@ import (
 
 func main() { command.Main("sciml", run) }
 
-var experiments = []string{"convergence", "cost", "whitedwarf"}
+var experiments = []string{"convergence", "cost", "whitedwarf", "oscillators", "pendulum"}
 
 // run parses args, runs the chosen experiments, and writes tables (or JSON
 // lines) to stdout and progress to stderr.
@@ -50,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		repeats   = fs.Int("repeats", 5, "experiment 4: timed gradients per configuration, at least (the median is reported)")
 		sample    = fs.Duration("field-sample", 200*time.Millisecond, "experiment 4: length of one timed sample of a field evaluation")
 		minTime   = fs.Duration("min-time", time.Second, "experiment 4: least total time of the timed gradients of one configuration")
-		wd        = whiteDwarfFlags(fs)
+		fits      = newFitFlags(fs)
 	)
 	if help, err := command.Parse(fs, args); help || err != nil {
 		return err
@@ -68,9 +70,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: -cost-steps: %w", command.ErrUsage, err)
 	}
-	wdCfg, err := wd.config(*full, *quick)
-	if err != nil {
-		return fmt.Errorf("%w: %w", command.ErrUsage, err)
+	fitCfgs := map[string]fitConfig{}
+	for _, e := range fitExperiments {
+		c, err := fits.config(e, *full, *quick)
+		if err != nil {
+			return fmt.Errorf("%w: %w", command.ErrUsage, err)
+		}
+		fitCfgs[e.Name] = c
 	}
 	chosen := map[string]bool{}
 	for _, e := range strings.Split(*exps, ",") {
@@ -99,10 +105,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if chosen["whitedwarf"] {
-		fmt.Fprintln(stderr, "experiment 1: white dwarf fit")
-		if err := printWhiteDwarf(out, stderr, wdCfg); err != nil {
-			return err
+	for _, e := range fitExperiments {
+		if chosen[e.Name] {
+			fmt.Fprintf(stderr, "experiment %d: %s\n", e.Number, e.Name)
+			if err := printFit(out, stderr, fitCfgs[e.Name]); err != nil {
+				return err
+			}
 		}
 	}
 	fmt.Fprintf(stderr, "done in %v\n", time.Since(start).Round(time.Second))
@@ -111,8 +119,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 // childJob is what a child process is asked to measure: one of the two.
 type childJob struct {
-	Cost       *costConfig `json:"cost,omitempty"`
-	WhiteDwarf *wdRun      `json:"whitedwarf,omitempty"`
+	Cost *costConfig `json:"cost,omitempty"`
+	Fit  *fitRun     `json:"fit,omitempty"`
 }
 
 // runChild measures one configuration and prints its row as JSON.
@@ -126,8 +134,8 @@ func runChild(arg string, stdout io.Writer) error {
 	switch {
 	case job.Cost != nil:
 		row, err = measureCost(*job.Cost)
-	case job.WhiteDwarf != nil:
-		row, err = trainWhiteDwarf(*job.WhiteDwarf)
+	case job.Fit != nil:
+		row, err = trainFit(*job.Fit)
 	default:
 		return fmt.Errorf("-child %s: no job", arg)
 	}

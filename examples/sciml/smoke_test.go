@@ -42,7 +42,7 @@ func TestRunSmoke(t *testing.T) {
 			if s, _ := r["seconds"].(float64); !(s > 0) {
 				t.Errorf("cost row without a time: %s", sc.Text())
 			}
-		case "whitedwarf":
+		case "whitedwarf", "oscillators", "pendulum":
 			if r["shortened"] != true {
 				t.Errorf("a -quick white dwarf row not marked shortened: %s", sc.Text())
 			}
@@ -51,7 +51,7 @@ func TestRunSmoke(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"convergence": 4 * (convergenceHalvings + 1), "convergence-order": 4, "field": 1, "cost": len(costPlan([]int{20, 40}, 1, 0)), "whitedwarf": 2}
+	want := map[string]int{"convergence": 4 * (convergenceHalvings + 1), "convergence-order": 4, "field": 1, "cost": len(costPlan([]int{20, 40}, 1, 0)), "whitedwarf": 2, "oscillators": 2, "pendulum": 2}
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d %q rows, want %d", count[k], k, n)
@@ -65,7 +65,7 @@ func TestRunSmoke(t *testing.T) {
 	if !strings.Contains(out.String(), "SHORTENED") {
 		t.Errorf("the table does not say the run is shortened:\n%s", out.String())
 	}
-	for _, bad := range [][]string{{"-exp", "nope"}, {"-repeats", "0"}, {"-cost-steps", "10,x"}, {"-wd-methods", "rk9"}, {"extra"}} {
+	for _, bad := range [][]string{{"-exp", "nope"}, {"-repeats", "0"}, {"-cost-steps", "10,x"}, {"-methods", "rk9"}, {"-train-steps", "-1"}, {"extra"}} {
 		if err := run(bad, &out, &errb); !errors.Is(err, command.ErrUsage) {
 			t.Errorf("%q: %v, want a usage error", bad, err)
 		}
