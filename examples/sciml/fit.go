@@ -195,6 +195,9 @@ type fitRun struct {
 	Seed       uint64 `json:"seed"`
 	TrainSteps int    `json:"train_steps"`
 	Quick      bool   `json:"quick,omitempty"`
+	// Trajectory asks for the fitted trajectory and the data in the row
+	// (for the plots).
+	Trajectory bool `json:"trajectory,omitempty"`
 }
 
 // fitRow is the result of one training run, and one -json line.
@@ -220,6 +223,11 @@ type fitRow struct {
 	PaperMinutes float64   `json:"paper_minutes,omitempty"`
 	PaperLoss    float64   `json:"paper_loss,omitempty"`
 	LossCurve    []float64 `json:"loss_curve,omitempty"`
+	// With fitRun.Trajectory: the output times, the fitted model's
+	// trajectory after training and the data.
+	T    []float64   `json:"t,omitempty"`
+	Fit  [][]float64 `json:"fit,omitempty"`
+	Data [][]float64 `json:"data,omitempty"`
 }
 
 func (r fitRun) key() string {
@@ -414,6 +422,13 @@ func trainFit(r fitRun) (fitRow, error) {
 		}
 	}
 	row.Seconds = time.Since(start).Seconds()
+	if r.Trajectory {
+		tr, err := ad.Solve(field, 0, p.t1, p.y0, cfg)
+		if err != nil {
+			return row, fmt.Errorf("the fitted trajectory: %w", err)
+		}
+		row.T, row.Fit, row.Data = tr.T, tr.Y, p.data
+	}
 	row.AcceptedSteps = float64(steps) / float64(row.Gradients)
 	row.MinutesPaper = row.Seconds / float64(r.TrainSteps) * float64(e.PaperTrain) / 60
 	row.PeakRSS = procmem.Peak()
@@ -464,9 +479,13 @@ func fitPlan(c fitConfig) []fitRun {
 	return plan
 }
 
-func printFit(p *printer, stderr io.Writer, c fitConfig) error {
+func printFit(p *printer, stderr io.Writer, c fitConfig, plotDir string) error {
 	plan := fitPlan(c)
+	if plotDir != "" && len(plan) > 0 {
+		plan[0].Trajectory = true
+	}
 	var lines []string
+	var rows []fitRow
 	for i, r := range plan {
 		fmt.Fprintf(stderr, "%s [%d/%d] %s %s c=%d seed %d, %d training steps\n", c.Name, i+1, len(plan), r.Method, r.Gradient, r.Snapshots, r.Seed, r.TrainSteps)
 		var row fitRow
@@ -474,7 +493,10 @@ func printFit(p *printer, stderr io.Writer, c fitConfig) error {
 			return fmt.Errorf("%s %s %s c=%d: %w", c.Name, r.Method, r.Gradient, r.Snapshots, err)
 		}
 		row.Shortened = c.Shortened
-		p.row(row)
+		rows = append(rows, row)
+		slim := row
+		slim.T, slim.Fit, slim.Data = nil, nil, nil
+		p.row(slim)
 		label := "reversible"
 		if row.Gradient == "checkpoint" {
 			label = fmt.Sprintf("checkpoint(%d)", row.Snapshots)
@@ -489,6 +511,11 @@ func printFit(p *printer, stderr io.Writer, c fitConfig) error {
 			c.TrainSteps, c.Seeds, c.PaperTrain, c.PaperSeeds, c.PaperNote)
 	} else {
 		p.text("%s.\n", c.PaperNote)
+	}
+	if plotDir != "" {
+		if err := plotFit(plotDir, c, rows); err != nil {
+			return fmt.Errorf("plots: %w", err)
+		}
 	}
 	p.table("method\tgradient\tseed\tseconds\tmin per paper run\tpaper min\tfinal loss\tbest loss\tpaper loss\tf evals\tVJPs\tsteps/solve\theld\tpeak RSS\tmax drift", lines)
 	p.text("\n")

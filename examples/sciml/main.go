@@ -11,6 +11,7 @@
 //	go run ./examples/sciml -exp oscillators       # experiment 2: coupled oscillators (simulated data, 200 training steps)
 //	go run ./examples/sciml -exp pendulum          # experiment 3: double pendulum, adaptive Bosh3 (50 training steps)
 //	go run ./examples/sciml -json                  # one JSON object per table row
+//	go run ./examples/sciml -plots docs            # also write the plots of docs/sciml.md
 //
 // The fitting experiments (1–3) are shortened by default, and say so in
 // their output; -full runs the paper's recipe (hours, mostly in c = 2).
@@ -51,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		costSteps = fs.String("cost-steps", "100,250,500,750,1000", "experiment 4: numbers of steps N")
 		repeats   = fs.Int("repeats", 5, "experiment 4: timed gradients per configuration, at least (the median is reported)")
 		sample    = fs.Duration("field-sample", 200*time.Millisecond, "experiment 4: length of one timed sample of a field evaluation")
+		plotDir   = fs.String("plots", "", "write the plots (PNG) into this folder (empty: none)")
 		minTime   = fs.Duration("min-time", time.Second, "experiment 4: least total time of the timed gradients of one configuration")
 		fits      = newFitFlags(fs)
 	)
@@ -101,14 +103,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 			*sample, *minTime = 5*time.Millisecond, 0
 		}
 		fmt.Fprintln(stderr, "experiment 4: cost of one gradient against the number of steps")
-		if err := printCost(out, stderr, steps, rep, *sample, *minTime); err != nil {
+		if err := printCost(out, stderr, steps, rep, *sample, *minTime, *plotDir); err != nil {
 			return err
 		}
 	}
 	for _, e := range fitExperiments {
 		if chosen[e.Name] {
 			fmt.Fprintf(stderr, "experiment %d: %s\n", e.Number, e.Name)
-			if err := printFit(out, stderr, fitCfgs[e.Name]); err != nil {
+			if err := printFit(out, stderr, fitCfgs[e.Name], *plotDir); err != nil {
 				return err
 			}
 		}
@@ -227,7 +229,7 @@ func printConvergence(p *printer) error {
 	return p.err
 }
 
-func printCost(p *printer, stderr io.Writer, steps []int, repeats int, sample, minTime time.Duration) error {
+func printCost(p *printer, stderr io.Writer, steps []int, repeats int, sample, minTime time.Duration, plotDir string) error {
 	fr, err := measureField(sample)
 	if err != nil {
 		return err
@@ -252,6 +254,11 @@ func printCost(p *printer, stderr io.Writer, steps []int, repeats int, sample, m
 		}
 		lines = append(lines, fmt.Sprintf("%d\t%s\t%s\t%s\t%.3g\t%s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%.0e", r.Steps, costLabel(r), r.Solve, r.Field,
 			r.Seconds, paper, r.FuncEvals, r.VJPEvals, r.NsPerEval, kib(int64(r.HeldBytes)), kib(int64(r.AllocBytes)), mib(r.PeakRSS), r.RelErr))
+	}
+	if plotDir != "" {
+		if err := plotCost(plotDir, rows); err != nil {
+			return fmt.Errorf("plots: %w", err)
+		}
 	}
 	p.text("\nOne gradient (forward solve + backward pass), each configuration in a fresh process:\n")
 	p.table("N\tmethod\tsolve\tfield\tseconds\tpaper s\tf evals\tVJPs\tns/eval\theld\tallocated\tpeak RSS\trel. err vs backprop", lines)

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,7 +24,8 @@ func TestMain(m *testing.M) { childtest.Main(m, run) }
 // shortened, and bad command lines are usage errors.
 func TestRunSmoke(t *testing.T) {
 	var out, errb bytes.Buffer
-	if err := run([]string{"-quick", "-json"}, &out, &errb); err != nil {
+	dir := t.TempDir()
+	if err := run([]string{"-quick", "-json", "-plots", dir}, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	count := map[string]int{}
@@ -55,6 +58,11 @@ func TestRunSmoke(t *testing.T) {
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d %q rows, want %d", count[k], k, n)
+		}
+	}
+	for _, f := range []string{"sciml-cost.png", "sciml-whitedwarf-loss.png", "sciml-whitedwarf-fit.png", "sciml-oscillators-fit.png", "sciml-pendulum-loss.png"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("plot %s missing or empty (%v)", f, err)
 		}
 	}
 	// The tables.

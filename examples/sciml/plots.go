@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// palette is the Okabe–Ito colour-blind-safe palette.
+var palette = []color.Color{
+	color.RGBA{R: 0xe6, G: 0x9f, B: 0x00, A: 0xff},
+	color.RGBA{R: 0x56, G: 0xb4, B: 0xe9, A: 0xff},
+	color.RGBA{R: 0x00, G: 0x9e, B: 0x73, A: 0xff},
+	color.RGBA{R: 0xd5, G: 0x5e, B: 0x00, A: 0xff},
+	color.RGBA{R: 0x00, G: 0x72, B: 0xb2, A: 0xff},
+	color.RGBA{R: 0xcc, G: 0x79, B: 0xa7, A: 0xff},
+	color.RGBA{R: 0x60, G: 0x60, B: 0x60, A: 0xff},
+}
+
+var dashed = []vg.Length{vg.Points(5), vg.Points(3)}
+
+func addLine(p *plot.Plot, label string, xys plotter.XYs, c color.Color, dashes []vg.Length, glyphs bool) error {
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return err
+	}
+	l.Color, l.Dashes, l.Width = c, dashes, vg.Points(1.5)
+	p.Add(l)
+	if glyphs {
+		s, err := plotter.NewScatter(xys)
+		if err != nil {
+			return err
+		}
+		s.Color, s.Shape = c, draw.CircleGlyph{}
+		p.Add(s)
+		p.Legend.Add(label, l, s)
+		return nil
+	}
+	p.Legend.Add(label, l)
+	return nil
+}
+
+func save(p *plot.Plot, dir, name string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return p.Save(7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, name))
+}
+
+// plotCost draws experiment 4: seconds per gradient against N, one line
+// per gradient method (compiled field), log scale.
+func plotCost(dir string, rows []costRow) error {
+	p := plot.New()
+	p.Title.Text = "Experiment 4: one gradient, 1 → 10 → 1 tanh MLP, Midpoint, step 0.01"
+	p.X.Label.Text = "number of steps N"
+	p.Y.Label.Text = "seconds per gradient"
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+	p.Legend.Top, p.Legend.Left = true, true
+	var keys []string
+	for _, r := range rows {
+		k := costLabel(r) + " " + r.Field
+		if r.Method == "checkpoint-sqrt" {
+			k = "checkpoint(√N) graph"
+		}
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	for i, k := range keys {
+		var xys plotter.XYs
+		for _, r := range rows {
+			rk := costLabel(r) + " " + r.Field
+			if r.Method == "checkpoint-sqrt" {
+				rk = "checkpoint(√N) graph"
+			}
+			if rk == k && r.Seconds > 0 {
+				xys = append(xys, plotter.XY{X: float64(r.Steps), Y: r.Seconds})
+			}
+		}
+		var d []vg.Length
+		if k == "reversible hand" {
+			d = dashed
+		}
+		if err := addLine(p, k, xys, palette[i%len(palette)], d, true); err != nil {
+			return err
+		}
+	}
+	return save(p, dir, "sciml-cost.png")
+}
+
+// plotFit draws one fitting experiment: the loss curves of every run, and
+// the fitted trajectory of the first run against the data.
+func plotFit(dir string, c fitConfig, rows []fitRow) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Experiment %d (%s): training loss, %d steps", c.Number, c.Name, c.TrainSteps)
+	p.X.Label.Text = "training step"
+	p.Y.Label.Text = "MSE"
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+	p.Legend.Top = true
+	for i, r := range rows {
+		xys := make(plotter.XYs, 0, len(r.LossCurve))
+		for k, l := range r.LossCurve {
+			if l > 0 && !math.IsInf(l, 0) {
+				xys = append(xys, plotter.XY{X: float64(k + 1), Y: l})
+			}
+		}
+		label := r.Method + " reversible"
+		var d []vg.Length
+		if r.Gradient == "checkpoint" {
+			label, d = fmt.Sprintf("%s checkpoint(%d)", r.Method, r.Snapshots), dashed
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		if err := addLine(p, label, xys, palette[i%len(palette)], d, false); err != nil {
+			return err
+		}
+	}
+	if err := save(p, dir, "sciml-"+c.Name+"-loss.png"); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Fit == nil {
+			continue
+		}
+		q := plot.New()
+		q.Title.Text = fmt.Sprintf("Experiment %d (%s): data and the Neural ODE after %d training steps (%s, %s)", c.Number, c.Name, c.TrainSteps, r.Method, r.Gradient)
+		q.X.Label.Text = "t"
+		q.Y.Label.Text = "state"
+		for i := range r.Fit[0] {
+			data, fit := make(plotter.XYs, len(r.T)), make(plotter.XYs, len(r.T))
+			for k, t := range r.T {
+				data[k] = plotter.XY{X: t, Y: r.Data[k][i]}
+				fit[k] = plotter.XY{X: t, Y: r.Fit[k][i]}
+			}
+			s, err := plotter.NewScatter(data)
+			if err != nil {
+				return err
+			}
+			s.Color, s.Shape, s.Radius = palette[i%len(palette)], draw.CircleGlyph{}, vg.Points(1)
+			q.Add(s)
+			q.Legend.Add(fmt.Sprintf("data y%d", i+1), s)
+			if err := addLine(q, fmt.Sprintf("model y%d", i+1), fit, palette[i%len(palette)], nil, false); err != nil {
+				return err
+			}
+		}
+		if err := save(q, dir, "sciml-"+c.Name+"-fit.png"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
