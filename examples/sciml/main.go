@@ -10,6 +10,7 @@
 //	go run ./examples/sciml -exp whitedwarf -full  # the paper's recipe (1000 steps, 3 seeds, c ∈ {2 … 44}, 4 methods)
 //	go run ./examples/sciml -exp oscillators       # experiment 2: coupled oscillators (simulated data, 200 training steps)
 //	go run ./examples/sciml -exp pendulum          # experiment 3: double pendulum, adaptive Bosh3 (50 training steps)
+//	go run ./examples/sciml -exp ude               # universal differential equation: white dwarf forecast
 //	go run ./examples/sciml -json                  # one JSON object per table row
 //	go run ./examples/sciml -plots docs            # also write the plots of docs/sciml.md
 //
@@ -36,7 +37,7 @@ import (
 
 func main() { command.Main("sciml", run) }
 
-var experiments = []string{"convergence", "cost", "whitedwarf", "oscillators", "pendulum"}
+var experiments = []string{"convergence", "cost", "whitedwarf", "oscillators", "pendulum", "ude"}
 
 // run parses args, runs the chosen experiments, and writes tables (or JSON
 // lines) to stdout and progress to stderr.
@@ -52,6 +53,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		costSteps = fs.String("cost-steps", "100,250,500,750,1000", "experiment 4: numbers of steps N")
 		repeats   = fs.Int("repeats", 5, "experiment 4: timed gradients per configuration, at least (the median is reported)")
 		sample    = fs.Duration("field-sample", 200*time.Millisecond, "experiment 4: length of one timed sample of a field evaluation")
+		udeSteps  = fs.Int("ude-train-steps", 500, "ude: training steps of each model")
 		plotDir   = fs.String("plots", "", "write the plots (PNG) into this folder (empty: none)")
 		minTime   = fs.Duration("min-time", time.Second, "experiment 4: least total time of the timed gradients of one configuration")
 		fits      = newFitFlags(fs)
@@ -64,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *repeats < 1 {
 		return fmt.Errorf("%w: -repeats %d: want ≥ 1", command.ErrUsage, *repeats)
+	}
+	if *udeSteps < 1 {
+		return fmt.Errorf("%w: -ude-train-steps %d: want ≥ 1", command.ErrUsage, *udeSteps)
 	}
 	if *sample <= 0 {
 		return fmt.Errorf("%w: -field-sample %v: want > 0", command.ErrUsage, *sample)
@@ -113,6 +118,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 			if err := printFit(out, stderr, fitCfgs[e.Name], *plotDir); err != nil {
 				return err
 			}
+		}
+	}
+	if chosen["ude"] {
+		n := *udeSteps
+		if *quick {
+			n = 3
+		}
+		fmt.Fprintln(stderr, "universal differential equation: white dwarf")
+		if err := printUDE(out, stderr, n, *quick, *plotDir); err != nil {
+			return err
 		}
 	}
 	fmt.Fprintf(stderr, "done in %v\n", time.Since(start).Round(time.Second))

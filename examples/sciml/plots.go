@@ -158,3 +158,54 @@ func plotFit(dir string, c fitConfig, rows []fitRow) error {
 	}
 	return nil
 }
+
+// plotUDE draws the data and both models' forecasts of y1 and y2, with the
+// end of the training span marked.
+func plotUDE(dir string, rows []udeRow) error {
+	p := plot.New()
+	p.Title.Text = "White dwarf: trained on [0, 1], forecast to 5"
+	p.X.Label.Text = "t"
+	p.Y.Label.Text = "state"
+	var data *udeRow
+	for i := range rows {
+		if rows[i].Data != nil {
+			data = &rows[i]
+		}
+	}
+	if data == nil {
+		return nil
+	}
+	for i := range 2 {
+		xys := make(plotter.XYs, len(data.T))
+		for k, t := range data.T {
+			xys[k] = plotter.XY{X: t, Y: data.Data[k][i]}
+		}
+		if err := addLine(p, fmt.Sprintf("data y%d", i+1), xys, color.Black, nil, false); err != nil {
+			return err
+		}
+	}
+	for j, r := range rows {
+		if r.Fit == nil {
+			continue
+		}
+		for i := range 2 {
+			xys := make(plotter.XYs, 0, len(r.T))
+			for k, t := range r.T {
+				if v := r.Fit[k][i]; !math.IsNaN(v) && math.Abs(v) < 3 {
+					xys = append(xys, plotter.XY{X: t, Y: v})
+				}
+			}
+			if err := addLine(p, fmt.Sprintf("%s y%d", r.Model, i+1), xys, palette[(2*j+i)%len(palette)], dashed, false); err != nil {
+				return err
+			}
+		}
+	}
+	edge, err := plotter.NewLine(plotter.XYs{{X: udeTrainEnd, Y: -0.4}, {X: udeTrainEnd, Y: 1.05}})
+	if err != nil {
+		return err
+	}
+	edge.Color, edge.Dashes = palette[6], []vg.Length{vg.Points(1), vg.Points(3)}
+	p.Add(edge)
+	p.Legend.Add("end of training data", edge)
+	return save(p, dir, "sciml-ude.png")
+}

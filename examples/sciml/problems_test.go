@@ -53,14 +53,6 @@ func dopri5Tight(t *testing.T, f integrators.Func, t0, t1 float64, y0 []float64)
 	return sol.Y[len(sol.Y)-1]
 }
 
-func maxAbsDiff(a, b []float64) float64 {
-	e := 0.0
-	for i := range a {
-		e = math.Max(e, math.Abs(a[i]-b[i]))
-	}
-	return e
-}
-
 // Two independent fine solves of each problem agree: a hand-written RK4 at
 // a small fixed step and the library's adaptive Dopri5 at 1e-12. Their
 // difference bounds the reference solutions' error.
