@@ -141,7 +141,7 @@ type fitConfig struct {
 	Methods           []string
 	Snapshots         []int
 	Shortened         bool
-	// SolveScale divides the number of points (a -quick smoke test).
+	// Quick shrinks the problems to a few dozen points (a smoke test).
 	Quick bool
 }
 

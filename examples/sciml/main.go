@@ -3,7 +3,7 @@
 // ODEs" (arXiv:2410.11648), with revode, and prints revode's figures beside
 // the paper's.
 //
-//	go run ./examples/sciml                        # every experiment built so far, shortened defaults
+//	go run ./examples/sciml                        # every experiment, shortened defaults (about 2–3 minutes on 2 cores)
 //	go run ./examples/sciml -exp convergence       # experiment 5: orders on y' = 0.5·y
 //	go run ./examples/sciml -exp cost              # experiment 4: cost of one gradient against N
 //	go run ./examples/sciml -exp whitedwarf        # experiment 1: white dwarf fit (200 training steps, 1 seed)
@@ -49,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		asJSON    = fs.Bool("json", false, "print one JSON object per table row instead of tables")
 		child     = fs.String("child", "", "internal: measure one configuration given as JSON")
 		quick     = fs.Bool("quick", false, "tiny sizes (a smoke test; the figures mean nothing)")
-		full      = fs.Bool("full", false, "the paper's full recipe where the default is shortened (white dwarf: 1000 training steps, 3 seeds, every c and method)")
+		full      = fs.Bool("full", false, "experiments 1–3: the paper's recipe instead of the shortened default (its training lengths, 3 seeds, every c and method)")
 		costSteps = fs.String("cost-steps", "100,250,500,750,1000", "experiment 4: numbers of steps N")
 		repeats   = fs.Int("repeats", 5, "experiment 4: timed gradients per configuration, at least (the median is reported)")
 		sample    = fs.Duration("field-sample", 200*time.Millisecond, "experiment 4: length of one timed sample of a field evaluation")
