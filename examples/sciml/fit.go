@@ -516,6 +516,9 @@ func printFit(p *printer, stderr io.Writer, c fitConfig, plotDir string) error {
 		if err := plotFit(plotDir, c, rows); err != nil {
 			return fmt.Errorf("plots: %w", err)
 		}
+		if err := plotAgainstC(plotDir, c, rows); err != nil {
+			return fmt.Errorf("plots: %w", err)
+		}
 	}
 	p.table("method\tgradient\tseed\tseconds\tmin per paper run\tpaper min\tfinal loss\tbest loss\tpaper loss\tf evals\tVJPs\tsteps/solve\theld\tpeak RSS\tmax drift", lines)
 	p.text("\n")

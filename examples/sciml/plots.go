@@ -209,3 +209,57 @@ func plotUDE(dir string, rows []udeRow) error {
 	p.Legend.Add("end of training data", edge)
 	return save(p, dir, "sciml-ude.png")
 }
+
+// plotAgainstC draws, per base method, the time of a training run and its
+// evaluations (f + VJPs) against the number of checkpoints c, the
+// reversible run as a horizontal dashed line: the choice a user makes
+// between memory (c) and time.
+func plotAgainstC(dir string, c fitConfig, rows []fitRow) error {
+	for _, what := range []string{"seconds", "evaluations"} {
+		p := plot.New()
+		p.Title.Text = fmt.Sprintf("Experiment %d (%s): %s of a %d-step training run against c", c.Number, c.Name, what, c.TrainSteps)
+		p.X.Label.Text = "checkpoints c (binomial, plain method)"
+		p.Y.Label.Text = what
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+		p.Legend.Top = true
+		value := func(r fitRow) float64 {
+			if what == "seconds" {
+				return r.Seconds
+			}
+			return float64(r.FuncEvals + r.VJPEvals)
+		}
+		for i, m := range c.Methods {
+			var pts plotter.XYs
+			rev := math.NaN()
+			for _, r := range rows {
+				if r.Method != m || r.Seed != 1 {
+					continue
+				}
+				if r.Gradient == "checkpoint" {
+					pts = append(pts, plotter.XY{X: float64(r.Snapshots), Y: value(r)})
+				} else {
+					rev = value(r)
+				}
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			slices.SortFunc(pts, func(a, b plotter.XY) int { return int(a.X - b.X) })
+			colour := palette[i%len(palette)]
+			if err := addLine(p, m+" checkpoint(c)", pts, colour, nil, true); err != nil {
+				return err
+			}
+			if !math.IsNaN(rev) {
+				flat := plotter.XYs{{X: pts[0].X, Y: rev}, {X: pts[len(pts)-1].X, Y: rev}}
+				if err := addLine(p, m+" reversible", flat, colour, dashed, false); err != nil {
+					return err
+				}
+			}
+		}
+		if err := save(p, dir, fmt.Sprintf("sciml-%s-%s-vs-c.png", c.Name, what)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

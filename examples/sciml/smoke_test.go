@@ -60,7 +60,7 @@ func TestRunSmoke(t *testing.T) {
 			t.Errorf("%d %q rows, want %d", count[k], k, n)
 		}
 	}
-	for _, f := range []string{"sciml-cost.png", "sciml-whitedwarf-loss.png", "sciml-whitedwarf-fit.png", "sciml-oscillators-fit.png", "sciml-pendulum-loss.png", "sciml-ude.png"} {
+	for _, f := range []string{"sciml-cost.png", "sciml-whitedwarf-loss.png", "sciml-whitedwarf-fit.png", "sciml-oscillators-fit.png", "sciml-pendulum-loss.png", "sciml-ude.png", "sciml-whitedwarf-evaluations-vs-c.png", "sciml-pendulum-seconds-vs-c.png"} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("plot %s missing or empty (%v)", f, err)
 		}
