@@ -36,7 +36,12 @@ type ParallelField struct {
 	workers []*worker
 	fn      func(w int)
 	closed  bool
+	live    atomic.Int32 // worker goroutines not yet returned
 }
+
+// LiveWorkers is the number of worker goroutines still running: n−1 for n
+// workers, falling to 0 soon after Close.
+func (pf *ParallelField) LiveWorkers() int { return int(pf.live.Load()) }
 
 // worker states
 const (
@@ -88,6 +93,7 @@ func CompileParallel(build FieldFunc, params G.Nodes, batch, dim, workers int) (
 	for w := 1; w < len(pf.parts); w++ {
 		wk := &worker{wake: make(chan struct{}, 1)}
 		pf.workers = append(pf.workers, wk)
+		pf.live.Add(1)
 		go pf.loop(w, wk)
 	}
 	return pf, nil
@@ -111,6 +117,7 @@ func (pf *ParallelField) Close() {
 }
 
 func (pf *ParallelField) loop(w int, wk *worker) {
+	defer pf.live.Add(-1)
 	for {
 		for i := 0; wk.state.Load() != ready; i++ {
 			if wk.quit.Load() {

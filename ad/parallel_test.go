@@ -2,8 +2,6 @@ package ad
 
 import (
 	"fmt"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,7 +48,6 @@ func TestParallelFieldMatchesGraphField(t *testing.T) {
 		return g
 	}
 	want := gradOf(one)
-	running := workerGoroutines()
 	for _, workers := range []int{1, 2, 3, batch} {
 		name := fmt.Sprintf("%d workers", workers)
 		pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, workers)
@@ -84,9 +81,12 @@ func TestParallelFieldMatchesGraphField(t *testing.T) {
 		if err := pf.Err(); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+		if got := pf.LiveWorkers(); got != workers-1 {
+			t.Errorf("%s: %d worker goroutines running, want %d", name, got, workers-1)
+		}
 		pf.Close()
-		if !workersDropTo(running) {
-			t.Errorf("%s: %d worker goroutines 2 s after Close, want %d", name, workerGoroutines(), running)
+		if !workersDropTo(pf, 0) {
+			t.Errorf("%s: %d worker goroutines 2 s after Close, want 0", name, pf.LiveWorkers())
 		}
 		// A closed field still computes the same values, on one goroutine.
 		gotF := make([]float64, n)
@@ -101,39 +101,29 @@ func TestParallelFieldMatchesGraphField(t *testing.T) {
 func TestParallelFieldClose(t *testing.T) {
 	const batch, workers = 6, 4
 	params := mlpParams(G.NewGraph(), mlp.New(batch, fxDim, fxHidden, 3), tensor.Float64)
-	before := workerGoroutines()
 	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, workers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := workerGoroutines(); got != before+workers-1 {
-		t.Fatalf("%d worker goroutines after starting %d, had %d", got, workers-1, before)
+	if got := pf.LiveWorkers(); got != workers-1 {
+		t.Fatalf("%d worker goroutines after starting %d", got, workers-1)
 	}
 	y := randomVec(batch*fxDim, 1)
 	pf.Eval(make([]float64, len(y)), 0, y)
 	pf.Close()
 	pf.Close() // a second Close is harmless
-	if !workersDropTo(before) {
-		t.Errorf("%d worker goroutines 2 s after Close, want %d", workerGoroutines(), before)
+	if !workersDropTo(pf, 0) {
+		t.Errorf("%d worker goroutines 2 s after Close, want 0", pf.LiveWorkers())
 	}
 }
 
-// workersDropTo waits up to 2 s for the number of worker goroutines to
-// fall to n.
-func workersDropTo(n int) bool {
+// workersDropTo waits up to 2 s for pf's live workers to fall to n.
+func workersDropTo(pf *ParallelField, n int) bool {
 	for i := 0; i < 200; i++ {
-		if workerGoroutines() <= n {
+		if pf.LiveWorkers() <= n {
 			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
-}
-
-// workerGoroutines counts the goroutines running a ParallelField's worker
-// loop, from a dump of every goroutine's stack.
-func workerGoroutines() int {
-	buf := make([]byte, 1<<20)
-	n := runtime.Stack(buf, true)
-	return strings.Count(string(buf[:n]), "ad.(*ParallelField).loop(")
 }

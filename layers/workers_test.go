@@ -1,8 +1,6 @@
 package layers
 
 import (
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,10 +16,10 @@ func TestWorkersAndClose(t *testing.T) {
 	defer vm1.Close()
 	loss1, want := m1.run(t, vm1)
 
-	before := workerGoroutines()
 	m := buildModel(t, modelSpec{batch: 5, opts: []Option{WithSteps(6), WithWorkers(workers)}})
-	if got := workerGoroutines(); got != before+workers-1 {
-		t.Fatalf("%d worker goroutines after a layer with %d workers, had %d", got, workers, before)
+	live := func() int { return m.odes[0].field.(interface{ LiveWorkers() int }).LiveWorkers() }
+	if got := live(); got != workers-1 {
+		t.Fatalf("%d worker goroutines for a layer with %d workers", got, workers)
 	}
 	vm := G.NewTapeMachine(m.g)
 	defer vm.Close()
@@ -37,11 +35,11 @@ func TestWorkersAndClose(t *testing.T) {
 	}
 	stopped := false
 	for i := 0; i < 200 && !stopped; i++ {
-		stopped = workerGoroutines() <= before
+		stopped = live() == 0
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !stopped {
-		t.Errorf("%d worker goroutines 2 s after Close, want %d", workerGoroutines(), before)
+		t.Errorf("%d worker goroutines 2 s after Close, want 0", live())
 	}
 	// The closed layer still trains, on one goroutine.
 	_, again := m.run(t, vm)
@@ -51,12 +49,4 @@ func TestWorkersAndClose(t *testing.T) {
 	if err := m.odes[0].Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-}
-
-// workerGoroutines counts the goroutines running a ParallelField's worker
-// loop (what WithWorkers starts), from a dump of every goroutine's stack.
-func workerGoroutines() int {
-	buf := make([]byte, 1<<20)
-	n := runtime.Stack(buf, true)
-	return strings.Count(string(buf[:n]), "ad.(*ParallelField).loop(")
 }
