@@ -1,0 +1,296 @@
+package integrators
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Gradients of an SDE solve along one Brownian sample. The solve is a
+// deterministic function of y0, the parameters θ and the sample W; GradSDE
+// differentiates it exactly as computed (discretise-then-optimise), with W
+// held fixed and asked again for every step's increment. Gradients do not
+// flow through adaptive step-size selection (as for ODEs).
+
+// SDEGradient chooses how GradSDE sweeps the steps backward.
+type SDEGradient int
+
+const (
+	// SDEGradReversible rebuilds each step's state from the final one with
+	// the method's exact inverse (ReversibleSDE or ReversibleHeunSDE),
+	// takes the step's VJP at the stages the reconstruction computed, and
+	// holds O(1) memory in the number of steps (besides the step times).
+	// It reports the reconstruction drift at y0.
+	SDEGradReversible SDEGradient = iota
+	// SDEGradBackprop replays the solve over its step times, keeping every
+	// carried state and stage input (O(N) memory: the tape), then takes the
+	// VJPs through them in reverse: backprop through the same solve, the
+	// reference the others are checked against. Any SDEMethod of this
+	// package.
+	SDEGradBackprop
+)
+
+func (g SDEGradient) String() string {
+	switch g {
+	case SDEGradReversible:
+		return "reversible"
+	case SDEGradBackprop:
+		return "backprop"
+	}
+	return fmt.Sprintf("SDEGradient(%d)", int(g))
+}
+
+// SDEGradOptions says how to differentiate a solve.
+type SDEGradOptions struct {
+	// Method is the method of the solve (required).
+	Method SDEMethod
+	// Gradient is the sweep; the zero value is SDEGradReversible.
+	Gradient SDEGradient
+}
+
+// SDEGradStats reports the work of a backward sweep and, for the
+// reversible sweep, its reconstruction drift.
+type SDEGradStats struct {
+	Steps         int // steps walked backward
+	DriftVJPs     int // vector–Jacobian products of the drift
+	DiffusionVJPs int // vector–Jacobian products of the diffusion product
+	BrownianQuery int // increments asked of W again
+	// Reconstruction is the relative error (Euclidean) of the rebuilt
+	// initial carried state against the true one: the drift of the
+	// reversible sweep, 0 for backprop.
+	Reconstruction float64
+	// HeldFloats is the number of float64s the sweep held for the whole
+	// solve (the tape for backprop; the final state for reversible),
+	// besides the step times and fixed-size buffers.
+	HeldFloats int
+}
+
+// GradSDE returns ∂L/∂y0 of the solve sol of p, given dY[k] = ∂L/∂sol.Y[k]
+// (nil for an output without loss), and adds ∂L/∂θ of the drift's
+// parameters into dDrift and of the diffusion's into dDiffusion (slices the
+// caller owns, laid out as the drift's and the diffusion's VJPs lay out
+// their θ). p must be the problem of the solve, with the same parameters
+// and a Brownian motion that returns the same increments (the same tree,
+// or a fresh one of the same seed); p.SDE must be differentiable (see
+// NewDifferentiableSDE).
+func GradSDE(p SDEProblem, sol *SDESolution, o SDEGradOptions, dY [][]float64, dDrift, dDiffusion []float64) ([]float64, SDEGradStats, error) {
+	var stats SDEGradStats
+	m, err := p.validate()
+	if err != nil {
+		return nil, stats, err
+	}
+	dsde, err := NewDifferentiableSDE(p.SDE)
+	if err != nil {
+		return nil, stats, err
+	}
+	if o.Method == nil {
+		return nil, stats, errors.New("integrators: GradSDE: SDEGradOptions.Method is nil")
+	}
+	if sol == nil {
+		return nil, stats, errors.New("integrators: GradSDE: solution is nil")
+	}
+	ts := sol.StepTimes
+	if len(ts) == 0 || ts[0] != p.T0 || ts[len(ts)-1] != p.T1 {
+		return nil, stats, fmt.Errorf("integrators: GradSDE: the solution's step times do not span the problem's [%g, %g]", p.T0, p.T1)
+	}
+	if len(dY) != len(sol.Y) {
+		return nil, stats, fmt.Errorf("integrators: GradSDE: %d output cotangents for %d outputs", len(dY), len(sol.Y))
+	}
+	for k, d := range dY {
+		if d == nil {
+			continue
+		}
+		if len(d) != len(p.Y0) {
+			return nil, stats, fmt.Errorf("integrators: GradSDE: cotangent %d has length %d, the state has %d", k, len(d), len(p.Y0))
+		}
+		if !allFinite(d) {
+			return nil, stats, fmt.Errorf("integrators: GradSDE: cotangent %d is not finite", k)
+		}
+	}
+	outStep, err := outputSteps(sol)
+	if err != nil {
+		return nil, stats, err
+	}
+	st, err := o.Method.NewSDEStepper(len(p.Y0), m)
+	if err != nil {
+		return nil, stats, err
+	}
+	diff, ok := st.(SDEDifferentiable)
+	if !ok {
+		return nil, stats, fmt.Errorf("integrators: GradSDE: %s: its stepper %T has no step VJP (SDEDifferentiable)", o.Method.Name(), st)
+	}
+	if _, ok := st.(SDEReverser); !ok && o.Gradient == SDEGradReversible {
+		return nil, stats, fmt.Errorf("integrators: GradSDE: the reversible gradient needs a reversible method (ReversibleSDE or ReversibleHeunSDE), not %s; use SDEGradBackprop", o.Method.Name())
+	}
+	if len(sol.State) != st.StateLen() {
+		return nil, stats, fmt.Errorf("integrators: GradSDE: the solution's state has %d entries, %s carries %d (was it solved with another method?)", len(sol.State), o.Method.Name(), st.StateLen())
+	}
+	sw := &sdeSweep{p: p, sde: dsde, st: diff, adj: diff.NewSDEAdjoint(), ts: ts, dY: dY, outStep: outStep,
+		dw: make([]float64, m), bar: make([]float64, st.StateLen()), dDrift: dDrift, dDiffusion: dDiffusion}
+	switch o.Gradient {
+	case SDEGradReversible:
+		err = sw.reversible(st.(SDEReverser), sol.State)
+	case SDEGradBackprop:
+		err = sw.backprop(sol.State)
+	default:
+		return nil, stats, fmt.Errorf("integrators: GradSDE: unknown gradient %v", o.Gradient)
+	}
+	if err != nil {
+		return nil, sw.stats, fmt.Errorf("integrators: GradSDE: %s, %s: %w", o.Method.Name(), o.Gradient, err)
+	}
+	dy0 := make([]float64, len(p.Y0))
+	sw.adj.InitVJP(dsde, p.T0, p.Y0, sw.bar, dy0, dDrift)
+	sw.stats.DriftVJPs += sw.adj.InitVJPs()
+	if !allFinite(dy0) || !allFinite(dDrift) || !allFinite(dDiffusion) {
+		return nil, sw.stats, fmt.Errorf("integrators: GradSDE: %s, %s: non-finite gradient (reconstruction drift %.3g over %d steps): %w", o.Method.Name(), o.Gradient, sw.stats.Reconstruction, sw.stats.Steps, ErrNonFinite)
+	}
+	return dy0, sw.stats, nil
+}
+
+// outputSteps maps each output of sol to the index of its step time.
+func outputSteps(sol *SDESolution) ([]int, error) {
+	out := make([]int, len(sol.T))
+	k := 0
+	for i, t := range sol.StepTimes {
+		for k < len(sol.T) && sol.T[k] == t {
+			out[k] = i
+			k++
+		}
+	}
+	if k != len(sol.T) {
+		return nil, fmt.Errorf("integrators: GradSDE: output time %g is not a step time", sol.T[k])
+	}
+	return out, nil
+}
+
+// sdeSweep is one backward sweep.
+type sdeSweep struct {
+	p       SDEProblem
+	sde     DifferentiableSDE
+	st      SDEDifferentiable
+	adj     SDEStepAdjoint
+	ts      []float64
+	dY      [][]float64
+	outStep []int
+	// next is the index of the last output not yet added (outputs are in
+	// step order).
+	next               int
+	dw, bar            []float64
+	dDrift, dDiffusion []float64
+	stats              SDEGradStats
+}
+
+// addOutputs adds the cotangents of the outputs saved at step index i into
+// the solution part of bar.
+func (sw *sdeSweep) addOutputs(i int) {
+	y := sw.bar[:sw.st.Dim()]
+	for sw.next >= 0 && sw.outStep[sw.next] == i {
+		if d := sw.dY[sw.next]; d != nil {
+			axpy(1, d, y)
+		}
+		sw.next--
+	}
+}
+
+// vjp pulls bar back through step i (from ts[i-1] to ts[i]) with the
+// stages in the stepper's buffers and the increment in sw.dw.
+func (sw *sdeSweep) vjp(i int, before, after []float64) {
+	sw.adj.StepVJP(sw.sde, sw.ts[i-1], sw.ts[i], sw.dw, before, after, sw.bar, sw.dDrift, sw.dDiffusion)
+	sw.addOutputs(i - 1)
+}
+
+func (sw *sdeSweep) begin() {
+	sw.next = len(sw.outStep) - 1
+	n := len(sw.ts) - 1
+	sw.addOutputs(n)
+	sw.stats.Steps = n
+	f, g := sw.adj.StepVJPs()
+	sw.stats.DriftVJPs, sw.stats.DiffusionVJPs = n*f, n*g
+}
+
+// reversible runs the O(1)-memory sweep from the final carried state.
+func (sw *sdeSweep) reversible(rev SDEReverser, final []float64) error {
+	sw.begin()
+	sde := sw.sde.SDE()
+	state := clone(final)
+	prev := make([]float64, len(state))
+	sw.stats.HeldFloats = len(state)
+	for i := len(sw.ts) - 1; i >= 1; i-- {
+		t0, t1 := sw.ts[i-1], sw.ts[i]
+		sw.p.W.Increment(sw.dw, t0, t1)
+		sw.stats.BrownianQuery++
+		rev.Reverse(sde, t0, t1, sw.dw, state, prev)
+		if !allFinite(prev) {
+			return fmt.Errorf("reconstruction of step %d (t=%g back to t=%g): %w", i, t1, t0, ErrNonFinite)
+		}
+		sw.vjp(i, prev, state)
+		state, prev = prev, state
+	}
+	init := make([]float64, len(state))
+	rev.Init(sde, sw.p.T0, sw.p.Y0, init)
+	sw.stats.Reconstruction = relDiff(state, init)
+	return nil
+}
+
+// backprop replays the solve with a tape, checks that the replay
+// reproduces the solve's final state bit for bit, and sweeps the tape.
+func (sw *sdeSweep) backprop(final []float64) error {
+	sde := sw.sde.SDE()
+	n := len(sw.ts) - 1
+	sl := sw.st.StateLen()
+	stages := sw.adj.StageInputs()
+	per := sl
+	for _, s := range stages {
+		per += len(s)
+	}
+	tape := make([]float64, sl+n*per)
+	sw.stats.HeldFloats = len(tape)
+	states := make([][]float64, n+1)
+	stageTape := make([][][]float64, n)
+	states[0] = tape[:sl:sl]
+	off := sl
+	sw.st.Init(sde, sw.p.T0, sw.p.Y0, states[0])
+	for i := 1; i <= n; i++ {
+		t0, t1 := sw.ts[i-1], sw.ts[i]
+		sw.p.W.Increment(sw.dw, t0, t1)
+		states[i] = tape[off : off+sl : off+sl]
+		off += sl
+		sw.st.Step(sde, t0, t1, sw.dw, states[i-1], states[i])
+		stageTape[i-1] = make([][]float64, len(stages))
+		for j, s := range stages {
+			stageTape[i-1][j] = tape[off : off+len(s) : off+len(s)]
+			copy(stageTape[i-1][j], s)
+			off += len(s)
+		}
+	}
+	for j, v := range final {
+		if math.Float64bits(v) != math.Float64bits(states[n][j]) {
+			return fmt.Errorf("replaying the solve over its step times gives another final state (entry %d: %g, the solve had %g): the problem, its parameters or its Brownian sample changed since the solve", j, states[n][j], v)
+		}
+	}
+	sw.begin()
+	for i := n; i >= 1; i-- {
+		t0, t1 := sw.ts[i-1], sw.ts[i]
+		sw.p.W.Increment(sw.dw, t0, t1)
+		sw.stats.BrownianQuery++
+		for j, s := range stageTape[i-1] {
+			copy(stages[j], s)
+		}
+		sw.adj.SetStageTimes(t0, t1)
+		sw.vjp(i, states[i-1], states[i])
+	}
+	return nil
+}
+
+// relDiff is ‖a − b‖/‖b‖ (‖a − b‖ when b = 0).
+func relDiff(a, b []float64) float64 {
+	num, den := 0.0, 0.0
+	for i := range a {
+		num += (a[i] - b[i]) * (a[i] - b[i])
+		den += b[i] * b[i]
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}
