@@ -28,6 +28,11 @@ const (
 	// reference the others are checked against. Any SDEMethod of this
 	// package.
 	SDEGradBackprop
+	// SDEGradCheckpoint replays the solve keeping the carried state every
+	// Segment steps (O(N/Segment) memory), then recomputes one segment at
+	// a time on a tape and sweeps it as backprop does: O(N/K + K) memory
+	// for one extra forward solve, and backprop's gradient to the bit.
+	SDEGradCheckpoint
 )
 
 func (g SDEGradient) String() string {
@@ -36,6 +41,8 @@ func (g SDEGradient) String() string {
 		return "reversible"
 	case SDEGradBackprop:
 		return "backprop"
+	case SDEGradCheckpoint:
+		return "checkpoint"
 	}
 	return fmt.Sprintf("SDEGradient(%d)", int(g))
 }
@@ -46,6 +53,9 @@ type SDEGradOptions struct {
 	Method SDEMethod
 	// Gradient is the sweep; the zero value is SDEGradReversible.
 	Gradient SDEGradient
+	// Segment is the checkpoint spacing of SDEGradCheckpoint in steps; 0
+	// means ⌈√N⌉.
+	Segment int
 }
 
 // SDEGradStats reports the work of a backward sweep and, for the
@@ -59,9 +69,10 @@ type SDEGradStats struct {
 	// initial carried state against the true one: the drift of the
 	// reversible sweep, 0 for backprop.
 	Reconstruction float64
-	// HeldFloats is the number of float64s the sweep held for the whole
-	// solve (the tape for backprop; the final state for reversible),
-	// besides the step times and fixed-size buffers.
+	// HeldFloats is the number of float64s the sweep held across steps
+	// (the tape for backprop; checkpoints and one segment's tape for
+	// checkpoint; the final state for reversible), besides the step times
+	// and the stepper's fixed-size buffers.
 	HeldFloats int
 }
 
@@ -132,6 +143,11 @@ func GradSDE(p SDEProblem, sol *SDESolution, o SDEGradOptions, dY [][]float64, d
 		err = sw.reversible(st.(SDEReverser), sol.State)
 	case SDEGradBackprop:
 		err = sw.backprop(sol.State)
+	case SDEGradCheckpoint:
+		if o.Segment < 0 {
+			return nil, stats, fmt.Errorf("integrators: GradSDE: Segment = %d, want ≥ 0 (0 means ⌈√N⌉)", o.Segment)
+		}
+		err = sw.checkpoint(sol.State, o.Segment)
 	default:
 		return nil, stats, fmt.Errorf("integrators: GradSDE: unknown gradient %v", o.Gradient)
 	}
@@ -232,52 +248,134 @@ func (sw *sdeSweep) reversible(rev SDEReverser, final []float64) error {
 	return nil
 }
 
-// backprop replays the solve with a tape, checks that the replay
-// reproduces the solve's final state bit for bit, and sweeps the tape.
-func (sw *sdeSweep) backprop(final []float64) error {
-	sde := sw.sde.SDE()
-	n := len(sw.ts) - 1
+// segTape holds the carried states and stage inputs of a run of steps.
+type segTape struct {
+	buf    []float64
+	states [][]float64   // states[k]: the carried state after k steps of the run
+	stages [][][]float64 // stages[k]: the stage inputs of step k+1 of the run
+}
+
+// newSegTape allocates a tape for runs of up to steps steps.
+func (sw *sdeSweep) newSegTape(steps int) *segTape {
 	sl := sw.st.StateLen()
 	stages := sw.adj.StageInputs()
 	per := sl
 	for _, s := range stages {
 		per += len(s)
 	}
-	tape := make([]float64, sl+n*per)
-	sw.stats.HeldFloats = len(tape)
-	states := make([][]float64, n+1)
-	stageTape := make([][][]float64, n)
-	states[0] = tape[:sl:sl]
+	tp := &segTape{buf: make([]float64, sl+steps*per), states: make([][]float64, steps+1), stages: make([][][]float64, steps)}
+	tp.states[0] = tp.buf[:sl:sl]
 	off := sl
-	sw.st.Init(sde, sw.p.T0, sw.p.Y0, states[0])
-	for i := 1; i <= n; i++ {
+	for k := 0; k < steps; k++ {
+		tp.states[k+1] = tp.buf[off : off+sl : off+sl]
+		off += sl
+		tp.stages[k] = make([][]float64, len(stages))
+		for j, st := range stages {
+			tp.stages[k][j] = tp.buf[off : off+len(st) : off+len(st)]
+			off += len(st)
+		}
+	}
+	return tp
+}
+
+// record steps from the carried state start at step index lo to step hi,
+// keeping every state and the stage inputs of every step on tp.
+func (sw *sdeSweep) record(tp *segTape, start []float64, lo, hi int) {
+	sde := sw.sde.SDE()
+	stages := sw.adj.StageInputs()
+	copy(tp.states[0], start)
+	for i := lo + 1; i <= hi; i++ {
+		k := i - lo
 		t0, t1 := sw.ts[i-1], sw.ts[i]
 		sw.p.W.Increment(sw.dw, t0, t1)
-		states[i] = tape[off : off+sl : off+sl]
-		off += sl
-		sw.st.Step(sde, t0, t1, sw.dw, states[i-1], states[i])
-		stageTape[i-1] = make([][]float64, len(stages))
-		for j, s := range stages {
-			stageTape[i-1][j] = tape[off : off+len(s) : off+len(s)]
-			copy(stageTape[i-1][j], s)
-			off += len(s)
+		sw.st.Step(sde, t0, t1, sw.dw, tp.states[k-1], tp.states[k])
+		for j, st := range stages {
+			copy(tp.stages[k-1][j], st)
 		}
 	}
-	for j, v := range final {
-		if math.Float64bits(v) != math.Float64bits(states[n][j]) {
-			return fmt.Errorf("replaying the solve over its step times gives another final state (entry %d: %g, the solve had %g): the problem, its parameters or its Brownian sample changed since the solve", j, states[n][j], v)
-		}
-	}
-	sw.begin()
-	for i := n; i >= 1; i-- {
+}
+
+// sweepTape pulls bar back from step hi to step lo through a recorded run.
+func (sw *sdeSweep) sweepTape(tp *segTape, lo, hi int) {
+	stages := sw.adj.StageInputs()
+	for i := hi; i > lo; i-- {
+		k := i - lo
 		t0, t1 := sw.ts[i-1], sw.ts[i]
 		sw.p.W.Increment(sw.dw, t0, t1)
 		sw.stats.BrownianQuery++
-		for j, s := range stageTape[i-1] {
-			copy(stages[j], s)
+		for j, st := range tp.stages[k-1] {
+			copy(stages[j], st)
 		}
 		sw.adj.SetStageTimes(t0, t1)
-		sw.vjp(i, states[i-1], states[i])
+		sw.vjp(i, tp.states[k-1], tp.states[k])
+	}
+}
+
+// sameBits reports an error when the replayed final state differs from the
+// solve's in any bit.
+func sameBits(final, replay []float64) error {
+	for j, v := range final {
+		if math.Float64bits(v) != math.Float64bits(replay[j]) {
+			return fmt.Errorf("replaying the solve over its step times gives another final state (entry %d: %g, the solve had %g): the problem, its parameters or its Brownian sample changed since the solve", j, replay[j], v)
+		}
+	}
+	return nil
+}
+
+// backprop replays the solve with a tape of every step, checks that the
+// replay reproduces the solve's final state bit for bit, and sweeps the
+// tape.
+func (sw *sdeSweep) backprop(final []float64) error {
+	n := len(sw.ts) - 1
+	tp := sw.newSegTape(n)
+	sw.stats.HeldFloats = len(tp.buf)
+	init := make([]float64, sw.st.StateLen())
+	sw.st.Init(sw.sde.SDE(), sw.p.T0, sw.p.Y0, init)
+	sw.record(tp, init, 0, n)
+	if err := sameBits(final, tp.states[n]); err != nil {
+		return err
+	}
+	sw.begin()
+	sw.sweepTape(tp, 0, n)
+	return nil
+}
+
+// checkpoint replays the solve keeping the carried state every k steps,
+// checks the final state bit for bit, then, segment by segment from the
+// end, recomputes a segment's states and stages on a tape of k steps and
+// sweeps it: O(N/k + k) memory, one extra forward solve.
+func (sw *sdeSweep) checkpoint(final []float64, k int) error {
+	n := len(sw.ts) - 1
+	if k <= 0 {
+		k = max(1, int(math.Ceil(math.Sqrt(float64(n)))))
+	}
+	k = min(k, max(n, 1))
+	sde := sw.sde.SDE()
+	sl := sw.st.StateLen()
+	nck := n/k + 1
+	ck := make([]float64, nck*sl)
+	state := ck[:sl]
+	sw.st.Init(sde, sw.p.T0, sw.p.Y0, state)
+	cur := make([]float64, sl)
+	copy(cur, state)
+	for i := 1; i <= n; i++ {
+		t0, t1 := sw.ts[i-1], sw.ts[i]
+		sw.p.W.Increment(sw.dw, t0, t1)
+		sw.st.Step(sde, t0, t1, sw.dw, cur, cur)
+		if i%k == 0 && i/k < nck {
+			copy(ck[(i/k)*sl:(i/k+1)*sl], cur)
+		}
+	}
+	if err := sameBits(final, cur); err != nil {
+		return err
+	}
+	tp := sw.newSegTape(k)
+	sw.stats.HeldFloats = len(ck) + len(tp.buf)
+	sw.begin()
+	for lo := ((n - 1) / k) * k; lo >= 0; lo -= k {
+		hi := min(lo+k, n)
+		sw.record(tp, ck[(lo/k)*sl:(lo/k+1)*sl], lo, hi)
+		sw.sweepTape(tp, lo, hi)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,7 +130,68 @@ func generalGradCase() gradCase {
 	return c
 }
 
-func gradCases() []gradCase { return []gradCase{diagonalGradCase(), generalGradCase()} }
+// scalarGradCase: one Brownian component per row, g(y) = c·J y + s·tanh(y)
+// with J the rotation generator, θ_g = (c, s).
+func scalarGradCase() gradCase {
+	c := gradCase{name: "scalar", thF: []float64{-0.2, 0.6, 0.5, -0.8, 0.6, 0.4}, thG: []float64{0.7, 0.4}, commutative: true}
+	thG := c.thG
+	c.sde = integrators.SDE{
+		Drift: gradDrift(c.thF),
+		Diffusion: integrators.ScalarDiffusion{
+			Rows: gradRows,
+			G: func(dst []float64, _ float64, y []float64) {
+				for r := 0; r < len(y)/gradD; r++ {
+					y0, y1 := y[r*gradD], y[r*gradD+1]
+					dst[r*gradD] = -thG[0]*y1 + thG[1]*math.Tanh(y0)
+					dst[r*gradD+1] = thG[0]*y0 + thG[1]*math.Tanh(y1)
+				}
+			},
+			GVJP: func(dy, dth []float64, _ float64, y, v []float64) {
+				for r := 0; r < len(y)/gradD; r++ {
+					y0, y1 := y[r*gradD], y[r*gradD+1]
+					v0, v1 := v[r*gradD], v[r*gradD+1]
+					t0, t1 := math.Tanh(y0), math.Tanh(y1)
+					dy[r*gradD] = thG[0]*v1 + thG[1]*(1-t0*t0)*v0
+					dy[r*gradD+1] = -thG[0]*v0 + thG[1]*(1-t1*t1)*v1
+					dth[0] += -v0*y1 + v1*y0
+					dth[1] += v0*t0 + v1*t1
+				}
+			},
+		},
+	}
+	c.m = gradRows
+	c.y0 = []float64{0.9, -0.4, 0.2, 1.1, -0.6, -0.3}
+	return c
+}
+
+// additiveGradCase: σ(t) = (1 + t)·S, the same 2×2 matrix S for every row,
+// θ_g = S row-major; the product's VJP in y is zero.
+func additiveGradCase() gradCase {
+	c := gradCase{name: "additive", thF: []float64{-0.5, 0.8, 0.6, -0.4, 0.5, 0.7}, thG: []float64{0.3, 0.1, -0.2, 0.4}, commutative: true}
+	thG := c.thG
+	md, err := integrators.NewAdditiveDiffusion(gradRows, gradD, 2, func(dst []float64, t float64) {
+		for i := range dst {
+			dst[i] = (1 + t) * thG[i%4]
+		}
+	})
+	if err != nil {
+		panic(err)
+	}
+	md.GVJP = func(dy, dth []float64, t float64, _, gbar []float64) {
+		clear(dy)
+		for i, g := range gbar {
+			dth[i%4] += (1 + t) * g
+		}
+	}
+	c.sde = integrators.SDE{Drift: gradDrift(c.thF), Diffusion: md}
+	c.m = gradRows * 2
+	c.y0 = []float64{0.4, 0.3, -1.0, 0.6, 0.1, -0.5}
+	return c
+}
+
+func gradCases() []gradCase {
+	return []gradCase{diagonalGradCase(), generalGradCase(), scalarGradCase(), additiveGradCase()}
+}
 
 // gradMethods are the methods whose gradients are tested, with whether
 // they are reversible.
@@ -281,6 +343,100 @@ func TestSDEGradFiniteDifferences(t *testing.T) {
 			if !(ey <= tol && ef <= tol && eg <= tol) {
 				t.Errorf("%s, %s: gradient vs finite differences: relative differences y0 %.3g, θ_f %.3g, θ_g %.3g, want ≤ %g", c.name, m.Name(), ey, ef, eg, tol)
 			}
+		}
+	}
+}
+
+// TestSDEGradCheckpoint: the checkpointed sweep recomputes each segment
+// and takes the same VJPs at the same points in the same order as
+// backprop, so its gradient equals backprop's bit for bit, for every
+// method, noise type and segment length (including 1, a length that does
+// not divide N, and N), while holding O(N/K + K) states.
+func TestSDEGradCheckpoint(t *testing.T) {
+	const steps = 100
+	for ci, c := range gradCases() {
+		wts := lossWeights(len(c.y0))
+		w, _ := brownian.New(0, 1, c.m, uint64(80+ci), 1e-4)
+		for _, m := range gradMethods() {
+			_, p, sol := solveLoss(t, c, w, m, steps, wts)
+			by, bf, bg, bst := grad(t, c, p, sol, m, integrators.SDEGradBackprop, wts)
+			for _, k := range []int{0, 1, 7, steps, 3 * steps} {
+				dF, dG := make([]float64, len(c.thF)), make([]float64, len(c.thG))
+				cy, cst, err := integrators.GradSDE(p, sol, integrators.SDEGradOptions{Method: m, Gradient: integrators.SDEGradCheckpoint, Segment: k}, wts, dF, dG)
+				if err != nil {
+					t.Fatalf("%s, %s, segment %d: %v", c.name, m.Name(), k, err)
+				}
+				if !slices.Equal(cy, by) || !slices.Equal(dF, bf) || !slices.Equal(dG, bg) {
+					t.Errorf("%s, %s, segment %d: checkpoint gradient differs from backprop's (y0 %.3g, θ_f %.3g, θ_g %.3g)", c.name, m.Name(), k, gradRelErr(cy, by), gradRelErr(dF, bf), gradRelErr(dG, bg))
+				}
+				if k == 0 && ci == 0 {
+					t.Logf("%-26s checkpoint(√N) holds %d floats, backprop %d", m.Name(), cst.HeldFloats, bst.HeldFloats)
+				}
+			}
+		}
+	}
+	c := diagonalGradCase()
+	w, _ := brownian.New(0, 1, c.m, 1, 1e-4)
+	m := integrators.SDEHeun()
+	_, p, sol := solveLoss(t, c, w, m, 10, lossWeights(len(c.y0)))
+	if _, _, err := integrators.GradSDE(p, sol, integrators.SDEGradOptions{Method: m, Gradient: integrators.SDEGradCheckpoint, Segment: -1}, lossWeights(len(c.y0)), make([]float64, 6), make([]float64, 2)); err == nil || !strings.Contains(err.Error(), "Segment = -1") {
+		t.Errorf("negative segment: error %v", err)
+	}
+}
+
+// TestSDEGradAdaptive: gradients of an adaptive solve differentiate the
+// solve on its accepted step times (step-size selection is not
+// differentiated): reversible = backprop to ≤ 1e-10, and both = central
+// finite differences of the solve replayed on the same times (a Grid) to
+// ≤ 1e-6.
+func TestSDEGradAdaptive(t *testing.T) {
+	for ci, c := range gradCases()[:2] {
+		wts := lossWeights(len(c.y0))
+		w, _ := brownian.New(0, 1, c.m, uint64(90+ci), 1e-6)
+		m := integrators.NewReversibleSDE(integrators.SDEHeun())
+		p := integrators.SDEProblem{SDE: c.sde, W: w, T0: 0, T1: 1, Y0: c.y0}
+		sol, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: m, Control: integrators.Adaptive{RTol: 1e-3, ATol: 1e-3}, SaveAt: gradSaveAt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ry, rf, rg, rst := grad(t, c, p, sol, m, integrators.SDEGradReversible, wts)
+		by, bf, bg, _ := grad(t, c, p, sol, m, integrators.SDEGradBackprop, wts)
+		grid := integrators.Grid(slices.Clone(sol.StepTimes))
+		loss := func() float64 {
+			s, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: m, Control: grid, SaveAt: gradSaveAt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := 0.0
+			for k, y := range s.Y {
+				for i, v := range y {
+					l += wts[k][i] * v
+				}
+			}
+			return l
+		}
+		const eps = 1e-5
+		fd := func(x []float64) []float64 {
+			out := make([]float64, len(x))
+			for i := range x {
+				x0 := x[i]
+				x[i] = x0 + eps
+				lp := loss()
+				x[i] = x0 - eps
+				lm := loss()
+				x[i] = x0
+				out[i] = (lp - lm) / (2 * eps)
+			}
+			return out
+		}
+		fy, ff, fg := fd(c.y0), fd(c.thF), fd(c.thG)
+		t.Logf("%s: %d adaptive steps; reversible vs backprop %.1e %.1e %.1e; vs differences %.1e %.1e %.1e; drift %.1e", c.name, rst.Steps,
+			gradRelErr(ry, by), gradRelErr(rf, bf), gradRelErr(rg, bg), gradRelErr(ry, fy), gradRelErr(rf, ff), gradRelErr(rg, fg), rst.Reconstruction)
+		if !(gradRelErr(ry, by) <= 1e-10 && gradRelErr(rf, bf) <= 1e-10 && gradRelErr(rg, bg) <= 1e-10) {
+			t.Errorf("%s: adaptive solve: reversible and backprop gradients differ", c.name)
+		}
+		if !(gradRelErr(ry, fy) <= 1e-6 && gradRelErr(rf, ff) <= 1e-6 && gradRelErr(rg, fg) <= 1e-6) {
+			t.Errorf("%s: adaptive solve: gradient and finite differences on its grid differ", c.name)
 		}
 	}
 }
