@@ -139,3 +139,63 @@ func TestDiagonalSDEErrors(t *testing.T) {
 		t.Error("nil drift: no error")
 	}
 }
+
+// BenchmarkGraphFieldSDEGrad: one gradient of a Neural SDE in the issue's
+// benchmark shape (MLP drift D = 32, H = 64, batch 128; diagonal diffusion
+// 0.5·tanh(y V) + 0.1·t; float64) over 100 steps (scale by 10 for N = 1000):
+// the forward solve and the gradient sweep, reversible and backprop.
+func BenchmarkGraphFieldSDEGrad(b *testing.B) {
+	const batch, dim, hidden, steps = 128, 32, 64, 100
+	ref := mlp.New(batch, dim, hidden, 3)
+	drift, err := CompileField(mlpGraph(batch), mlpParams(G.NewGraph(), ref, tensor.Float64), batch, dim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	vData := randomVec(dim*dim, 0.9)
+	for i := range vData {
+		vData[i] *= 0.2
+	}
+	v := G.NewMatrix(G.NewGraph(), tensor.Float64, G.WithShape(dim, dim), G.WithName("V"),
+		G.WithValue(tensor.New(tensor.WithShape(dim, dim), tensor.WithBacking(vData))))
+	diff, err := CompileField(diffusionGraph, G.Nodes{v}, batch, dim)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sde, err := DiagonalSDE(drift, diff)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := batch * dim
+	y0 := randomVec(n, 1.7)
+	dY := [][]float64{randomVec(n, 0.3)}
+	for _, c := range []struct {
+		m integrators.SDEMethod
+		g integrators.SDEGradient
+	}{
+		{integrators.NewReversibleSDE(integrators.SDEHeun()), integrators.SDEGradReversible},
+		{integrators.NewReversibleSDE(integrators.SDEEulerHeun()), integrators.SDEGradReversible},
+		{integrators.ReversibleHeunSDE{}, integrators.SDEGradReversible},
+		{integrators.NewReversibleSDE(integrators.SDEHeun()), integrators.SDEGradBackprop},
+	} {
+		b.Run(c.m.Name()+"/"+c.g.String(), func(b *testing.B) {
+			w, err := brownian.New(0, 1, n, 9, 1e-4)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := integrators.SDEProblem{SDE: sde, W: w, T0: 0, T1: 1, Y0: y0}
+			dF, dG := make([]float64, drift.NumParams()), make([]float64, diff.NumParams())
+			var st integrators.SDEGradStats
+			for b.Loop() {
+				sol, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: c.m, Control: integrators.Fixed{Steps: steps}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, st, err = integrators.GradSDE(p, sol, integrators.SDEGradOptions{Method: c.m, Gradient: c.g}, dY, dF, dG); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(8*st.HeldFloats)/(1<<20), "held-MiB")
+			b.ReportMetric(st.Reconstruction/1e-15, "drift/1e-15")
+		})
+	}
+}
