@@ -56,7 +56,19 @@ type SDEGradOptions struct {
 	// Segment is the checkpoint spacing of SDEGradCheckpoint in steps; 0
 	// means ⌈√N⌉.
 	Segment int
+	// DriftTol, if positive, bounds the reversible sweep's reconstruction
+	// drift (at y0 and at the solve's checkpoints, see
+	// SDEOptions.CheckpointEvery): above it GradSDE fails with an error
+	// wrapping ErrDrift, unless Warn is set.
+	DriftTol float64
+	// Warn, if set, receives the ErrDrift error instead, and GradSDE
+	// returns its gradient.
+	Warn func(error)
 }
+
+// ErrDrift is wrapped by GradSDE's error when the reversible sweep's
+// reconstruction drift exceeds SDEGradOptions.DriftTol.
+var ErrDrift = errors.New("reconstruction drift above tolerance")
 
 // SDEGradStats reports the work of a backward sweep and, for the
 // reversible sweep, its reconstruction drift.
@@ -65,10 +77,13 @@ type SDEGradStats struct {
 	DriftVJPs     int // vector–Jacobian products of the drift
 	DiffusionVJPs int // vector–Jacobian products of the diffusion product
 	BrownianQuery int // increments asked of W again
-	// Reconstruction is the relative error (Euclidean) of the rebuilt
-	// initial carried state against the true one: the drift of the
-	// reversible sweep, 0 for backprop.
+	// Reconstruction is the largest relative error (Euclidean) of a
+	// rebuilt carried state against the truth where it is known: the
+	// initial state and the solve's checkpoints. The drift of the
+	// reversible sweep; 0 for backprop and checkpoint.
 	Reconstruction float64
+	// Snaps counts rebuilt states replaced by the solve's checkpoints.
+	Snaps int
 	// HeldFloats is the number of float64s the sweep held across steps
 	// (the tape for backprop; checkpoints and one segment's tape for
 	// checkpoint; the final state for reversible), besides the step times
@@ -96,6 +111,9 @@ func GradSDE(p SDEProblem, sol *SDESolution, o SDEGradOptions, dY [][]float64, d
 	}
 	if o.Method == nil {
 		return nil, stats, errors.New("integrators: GradSDE: SDEGradOptions.Method is nil")
+	}
+	if !(o.DriftTol >= 0) {
+		return nil, stats, fmt.Errorf("integrators: GradSDE: DriftTol = %g, want ≥ 0", o.DriftTol)
 	}
 	if sol == nil {
 		return nil, stats, errors.New("integrators: GradSDE: solution is nil")
@@ -140,7 +158,7 @@ func GradSDE(p SDEProblem, sol *SDESolution, o SDEGradOptions, dY [][]float64, d
 		dw: make([]float64, m), bar: make([]float64, st.StateLen()), dDrift: dDrift, dDiffusion: dDiffusion}
 	switch o.Gradient {
 	case SDEGradReversible:
-		err = sw.reversible(st.(SDEReverser), sol.State)
+		err = sw.reversible(st.(SDEReverser), sol.State, sol.Checkpoints)
 	case SDEGradBackprop:
 		err = sw.backprop(sol.State)
 	case SDEGradCheckpoint:
@@ -159,6 +177,14 @@ func GradSDE(p SDEProblem, sol *SDESolution, o SDEGradOptions, dY [][]float64, d
 	sw.stats.DriftVJPs += sw.adj.InitVJPs()
 	if !allFinite(dy0) || !allFinite(dDrift) || !allFinite(dDiffusion) {
 		return nil, sw.stats, fmt.Errorf("integrators: GradSDE: %s, %s: non-finite gradient (reconstruction drift %.3g over %d steps): %w", o.Method.Name(), o.Gradient, sw.stats.Reconstruction, sw.stats.Steps, ErrNonFinite)
+	}
+	if tol := o.DriftTol; tol > 0 && sw.stats.Reconstruction > tol {
+		err := fmt.Errorf("integrators: GradSDE: reversible sweep over %d steps of %s: reconstruction drift %.3g > DriftTol %g (store checkpoints with SDEOptions.CheckpointEvery, or raise λ towards 1): %w",
+			sw.stats.Steps, o.Method.Name(), sw.stats.Reconstruction, tol, ErrDrift)
+		if o.Warn == nil {
+			return nil, sw.stats, err
+		}
+		o.Warn(err)
 	}
 	return dy0, sw.stats, nil
 }
@@ -225,13 +251,25 @@ func (sw *sdeSweep) begin() {
 }
 
 // reversible runs the O(1)-memory sweep from the final carried state.
-func (sw *sdeSweep) reversible(rev SDEReverser, final []float64) error {
+func (sw *sdeSweep) reversible(rev SDEReverser, final []float64, ckpt map[int][]float64) error {
 	sw.begin()
 	sde := sw.sde.SDE()
 	state := clone(final)
 	prev := make([]float64, len(state))
 	sw.stats.HeldFloats = len(state)
-	for i := len(sw.ts) - 1; i >= 1; i-- {
+	n := len(sw.ts) - 1
+	for _, c := range ckpt {
+		if len(c) != len(state) {
+			return fmt.Errorf("a checkpoint has %d entries, the carried state %d", len(c), len(state))
+		}
+		sw.stats.HeldFloats += len(c)
+	}
+	for i := n; i >= 1; i-- {
+		if c, ok := ckpt[i]; ok && i != n {
+			sw.stats.Reconstruction = math.Max(sw.stats.Reconstruction, relDiff(state, c))
+			copy(state, c)
+			sw.stats.Snaps++
+		}
 		t0, t1 := sw.ts[i-1], sw.ts[i]
 		sw.p.W.Increment(sw.dw, t0, t1)
 		sw.stats.BrownianQuery++
@@ -244,7 +282,7 @@ func (sw *sdeSweep) reversible(rev SDEReverser, final []float64) error {
 	}
 	init := make([]float64, len(state))
 	rev.Init(sde, sw.p.T0, sw.p.Y0, init)
-	sw.stats.Reconstruction = relDiff(state, init)
+	sw.stats.Reconstruction = math.Max(sw.stats.Reconstruction, relDiff(state, init))
 	return nil
 }
 

@@ -441,6 +441,59 @@ func TestSDEGradAdaptive(t *testing.T) {
 	}
 }
 
+// TestSDEGradSnaps: at λ = 0.97 the reversible sweep's reconstruction is
+// amplified by λ^−N (1.7e13 over 1000 steps) and its gradient is wrong;
+// DriftTol turns that into ErrDrift (or a warning). Checkpoints every 50
+// steps stored by the solve (SDEOptions.CheckpointEvery) snap the sweep
+// back, bound the drift by λ^−50 ≈ 4.6 times round-off, and restore
+// agreement with backprop to ≤ 1e-10.
+func TestSDEGradSnaps(t *testing.T) {
+	const steps, every = 1000, 50
+	c := diagonalGradCase()
+	wts := lossWeights(len(c.y0))
+	w, _ := brownian.New(0, 1, c.m, 33, 1e-5)
+	m := integrators.ReversibleSDE{Base: integrators.SDEHeun(), Coupling: 0.97}
+	p := integrators.SDEProblem{SDE: c.sde, W: w, T0: 0, T1: 1, Y0: c.y0}
+	run := func(k int, o integrators.SDEGradOptions) ([]float64, []float64, []float64, integrators.SDEGradStats, error) {
+		sol, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: m, Control: integrators.Fixed{Steps: steps}, SaveAt: gradSaveAt, CheckpointEvery: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Method = m
+		dF, dG := make([]float64, len(c.thF)), make([]float64, len(c.thG))
+		dy0, st, err := integrators.GradSDE(p, sol, o, wts, dF, dG)
+		return dy0, dF, dG, st, err
+	}
+	by, bf, bg, _, err := run(0, integrators.SDEGradOptions{Gradient: integrators.SDEGradBackprop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ry, rf, rg, rst, err := run(0, integrators.SDEGradOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("no checkpoints: drift %.2g, vs backprop y0 %.1e θ_f %.1e θ_g %.1e", rst.Reconstruction, gradRelErr(ry, by), gradRelErr(rf, bf), gradRelErr(rg, bg))
+	if !(rst.Reconstruction > 1e-8) {
+		t.Errorf("λ = 0.97 over %d steps: drift %.3g, expected it far above round-off", steps, rst.Reconstruction)
+	}
+	if _, _, _, _, err := run(0, integrators.SDEGradOptions{DriftTol: 1e-8}); !errors.Is(err, integrators.ErrDrift) {
+		t.Errorf("DriftTol: error %v, want ErrDrift", err)
+	}
+	var warned error
+	if _, _, _, _, err := run(0, integrators.SDEGradOptions{DriftTol: 1e-8, Warn: func(e error) { warned = e }}); err != nil || !errors.Is(warned, integrators.ErrDrift) {
+		t.Errorf("DriftTol with Warn: error %v, warned %v", err, warned)
+	}
+	sy, sf, sg, sst, err := run(every, integrators.SDEGradOptions{DriftTol: 1e-12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ey, ef, eg := gradRelErr(sy, by), gradRelErr(sf, bf), gradRelErr(sg, bg)
+	t.Logf("checkpoints every %d: drift %.2g, %d snaps, held %d floats; vs backprop y0 %.1e θ_f %.1e θ_g %.1e", every, sst.Reconstruction, sst.Snaps, sst.HeldFloats, ey, ef, eg)
+	if sst.Snaps != steps/every-1 || !(ey <= 1e-10 && ef <= 1e-10 && eg <= 1e-10) {
+		t.Errorf("checkpoints every %d: %d snaps, vs backprop %.3g %.3g %.3g, want %d snaps and ≤ 1e-10", every, sst.Snaps, ey, ef, eg, steps/every-1)
+	}
+}
+
 // TestSDEGradZeroAllocs: one step of the reversible sweep (the Brownian
 // query, the reverse step and its VJP) allocates nothing, for every
 // reversible method and noise type.
@@ -506,11 +559,15 @@ func TestSDEGradErrors(t *testing.T) {
 		{"cotangent length", p, sol, integrators.SDEGradOptions{Method: rev}, [][]float64{nil, {1}}, "has length"},
 		{"non-finite cotangent", p, sol, integrators.SDEGradOptions{Method: rev}, [][]float64{nil, {math.NaN(), 0, 0, 0, 0, 0}}, "not finite"},
 		{"unknown gradient", p, sol, integrators.SDEGradOptions{Method: rev, Gradient: 7}, wts, "unknown gradient"},
+		{"NaN DriftTol", p, sol, integrators.SDEGradOptions{Method: rev, DriftTol: math.NaN()}, wts, "DriftTol"},
 	} {
 		_, _, err := integrators.GradSDE(tc.p, tc.sol, tc.o, tc.dY, dF, dG)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
+	}
+	if _, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: rev, Control: integrators.Fixed{Steps: 4}, CheckpointEvery: -1}); err == nil || !strings.Contains(err.Error(), "CheckpointEvery") {
+		t.Errorf("negative CheckpointEvery: error %v", err)
 	}
 	// Parameters changed since the solve: backprop's replay notices.
 	c.thF[0] += 1e-3
