@@ -50,3 +50,53 @@ func DiagonalSDE(drift, diffusion *GraphField) (integrators.SDE, error) {
 		Diffusion: integrators.DiagonalDiffusion{G: kg.Eval, GVJP: kg.VJP},
 	}, nil
 }
+
+// MatrixSDE returns the Stratonovich SDE dy = f(t, y) dt + g(t, y)·∘dW with
+// general (matrix) noise: diffusion is compiled with CompileControlled(build,
+// params, batch, dim, m), its builder returning the (batch, dim·m) node whose
+// row b is series b's dim×m matrix g, row-major, and it is driven by m
+// Brownian components per series (batch·m in all, series b's at b·m …). The
+// solver feeds each step's increment ΔW in as the field's control (any
+// SetControl on diffusion is cleared), so the field computes the product
+// g·ΔW and its VJP in y and θ with ΔW fixed. Gradients as for DiagonalSDE.
+func MatrixSDE(drift, diffusion *GraphField) (integrators.SDE, error) {
+	if drift == nil || diffusion == nil {
+		return integrators.SDE{}, errors.New("ad: MatrixSDE: nil field")
+	}
+	if drift.StateLen() != diffusion.StateLen() {
+		return integrators.SDE{}, fmt.Errorf("ad: MatrixSDE: the drift's state has %d entries, the diffusion's %d", drift.StateLen(), diffusion.StateLen())
+	}
+	if drift.Channels() != 0 {
+		return integrators.SDE{}, errors.New("ad: MatrixSDE: the drift must be a plain field (CompileField)")
+	}
+	if diffusion.Channels() < 1 {
+		return integrators.SDE{}, errors.New("ad: MatrixSDE: the diffusion must be compiled with CompileControlled (m Brownian components as its channels)")
+	}
+	diffusion.SetControl(nil)
+	kd, _ := newKeptField(drift)
+	return integrators.SDE{Drift: sdeDrift{kd}, Diffusion: matrixDiffusion{diffusion}}, nil
+}
+
+// matrixDiffusion is a controlled field whose control is ΔW.
+type matrixDiffusion struct{ gf *GraphField }
+
+var _ integrators.DiffusionVJP = matrixDiffusion{}
+
+func (d matrixDiffusion) Prod(dst []float64, t float64, y, dw []float64) {
+	copy(d.gf.ctlBuf, dw)
+	d.gf.Eval(dst, t, y)
+}
+
+func (d matrixDiffusion) ProdVJP(dy, dtheta []float64, t float64, y, dw, v []float64) {
+	copy(d.gf.ctlBuf, dw)
+	d.gf.VJP(dy, dtheta, t, y, v)
+}
+
+func (d matrixDiffusion) NoiseDim(n int) (int, error) {
+	if n != d.gf.StateLen() {
+		return 0, fmt.Errorf("ad: matrix noise: state of %d entries, the diffusion field's has %d: %w", n, d.gf.StateLen(), integrators.ErrNoiseShape)
+	}
+	return d.gf.batch * d.gf.channels, nil
+}
+
+func (matrixDiffusion) Noise() integrators.NoiseType { return integrators.NoiseGeneral }

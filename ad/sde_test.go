@@ -34,99 +34,131 @@ func diffusionGraph(_ *G.ExprGraph, t, y *G.Node, ps G.Nodes) (*G.Node, error) {
 	return G.Add(half, tt)
 }
 
-// TestGraphFieldSDEGradient: a compiled MLP drift and a compiled diagonal
-// diffusion solved with the reversible wrapper on Heun: the reversible
+// matrixDiffusionGraph is per series the dim×2 matrix tanh(y U) (U of
+// shape dim × 2·dim), reshaped to (batch, dim·2).
+func matrixDiffusionGraph(_ *G.ExprGraph, _, y *G.Node, ps G.Nodes) (*G.Node, error) {
+	yu, err := G.Mul(y, ps[0])
+	if err != nil {
+		return nil, err
+	}
+	return G.Tanh(yu)
+}
+
+// TestGraphFieldSDEGradient: a compiled MLP drift with a compiled diagonal
+// diffusion (DiagonalSDE) or a compiled general 2-column matrix diffusion
+// (MatrixSDE), solved with the reversible wrapper on Heun: the reversible
 // gradient equals backprop through the same solve to ≤ 1e-10 and central
 // finite differences (same Brownian sample) to ≤ 1e-6, in y0 and in a
 // sample of the drift's and the diffusion's parameters.
 func TestGraphFieldSDEGradient(t *testing.T) {
 	const steps = 100
-	fx := newFixture(t, []float64{0.5, 1})
-	g := G.NewGraph()
-	vData := randomVec(fxDim*fxDim, 0.9)
-	for i := range vData {
-		vData[i] *= 0.5
-	}
-	v := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, fxDim), G.WithName("V"),
-		G.WithValue(tensor.New(tensor.WithShape(fxDim, fxDim), tensor.WithBacking(vData))))
-	diff, err := CompileField(diffusionGraph, G.Nodes{v}, fxBatch, fxDim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sde, err := DiagonalSDE(fx.field, diff)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := fxBatch * fxDim
-	w, err := brownian.New(0, 1, n, 17, 1e-4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := integrators.NewReversibleSDE(integrators.SDEHeun())
-	solve := func(y0 []float64) (float64, integrators.SDEProblem, *integrators.SDESolution) {
-		p := integrators.SDEProblem{SDE: sde, W: w, T0: 0, T1: 1, Y0: y0}
-		sol, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: m, Control: integrators.Fixed{Steps: steps}, SaveAt: fx.save})
+	for _, kind := range []string{"diagonal", "matrix"} {
+		fx := newFixture(t, []float64{0.5, 1})
+		g := G.NewGraph()
+		var (
+			diff  *GraphField
+			dData []float64
+			sde   integrators.SDE
+			err   error
+			m     = fxBatch * fxDim
+		)
+		if kind == "diagonal" {
+			dData = randomVec(fxDim*fxDim, 0.9)
+			for i := range dData {
+				dData[i] *= 0.5
+			}
+			v := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, fxDim), G.WithName("V"),
+				G.WithValue(tensor.New(tensor.WithShape(fxDim, fxDim), tensor.WithBacking(dData))))
+			if diff, err = CompileField(diffusionGraph, G.Nodes{v}, fxBatch, fxDim); err != nil {
+				t.Fatal(err)
+			}
+			sde, err = DiagonalSDE(fx.field, diff)
+		} else {
+			dData = randomVec(fxDim*2*fxDim, 0.6)
+			for i := range dData {
+				dData[i] *= 0.4
+			}
+			u := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, 2*fxDim), G.WithName("U"),
+				G.WithValue(tensor.New(tensor.WithShape(fxDim, 2*fxDim), tensor.WithBacking(dData))))
+			if diff, err = CompileControlled(matrixDiffusionGraph, G.Nodes{u}, fxBatch, fxDim, 2); err != nil {
+				t.Fatal(err)
+			}
+			sde, err = MatrixSDE(fx.field, diff)
+			m = fxBatch * 2
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fx.field.Err() != nil || diff.Err() != nil {
-			t.Fatal(fx.field.Err(), diff.Err())
+		w, err := brownian.New(0, 1, m, 17, 1e-4)
+		if err != nil {
+			t.Fatal(err)
 		}
-		l := 0.0
-		for k, y := range sol.Y {
-			for i, x := range y {
-				l += fx.w[k][i] * x
+		meth := integrators.NewReversibleSDE(integrators.SDEHeun())
+		solve := func(y0 []float64) (float64, integrators.SDEProblem, *integrators.SDESolution) {
+			p := integrators.SDEProblem{SDE: sde, W: w, T0: 0, T1: 1, Y0: y0}
+			sol, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: meth, Control: integrators.Fixed{Steps: steps}, SaveAt: fx.save})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fx.field.Err() != nil || diff.Err() != nil {
+				t.Fatal(fx.field.Err(), diff.Err())
+			}
+			l := 0.0
+			for k, y := range sol.Y {
+				for i, x := range y {
+					l += fx.w[k][i] * x
+				}
+			}
+			return l, p, sol
+		}
+		_, p, sol := solve(fx.y0)
+		grads := func(how integrators.SDEGradient) ([]float64, []float64, []float64, integrators.SDEGradStats) {
+			dF, dG := make([]float64, fx.field.NumParams()), make([]float64, diff.NumParams())
+			dy0, st, err := integrators.GradSDE(p, sol, integrators.SDEGradOptions{Method: meth, Gradient: how}, fx.w, dF, dG)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return dy0, dF, dG, st
+		}
+		ry, rf, rg, st := grads(integrators.SDEGradReversible)
+		by, bf, bg, _ := grads(integrators.SDEGradBackprop)
+		ey, ef, eg := relDiff(ry, by), relDiff(rf, bf), relDiff(rg, bg)
+		t.Logf("%s: reversible vs backprop: y0 %.1e, drift θ %.1e, diffusion θ %.1e; reconstruction drift %.1e", kind, ey, ef, eg, st.Reconstruction)
+		if !(ey <= revVsBackpropTol && ef <= revVsBackpropTol && eg <= revVsBackpropTol) {
+			t.Errorf("%s: reversible vs backprop: %.3g %.3g %.3g, want ≤ %g", kind, ey, ef, eg, revVsBackpropTol)
+		}
+		// Central differences on every 5th entry of y0 and of each parameter.
+		const eps = 1e-5
+		var got, want []float64
+		fd := func(x []float64, grad []float64) {
+			for i := 0; i < len(x); i += 5 {
+				x0 := x[i]
+				x[i] = x0 + eps
+				lp, _, _ := solve(fx.y0)
+				x[i] = x0 - eps
+				lm, _, _ := solve(fx.y0)
+				x[i] = x0
+				got = append(got, grad[i])
+				want = append(want, (lp-lm)/(2*eps))
 			}
 		}
-		return l, p, sol
-	}
-	_, p, sol := solve(fx.y0)
-	grads := func(how integrators.SDEGradient) ([]float64, []float64, []float64, integrators.SDEGradStats) {
-		dF, dG := make([]float64, fx.field.NumParams()), make([]float64, diff.NumParams())
-		dy0, st, err := integrators.GradSDE(p, sol, integrators.SDEGradOptions{Method: m, Gradient: how}, fx.w, dF, dG)
-		if err != nil {
-			t.Fatal(err)
+		fd(fx.y0, ry)
+		off := 0
+		for _, d := range fx.paramData() {
+			fd(d, rf[off:off+len(d)])
+			off += len(d)
 		}
-		return dy0, dF, dG, st
-	}
-	ry, rf, rg, st := grads(integrators.SDEGradReversible)
-	by, bf, bg, _ := grads(integrators.SDEGradBackprop)
-	ey, ef, eg := relDiff(ry, by), relDiff(rf, bf), relDiff(rg, bg)
-	t.Logf("reversible vs backprop: y0 %.1e, drift θ %.1e, diffusion θ %.1e; reconstruction drift %.1e", ey, ef, eg, st.Reconstruction)
-	if !(ey <= revVsBackpropTol && ef <= revVsBackpropTol && eg <= revVsBackpropTol) {
-		t.Errorf("reversible vs backprop: %.3g %.3g %.3g, want ≤ %g", ey, ef, eg, revVsBackpropTol)
-	}
-	// Central differences on every 5th entry of y0 and of each parameter.
-	const eps = 1e-5
-	var got, want []float64
-	fd := func(x []float64, grad []float64) {
-		for i := 0; i < len(x); i += 5 {
-			x0 := x[i]
-			x[i] = x0 + eps
-			lp, _, _ := solve(fx.y0)
-			x[i] = x0 - eps
-			lm, _, _ := solve(fx.y0)
-			x[i] = x0
-			got = append(got, grad[i])
-			want = append(want, (lp-lm)/(2*eps))
+		fd(dData, rg)
+		e := relDiff(got, want)
+		t.Logf("%s: reversible vs central differences over %d entries: %.1e", kind, len(got), e)
+		if !(e <= finiteDiffTol) || math.IsNaN(e) {
+			t.Errorf("%s: reversible vs central differences: %.3g, want ≤ %g", kind, e, finiteDiffTol)
 		}
-	}
-	fd(fx.y0, ry)
-	off := 0
-	for _, d := range fx.paramData() {
-		fd(d, rf[off:off+len(d)])
-		off += len(d)
-	}
-	fd(vData, rg)
-	e := relDiff(got, want)
-	t.Logf("reversible vs central differences over %d entries: %.1e", len(got), e)
-	if !(e <= finiteDiffTol) || math.IsNaN(e) {
-		t.Errorf("reversible vs central differences: %.3g, want ≤ %g", e, finiteDiffTol)
 	}
 }
 
-// TestDiagonalSDEErrors: fields that cannot make an SDE are errors.
-func TestDiagonalSDEErrors(t *testing.T) {
+// TestSDEFieldErrors: fields that cannot make an SDE are errors.
+func TestSDEFieldErrors(t *testing.T) {
 	fx := newFixture(t, nil)
 	other, err := CompileField(mlpGraph(2), mlpParams(G.NewGraph(), mlp.New(2, fxDim, fxHidden, 5), tensor.Float64), 2, fxDim)
 	if err != nil {
@@ -137,6 +169,12 @@ func TestDiagonalSDEErrors(t *testing.T) {
 	}
 	if _, err := DiagonalSDE(nil, fx.field); err == nil {
 		t.Error("nil drift: no error")
+	}
+	if _, err := MatrixSDE(fx.field, fx.field); err == nil || !strings.Contains(err.Error(), "CompileControlled") {
+		t.Errorf("plain field as a matrix diffusion: error %v", err)
+	}
+	if _, err := MatrixSDE(fx.field, other); err == nil || !strings.Contains(err.Error(), "entries") {
+		t.Errorf("MatrixSDE, different state sizes: error %v", err)
 	}
 }
 
