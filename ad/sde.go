@@ -19,9 +19,19 @@ import (
 type sdeDrift struct{ kf *keptField }
 
 func (d sdeDrift) Eval(dst []float64, t float64, y []float64) { d.kf.Eval(dst, t, y) }
+func (d sdeDrift) NumParams() int                             { return d.kf.NumParams() }
 func (d sdeDrift) VJP(dy, dtheta []float64, t float64, y, v []float64) {
 	d.kf.VJP(dy, dtheta, t, y, v)
 }
+
+// diagonalDiffusion is the diagonal adapter over a kept compiled field,
+// which also says how many parameters it has.
+type diagonalDiffusion struct {
+	integrators.DiagonalDiffusion
+	gf *GraphField
+}
+
+func (d diagonalDiffusion) NumParams() int { return d.gf.NumParams() }
 
 // DiagonalSDE returns the Stratonovich SDE dy = f(t, y) dt + g(t, y) ⊙ ∘dW
 // with the compiled drift f and the compiled diagonal diffusion g (both of
@@ -47,7 +57,7 @@ func DiagonalSDE(drift, diffusion *GraphField) (integrators.SDE, error) {
 	kg, _ := newKeptField(diffusion)
 	return integrators.SDE{
 		Drift:     sdeDrift{kd},
-		Diffusion: integrators.DiagonalDiffusion{G: kg.Eval, GVJP: kg.VJP},
+		Diffusion: diagonalDiffusion{integrators.DiagonalDiffusion{G: kg.Eval, GVJP: kg.VJP}, diffusion},
 	}, nil
 }
 
@@ -100,3 +110,5 @@ func (d matrixDiffusion) NoiseDim(n int) (int, error) {
 }
 
 func (matrixDiffusion) Noise() integrators.NoiseType { return integrators.NoiseGeneral }
+
+func (d matrixDiffusion) NumParams() int { return d.gf.NumParams() }

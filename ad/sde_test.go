@@ -170,6 +170,24 @@ func TestSDEFieldErrors(t *testing.T) {
 	if _, err := DiagonalSDE(nil, fx.field); err == nil {
 		t.Error("nil drift: no error")
 	}
+	diag, err := DiagonalSDE(fx.field, fx.field)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := brownian.New(0, 1, fxBatch*fxDim, 1, 1e-3)
+	p := integrators.SDEProblem{SDE: diag, W: w, T0: 0, T1: 1, Y0: fx.y0}
+	meth := integrators.NewReversibleSDE(integrators.SDEHeun())
+	sol, err := integrators.SolveSDE(p, integrators.SDEOptions{Method: meth, Control: integrators.Fixed{Steps: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	np := fx.field.NumParams()
+	for _, c := range []struct{ nf, ng int }{{np - 1, np}, {np, np + 1}} {
+		_, _, err := integrators.GradSDE(p, sol, integrators.SDEGradOptions{Method: meth}, [][]float64{nil}, make([]float64, c.nf), make([]float64, c.ng))
+		if err == nil || !strings.Contains(err.Error(), "parameters") {
+			t.Errorf("parameter cotangents of %d and %d entries for %d and %d parameters: error %v", c.nf, c.ng, np, np, err)
+		}
+	}
 	if _, err := MatrixSDE(fx.field, fx.field); err == nil || !strings.Contains(err.Error(), "CompileControlled") {
 		t.Errorf("plain field as a matrix diffusion: error %v", err)
 	}

@@ -98,7 +98,9 @@ type SDEGradStats struct {
 // their θ). p must be the problem of the solve, with the same parameters
 // and a Brownian motion that returns the same increments (the same tree,
 // or a fresh one of the same seed); p.SDE must be differentiable (see
-// NewDifferentiableSDE).
+// NewDifferentiableSDE). A drift or diffusion with a NumParams() int
+// method (ad's compiled fields) has the lengths of dDrift and dDiffusion
+// checked against it.
 func GradSDE(p SDEProblem, sol *SDESolution, o SDEGradOptions, dY [][]float64, dDrift, dDiffusion []float64) ([]float64, SDEGradStats, error) {
 	var stats SDEGradStats
 	m, err := p.validate()
@@ -111,6 +113,12 @@ func GradSDE(p SDEProblem, sol *SDESolution, o SDEGradOptions, dY [][]float64, d
 	}
 	if o.Method == nil {
 		return nil, stats, errors.New("integrators: GradSDE: SDEGradOptions.Method is nil")
+	}
+	if f, ok := p.SDE.Drift.(interface{ NumParams() int }); ok && f.NumParams() != len(dDrift) {
+		return nil, stats, fmt.Errorf("integrators: GradSDE: dDrift has %d entries, the drift has %d parameters", len(dDrift), f.NumParams())
+	}
+	if g, ok := p.SDE.Diffusion.(interface{ NumParams() int }); ok && g.NumParams() != len(dDiffusion) {
+		return nil, stats, fmt.Errorf("integrators: GradSDE: dDiffusion has %d entries, the diffusion has %d parameters", len(dDiffusion), g.NumParams())
 	}
 	if !(o.DriftTol >= 0) {
 		return nil, stats, fmt.Errorf("integrators: GradSDE: DriftTol = %g, want ≥ 0", o.DriftTol)
