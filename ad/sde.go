@@ -3,6 +3,7 @@ package ad
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/revode/revode/integrators"
 )
@@ -112,3 +113,52 @@ func (d matrixDiffusion) NoiseDim(n int) (int, error) {
 func (matrixDiffusion) Noise() integrators.NoiseType { return integrators.NoiseGeneral }
 
 func (d matrixDiffusion) NumParams() int { return d.gf.NumParams() }
+
+// SDEGradOptions translates the gradient method g, as a layer's options
+// give it, into integrators.GradSDE's options for an SDE solve of n steps
+// with method m, and returns the checkpoint spacing the solve itself must
+// store (integrators.SDEOptions.CheckpointEvery; 0 for none):
+//
+//   - Reversible{CheckpointEvery, DriftTol, Warn}: the reversible sweep,
+//     snapping to checkpoints every CheckpointEvery steps of the solve;
+//   - Backprop{}: backprop through the same solve;
+//   - Checkpoint{Snapshots}: the checkpointed sweep with segments of
+//     ⌈n/Snapshots⌉ steps (⌈√n⌉ when Snapshots is 0). Uniform segments,
+//     not the ODE sweep's binomial schedule;
+//   - Adjoint{}: refused. The continuous adjoint solves an adjoint ODE
+//     backward in time; for an SDE that would be the stochastic adjoint
+//     (Li et al. 2020), which revode does not implement.
+//
+// For an adaptive solve, pass the number of steps it took (Reversible and
+// Backprop do not use n).
+func SDEGradOptions(g Gradient, m integrators.SDEMethod, n int) (integrators.SDEGradOptions, int, error) {
+	o := integrators.SDEGradOptions{Method: m}
+	if m == nil {
+		return o, 0, errors.New("ad: SDEGradOptions: nil SDE method")
+	}
+	switch g := g.(type) {
+	case nil:
+		return o, 0, nil // Reversible{} by default, as for ODEs
+	case Reversible:
+		if g.CheckpointEvery < 0 || g.DriftTol < 0 || math.IsNaN(g.DriftTol) {
+			return o, 0, fmt.Errorf("ad: Reversible{CheckpointEvery: %d, DriftTol: %g}: want both ≥ 0", g.CheckpointEvery, g.DriftTol)
+		}
+		o.DriftTol, o.Warn = g.DriftTol, g.Warn
+		return o, g.CheckpointEvery, nil
+	case Backprop:
+		o.Gradient = integrators.SDEGradBackprop
+		return o, 0, nil
+	case Checkpoint:
+		if g.Snapshots < 0 {
+			return o, 0, fmt.Errorf("ad: Checkpoint.Snapshots = %d, want ≥ 0", g.Snapshots)
+		}
+		o.Gradient = integrators.SDEGradCheckpoint
+		if g.Snapshots > 0 && n > 0 {
+			o.Segment = (n + g.Snapshots - 1) / g.Snapshots
+		}
+		return o, 0, nil
+	case Adjoint:
+		return o, 0, fmt.Errorf("ad: the continuous adjoint cannot differentiate an SDE solve (its SDE form, the stochastic adjoint of Li et al. 2020, is not implemented); use Reversible, Backprop or Checkpoint: %w", ErrNotServing)
+	}
+	return o, 0, fmt.Errorf("ad: gradient method %s has no SDE form: %w", g.Name(), ErrNotServing)
+}

@@ -1,6 +1,7 @@
 package ad
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -253,5 +254,40 @@ func BenchmarkGraphFieldSDEGrad(b *testing.B) {
 			b.ReportMetric(float64(8*st.HeldFloats)/(1<<20), "held-MiB")
 			b.ReportMetric(st.Reconstruction/1e-15, "drift/1e-15")
 		})
+	}
+}
+
+// TestSDEGradOptions: ad's gradient methods map onto GradSDE's sweeps, and
+// the continuous adjoint is refused with an error that says why.
+func TestSDEGradOptions(t *testing.T) {
+	m := integrators.NewReversibleSDE(integrators.SDEHeun())
+	for _, c := range []struct {
+		g     Gradient
+		want  integrators.SDEGradient
+		every int
+		seg   int
+	}{
+		{nil, integrators.SDEGradReversible, 0, 0},
+		{Reversible{CheckpointEvery: 25, DriftTol: 1e-9}, integrators.SDEGradReversible, 25, 0},
+		{Backprop{}, integrators.SDEGradBackprop, 0, 0},
+		{Checkpoint{}, integrators.SDEGradCheckpoint, 0, 0},
+		{Checkpoint{Snapshots: 7}, integrators.SDEGradCheckpoint, 0, 15},
+	} {
+		o, every, err := SDEGradOptions(c.g, m, 100)
+		if err != nil || o.Gradient != c.want || every != c.every || o.Segment != c.seg || o.Method == nil {
+			t.Errorf("%v: options %+v, checkpoint spacing %d, error %v; want %v, %d, segment %d", c.g, o, every, err, c.want, c.every, c.seg)
+		}
+	}
+	_, _, err := SDEGradOptions(Adjoint{}, m, 100)
+	if !errors.Is(err, ErrNotServing) || !strings.Contains(err.Error(), "continuous adjoint cannot differentiate an SDE") {
+		t.Errorf("Adjoint: error %v, want a refusal wrapping ErrNotServing", err)
+	}
+	for _, g := range []Gradient{Reversible{CheckpointEvery: -1}, Reversible{DriftTol: math.NaN()}, Checkpoint{Snapshots: -2}} {
+		if _, _, err := SDEGradOptions(g, m, 100); err == nil {
+			t.Errorf("%+v: no error", g)
+		}
+	}
+	if _, _, err := SDEGradOptions(Backprop{}, nil, 100); err == nil {
+		t.Error("nil method: no error")
 	}
 }
