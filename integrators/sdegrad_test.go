@@ -189,8 +189,44 @@ func additiveGradCase() gradCase {
 	return c
 }
 
+// funcGradCase: a product written by hand (DiffusionFunc), per row
+// g·ΔW = s·tanh(y) ⊙ (B ΔW_r) with 2 Brownian components per row,
+// θ_g = (s, B row-major), and its hand-written PVJP.
+func funcGradCase() gradCase {
+	c := gradCase{name: "func", thF: []float64{-0.3, 0.4, 0.8, -0.3, 0.2, 0.6}, thG: []float64{0.9, 0.5, -0.4, 0.3, 0.6}}
+	thG := c.thG
+	bdw := func(dw []float64, r, i int) float64 {
+		return thG[1+i*2]*dw[r*2] + thG[2+i*2]*dw[r*2+1]
+	}
+	c.sde = integrators.SDE{
+		Drift: gradDrift(c.thF),
+		Diffusion: integrators.DiffusionFunc{
+			P: func(dst []float64, _ float64, y, dw []float64) {
+				for k, v := range y {
+					dst[k] = thG[0] * math.Tanh(v) * bdw(dw, k/gradD, k%gradD)
+				}
+			},
+			M:    func(n int) int { return n / gradD * 2 },
+			Type: integrators.NoiseGeneral,
+			PVJP: func(dy, dth []float64, _ float64, y, dw, v []float64) {
+				for k, x := range y {
+					r, i := k/gradD, k%gradD
+					th, b := math.Tanh(x), bdw(dw, r, i)
+					dy[k] = v[k] * thG[0] * (1 - th*th) * b
+					dth[0] += v[k] * th * b
+					dth[1+i*2] += v[k] * thG[0] * th * dw[r*2]
+					dth[2+i*2] += v[k] * thG[0] * th * dw[r*2+1]
+				}
+			},
+		},
+	}
+	c.m = gradRows * 2
+	c.y0 = []float64{-0.6, 0.9, 0.3, -0.2, 1.1, 0.5}
+	return c
+}
+
 func gradCases() []gradCase {
-	return []gradCase{diagonalGradCase(), generalGradCase(), scalarGradCase(), additiveGradCase()}
+	return []gradCase{diagonalGradCase(), generalGradCase(), scalarGradCase(), additiveGradCase(), funcGradCase()}
 }
 
 // gradMethods are the methods whose gradients are tested, with whether
