@@ -100,7 +100,8 @@ type SDEGradStats struct {
 // or a fresh one of the same seed); p.SDE must be differentiable (see
 // NewDifferentiableSDE). A drift or diffusion with a NumParams() int
 // method (ad's compiled fields) has the lengths of dDrift and dDiffusion
-// checked against it.
+// checked against it. After an error, what was added into dDrift and
+// dDiffusion is unspecified.
 func GradSDE(p SDEProblem, sol *SDESolution, o SDEGradOptions, dY [][]float64, dDrift, dDiffusion []float64) ([]float64, SDEGradStats, error) {
 	var stats SDEGradStats
 	m, err := p.validate()
