@@ -40,8 +40,13 @@
 // backward sub-step) or ReversibleHeunSDE (Kidger et al.); the Brownian
 // sample is a brownian.Motion asked again for each increment when
 // ReconstructSDE walks the steps back. Steps are Fixed, a replayed Grid or
-// Adaptive (step doubling on the same Brownian sample). docs/sde.md gives the maths and the
-// measured strong orders.
+// Adaptive (step doubling on the same Brownian sample). GradSDE
+// differentiates a solve along its Brownian sample (reversible, backprop or
+// checkpoint sweeps) from the drift's VJPFunc and the diffusion's
+// DiffusionVJP; each SDE stepper is SDEDifferentiable, its SDEStepAdjoint
+// pulling cotangents back through one step with ΔW held fixed.
+// docs/sde.md gives the maths, the measured strong orders and the gradient
+// tests.
 //
 // Errors are values: bad settings are reported before any step; a
 // non-finite state (ErrNonFinite), a collapsing step size

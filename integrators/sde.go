@@ -101,6 +101,10 @@ func rowsOf(rows int) int {
 // special: n = rows·d state components see n Brownian components.
 type DiagonalDiffusion struct {
 	G func(dst []float64, t float64, y []float64)
+	// GVJP, needed only for gradients, is the vector–Jacobian product of
+	// G: it writes vᵀ ∂G/∂y at (t, y) into dy and adds vᵀ ∂G/∂θ into
+	// dtheta (see DiffusionVJP).
+	GVJP func(dy, dtheta []float64, t float64, y, v []float64)
 }
 
 var _ Diffusion = DiagonalDiffusion{}
@@ -132,6 +136,10 @@ func (DiagonalDiffusion) Noise() NoiseType { return NoiseDiagonal }
 type ScalarDiffusion struct {
 	G    func(dst []float64, t float64, y []float64)
 	Rows int
+	// GVJP, needed only for gradients, is the vector–Jacobian product of
+	// G (n entries): it writes vᵀ ∂G/∂y into dy and adds vᵀ ∂G/∂θ into
+	// dtheta.
+	GVJP func(dy, dtheta []float64, t float64, y, v []float64)
 }
 
 var _ Diffusion = ScalarDiffusion{}
@@ -171,8 +179,14 @@ func (ScalarDiffusion) Noise() NoiseType { return NoiseScalar }
 type MatrixDiffusion struct {
 	G          func(dst []float64, t float64, y []float64)
 	Rows, D, M int
-	noise      NoiseType
-	g          []float64
+	// GVJP, needed only for gradients, is the vector–Jacobian product of
+	// G: given gbar, a cotangent of the rows·D·M matrix entries (laid out
+	// as G writes them), it writes gbarᵀ ∂G/∂y at (t, y) into dy (zero for
+	// additive noise) and adds gbarᵀ ∂G/∂θ into dtheta.
+	GVJP  func(dy, dtheta []float64, t float64, y, gbar []float64)
+	noise NoiseType
+	g     []float64
+	gbar  []float64
 }
 
 var _ Diffusion = (*MatrixDiffusion)(nil)
@@ -200,7 +214,7 @@ func newMatrix(rows, d, m int, g func(dst []float64, t float64, y []float64), no
 	case rows < 1 || d < 1 || m < 1:
 		return nil, fmt.Errorf("integrators: %s noise: %d rows of %d×%d matrices, want all ≥ 1", noise, rows, d, m)
 	}
-	return &MatrixDiffusion{G: g, Rows: rows, D: d, M: m, noise: noise, g: make([]float64, rows*d*m)}, nil
+	return &MatrixDiffusion{G: g, Rows: rows, D: d, M: m, noise: noise, g: make([]float64, rows*d*m), gbar: make([]float64, rows*d*m)}, nil
 }
 
 // Prod writes g(t, y)·dw into dst, row by row.
@@ -242,6 +256,8 @@ type DiffusionFunc struct {
 	P    func(dst []float64, t float64, y, dw []float64)
 	M    func(n int) int
 	Type NoiseType
+	// PVJP, needed only for gradients, is ProdVJP (see DiffusionVJP).
+	PVJP func(dy, dtheta []float64, t float64, y, dw, v []float64)
 }
 
 var _ Diffusion = DiffusionFunc{}

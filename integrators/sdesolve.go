@@ -33,6 +33,13 @@ type SDEOptions struct {
 	SaveAt []float64
 	// MaxSteps bounds the number of steps; 0 means DefaultMaxSteps.
 	MaxSteps int
+	// CheckpointEvery, if positive, stores a copy of the carried state
+	// after every CheckpointEvery-th accepted step in
+	// SDESolution.Checkpoints (O(N/K) memory). The reversible gradient
+	// sweep (GradSDE) replaces its rebuilt state by the stored one when it
+	// reaches it, so that reconstruction drift cannot build up over more
+	// than K steps, and reports the drift it met there.
+	CheckpointEvery int
 }
 
 // SDEStats counts the work of an SDE solve.
@@ -55,7 +62,10 @@ type SDESolution struct {
 	// State is the final carried state (for a reversible method, enough to
 	// rebuild every earlier one with ReconstructSDE).
 	State []float64
-	Stats SDEStats
+	// Checkpoints maps a step index k (StepTimes[k]) to the carried state
+	// there, every SDEOptions.CheckpointEvery steps; nil without.
+	Checkpoints map[int][]float64
+	Stats       SDEStats
 }
 
 // SolveSDE integrates p with the options o. A non-finite state stops the
@@ -67,6 +77,9 @@ func SolveSDE(p SDEProblem, o SDEOptions) (*SDESolution, error) {
 	}
 	if o.Method == nil {
 		return nil, errors.New("integrators: SDEOptions.Method is nil")
+	}
+	if o.CheckpointEvery < 0 {
+		return nil, fmt.Errorf("integrators: SDEOptions.CheckpointEvery = %d, want ≥ 0", o.CheckpointEvery)
 	}
 	maxSteps := o.MaxSteps
 	switch {
@@ -114,6 +127,10 @@ func SolveSDE(p SDEProblem, o SDEOptions) (*SDESolution, error) {
 		state: make([]float64, stepper.StateLen()),
 		dw:    make([]float64, m),
 		sol:   &SDESolution{T: saveAt, Y: make([][]float64, 0, len(saveAt)), StepTimes: []float64{p.T0}},
+		every: o.CheckpointEvery,
+	}
+	if r.every > 0 {
+		r.sol.Checkpoints = map[int][]float64{}
 	}
 	stepper.Init(p.SDE, p.T0, p.Y0, r.state)
 	r.save(p.T0)
@@ -138,6 +155,7 @@ type sdeRun struct {
 	saveAt   []float64
 	next     int // index of the next output time to save
 	maxSteps int
+	every    int // checkpoint spacing, 0 for none
 	state    []float64
 	dw       []float64
 	sol      *SDESolution
@@ -167,6 +185,9 @@ func (r *sdeRun) step(t0, t1 float64, state, next []float64) error {
 func (r *sdeRun) accept(t float64) {
 	r.sol.Stats.Steps++
 	r.sol.StepTimes = append(r.sol.StepTimes, t)
+	if k := r.sol.Stats.Steps; r.every > 0 && k%r.every == 0 {
+		r.sol.Checkpoints[k] = clone(r.state)
+	}
 	r.save(t)
 }
 
