@@ -27,29 +27,47 @@ type ParallelField struct {
 	parts  []*GraphField
 	offs   []int // row offsets, len(parts)+1
 	dim    int
-	dtheta [][]float64 // per-worker parameter gradient
+	dtheta [][]float64 // per-part parameter gradient
 	// Workers 1 … n−1 are goroutines that spin briefly between calls and
-	// then sleep; the caller's goroutine is worker 0. A field evaluation
-	// takes tens to hundreds of microseconds, comparable to the latency of
+	// then sleep; the caller's goroutine takes part in every call. A field
+	// evaluation takes tens of microseconds, comparable to the latency of
 	// waking a sleeping goroutine, so the handoff must not sleep while the
 	// solver is busy.
+	//
+	// The parts of a call are claimed, not assigned: whichever goroutine
+	// gets to a part first runs it, and the caller waits only for parts a
+	// worker has claimed (and so was running to claim). On a loaded host a
+	// worker that the scheduler has not run yet costs nothing: the caller
+	// runs its part too, instead of waiting for it.
 	workers []*worker
-	fn      func(w int)
+	slots   []partSlot
+	job     atomic.Pointer[job]
+	gen     uint64
 	closed  bool
 }
 
-// worker states
-const (
-	idle int32 = iota
-	ready
-	done
-)
+// job is one call: what every part runs, and the call's generation (a
+// part is claimed for a generation; a worker that wakes late with an
+// older job finds every part claimed and runs nothing).
+type job struct {
+	gen uint64
+	fn  func(part int)
+}
+
+// partSlot is one part's claim and completion, each on its own cache line
+// (the caller and the workers write them from different cores).
+type partSlot struct {
+	claimed atomic.Uint64 // generation of the last claim
+	_       [56]byte
+	done    atomic.Uint64 // generation of the last completion
+	_       [56]byte
+}
 
 type worker struct {
-	state    atomic.Int32
 	sleeping atomic.Bool
-	wake     chan struct{}
 	quit     atomic.Bool
+	wake     chan struct{}
+	_        [48]byte
 }
 
 // spinRounds is how long an idle worker polls before it sleeps: about
@@ -82,6 +100,7 @@ func CompileParallel(build FieldFunc, params G.Nodes, batch, dim, workers int) (
 		pf.offs = append(pf.offs, pf.offs[w]+rows)
 		pf.dtheta = append(pf.dtheta, make([]float64, gf.NumParams()))
 	}
+	pf.slots = make([]partSlot, len(pf.parts))
 	if err := pf.Bind(params); err != nil {
 		return nil, err
 	}
@@ -110,29 +129,51 @@ func (pf *ParallelField) Close() {
 	}
 }
 
-func (pf *ParallelField) loop(w int, wk *worker) {
-	for {
-		for i := 0; wk.state.Load() != ready; i++ {
-			if wk.quit.Load() {
-				return
-			}
-			if i < spinRounds {
-				if i%64 == 63 {
-					runtime.Gosched()
-				}
-				continue
-			}
-			// Sleep until woken; re-check after publishing that we sleep,
-			// so a job posted in between is not missed.
-			wk.sleeping.Store(true)
-			if wk.state.Load() != ready && !wk.quit.Load() {
-				<-wk.wake
-			}
-			wk.sleeping.Store(false)
-			i = 0
+// claim takes part p for generation gen; false if another goroutine has.
+func (pf *ParallelField) claim(p int, gen uint64) bool {
+	s := &pf.slots[p]
+	c := s.claimed.Load()
+	return c < gen && s.claimed.CompareAndSwap(c, gen)
+}
+
+// runJob runs every part of j that is still unclaimed, starting at first.
+func (pf *ParallelField) runJob(j *job, first int) {
+	n := len(pf.parts)
+	for k := 0; k < n; k++ {
+		p := (first + k) % n
+		if pf.claim(p, j.gen) {
+			j.fn(p)
+			pf.slots[p].done.Store(j.gen)
 		}
-		pf.fn(w)
-		wk.state.Store(done)
+	}
+}
+
+func (pf *ParallelField) loop(w int, wk *worker) {
+	var seen uint64
+	for i := 0; ; i++ {
+		if j := pf.job.Load(); j != nil && j.gen > seen {
+			seen = j.gen
+			pf.runJob(j, w)
+			i = 0
+			continue
+		}
+		if wk.quit.Load() {
+			return
+		}
+		if i < spinRounds {
+			if i%64 == 63 {
+				runtime.Gosched()
+			}
+			continue
+		}
+		// Sleep until woken; re-check after publishing that we sleep,
+		// so a job posted in between is not missed.
+		wk.sleeping.Store(true)
+		if j := pf.job.Load(); (j == nil || j.gen <= seen) && !wk.quit.Load() {
+			<-wk.wake
+		}
+		wk.sleeping.Store(false)
+		i = 0
 	}
 }
 
@@ -202,18 +243,19 @@ func (pf *ParallelField) rows(v []float64, w int) []float64 {
 	return v[pf.offs[w]*pf.dim : pf.offs[w+1]*pf.dim]
 }
 
-// each runs fn for every worker: 0 on the calling goroutine, the others on
-// the worker goroutines.
-func (pf *ParallelField) each(fn func(w int)) {
-	if pf.closed {
-		for w := range pf.parts {
-			fn(w)
+// each runs fn for every part: the caller's goroutine and the workers
+// claim the parts, and each returns when every part is done.
+func (pf *ParallelField) each(fn func(part int)) {
+	if pf.closed || len(pf.parts) == 1 {
+		for p := range pf.parts {
+			fn(p)
 		}
 		return
 	}
-	pf.fn = fn
+	pf.gen++
+	j := &job{gen: pf.gen, fn: fn}
+	pf.job.Store(j)
 	for _, wk := range pf.workers {
-		wk.state.Store(ready)
 		if wk.sleeping.Load() {
 			select {
 			case wk.wake <- struct{}{}:
@@ -221,14 +263,13 @@ func (pf *ParallelField) each(fn func(w int)) {
 			}
 		}
 	}
-	fn(0)
-	for _, wk := range pf.workers {
-		for i := 0; wk.state.Load() != done; i++ {
+	pf.runJob(j, 0)
+	for p := range pf.slots {
+		for i := 0; pf.slots[p].done.Load() < j.gen; i++ {
 			if i%64 == 63 {
 				runtime.Gosched()
 			}
 		}
-		wk.state.Store(idle)
 	}
 }
 

@@ -3,6 +3,7 @@ package ad
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,70 @@ func workerGoroutines() int {
 	buf := make([]byte, 1<<20)
 	n := runtime.Stack(buf, true)
 	return strings.Count(string(buf[:n]), "ad.(*ParallelField).loop(")
+}
+
+// BenchmarkParallelSpeedup times ad.CompileParallel with 1 and 2 workers
+// on the gradbench field (batch 128, D = 32, H = 64, float64), alternating
+// blocks of calls of the two in one run, so that the host's load hits
+// both. Each b.N iteration is one block of each; the metrics are µs per
+// call (best block) and the speed-up 1 worker / 2 workers, best (ratio of
+// the best blocks) and median (median of the per-round ratios).
+func BenchmarkParallelSpeedup(b *testing.B) {
+	const batch, dim, hidden, block = 128, 32, 64, 40
+	ref := mlp.New(batch, dim, hidden, 3)
+	params := mlpParams(G.NewGraph(), ref, tensor.Float64)
+	var pfs [2]*ParallelField
+	for i := range pfs {
+		pf, err := CompileParallel(mlpGraph(batch), params, batch, dim, i+1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pf.Close()
+		pfs[i] = pf
+	}
+	n := batch * dim
+	y, v := randomVec(n, 1.3), randomVec(n, 0.7)
+	out, dy := make([]float64, n), make([]float64, n)
+	dth := make([]float64, pfs[0].NumParams())
+	for _, c := range []struct {
+		name string
+		fn   func(pf *ParallelField)
+	}{
+		{"f", func(pf *ParallelField) { pf.Eval(out, 0.5, y) }},
+		{"vjp", func(pf *ParallelField) { pf.VJP(dy, dth, 0.5, y, v) }},
+		{"keep+kept", func(pf *ParallelField) {
+			// The reversible sweep's pattern: a forward evaluation that
+			// keeps its values, then the VJP served from them.
+			pf.EvalKeep(out, 0.5, y, 0)
+			pf.VJPKept(dy, dth, 0.5, y, v, 0)
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for _, pf := range pfs {
+				for range block {
+					c.fn(pf)
+				}
+			}
+			var per [2][]float64
+			var ratios []float64
+			for b.Loop() {
+				var t [2]float64
+				for i, pf := range pfs {
+					start := time.Now()
+					for range block {
+						c.fn(pf)
+					}
+					t[i] = time.Since(start).Seconds() / block
+					per[i] = append(per[i], t[i])
+				}
+				ratios = append(ratios, t[0]/t[1])
+			}
+			best := func(xs []float64) float64 { return slices.Min(xs) }
+			b.ReportMetric(best(per[0])*1e6, "µs/call-1w")
+			b.ReportMetric(best(per[1])*1e6, "µs/call-2w")
+			b.ReportMetric(best(per[0])/best(per[1]), "speedup-best")
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], "speedup-median")
+		})
+	}
 }
