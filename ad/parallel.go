@@ -39,20 +39,37 @@ type ParallelField struct {
 	// worker has claimed (and so was running to claim). On a loaded host a
 	// worker that the scheduler has not run yet costs nothing: the caller
 	// runs its part too, instead of waiting for it.
+	//
+	// A call writes its arguments into call and then publishes its
+	// generation in gen; a part is claimed for a generation (a worker that
+	// wakes late with an older one finds every part claimed, and never
+	// reads call). The claim's compare-and-swap orders the worker's reads
+	// of call after the caller's writes, and the caller's wait for the
+	// claimed parts' completion orders them before its next call: a call
+	// allocates nothing.
 	workers []*worker
 	slots   []partSlot
-	job     atomic.Pointer[job]
-	gen     uint64
+	gen     atomic.Uint64
+	call    parallelCall
 	closed  bool
+	_       [64]byte // keep gen's line apart from what follows the field
 }
 
-// job is one call: what every part runs, and the call's generation (a
-// part is claimed for a generation; a worker that wakes late with an
-// older job finds every part claimed and runs nothing).
-type job struct {
-	gen uint64
-	fn  func(part int)
+// parallelCall is one call's operation and arguments.
+type parallelCall struct {
+	op                int
+	dst, dtheta, y, v []float64
+	t                 float64
+	slot              int
 }
+
+// operations of a parallelCall
+const (
+	opEval = iota
+	opVJP
+	opEvalKeep
+	opVJPKept
+)
 
 // partSlot is one part's claim and completion, each on its own cache line
 // (the caller and the workers write them from different cores).
@@ -136,24 +153,42 @@ func (pf *ParallelField) claim(p int, gen uint64) bool {
 	return c < gen && s.claimed.CompareAndSwap(c, gen)
 }
 
-// runJob runs every part of j that is still unclaimed, starting at first.
-func (pf *ParallelField) runJob(j *job, first int) {
+// runParts runs every part of generation gen that is still unclaimed,
+// starting at first.
+func (pf *ParallelField) runParts(gen uint64, first int) {
 	n := len(pf.parts)
 	for k := 0; k < n; k++ {
 		p := (first + k) % n
-		if pf.claim(p, j.gen) {
-			j.fn(p)
-			pf.slots[p].done.Store(j.gen)
+		if pf.claim(p, gen) {
+			pf.runPart(p)
+			pf.slots[p].done.Store(gen)
 		}
+	}
+}
+
+// runPart runs the current call on part p.
+func (pf *ParallelField) runPart(p int) {
+	c, gf := &pf.call, pf.parts[p]
+	switch c.op {
+	case opEval:
+		gf.Eval(pf.rows(c.dst, p), c.t, pf.rows(c.y, p))
+	case opEvalKeep:
+		gf.EvalKeep(pf.rows(c.dst, p), c.t, pf.rows(c.y, p), c.slot)
+	case opVJP:
+		clear(pf.dtheta[p])
+		gf.VJP(pf.rows(c.dst, p), pf.dtheta[p], c.t, pf.rows(c.y, p), pf.rows(c.v, p))
+	case opVJPKept:
+		clear(pf.dtheta[p])
+		gf.VJPKept(pf.rows(c.dst, p), pf.dtheta[p], c.t, pf.rows(c.y, p), pf.rows(c.v, p), c.slot)
 	}
 }
 
 func (pf *ParallelField) loop(w int, wk *worker) {
 	var seen uint64
 	for i := 0; ; i++ {
-		if j := pf.job.Load(); j != nil && j.gen > seen {
-			seen = j.gen
-			pf.runJob(j, w)
+		if g := pf.gen.Load(); g > seen {
+			seen = g
+			pf.runParts(g, w)
 			i = 0
 			continue
 		}
@@ -169,7 +204,7 @@ func (pf *ParallelField) loop(w int, wk *worker) {
 		// Sleep until woken; re-check after publishing that we sleep,
 		// so a job posted in between is not missed.
 		wk.sleeping.Store(true)
-		if j := pf.job.Load(); (j == nil || j.gen <= seen) && !wk.quit.Load() {
+		if pf.gen.Load() <= seen && !wk.quit.Load() {
 			<-wk.wake
 		}
 		wk.sleeping.Store(false)
@@ -243,18 +278,17 @@ func (pf *ParallelField) rows(v []float64, w int) []float64 {
 	return v[pf.offs[w]*pf.dim : pf.offs[w+1]*pf.dim]
 }
 
-// each runs fn for every part: the caller's goroutine and the workers
-// claim the parts, and each returns when every part is done.
-func (pf *ParallelField) each(fn func(part int)) {
+// run runs the call in pf.call on every part: the caller's goroutine and
+// the workers claim the parts, and run returns when every part is done.
+func (pf *ParallelField) run() {
 	if pf.closed || len(pf.parts) == 1 {
 		for p := range pf.parts {
-			fn(p)
+			pf.runPart(p)
 		}
 		return
 	}
-	pf.gen++
-	j := &job{gen: pf.gen, fn: fn}
-	pf.job.Store(j)
+	gen := pf.gen.Load() + 1
+	pf.gen.Store(gen)
 	for _, wk := range pf.workers {
 		if wk.sleeping.Load() {
 			select {
@@ -263,9 +297,9 @@ func (pf *ParallelField) each(fn func(part int)) {
 			}
 		}
 	}
-	pf.runJob(j, 0)
+	pf.runParts(gen, 0)
 	for p := range pf.slots {
-		for i := 0; pf.slots[p].done.Load() < j.gen; i++ {
+		for i := 0; pf.slots[p].done.Load() < gen; i++ {
 			if i%64 == 63 {
 				runtime.Gosched()
 			}
@@ -275,29 +309,27 @@ func (pf *ParallelField) each(fn func(part int)) {
 
 // Eval writes f(t, y) into dst.
 func (pf *ParallelField) Eval(dst []float64, t float64, y []float64) {
-	pf.each(func(w int) { pf.parts[w].Eval(pf.rows(dst, w), t, pf.rows(y, w)) })
+	pf.call = parallelCall{op: opEval, dst: dst, t: t, y: y}
+	pf.run()
 }
 
 // VJP writes vᵀ∂f/∂y into dy and adds vᵀ∂f/∂θ into dtheta.
 func (pf *ParallelField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
-	pf.each(func(w int) {
-		clear(pf.dtheta[w])
-		pf.parts[w].VJP(pf.rows(dy, w), pf.dtheta[w], t, pf.rows(y, w), pf.rows(v, w))
-	})
+	pf.call = parallelCall{op: opVJP, dst: dy, t: t, y: y, v: v}
+	pf.run()
 	pf.sumInto(dtheta)
 }
 
 // EvalKeep is GraphField.EvalKeep on every worker.
 func (pf *ParallelField) EvalKeep(dst []float64, t float64, y []float64, slot int) {
-	pf.each(func(w int) { pf.parts[w].EvalKeep(pf.rows(dst, w), t, pf.rows(y, w), slot) })
+	pf.call = parallelCall{op: opEvalKeep, dst: dst, t: t, y: y, slot: slot}
+	pf.run()
 }
 
 // VJPKept is GraphField.VJPKept on every worker.
 func (pf *ParallelField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, slot int) {
-	pf.each(func(w int) {
-		clear(pf.dtheta[w])
-		pf.parts[w].VJPKept(pf.rows(dy, w), pf.dtheta[w], t, pf.rows(y, w), pf.rows(v, w), slot)
-	})
+	pf.call = parallelCall{op: opVJPKept, dst: dy, t: t, y: y, v: v, slot: slot}
+	pf.run()
 	pf.sumInto(dtheta)
 }
 

@@ -107,7 +107,12 @@ func TestParallelFieldClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A goroutine just started may not show in a stack dump yet: wait.
+	for i := 0; i < 200 && workerGoroutines() < before+workers-1; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := workerGoroutines(); got != before+workers-1 {
+		pf.Close()
 		t.Fatalf("%d worker goroutines after starting %d, had %d", got, workers-1, before)
 	}
 	y := randomVec(batch*fxDim, 1)
@@ -202,5 +207,32 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			slices.Sort(ratios)
 			b.ReportMetric(ratios[len(ratios)/2], "speedup-median")
 		})
+	}
+}
+
+// TestParallelNoAllocs: a call of a ParallelField allocates nothing (the
+// arguments travel in the field, not in a closure).
+func TestParallelNoAllocs(t *testing.T) {
+	const batch = 6
+	params := mlpParams(G.NewGraph(), mlp.New(batch, fxDim, fxHidden, 3), tensor.Float64)
+	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	n := batch * fxDim
+	y, v, out := randomVec(n, 1.3), randomVec(n, 0.7), make([]float64, n)
+	dth := make([]float64, pf.NumParams())
+	pf.EvalKeep(out, 0.5, y, 0)
+	for name, fn := range map[string]func(){
+		"eval":     func() { pf.Eval(out, 0.5, y) },
+		"vjp":      func() { pf.VJP(out, dth, 0.5, y, v) },
+		"evalkeep": func() { pf.EvalKeep(out, 0.5, y, 0) },
+		"vjpkept":  func() { pf.VJPKept(out, dth, 0.5, y, v, 0) },
+	} {
+		fn()
+		if n := testing.AllocsPerRun(50, fn); n != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", name, n)
+		}
 	}
 }
