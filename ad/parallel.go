@@ -52,7 +52,11 @@ type ParallelField struct {
 	gen     atomic.Uint64
 	call    parallelCall
 	closed  bool
-	_       [64]byte // keep gen's line apart from what follows the field
+	// byWorkers counts the parts the worker goroutines ran (a statistic
+	// for the benchmark; on its own cache line, written by the workers).
+	_         [64]byte
+	byWorkers atomic.Int64
+	_         [64]byte // keep gen's line apart from what follows the field
 }
 
 // parallelCall is one call's operation and arguments.
@@ -160,6 +164,9 @@ func (pf *ParallelField) runParts(gen uint64, first int) {
 	for k := 0; k < n; k++ {
 		p := (first + k) % n
 		if pf.claim(p, gen) {
+			if first != 0 {
+				pf.byWorkers.Add(1)
+			}
 			pf.runPart(p)
 			pf.slots[p].done.Store(gen)
 		}
@@ -211,6 +218,9 @@ func (pf *ParallelField) loop(w int, wk *worker) {
 		i = 0
 	}
 }
+
+// workerParts is the number of parts the worker goroutines have run.
+func (pf *ParallelField) workerParts() int64 { return pf.byWorkers.Load() }
 
 // Workers is the number of parts.
 func (pf *ParallelField) Workers() int { return len(pf.parts) }
