@@ -48,8 +48,12 @@ func markdown(res *results, checks []check) []byte {
 	pf("The vector field is a two-layer tanh MLP with time input, f(t, y) = tanh(y W₁ + t w + b₁) W₂ + b₂ with D = 32, H = 64, ")
 	pf("written with Gorgonia ops and compiled by `ad.CompileField`; float64; t ∈ [0, 1]; fixed steps; the loss is a fixed linear functional of y(1). ")
 	pf("Each configuration runs in a fresh process (so that its peak resident set size is its own); times are medians of repeated runs.\n\n")
-	pf("Measured %s on %s (%s); the whole run took %s.\n\n", res.Started.Format("2006-01-02"), res.CPU, res.Env, res.Elapsed.Round(1e9))
-	pf("Reproduce with\n\n```\ngo run ./examples/gradbench            # measures, prints the tables, writes this page\ngo run ./examples/gradbench -json      # one JSON object per measurement\ngo run ./examples/gradbench -from docs/benchmarks.json   # redraw from the saved results\n```\n\n")
+	pf("Measured %s on %s (%s); the whole run took %s", res.Started.Format("2006-01-02"), res.CPU, res.Env, res.Elapsed.Round(1e9))
+	if res.Load[0] != "" {
+		pf("; the host's load average (1, 5, 15 min) was %s at the start and %s at the end", res.Load[0], res.Load[1])
+	}
+	pf(".\n\n")
+	pf("Reproduce with\n\n```\ngo run ./examples/gradbench            # measures, prints the tables, writes this page\ngo run ./examples/gradbench -json      # one JSON object per measurement\ngo run ./examples/gradbench -peer      # and torchdiffeq side by side (pip install torch torchdiffeq)\ngo run ./examples/gradbench -from docs/benchmarks.json -peer   # only the peer comparison, keeping the rest\ngo run ./examples/gradbench -from docs/benchmarks.json   # redraw from the saved results\n```\n\n")
 	pf("The raw results are in [benchmarks.json](benchmarks.json).\n\n")
 
 	pf("## Targets\n\n| target | measured | limit | |\n|---|---|---|---|\n")
@@ -132,7 +136,11 @@ func peerSection(b *bytes.Buffer, res *results) {
 	pf("the same y₀ and linear loss, weights drawn at the same scale. Each configuration runs in a fresh process (its peak resident set is its own) ")
 	pf("and reports the median of its timed runs (the peer's follow a warm-up run; revode's first run is one of them); ")
 	pf("the %d rounds run every configuration once, revode and the peer alternating (every other round in reverse order), so the host's load hits both. ", pr.Rounds)
-	pf("The whole comparison took %s. The host is shared: compare the ratios, which were measured together, rather than the seconds.\n\n", pr.Elapsed.Round(time.Second))
+	pf("The whole comparison took %s", pr.Elapsed.Round(time.Second))
+	if pr.Load[0] != "" {
+		pf(", at a load average (1, 5, 15 min) of %s at the start and %s at the end on %s", pr.Load[0], pr.Load[1], pr.CPU)
+	}
+	pf(". The host is shared: compare the ratios, which were measured together, rather than the seconds.\n\n")
 	pf("| | best s | median s | f evals | peak RSS | growth over the base |\n|---|---|---|---|---|---|\n")
 	for _, o := range peerOrder {
 		if s, _, ok := pr.stat(o.side, o.method); ok {

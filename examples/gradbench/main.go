@@ -267,6 +267,9 @@ type results struct {
 	Elapsed time.Duration `json:"elapsed"`
 	Env     string        `json:"env"`
 	CPU     string        `json:"cpu"`
+	// Load is the host's load average (1, 5, 15 min) at the start and at
+	// the end of the run.
+	Load [2]string `json:"load,omitempty"`
 	// Peer is the side-by-side comparison with torchdiffeq (-peer).
 	Peer *peerResults `json:"peer,omitempty"`
 }
@@ -291,6 +294,20 @@ func loadResults(path string) (*results, error) {
 	return &res, nil
 }
 
+// loadAvg reads the 1-, 5- and 15-minute load averages ("" where there
+// is no /proc/loadavg).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // cpuModel reads the processor's name from /proc/cpuinfo.
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
@@ -312,7 +329,7 @@ func runPlan(plan []config, stderr io.Writer) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &results{Started: time.Now(), CPU: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU()), Env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
+	res := &results{Load: [2]string{loadAvg()}, Started: time.Now(), CPU: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU()), Env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
 	bar := progressbar.NewOptions(len(plan),
 		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("gradbench"),
@@ -331,6 +348,7 @@ func runPlan(plan []config, stderr io.Writer) (*results, error) {
 		_ = bar.Add(1)
 	}
 	res.Elapsed = time.Since(res.Started)
+	res.Load[1] = loadAvg()
 	return res, nil
 }
 

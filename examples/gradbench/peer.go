@@ -65,6 +65,8 @@ type peerResults struct {
 	Batch       int       `json:"batch"`
 	Rounds      int       `json:"rounds"`
 	Runs        []peerRun `json:"runs"`
+	Load        [2]string `json:"load"` // load averages at the start and the end
+
 }
 
 // The revode configurations of the comparison, by key. Each runs in its own
@@ -194,6 +196,7 @@ func runPeer(py string, info peerInfo, script string, opts peerOptions, stderr i
 		CPU: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU()),
 		Env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=1", runtime.Version(), runtime.GOOS, runtime.GOARCH)}
 	pr.Error = ""
+	pr.Load[0] = loadAvg()
 	goEnv := append(os.Environ(), "GOMAXPROCS=1")
 	for round := 1; round <= opts.rounds; round++ {
 		order := slices.Clone(peerOrder)
@@ -228,6 +231,7 @@ func runPeer(py string, info peerInfo, script string, opts peerOptions, stderr i
 		}
 	}
 	pr.Elapsed = time.Since(pr.Started)
+	pr.Load[1] = loadAvg()
 	return pr, nil
 }
 
