@@ -155,19 +155,24 @@ func workerGoroutines() int {
 // them for the length of one call), and the share of the 2-worker calls
 // in which the worker goroutine ran a part (worker-share; on a loaded
 // host the caller runs the parts a descheduled worker has not claimed).
+// A third configuration, the two halves run one after the other on the
+// caller (a closed 2-worker field), gives split-cost: halves / whole, the
+// price of splitting the batch (fixed costs per part, smaller products),
+// which bounds the speed-up at 2 / split-cost.
 func BenchmarkParallelSpeedup(b *testing.B) {
 	const batch, dim, hidden, block = 128, 32, 64, 20
 	ref := mlp.New(batch, dim, hidden, 3)
 	params := mlpParams(G.NewGraph(), ref, tensor.Float64)
-	var pfs [2]*ParallelField
+	var pfs [3]*ParallelField
 	for i := range pfs {
-		pf, err := CompileParallel(mlpGraph(batch), params, batch, dim, i+1)
+		pf, err := CompileParallel(mlpGraph(batch), params, batch, dim, min(i+1, 2))
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer pf.Close()
 		pfs[i] = pf
 	}
+	pfs[2].Close() // its parts run one after the other on the caller
 	n := batch * dim
 	y, v := randomVec(n, 1.3), randomVec(n, 0.7)
 	out, dy := make([]float64, n), make([]float64, n)
@@ -191,12 +196,12 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 					c.fn(pf)
 				}
 			}
-			var per [2][]float64
-			var fastest [2]time.Duration
+			var per [3][]float64
+			var fastest [3]time.Duration
 			var ratios []float64
 			calls, shared := 0, 0
 			for b.Loop() {
-				var t [2]float64
+				var t [3]float64
 				for i, pf := range pfs {
 					var sum time.Duration
 					for range block {
@@ -227,6 +232,7 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			b.ReportMetric(ratios[len(ratios)/2], "speedup-median")
 			b.ReportMetric(fastest[0].Seconds()/fastest[1].Seconds(), "speedup-min-call")
 			b.ReportMetric(float64(shared)/float64(calls), "worker-share")
+			b.ReportMetric(slices.Min(per[2])/slices.Min(per[0]), "split-cost")
 		})
 	}
 }
