@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -91,9 +92,13 @@ type worker struct {
 	_        [48]byte
 }
 
-// spinRounds is how long an idle worker polls before it sleeps: about
-// 50 µs, longer than the gaps between field calls within a solve.
-const spinRounds = 2000
+// spinFor is how long an idle worker polls before it sleeps: longer than
+// a field call and the gaps between calls within a solve, so that a worker
+// stays awake through a solve. (It was 2000 polling rounds, meant as about
+// 50 µs but measured at 6–8 µs: shorter than one call, so a worker that
+// finished its part early, or found its part taken, was asleep again by
+// the next call and had to be woken, which takes longer than a part.)
+const spinFor = 300 * time.Microsecond
 
 var _ Field = (*ParallelField)(nil)
 
@@ -202,20 +207,23 @@ func (pf *ParallelField) thetaOf(p int) []float64 {
 
 func (pf *ParallelField) loop(w int, wk *worker) {
 	var seen uint64
+	idleSince := time.Now()
 	for i := 0; ; i++ {
 		if g := pf.gen.Load(); g > seen {
 			seen = g
 			pf.runParts(g, w)
 			i = 0
+			idleSince = time.Now()
 			continue
 		}
 		if wk.quit.Load() {
 			return
 		}
-		if i < spinRounds {
-			if i%64 == 63 {
-				runtime.Gosched()
-			}
+		if i%64 != 63 {
+			continue
+		}
+		runtime.Gosched()
+		if time.Since(idleSince) < spinFor {
 			continue
 		}
 		// Sleep until woken; re-check after publishing that we sleep,
@@ -226,6 +234,7 @@ func (pf *ParallelField) loop(w int, wk *worker) {
 		}
 		wk.sleeping.Store(false)
 		i = 0
+		idleSince = time.Now()
 	}
 }
 
