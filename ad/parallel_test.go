@@ -160,7 +160,7 @@ func workerGoroutines() int {
 // price of splitting the batch (fixed costs per part, smaller products),
 // which bounds the speed-up at 2 / split-cost.
 func BenchmarkParallelSpeedup(b *testing.B) {
-	const batch, dim, hidden, block = 128, 32, 64, 20
+	const batch, dim, hidden = 128, 32, 64
 	ref := mlp.New(batch, dim, hidden, 3)
 	params := mlpParams(G.NewGraph(), ref, tensor.Float64)
 	var pfs [3]*ParallelField
@@ -177,19 +177,34 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 	y, v := randomVec(n, 1.3), randomVec(n, 0.7)
 	out, dy := make([]float64, n), make([]float64, n)
 	dth := make([]float64, pfs[0].NumParams())
+	cfg := Config{Method: integrators.NewReversible(integrators.RK4()), Control: integrators.Fixed{Steps: 10}}
+	w := [][]float64{v}
 	for _, c := range []struct {
-		name string
-		fn   func(pf *ParallelField)
+		name  string
+		block int
+		fn    func(pf *ParallelField)
 	}{
-		{"f", func(pf *ParallelField) { pf.Eval(out, 0.5, y) }},
-		{"vjp", func(pf *ParallelField) { pf.VJP(dy, dth, 0.5, y, v) }},
-		{"keep+kept", func(pf *ParallelField) {
+		{"f", 20, func(pf *ParallelField) { pf.Eval(out, 0.5, y) }},
+		{"vjp", 20, func(pf *ParallelField) { pf.VJP(dy, dth, 0.5, y, v) }},
+		{"keep+kept", 20, func(pf *ParallelField) {
 			// The reversible sweep's pattern: a forward evaluation that
 			// keeps its values, then the VJP served from them.
 			pf.EvalKeep(out, 0.5, y, 0)
 			pf.VJPKept(dy, dth, 0.5, y, v, 0)
 		}},
+		// A whole reversible gradient (forward solve and backward pass),
+		// 10 steps of reversible RK4.
+		{"reversible-gradient-N10", 2, func(pf *ParallelField) {
+			tr, err := Solve(pf, 0, 1, y, cfg)
+			if err == nil {
+				_, err = tr.Backward(w)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}},
 	} {
+		block := c.block
 		b.Run(c.name, func(b *testing.B) {
 			for _, pf := range pfs {
 				for range block {
@@ -220,7 +235,7 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 							}
 						}
 					}
-					t[i] = sum.Seconds() / block
+					t[i] = sum.Seconds() / float64(block)
 					per[i] = append(per[i], t[i])
 				}
 				ratios = append(ratios, t[0]/t[1])
