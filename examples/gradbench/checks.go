@@ -58,7 +58,7 @@ func (res *results) checks() []check {
 	if res.Peer != nil {
 		// The peer's ratios: medians over rounds that alternate the two.
 		for _, r := range res.Peer.ratios() {
-			c := check{what: fmt.Sprintf("%s, N=%d (median of %d alternating rounds)", r.what, res.Peer.Steps, r.rounds), value: r.median, limit: r.limit, ok: r.median <= r.limit, unit: "×"}
+			c := check{what: fmt.Sprintf("%s, N=%d (median of %d alternating rounds)", r.what, res.Peer.Steps, r.rounds), value: r.median, limit: r.limit, ok: r.ok(), unit: "×"}
 			if r.limit <= 0 {
 				c.what += " (reported)"
 				c.limit, c.ok = 1e9, true

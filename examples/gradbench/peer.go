@@ -70,28 +70,34 @@ type peerResults struct {
 }
 
 // The revode configurations of the comparison, by key. Each runs in its own
-// process with GOMAXPROCS=1, as the peer runs on one thread.
+// process with GOMAXPROCS=1, as the peer runs on one thread; the 2-worker
+// one (ad.CompileParallel) with GOMAXPROCS=2.
 var peerRevode = map[string]config{
-	"reversible":   {Method: "reversible", Solve: "reversible-rk4"},
-	"backprop-rk4": {Method: "backprop", Solve: "rk4"},
-	"forward":      {Method: "forward", Solve: "rk4"},
+	"reversible":    {Method: "reversible", Solve: "reversible-rk4"},
+	"reversible-2w": {Method: "reversible", Solve: "reversible-rk4", Workers: 2},
+	"backprop-rk4":  {Method: "backprop", Solve: "rk4"},
+	"forward":       {Method: "forward", Solve: "rk4"},
 }
 
-// peerPairs are the ratios reported, revode over torchdiffeq; limit 0
-// means reported only.
+// peerPairs are the ratios reported: revode over torchdiffeq (or over
+// another revode configuration when other is "revode"); limit 0 means
+// reported only; atLeast makes the limit a lower bound (a speed-up).
 var peerPairs = []struct {
 	what, revode, peer string
 	limit              float64
+	other              string
+	atLeast            bool
 }{
-	{"revode reversible / torchdiffeq odeint_adjoint", "reversible", "adjoint", 1.0},
-	{"revode reversible / torchdiffeq odeint backprop", "reversible", "backprop", 1.0},
-	{"revode backprop (plain RK4) / torchdiffeq odeint backprop", "backprop-rk4", "backprop", 0.5},
-	{"revode forward (plain RK4) / torchdiffeq forward", "forward", "forward", 0},
+	{"revode reversible / torchdiffeq odeint_adjoint", "reversible", "adjoint", 1.0, "", false},
+	{"revode reversible / torchdiffeq odeint backprop", "reversible", "backprop", 1.0, "", false},
+	{"revode backprop (plain RK4) / torchdiffeq odeint backprop", "backprop-rk4", "backprop", 0.5, "", false},
+	{"revode forward (plain RK4) / torchdiffeq forward", "forward", "forward", 0, "", false},
+	{"revode reversible, 1 worker / 2 workers (ad.CompileParallel)", "reversible", "reversible-2w", 1.6, "revode", true},
 }
 
 // peerOrder is one round: revode and the peer alternate.
 var peerOrder = []struct{ side, method string }{
-	{"revode", "reversible"}, {"torchdiffeq", "adjoint"},
+	{"revode", "reversible"}, {"revode", "reversible-2w"}, {"torchdiffeq", "adjoint"},
 	{"revode", "backprop-rk4"}, {"torchdiffeq", "backprop"},
 	{"revode", "forward"}, {"torchdiffeq", "forward"},
 }
@@ -209,7 +215,11 @@ func runPeer(py string, info peerInfo, script string, opts peerOptions, stderr i
 			if o.side == "revode" {
 				c := peerRevode[o.method]
 				c.Sweep, c.Steps, c.Batch, c.Repeats = "peer", opts.steps, pr.Batch, opts.repeats
-				r, err := runConfig(exe, c, goEnv)
+				env := goEnv
+				if c.Workers > 1 {
+					env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", c.Workers))
+				}
+				r, err := runConfig(exe, c, env)
 				if err != nil {
 					return nil, err
 				}
@@ -243,6 +253,18 @@ type peerRatio struct {
 	revode, peer     peerStat
 	rounds           int
 	revodeKey, peerK string
+	atLeast          bool
+}
+
+// ok says whether the median meets the limit (always, for a reported one).
+func (r peerRatio) ok() bool {
+	switch {
+	case r.limit <= 0:
+		return true
+	case r.atLeast:
+		return r.median >= r.limit
+	}
+	return r.median <= r.limit
 }
 
 // peerStat summarises one configuration over the rounds.
@@ -281,13 +303,17 @@ func (pr *peerResults) ratios() []peerRatio {
 	var out []peerRatio
 	for _, p := range peerPairs {
 		rs, _, ok1 := pr.stat("revode", p.revode)
-		ps, _, ok2 := pr.stat("torchdiffeq", p.peer)
+		other := p.other
+		if other == "" {
+			other = "torchdiffeq"
+		}
+		ps, _, ok2 := pr.stat(other, p.peer)
 		if !ok1 || !ok2 || ps.best <= 0 {
 			continue
 		}
 		var per []float64
 		for round := 1; round <= pr.Rounds; round++ {
-			a, b := pr.find("revode", p.revode, round), pr.find("torchdiffeq", p.peer, round)
+			a, b := pr.find("revode", p.revode, round), pr.find(other, p.peer, round)
 			if a != nil && b != nil && b.Seconds > 0 {
 				per = append(per, a.Seconds/b.Seconds)
 			}
@@ -296,7 +322,7 @@ func (pr *peerResults) ratios() []peerRatio {
 			continue
 		}
 		out = append(out, peerRatio{what: p.what, median: median(per), best: rs.best / ps.best, limit: p.limit,
-			revode: rs, peer: ps, rounds: len(per), revodeKey: p.revode, peerK: p.peer})
+			revode: rs, peer: ps, rounds: len(per), revodeKey: p.revode, peerK: p.peer, atLeast: p.atLeast})
 	}
 	return out
 }
@@ -314,9 +340,10 @@ func (pr *peerResults) find(side, method string, round int) *peerRun {
 func peerLabel(side, method string) string {
 	if side == "revode" {
 		return map[string]string{
-			"reversible":   "revode reversible gradient (reversible RK4)",
-			"backprop-rk4": "revode backprop gradient, plain RK4",
-			"forward":      "revode forward solve only, plain RK4",
+			"reversible":    "revode reversible gradient (reversible RK4)",
+			"reversible-2w": "revode reversible gradient, 2 workers (GOMAXPROCS=2)",
+			"backprop-rk4":  "revode backprop gradient, plain RK4",
+			"forward":       "revode forward solve only, plain RK4",
 		}[method]
 	}
 	return map[string]string{
@@ -340,15 +367,18 @@ func printPeer(w io.Writer, pr *peerResults) {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ratio\tmedian of rounds\tbest/best\ttarget")
 	for _, r := range pr.ratios() {
-		fmt.Fprintf(tw, "%s\t%.2f×\t%.2f×\t%s\n", r.what, r.median, r.best, limitText(r.limit))
+		fmt.Fprintf(tw, "%s\t%.2f×\t%.2f×\t%s\n", r.what, r.median, r.best, limitText(r.limit, r.atLeast))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
 }
 
-func limitText(l float64) string {
-	if l <= 0 {
+func limitText(l float64, atLeast bool) string {
+	switch {
+	case l <= 0:
 		return "reported"
+	case atLeast:
+		return fmt.Sprintf("≥ %.2g×", l)
 	}
 	return fmt.Sprintf("≤ %.2g×", l)
 }

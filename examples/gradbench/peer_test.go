@@ -130,9 +130,17 @@ func TestPeerRatios(t *testing.T) {
 	add("torchdiffeq", "adjoint", 4, 2, 5) // ratios 0.5, 2, 0.6
 	add("torchdiffeq", "backprop", 1, 1, 1)
 	add("revode", "forward", 1, 1, 1) // no peer forward: no ratio
+	add("revode", "reversible-2w", 1, 4, 1.5) // 1 worker / 2 workers: 2, 1, 2
 	got := pr.ratios()
-	if len(got) != 2 {
-		t.Fatalf("%d ratios, want 2: %+v", len(got), got)
+	if len(got) != 3 {
+		t.Fatalf("%d ratios, want 3: %+v", len(got), got)
+	}
+	// The speed-up is a lower bound: median 2 ≥ 1.6.
+	if sp := got[2]; sp.median != 2 || sp.best != 2 || !sp.atLeast || !sp.ok() {
+		t.Errorf("%s: median %v best %v, ok %v", sp.what, sp.median, sp.best, sp.ok())
+	}
+	if !got[0].ok() || got[1].ok() { // 0.6 ≤ 1 holds, 3 ≤ 1 does not
+		t.Errorf("limits: %v (median %v), %v (median %v)", got[0].ok(), got[0].median, got[1].ok(), got[1].median)
 	}
 	want := []struct{ median, best float64 }{{0.6, 1}, {3, 2}}
 	for i, w := range want {
