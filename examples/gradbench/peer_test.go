@@ -129,7 +129,7 @@ func TestPeerRatios(t *testing.T) {
 	add("revode", "reversible", 2, 4, 3)
 	add("torchdiffeq", "adjoint", 4, 2, 5) // ratios 0.5, 2, 0.6
 	add("torchdiffeq", "backprop", 1, 1, 1)
-	add("revode", "forward", 1, 1, 1) // no peer forward: no ratio
+	add("revode", "forward", 1, 1, 1)         // no peer forward: no ratio
 	add("revode", "reversible-2w", 1, 4, 1.5) // 1 worker / 2 workers: 2, 1, 2
 	got := pr.ratios()
 	if len(got) != 3 {
