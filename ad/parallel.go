@@ -53,6 +53,9 @@ type ParallelField struct {
 	gen     atomic.Uint64
 	call    parallelCall
 	closed  bool
+	// The fallback on a loaded host (see adapt); the caller's alone.
+	stalls, backoff, solo int
+	soloRuns              int // times it fell back (for the benchmark)
 	// byWorkers counts the parts the worker goroutines ran (a statistic
 	// for the benchmark; on its own cache line, written by the workers).
 	_         [64]byte
@@ -164,11 +167,12 @@ func (pf *ParallelField) claim(p int, gen uint64) bool {
 
 // runParts runs every part of generation gen that is still unclaimed,
 // starting at first.
-func (pf *ParallelField) runParts(gen uint64, first int) {
+func (pf *ParallelField) runParts(gen uint64, first int) (ran int) {
 	n := len(pf.parts)
 	for k := 0; k < n; k++ {
 		p := (first + k) % n
 		if pf.claim(p, gen) {
+			ran++
 			if first != 0 {
 				pf.byWorkers.Add(1)
 			}
@@ -176,6 +180,7 @@ func (pf *ParallelField) runParts(gen uint64, first int) {
 			pf.slots[p].done.Store(gen)
 		}
 	}
+	return ran
 }
 
 // runPart runs the current call on part p.
@@ -310,12 +315,16 @@ func (pf *ParallelField) rows(v []float64, w int) []float64 {
 // run runs the call in pf.call on every part: the caller's goroutine and
 // the workers claim the parts, and run returns when every part is done.
 func (pf *ParallelField) run() {
-	if pf.closed || len(pf.parts) == 1 {
+	if pf.closed || len(pf.parts) == 1 || pf.solo > 0 {
+		if pf.solo > 0 {
+			pf.solo--
+		}
 		for p := range pf.parts {
 			pf.runPart(p)
 		}
 		return
 	}
+	start := time.Now()
 	gen := pf.gen.Load() + 1
 	pf.gen.Store(gen)
 	for _, wk := range pf.workers {
@@ -326,7 +335,8 @@ func (pf *ParallelField) run() {
 			}
 		}
 	}
-	pf.runParts(gen, 0)
+	ran := pf.runParts(gen, 0)
+	mine := time.Now()
 	for p := range pf.slots {
 		for i := 0; pf.slots[p].done.Load() < gen; i++ {
 			if i%64 == 63 {
@@ -334,7 +344,40 @@ func (pf *ParallelField) run() {
 			}
 		}
 	}
+	pf.adapt(ran == len(pf.parts), mine.Sub(start), time.Since(mine))
 }
+
+// adapt watches for a host with fewer free cores than workers. There the
+// caller and a worker take turns on one core: the caller waits for a
+// claimed part whose thread is not running while the spinning worker uses
+// the caller's time, and two workers are about twice as slow as one (so
+// measured). A call stalls when the caller ran every part itself (no
+// worker was running to take one) or waited for the workers longer than
+// half its own share of the work; after stallCalls stalls in a row the next solo
+// calls run every part on the caller (a split batch costs little more than
+// a whole one) and the workers fall asleep; solo doubles while the stalls
+// persist (up to maxSolo calls) and is reset by a call without one.
+func (pf *ParallelField) adapt(alone bool, own, waited time.Duration) {
+	if !alone && waited <= own/2 {
+		pf.stalls, pf.backoff = 0, 0
+		return
+	}
+	if pf.stalls++; pf.stalls < stallCalls {
+		return
+	}
+	pf.stalls = 0
+	pf.backoff = min(max(2*pf.backoff, minSolo), maxSolo)
+	pf.solo = pf.backoff
+	pf.soloRuns++
+}
+
+// The fallback to one goroutine (see adapt): after stallCalls stalled
+// calls in a row, minSolo calls at first, at most maxSolo.
+const (
+	stallCalls = 3
+	minSolo    = 64
+	maxSolo    = 4096
+)
 
 // Eval writes f(t, y) into dst.
 func (pf *ParallelField) Eval(dst []float64, t float64, y []float64) {

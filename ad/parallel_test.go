@@ -154,7 +154,9 @@ func workerGoroutines() int {
 // (speedup-min-call: what the two cores give when nothing else runs on
 // them for the length of one call), and the share of the 2-worker calls
 // in which the worker goroutine ran a part (worker-share; on a loaded
-// host the caller runs the parts a descheduled worker has not claimed).
+// host the caller runs the parts a descheduled worker has not claimed),
+// and how often the 2-worker field fell back to the caller alone
+// (fallbacks, see ParallelField.adapt).
 // A third configuration, the two halves run one after the other on the
 // caller (a closed 2-worker field), gives split-cost: halves / whole, the
 // price of splitting the batch (fixed costs per part, smaller products),
@@ -214,7 +216,7 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			var per [3][]float64
 			var fastest [3]time.Duration
 			var ratios []float64
-			calls, shared := 0, 0
+			calls, shared, falls := 0, 0, pfs[1].soloRuns
 			for b.Loop() {
 				var t [3]float64
 				for i, pf := range pfs {
@@ -248,6 +250,7 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			b.ReportMetric(fastest[0].Seconds()/fastest[1].Seconds(), "speedup-min-call")
 			b.ReportMetric(float64(shared)/float64(calls), "worker-share")
 			b.ReportMetric(slices.Min(per[2])/slices.Min(per[0]), "split-cost")
+			b.ReportMetric(float64(pfs[1].soloRuns-falls), "fallbacks")
 		})
 	}
 }
@@ -276,5 +279,50 @@ func TestParallelNoAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(50, fn); n != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", name, n)
 		}
+	}
+}
+
+// TestParallelFallback: stalled calls send the field to the caller alone
+// for a while (doubling while they persist, reset by a good call), and the
+// values do not change.
+func TestParallelFallback(t *testing.T) {
+	const batch = 5
+	ref := mlp.New(batch, fxDim, fxHidden, 21)
+	params := mlpParams(G.NewGraph(), ref, tensor.Float64)
+	one, err := CompileField(mlpGraph(batch), params, batch, fxDim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	for i := 0; i < stallCalls; i++ {
+		pf.adapt(true, time.Microsecond, 0)
+	}
+	if pf.solo != minSolo {
+		t.Fatalf("after %d stalls: %d solo calls, want %d", stallCalls, pf.solo, minSolo)
+	}
+	for i := 0; i < stallCalls; i++ {
+		pf.adapt(false, time.Microsecond, time.Millisecond) // waited long
+	}
+	if pf.solo != 2*minSolo {
+		t.Errorf("after more stalls: %d solo calls, want %d", pf.solo, 2*minSolo)
+	}
+	n := batch * fxDim
+	y := randomVec(n, 1.7)
+	want, got := make([]float64, n), make([]float64, n)
+	one.Eval(want, 0.3, y)
+	pf.Eval(got, 0.3, y)
+	if e := maxRelDiff(got, want); e > parallelTol {
+		t.Errorf("solo call: f differs by %.3g", e)
+	}
+	if pf.solo != 2*minSolo-1 {
+		t.Errorf("a solo call left %d, want %d", pf.solo, 2*minSolo-1)
+	}
+	pf.adapt(false, time.Millisecond, 0)
+	if pf.stalls != 0 || pf.backoff != 0 {
+		t.Errorf("a good call left stalls %d, backoff %d", pf.stalls, pf.backoff)
 	}
 }
