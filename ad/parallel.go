@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -27,39 +28,81 @@ type ParallelField struct {
 	parts  []*GraphField
 	offs   []int // row offsets, len(parts)+1
 	dim    int
-	dtheta [][]float64 // per-worker parameter gradient
+	dtheta [][]float64 // per-part parameter gradient
 	// Workers 1 … n−1 are goroutines that spin briefly between calls and
-	// then sleep; the caller's goroutine is worker 0. A field evaluation
-	// takes tens to hundreds of microseconds, comparable to the latency of
+	// then sleep; the caller's goroutine takes part in every call. A field
+	// evaluation takes tens of microseconds, comparable to the latency of
 	// waking a sleeping goroutine, so the handoff must not sleep while the
 	// solver is busy.
+	//
+	// The parts of a call are claimed, not assigned: whichever goroutine
+	// gets to a part first runs it, and the caller waits only for parts a
+	// worker has claimed (and so was running to claim). On a loaded host a
+	// worker that the scheduler has not run yet costs nothing: the caller
+	// runs its part too, instead of waiting for it.
+	//
+	// A call writes its arguments into call and then publishes its
+	// generation in gen; a part is claimed for a generation (a worker that
+	// wakes late with an older one finds every part claimed, and never
+	// reads call). The claim's compare-and-swap orders the worker's reads
+	// of call after the caller's writes, and the caller's wait for the
+	// claimed parts' completion orders them before its next call: a call
+	// allocates nothing.
 	workers []*worker
-	fn      func(w int)
+	slots   []partSlot
+	gen     atomic.Uint64
+	call    parallelCall
 	closed  bool
 	live    atomic.Int32 // worker goroutines not yet returned
+	// The fallback on a loaded host (see adapt); the caller's alone.
+	stalls, backoff, solo int
+	soloRuns              int // times it fell back (for the benchmark)
+	// byWorkers counts the parts the worker goroutines ran (a statistic
+	// for the benchmark; on its own cache line, written by the workers).
+	_         [64]byte
+	byWorkers atomic.Int64
+	_         [64]byte // keep gen's line apart from what follows the field
 }
 
-// LiveWorkers is the number of worker goroutines still running: n−1 for n
-// workers, falling to 0 soon after Close.
-func (pf *ParallelField) LiveWorkers() int { return int(pf.live.Load()) }
+// parallelCall is one call's operation and arguments.
+type parallelCall struct {
+	op                int
+	dst, dtheta, y, v []float64
+	t                 float64
+	slot              int
+}
 
-// worker states
+// operations of a parallelCall
 const (
-	idle int32 = iota
-	ready
-	done
+	opEval = iota
+	opVJP
+	opEvalKeep
+	opVJPKept
 )
 
-type worker struct {
-	state    atomic.Int32
-	sleeping atomic.Bool
-	wake     chan struct{}
-	quit     atomic.Bool
+// partSlot is one part's claim and completion, each on its own cache line
+// (the caller and the workers write them from different cores).
+type partSlot struct {
+	claimed atomic.Uint64 // generation of the last claim
+	_       [56]byte
+	done    atomic.Uint64 // generation of the last completion
+	_       [56]byte
 }
 
-// spinRounds is how long an idle worker polls before it sleeps: about
-// 50 µs, longer than the gaps between field calls within a solve.
-const spinRounds = 2000
+type worker struct {
+	sleeping atomic.Bool
+	quit     atomic.Bool
+	wake     chan struct{}
+	_        [48]byte
+}
+
+// spinFor is how long an idle worker polls before it sleeps: longer than
+// a field call and the gaps between calls within a solve, so that a worker
+// stays awake through a solve. (It was 2000 polling rounds, meant as about
+// 50 µs but measured at 6–8 µs: shorter than one call, so a worker that
+// finished its part early, or found its part taken, was asleep again by
+// the next call and had to be woken, which takes longer than a part.)
+const spinFor = 300 * time.Microsecond
 
 var _ Field = (*ParallelField)(nil)
 
@@ -87,6 +130,7 @@ func CompileParallel(build FieldFunc, params G.Nodes, batch, dim, workers int) (
 		pf.offs = append(pf.offs, pf.offs[w]+rows)
 		pf.dtheta = append(pf.dtheta, make([]float64, gf.NumParams()))
 	}
+	pf.slots = make([]partSlot, len(pf.parts))
 	if err := pf.Bind(params); err != nil {
 		return nil, err
 	}
@@ -116,32 +160,98 @@ func (pf *ParallelField) Close() {
 	}
 }
 
-func (pf *ParallelField) loop(w int, wk *worker) {
-	defer pf.live.Add(-1)
-	for {
-		for i := 0; wk.state.Load() != ready; i++ {
-			if wk.quit.Load() {
-				return
+// claim takes part p for generation gen; false if another goroutine has.
+func (pf *ParallelField) claim(p int, gen uint64) bool {
+	s := &pf.slots[p]
+	c := s.claimed.Load()
+	return c < gen && s.claimed.CompareAndSwap(c, gen)
+}
+
+// runParts runs every part of generation gen that is still unclaimed,
+// starting at first.
+func (pf *ParallelField) runParts(gen uint64, first int) (ran int) {
+	n := len(pf.parts)
+	for k := 0; k < n; k++ {
+		p := (first + k) % n
+		if pf.claim(p, gen) {
+			ran++
+			if first != 0 {
+				pf.byWorkers.Add(1)
 			}
-			if i < spinRounds {
-				if i%64 == 63 {
-					runtime.Gosched()
-				}
-				continue
-			}
-			// Sleep until woken; re-check after publishing that we sleep,
-			// so a job posted in between is not missed.
-			wk.sleeping.Store(true)
-			if wk.state.Load() != ready && !wk.quit.Load() {
-				<-wk.wake
-			}
-			wk.sleeping.Store(false)
-			i = 0
+			pf.runPart(p)
+			pf.slots[p].done.Store(gen)
 		}
-		pf.fn(w)
-		wk.state.Store(done)
+	}
+	return ran
+}
+
+// runPart runs the current call on part p.
+func (pf *ParallelField) runPart(p int) {
+	c, gf := &pf.call, pf.parts[p]
+	switch c.op {
+	case opEval:
+		gf.Eval(pf.rows(c.dst, p), c.t, pf.rows(c.y, p))
+	case opEvalKeep:
+		gf.EvalKeep(pf.rows(c.dst, p), c.t, pf.rows(c.y, p), c.slot)
+	case opVJP:
+		gf.VJP(pf.rows(c.dst, p), pf.thetaOf(p), c.t, pf.rows(c.y, p), pf.rows(c.v, p))
+	case opVJPKept:
+		gf.VJPKept(pf.rows(c.dst, p), pf.thetaOf(p), c.t, pf.rows(c.y, p), pf.rows(c.v, p), c.slot)
 	}
 }
+
+// thetaOf is where part p adds its parameter gradient: part 0 into the
+// caller's dtheta, the others into their own zeroed buffers, which the
+// caller adds afterwards (the same sums in the same order as adding every
+// part's own buffer, with one pass less).
+func (pf *ParallelField) thetaOf(p int) []float64 {
+	if p == 0 {
+		return pf.call.dtheta
+	}
+	clear(pf.dtheta[p])
+	return pf.dtheta[p]
+}
+
+// LiveWorkers is the number of worker goroutines still running: n−1 for n
+// workers, falling to 0 soon after Close.
+func (pf *ParallelField) LiveWorkers() int { return int(pf.live.Load()) }
+
+func (pf *ParallelField) loop(w int, wk *worker) {
+	defer pf.live.Add(-1)
+	var seen uint64
+	idleSince := time.Now()
+	for i := 0; ; i++ {
+		if g := pf.gen.Load(); g > seen {
+			seen = g
+			pf.runParts(g, w)
+			i = 0
+			idleSince = time.Now()
+			continue
+		}
+		if wk.quit.Load() {
+			return
+		}
+		if i%64 != 63 {
+			continue
+		}
+		runtime.Gosched()
+		if time.Since(idleSince) < spinFor {
+			continue
+		}
+		// Sleep until woken; re-check after publishing that we sleep,
+		// so a job posted in between is not missed.
+		wk.sleeping.Store(true)
+		if pf.gen.Load() <= seen && !wk.quit.Load() {
+			<-wk.wake
+		}
+		wk.sleeping.Store(false)
+		i = 0
+		idleSince = time.Now()
+	}
+}
+
+// workerParts is the number of parts the worker goroutines have run.
+func (pf *ParallelField) workerParts() int64 { return pf.byWorkers.Load() }
 
 // Workers is the number of parts.
 func (pf *ParallelField) Workers() int { return len(pf.parts) }
@@ -209,18 +319,22 @@ func (pf *ParallelField) rows(v []float64, w int) []float64 {
 	return v[pf.offs[w]*pf.dim : pf.offs[w+1]*pf.dim]
 }
 
-// each runs fn for every worker: 0 on the calling goroutine, the others on
-// the worker goroutines.
-func (pf *ParallelField) each(fn func(w int)) {
-	if pf.closed {
-		for w := range pf.parts {
-			fn(w)
+// run runs the call in pf.call on every part: the caller's goroutine and
+// the workers claim the parts, and run returns when every part is done.
+func (pf *ParallelField) run() {
+	if pf.closed || len(pf.parts) == 1 || pf.solo > 0 {
+		if pf.solo > 0 {
+			pf.solo--
+		}
+		for p := range pf.parts {
+			pf.runPart(p)
 		}
 		return
 	}
-	pf.fn = fn
+	start := time.Now()
+	gen := pf.gen.Load() + 1
+	pf.gen.Store(gen)
 	for _, wk := range pf.workers {
-		wk.state.Store(ready)
 		if wk.sleeping.Load() {
 			select {
 			case wk.wake <- struct{}{}:
@@ -228,47 +342,78 @@ func (pf *ParallelField) each(fn func(w int)) {
 			}
 		}
 	}
-	fn(0)
-	for _, wk := range pf.workers {
-		for i := 0; wk.state.Load() != done; i++ {
+	ran := pf.runParts(gen, 0)
+	mine := time.Now()
+	for p := range pf.slots {
+		for i := 0; pf.slots[p].done.Load() < gen; i++ {
 			if i%64 == 63 {
 				runtime.Gosched()
 			}
 		}
-		wk.state.Store(idle)
 	}
+	pf.adapt(ran == len(pf.parts), mine.Sub(start), time.Since(mine))
 }
+
+// adapt watches for a host with fewer free cores than workers. There the
+// caller and a worker take turns on one core: the caller waits for a
+// claimed part whose thread is not running while the spinning worker uses
+// the caller's time, and two workers are about twice as slow as one (so
+// measured). A call stalls when the caller ran every part itself (no
+// worker was running to take one) or waited for the workers longer than
+// half its own share of the work; after stallCalls stalls in a row the next solo
+// calls run every part on the caller (a split batch costs little more than
+// a whole one) and the workers fall asleep; solo doubles while the stalls
+// persist (up to maxSolo calls) and is reset by a call without one.
+func (pf *ParallelField) adapt(alone bool, own, waited time.Duration) {
+	if !alone && waited <= own/2 {
+		pf.stalls, pf.backoff = 0, 0
+		return
+	}
+	if pf.stalls++; pf.stalls < stallCalls {
+		return
+	}
+	pf.stalls = 0
+	pf.backoff = min(max(2*pf.backoff, minSolo), maxSolo)
+	pf.solo = pf.backoff
+	pf.soloRuns++
+}
+
+// The fallback to one goroutine (see adapt): after stallCalls stalled
+// calls in a row, minSolo calls at first, at most maxSolo.
+const (
+	stallCalls = 3
+	minSolo    = 64
+	maxSolo    = 4096
+)
 
 // Eval writes f(t, y) into dst.
 func (pf *ParallelField) Eval(dst []float64, t float64, y []float64) {
-	pf.each(func(w int) { pf.parts[w].Eval(pf.rows(dst, w), t, pf.rows(y, w)) })
+	pf.call = parallelCall{op: opEval, dst: dst, t: t, y: y}
+	pf.run()
 }
 
 // VJP writes vᵀ∂f/∂y into dy and adds vᵀ∂f/∂θ into dtheta.
 func (pf *ParallelField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
-	pf.each(func(w int) {
-		clear(pf.dtheta[w])
-		pf.parts[w].VJP(pf.rows(dy, w), pf.dtheta[w], t, pf.rows(y, w), pf.rows(v, w))
-	})
+	pf.call = parallelCall{op: opVJP, dst: dy, dtheta: dtheta, t: t, y: y, v: v}
+	pf.run()
 	pf.sumInto(dtheta)
 }
 
 // EvalKeep is GraphField.EvalKeep on every worker.
 func (pf *ParallelField) EvalKeep(dst []float64, t float64, y []float64, slot int) {
-	pf.each(func(w int) { pf.parts[w].EvalKeep(pf.rows(dst, w), t, pf.rows(y, w), slot) })
+	pf.call = parallelCall{op: opEvalKeep, dst: dst, t: t, y: y, slot: slot}
+	pf.run()
 }
 
 // VJPKept is GraphField.VJPKept on every worker.
 func (pf *ParallelField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, slot int) {
-	pf.each(func(w int) {
-		clear(pf.dtheta[w])
-		pf.parts[w].VJPKept(pf.rows(dy, w), pf.dtheta[w], t, pf.rows(y, w), pf.rows(v, w), slot)
-	})
+	pf.call = parallelCall{op: opVJPKept, dst: dy, dtheta: dtheta, t: t, y: y, v: v, slot: slot}
+	pf.run()
 	pf.sumInto(dtheta)
 }
 
 func (pf *ParallelField) sumInto(dtheta []float64) {
-	for _, d := range pf.dtheta {
+	for _, d := range pf.dtheta[1:] {
 		for i, x := range d {
 			dtheta[i] += x
 		}

@@ -2,6 +2,7 @@ package ad
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -98,6 +99,9 @@ func TestParallelFieldMatchesGraphField(t *testing.T) {
 }
 
 // TestParallelFieldClose: the workers' goroutines stop after Close.
+// LiveWorkers counts this field's own goroutines (incremented before each
+// starts, decremented as it returns), so other tests' fields closing at
+// the same time cannot disturb the count.
 func TestParallelFieldClose(t *testing.T) {
 	const batch, workers = 6, 4
 	params := mlpParams(G.NewGraph(), mlp.New(batch, fxDim, fxHidden, 3), tensor.Float64)
@@ -106,6 +110,7 @@ func TestParallelFieldClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := pf.LiveWorkers(); got != workers-1 {
+		pf.Close()
 		t.Fatalf("%d worker goroutines after starting %d", got, workers-1)
 	}
 	y := randomVec(batch*fxDim, 1)
@@ -126,4 +131,187 @@ func workersDropTo(pf *ParallelField, n int) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return false
+}
+
+// BenchmarkParallelSpeedup times ad.CompileParallel with 1 and 2 workers
+// on the gradbench field (batch 128, D = 32, H = 64, float64), alternating
+// blocks of calls of the two in one run, so that the host's load hits
+// both. Each b.N iteration is one block of each. Metrics: µs per call of
+// each (the best block's mean), the speed-up 1 worker / 2 workers as the
+// ratio of the best blocks (speedup-best) and the median of the blocks'
+// ratios (speedup-median), and the ratio of the fastest single calls
+// (speedup-min-call: what the two cores give when nothing else runs on
+// them for the length of one call), and the share of the 2-worker calls
+// in which the worker goroutine ran a part (worker-share; on a loaded
+// host the caller runs the parts a descheduled worker has not claimed),
+// and how often the 2-worker field fell back to the caller alone
+// (fallbacks, see ParallelField.adapt).
+// A third configuration, the two halves run one after the other on the
+// caller (a closed 2-worker field), gives split-cost: halves / whole, the
+// price of splitting the batch (fixed costs per part, smaller products),
+// which bounds the speed-up at 2 / split-cost.
+func BenchmarkParallelSpeedup(b *testing.B) {
+	const batch, dim, hidden = 128, 32, 64
+	ref := mlp.New(batch, dim, hidden, 3)
+	params := mlpParams(G.NewGraph(), ref, tensor.Float64)
+	var pfs [3]*ParallelField
+	for i := range pfs {
+		pf, err := CompileParallel(mlpGraph(batch), params, batch, dim, min(i+1, 2))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pf.Close()
+		pfs[i] = pf
+	}
+	pfs[2].Close() // its parts run one after the other on the caller
+	n := batch * dim
+	y, v := randomVec(n, 1.3), randomVec(n, 0.7)
+	out, dy := make([]float64, n), make([]float64, n)
+	dth := make([]float64, pfs[0].NumParams())
+	cfg := Config{Method: integrators.NewReversible(integrators.RK4()), Control: integrators.Fixed{Steps: 10}}
+	w := [][]float64{v}
+	for _, c := range []struct {
+		name  string
+		block int
+		fn    func(pf *ParallelField)
+	}{
+		{"f", 20, func(pf *ParallelField) { pf.Eval(out, 0.5, y) }},
+		{"vjp", 20, func(pf *ParallelField) { pf.VJP(dy, dth, 0.5, y, v) }},
+		{"keep+kept", 20, func(pf *ParallelField) {
+			// The reversible sweep's pattern: a forward evaluation that
+			// keeps its values, then the VJP served from them.
+			pf.EvalKeep(out, 0.5, y, 0)
+			pf.VJPKept(dy, dth, 0.5, y, v, 0)
+		}},
+		// A whole reversible gradient (forward solve and backward pass),
+		// 10 steps of reversible RK4.
+		{"reversible-gradient-N10", 2, func(pf *ParallelField) {
+			tr, err := Solve(pf, 0, 1, y, cfg)
+			if err == nil {
+				_, err = tr.Backward(w)
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}},
+	} {
+		block := c.block
+		b.Run(c.name, func(b *testing.B) {
+			for _, pf := range pfs {
+				for range block {
+					c.fn(pf)
+				}
+			}
+			var per [3][]float64
+			var fastest [3]time.Duration
+			var ratios []float64
+			calls, shared, falls := 0, 0, pfs[1].soloRuns
+			for b.Loop() {
+				var t [3]float64
+				for i, pf := range pfs {
+					var sum time.Duration
+					for range block {
+						before := pf.workerParts()
+						start := time.Now()
+						c.fn(pf)
+						d := time.Since(start)
+						sum += d
+						if fastest[i] == 0 || d < fastest[i] {
+							fastest[i] = d
+						}
+						if i == 1 {
+							calls++
+							if pf.workerParts() > before {
+								shared++
+							}
+						}
+					}
+					t[i] = sum.Seconds() / float64(block)
+					per[i] = append(per[i], t[i])
+				}
+				ratios = append(ratios, t[0]/t[1])
+			}
+			b.ReportMetric(slices.Min(per[0])*1e6, "µs/call-1w")
+			b.ReportMetric(slices.Min(per[1])*1e6, "µs/call-2w")
+			b.ReportMetric(slices.Min(per[0])/slices.Min(per[1]), "speedup-best")
+			slices.Sort(ratios)
+			b.ReportMetric(ratios[len(ratios)/2], "speedup-median")
+			b.ReportMetric(fastest[0].Seconds()/fastest[1].Seconds(), "speedup-min-call")
+			b.ReportMetric(float64(shared)/float64(calls), "worker-share")
+			b.ReportMetric(slices.Min(per[2])/slices.Min(per[0]), "split-cost")
+			b.ReportMetric(float64(pfs[1].soloRuns-falls), "fallbacks")
+		})
+	}
+}
+
+// TestParallelNoAllocs: a call of a ParallelField allocates nothing (the
+// arguments travel in the field, not in a closure).
+func TestParallelNoAllocs(t *testing.T) {
+	const batch = 6
+	params := mlpParams(G.NewGraph(), mlp.New(batch, fxDim, fxHidden, 3), tensor.Float64)
+	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	n := batch * fxDim
+	y, v, out := randomVec(n, 1.3), randomVec(n, 0.7), make([]float64, n)
+	dth := make([]float64, pf.NumParams())
+	pf.EvalKeep(out, 0.5, y, 0)
+	for name, fn := range map[string]func(){
+		"eval":     func() { pf.Eval(out, 0.5, y) },
+		"vjp":      func() { pf.VJP(out, dth, 0.5, y, v) },
+		"evalkeep": func() { pf.EvalKeep(out, 0.5, y, 0) },
+		"vjpkept":  func() { pf.VJPKept(out, dth, 0.5, y, v, 0) },
+	} {
+		fn()
+		if n := testing.AllocsPerRun(50, fn); n != 0 {
+			t.Errorf("%s: %v allocations per call, want 0", name, n)
+		}
+	}
+}
+
+// TestParallelFallback: stalled calls send the field to the caller alone
+// for a while (doubling while they persist, reset by a good call), and the
+// values do not change.
+func TestParallelFallback(t *testing.T) {
+	const batch = 5
+	ref := mlp.New(batch, fxDim, fxHidden, 21)
+	params := mlpParams(G.NewGraph(), ref, tensor.Float64)
+	one, err := CompileField(mlpGraph(batch), params, batch, fxDim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	for i := 0; i < stallCalls; i++ {
+		pf.adapt(true, time.Microsecond, 0)
+	}
+	if pf.solo != minSolo {
+		t.Fatalf("after %d stalls: %d solo calls, want %d", stallCalls, pf.solo, minSolo)
+	}
+	for i := 0; i < stallCalls; i++ {
+		pf.adapt(false, time.Microsecond, time.Millisecond) // waited long
+	}
+	if pf.solo != 2*minSolo {
+		t.Errorf("after more stalls: %d solo calls, want %d", pf.solo, 2*minSolo)
+	}
+	n := batch * fxDim
+	y := randomVec(n, 1.7)
+	want, got := make([]float64, n), make([]float64, n)
+	one.Eval(want, 0.3, y)
+	pf.Eval(got, 0.3, y)
+	if e := maxRelDiff(got, want); e > parallelTol {
+		t.Errorf("solo call: f differs by %.3g", e)
+	}
+	if pf.solo != 2*minSolo-1 {
+		t.Errorf("a solo call left %d, want %d", pf.solo, 2*minSolo-1)
+	}
+	pf.adapt(false, time.Millisecond, 0)
+	if pf.stalls != 0 || pf.backoff != 0 {
+		t.Errorf("a good call left stalls %d, backoff %d", pf.stalls, pf.backoff)
+	}
 }

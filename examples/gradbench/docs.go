@@ -8,23 +8,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-)
-
-// The peer, measured once on the same kind of machine (not rerun here):
-// torchdiffeq 0.2.5 on Debian's PyTorch 1.13, one thread, RK4, N = 1000,
-// D = 32, H = 64, batch 128, float64.
-const (
-	torchForward      = 0.82
-	torchBackprop     = 2.42
-	torchBackpropMem  = "1.1 GB"
-	torchAdjoint      = 5.36
-	torchAdjointMem   = "12 MB"
-	torchPerFieldEval = 205e-6
 )
 
 // Okabe–Ito colours, one per gradient method.
@@ -59,8 +48,12 @@ func markdown(res *results, checks []check) []byte {
 	pf("The vector field is a two-layer tanh MLP with time input, f(t, y) = tanh(y W₁ + t w + b₁) W₂ + b₂ with D = 32, H = 64, ")
 	pf("written with Gorgonia ops and compiled by `ad.CompileField`; float64; t ∈ [0, 1]; fixed steps; the loss is a fixed linear functional of y(1). ")
 	pf("Each configuration runs in a fresh process (so that its peak resident set size is its own); times are medians of repeated runs.\n\n")
-	pf("Measured %s on %s (%s); the whole run took %s.\n\n", res.Started.Format("2006-01-02"), res.CPU, res.Env, res.Elapsed.Round(1e9))
-	pf("Reproduce with\n\n```\ngo run ./examples/gradbench            # measures, prints the tables, writes this page\ngo run ./examples/gradbench -json      # one JSON object per measurement\ngo run ./examples/gradbench -from docs/benchmarks.json   # redraw from the saved results\n```\n\n")
+	pf("Measured %s on %s (%s); the whole run took %s", res.Started.Format("2006-01-02"), res.CPU, res.Env, res.Elapsed.Round(1e9))
+	if res.Load[0] != "" {
+		pf("; the host's load average (1, 5, 15 min) was %s at the start and %s at the end", res.Load[0], res.Load[1])
+	}
+	pf(".\n\n")
+	pf("Reproduce with\n\n```\ngo run ./examples/gradbench            # measures, prints the tables, writes this page\ngo run ./examples/gradbench -json      # one JSON object per measurement\ngo run ./examples/gradbench -peer      # and torchdiffeq side by side (pip install torch torchdiffeq)\ngo run ./examples/gradbench -from docs/benchmarks.json -peer   # only the peer comparison, keeping the rest\ngo run ./examples/gradbench -from docs/benchmarks.json   # redraw from the saved results\n```\n\n")
 	pf("The raw results are in [benchmarks.json](benchmarks.json).\n\n")
 
 	pf("## Targets\n\n| target | measured | limit | |\n|---|---|---|---|\n")
@@ -83,8 +76,18 @@ func markdown(res *results, checks []check) []byte {
 		pf("| f | %s | %s | %.2f× |\n", dur(f.GraphF), dur(f.GonumF), f.GraphF/f.GonumF)
 		pf("| f + VJP | %s | %s | %.2f× |\n\n", dur(f.GraphVJP), dur(f.GonumVJP), f.GraphVJP/f.GonumVJP)
 		pf("The compiled field runs Gorgonia's own ops in topological order into buffers reused from call to call (`ad/exec.go`), ")
-		pf("not through the TapeMachine. The hand-written MLP (`internal/mlp`) uses the same gonum BLAS calls, so the ratio is the evaluator's overhead. ")
-		pf("For comparison, PyTorch 1.13 spends about %.0f µs per evaluation on this problem.\n\n", torchPerFieldEval*1e6)
+		pf("not through the TapeMachine; its matrix products and activations run on the kernels of `internal/kernels` ([kernels.md](kernels.md)). ")
+		pf("The hand-written MLP (`internal/mlp`) calls gonum's pure-Go BLAS, so the ratio is no longer the evaluator's overhead alone.")
+		if pr := res.Peer; pr != nil {
+			if s, _, ok := pr.stat("torchdiffeq", "forward"); ok && s.funcEvals > 0 {
+				pf(" In the peer comparison below, PyTorch %s spends %.0f µs per evaluation of f in torchdiffeq's forward solve (best round)", pr.Torch, s.best/float64(s.funcEvals)*1e6)
+				if r, _, ok := pr.stat("revode", "forward"); ok && r.funcEvals > 0 {
+					pf(", revode %.0f µs (its forward solve, same run)", r.best/float64(r.funcEvals)*1e6)
+				}
+				pf(".")
+			}
+		}
+		pf("\n\n")
 	}
 
 	pf("## Time and accuracy, batch 128\n\n")
@@ -100,21 +103,7 @@ func markdown(res *results, checks []check) []byte {
 	pf("![memory against the number of steps](benchmarks-memory.png)\n\n")
 
 	pf("## The peer\n\n")
-	pf("torchdiffeq 0.2.5 on Debian's PyTorch 1.13, one thread, the same problem (RK4, N = 1000, batch 128, float64), measured on this machine kind: ")
-	pf("forward only %.2f s; `odeint` (backprop) gradient %.2f s at %s peak; `odeint_adjoint` gradient %.2f s at %s (approximate gradient).\n\n",
-		torchForward, torchBackprop, torchBackpropMem, torchAdjoint, torchAdjointMem)
-	if rev, ok := res.find("time", "reversible", "reversible-rk4", 1000); ok {
-		pf("revode's reversible gradient at N = 1000 takes %.2f s on one core with %s of peak RSS, exact to %.1g relative; ", rev.Seconds, mib(rev.PeakRSS), rev.RelErr)
-		for _, r := range res.Rows {
-			if r.Sweep == "time" && r.Method == "reversible" && r.Steps == 1000 && r.Workers > 1 {
-				pf("%.2f s with the field split over %d cores (`ad.CompileParallel`); ", r.Seconds, r.Workers)
-			}
-		}
-		pf("torchdiffeq's O(1)-memory `odeint_adjoint` takes %.2f s for an approximate gradient. ", torchAdjoint)
-		pf("The reversible scheme evaluates f twice per base step (8 evaluations per RK4 step instead of 4) and once more in the reconstruction, ")
-		pf("so its floor is about three RK4 forward passes plus the VJPs; at about 0.2 ms per evaluation in pure Go that is the figure above.\n\n")
-	}
-
+	peerSection(&b, res)
 	pf("## How to read the numbers\n\n")
 	pf("- **Reversible** stores the final pair (y_N, z_N) and the step times. Its backward pass rebuilds every step's states with the exact inverse, ")
 	pf("keeping each reconstruction's forward values (activations) for the VJPs that follow at the same points, so nothing is evaluated twice: ")
@@ -127,6 +116,54 @@ func markdown(res *results, checks []check) []byte {
 	pf("and its gradient differs from the discrete one by the truncation error (the relative error column).\n")
 	pf("- Times include the forward solve. Peak RSS includes the Go runtime and the compiled graphs (about 15–25 MiB).\n")
 	return b.Bytes()
+}
+
+// peerSection writes the side-by-side comparison with torchdiffeq, or how
+// to run it when this run did not.
+func peerSection(b *bytes.Buffer, res *results) {
+	pf := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	pr := res.Peer
+	if pr == nil {
+		pf("No peer was measured in this run. `go run ./examples/gradbench -peer` times torchdiffeq (PyTorch, one thread) on the same problem, ")
+		pf("alternating with revode in one run, and writes the ratios here (it needs `pip install torch torchdiffeq`; ")
+		pf("`-from docs/benchmarks.json -peer` measures only the comparison and keeps the other results).\n\n")
+		return
+	}
+	pf("Measured side by side in one run, %s, on %s: torchdiffeq %s on PyTorch %s (Python %s, `%s`), one thread; ", pr.Started.Format("2006-01-02 15:04 MST"), pr.CPU, pr.Torchdiffeq, pr.Torch, pr.Python, pr.Interpreter)
+	pf("revode (%s; 2 for the 2-worker gradient) in processes of its own. ", pr.Env)
+	pf("The problem is this page's: the same field (tanh(y W₁ + t w + b₁) W₂ + b₂, D = 32, H = 64), ")
+	pf("batch %d, float64, t ∈ [0, 1], N = %d fixed RK4 steps (torchdiffeq's `rk4` is the 3/8 rule, four evaluations a step like revode's), ", pr.Batch, pr.Steps)
+	pf("the same y₀ and linear loss, weights drawn at the same scale. Each configuration runs in a fresh process (its peak resident set is its own) ")
+	pf("and reports the median of its timed runs (the peer's follow a warm-up run; revode's first run is one of them); ")
+	pf("the %d rounds run every configuration once, revode and the peer alternating (every other round in reverse order), so the host's load hits both. ", pr.Rounds)
+	pf("The whole comparison took %s", pr.Elapsed.Round(time.Second))
+	if pr.Load[0] != "" {
+		pf(", at a load average (1, 5, 15 min) of %s at the start and %s at the end on %s", pr.Load[0], pr.Load[1], pr.CPU)
+	}
+	pf(". The host is shared: compare the ratios, which were measured together, rather than the seconds.\n\n")
+	pf("| | best s | median s | f evals | peak RSS | growth over the base |\n|---|---|---|---|---|---|\n")
+	for _, o := range peerOrder {
+		if s, _, ok := pr.stat(o.side, o.method); ok {
+			pf("| %s | %.3f | %.3f | %d | %s | %s |\n", peerLabel(o.side, o.method), s.best, s.median, s.funcEvals, mib(s.peak), mib(s.growth))
+		}
+	}
+	pf("\nPeak RSS is the process's (VmHWM): PyTorch's own start-up is most of the peer's; growth is the peak less the resident set before the first gradient. ")
+	pf("f evals count every evaluation of the field in one gradient: revode's include the backward pass's recomputations, the peer's the adjoint's backward solve (none for its backprop, which reuses the forward pass's graph).\n\n")
+	pf("| ratio | median of rounds | best / best | target | |\n|---|---|---|---|---|\n")
+	for _, r := range pr.ratios() {
+		mark := ""
+		if r.limit > 0 {
+			mark = "✅"
+			if !r.ok() {
+				mark = "❌"
+			}
+		}
+		pf("| %s | %.2f× | %.2f× | %s | %s |\n", r.what, r.median, r.best, limitText(r.limit, r.atLeast), mark)
+	}
+	pf("\nThe reversible gradient is exact (to round-off, against backprop through the same solve) with O(1) memory; ")
+	pf("`odeint_adjoint` is O(1) memory too but solves the adjoint equation backward, so its gradient carries the truncation error. ")
+	pf("The reversible scheme evaluates f twice per base step (8 evaluations per RK4 step) and once more in the reconstruction, so per evaluation of f ")
+	pf("it must be well over twice as fast as the peer to match `odeint` backprop.\n\n")
 }
 
 func table(b *bytes.Buffer, res *results, sweep string) {

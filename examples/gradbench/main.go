@@ -11,11 +11,18 @@
 //	go run ./examples/gradbench            # full run, writes docs/benchmarks.md
 //	go run ./examples/gradbench -quick     # small sizes, a smoke test
 //	go run ./examples/gradbench -json      # one JSON object per line
+//	go run ./examples/gradbench -peer      # and torchdiffeq side by side
+//
+// With -peer it also runs torchdiffeq (PyTorch, one thread) on the same
+// problem through the embedded script peer.py, alternating peer and revode
+// processes, and reports revode's times over the peer's; without PyTorch
+// and torchdiffeq it says how to install them and skips that part.
 package main
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,7 +58,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		from    = fs.String("from", "", "regenerate tables and docs from a results file written by an earlier run, without measuring")
 		save    = fs.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
 		sample  = fs.Duration("field-sample", 300*time.Millisecond, "length of one timed sample of the field benchmark")
+		peer    = fs.Bool("peer", false, "also time torchdiffeq (PyTorch) on the same problem, alternating with revode; with -from, only the peer comparison is measured")
+		popts   peerOptions
 	)
+	fs.StringVar(&popts.python, "python", "", "Python interpreter for -peer (default: python3, else /usr/bin/python3)")
+	fs.StringVar(&popts.path, "peer-path", "", "folder prepended to PYTHONPATH for -peer (one holding the torchdiffeq package)")
+	fs.IntVar(&popts.steps, "peer-steps", 1000, "RK4 steps N of the peer comparison")
+	fs.IntVar(&popts.rounds, "peer-rounds", 3, "rounds of the peer comparison (each runs every configuration once)")
+	fs.IntVar(&popts.repeats, "peer-repeats", 3, "timed gradients per process in the peer comparison (the median is taken)")
 	if help, err := command.Parse(fs, args); help || err != nil {
 		return err
 	}
@@ -67,6 +81,33 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *sample <= 0 {
 		return fmt.Errorf("%w: -field-sample %v: want > 0", command.ErrUsage, *sample)
 	}
+	if *peer && (popts.steps < 1 || popts.rounds < 1 || popts.repeats < 1) {
+		return fmt.Errorf("%w: -peer-steps, -peer-rounds and -peer-repeats must be ≥ 1", command.ErrUsage)
+	}
+	// Find the peer first, so that a missing one is reported before the
+	// long measurements rather than after them.
+	var py, script string
+	var info peerInfo
+	if *peer {
+		dir, err := os.MkdirTemp("", "gradbench-peer")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if script, err = writePeerScript(dir); err != nil {
+			return err
+		}
+		py, info, err = probePeer(script, popts)
+		if errors.Is(err, errNoPeer) {
+			fmt.Fprintf(stderr, "gradbench: -peer: skipping the peer comparison: %v\n%s\n", err, peerInstall)
+			*peer = false
+			if *from != "" {
+				return nil // nothing else was asked for
+			}
+		} else if err != nil {
+			return err
+		}
+	}
 	var res *results
 	var err error
 	if *from != "" {
@@ -80,9 +121,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 			plan[i].SampleSeconds = sample.Seconds()
 		}
 		res, err = runPlan(plan, stderr)
-		if err == nil && *save != "" && !*quick {
-			err = res.save(*save)
-		}
+	}
+	if err == nil && *peer {
+		res.Peer, err = runPeer(py, info, script, popts, stderr)
+	}
+	if err == nil && *save != "" && !*quick && (*from == "" || *peer) {
+		err = res.save(*save)
 	}
 	if err != nil {
 		return err
@@ -94,8 +138,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
+		if res.Peer != nil {
+			for _, l := range res.Peer.jsonLines() {
+				if err := enc.Encode(l); err != nil {
+					return err
+				}
+			}
+		}
 	} else {
 		printTables(stdout, res)
+		if res.Peer != nil {
+			printPeer(stdout, res.Peer)
+		}
 	}
 	checks := res.checks()
 	for _, c := range checks {
@@ -213,6 +267,11 @@ type results struct {
 	Elapsed time.Duration `json:"elapsed"`
 	Env     string        `json:"env"`
 	CPU     string        `json:"cpu"`
+	// Load is the host's load average (1, 5, 15 min) at the start and at
+	// the end of the run.
+	Load [2]string `json:"load,omitempty"`
+	// Peer is the side-by-side comparison with torchdiffeq (-peer).
+	Peer *peerResults `json:"peer,omitempty"`
 }
 
 func (res *results) save(path string) error {
@@ -233,6 +292,20 @@ func loadResults(path string) (*results, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &res, nil
+}
+
+// loadAvg reads the 1-, 5- and 15-minute load averages ("" where there
+// is no /proc/loadavg).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // cpuModel reads the processor's name from /proc/cpuinfo.
@@ -256,7 +329,7 @@ func runPlan(plan []config, stderr io.Writer) (*results, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &results{Started: time.Now(), CPU: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU()), Env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
+	res := &results{Load: [2]string{loadAvg()}, Started: time.Now(), CPU: fmt.Sprintf("%s, %d cores", cpuModel(), runtime.NumCPU()), Env: fmt.Sprintf("%s %s/%s, GOMAXPROCS=%d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))}
 	bar := progressbar.NewOptions(len(plan),
 		progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription("gradbench"),
@@ -267,22 +340,34 @@ func runPlan(plan []config, stderr io.Writer) (*results, error) {
 	)
 	for _, c := range plan {
 		bar.Describe(fmt.Sprintf("%-6s %-16s %-14s N=%-5d", c.Sweep, c.Method, c.Solve, c.Steps))
-		arg, _ := json.Marshal(c)
-		cmd := exec.Command(exe, "-child", string(arg))
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("%s %s N=%d: %v: %s", c.Method, c.Solve, c.Steps, err, strings.TrimSpace(errb.String()))
-		}
-		var r result
-		if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-			return nil, fmt.Errorf("%s %s N=%d: reading the child's result: %v", c.Method, c.Solve, c.Steps, err)
+		r, err := runConfig(exe, c, nil)
+		if err != nil {
+			return nil, err
 		}
 		res.Rows = append(res.Rows, r)
 		_ = bar.Add(1)
 	}
 	res.Elapsed = time.Since(res.Started)
+	res.Load[1] = loadAvg()
 	return res, nil
+}
+
+// runConfig runs one configuration in a child process (exe -child) with
+// the environment env (nil: this process's).
+func runConfig(exe string, c config, env []string) (result, error) {
+	arg, _ := json.Marshal(c)
+	cmd := exec.Command(exe, "-child", string(arg))
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	var r result
+	if err := cmd.Run(); err != nil {
+		return r, fmt.Errorf("%s %s N=%d: %v: %s", c.Method, c.Solve, c.Steps, err, strings.TrimSpace(errb.String()))
+	}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return r, fmt.Errorf("%s %s N=%d: reading the child's result: %v", c.Method, c.Solve, c.Steps, err)
+	}
+	return r, nil
 }
 
 // find returns the row of a measurement.
