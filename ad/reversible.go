@@ -2,6 +2,7 @@ package ad
 
 import (
 	"fmt"
+	"github.com/revode/revode/internal/vecdiff"
 	"math"
 
 	"github.com/revode/revode/integrators"
@@ -107,7 +108,7 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 	r.addOutputCotangents(n, dY, bar[:dim])
 	for i := n; i >= 1; i-- {
 		if c, ok := rec.ckpt[i]; ok && i != n {
-			g.Stats.Drift = math.Max(g.Stats.Drift, relDiff(state, c))
+			g.Stats.Drift = math.Max(g.Stats.Drift, vecdiff.Rel(state, c))
 			copy(state, c)
 			g.Stats.Snaps++
 		}
@@ -124,7 +125,7 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 	// Drift at the initial value, on the whole carried state.
 	init := make([]float64, len(state))
 	st.Init(f, r.t0, r.y0, init)
-	g.Stats.Drift = math.Max(g.Stats.Drift, relDiff(state, init))
+	g.Stats.Drift = math.Max(g.Stats.Drift, vecdiff.Rel(state, init))
 	rec.adj.InitVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
 	g.Stats.VJPEvals += rec.adj.InitVJPs() // the baselines' initial state involves f(t0, y0)
 	g.Stats.FuncEvals = st.Evals() - evals0

@@ -2,6 +2,7 @@ package ad
 
 import (
 	"errors"
+	"github.com/revode/revode/internal/vecdiff"
 	"math"
 	"strings"
 	"testing"
@@ -123,7 +124,7 @@ func TestGraphFieldSDEGradient(t *testing.T) {
 		}
 		ry, rf, rg, st := grads(integrators.SDEGradReversible)
 		by, bf, bg, _ := grads(integrators.SDEGradBackprop)
-		ey, ef, eg := relDiff(ry, by), relDiff(rf, bf), relDiff(rg, bg)
+		ey, ef, eg := vecdiff.Rel(ry, by), vecdiff.Rel(rf, bf), vecdiff.Rel(rg, bg)
 		t.Logf("%s: reversible vs backprop: y0 %.1e, drift θ %.1e, diffusion θ %.1e; reconstruction drift %.1e", kind, ey, ef, eg, st.Reconstruction)
 		if !(ey <= revVsBackpropTol && ef <= revVsBackpropTol && eg <= revVsBackpropTol) {
 			t.Errorf("%s: reversible vs backprop: %.3g %.3g %.3g, want ≤ %g", kind, ey, ef, eg, revVsBackpropTol)
@@ -150,7 +151,7 @@ func TestGraphFieldSDEGradient(t *testing.T) {
 			off += len(d)
 		}
 		fd(dData, rg)
-		e := relDiff(got, want)
+		e := vecdiff.Rel(got, want)
 		t.Logf("%s: reversible vs central differences over %d entries: %.1e", kind, len(got), e)
 		if !(e <= finiteDiffTol) || math.IsNaN(e) {
 			t.Errorf("%s: reversible vs central differences: %.3g, want ≤ %g", kind, e, finiteDiffTol)

@@ -220,15 +220,3 @@ func (r *run) addOutputCotangents(i int, dY [][]float64, ybar []float64) {
 		}
 	}
 }
-
-func relDiff(a, b []float64) float64 {
-	num, den := 0.0, 0.0
-	for i := range a {
-		num += (a[i] - b[i]) * (a[i] - b[i])
-		den += b[i] * b[i]
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
-}

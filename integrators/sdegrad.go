@@ -3,6 +3,7 @@ package integrators
 import (
 	"errors"
 	"fmt"
+	"github.com/revode/revode/internal/vecdiff"
 	"math"
 )
 
@@ -275,7 +276,7 @@ func (sw *sdeSweep) reversible(rev SDEReverser, final []float64, ckpt map[int][]
 	}
 	for i := n; i >= 1; i-- {
 		if c, ok := ckpt[i]; ok && i != n {
-			sw.stats.Reconstruction = math.Max(sw.stats.Reconstruction, relDiff(state, c))
+			sw.stats.Reconstruction = math.Max(sw.stats.Reconstruction, vecdiff.Rel(state, c))
 			copy(state, c)
 			sw.stats.Snaps++
 		}
@@ -291,7 +292,7 @@ func (sw *sdeSweep) reversible(rev SDEReverser, final []float64, ckpt map[int][]
 	}
 	init := make([]float64, len(state))
 	rev.Init(sde, sw.p.T0, sw.p.Y0, init)
-	sw.stats.Reconstruction = math.Max(sw.stats.Reconstruction, relDiff(state, init))
+	sw.stats.Reconstruction = math.Max(sw.stats.Reconstruction, vecdiff.Rel(state, init))
 	return nil
 }
 
@@ -425,17 +426,4 @@ func (sw *sdeSweep) checkpoint(final []float64, k int) error {
 		sw.sweepTape(tp, lo, hi)
 	}
 	return nil
-}
-
-// relDiff is ‖a − b‖/‖b‖ (‖a − b‖ when b = 0).
-func relDiff(a, b []float64) float64 {
-	num, den := 0.0, 0.0
-	for i := range a {
-		num += (a[i] - b[i]) * (a[i] - b[i])
-		den += b[i] * b[i]
-	}
-	if den == 0 {
-		return math.Sqrt(num)
-	}
-	return math.Sqrt(num / den)
 }
