@@ -405,18 +405,7 @@ func trainFit(r fitRun) (fitRow, error) {
 		steps += tr.Stats.Steps
 		row.HeldBytes = max(row.HeldBytes, tr.HeldBytes)
 		row.Drift = math.Max(row.Drift, g.Stats.Drift)
-		// θ is the parameters' concatenation, in order.
-		off := 0
-		for _, v := range views {
-			copy(theta[off:], v)
-			off += len(v)
-		}
-		opt.step(theta, g.Theta)
-		off = 0
-		for _, v := range views {
-			copy(v, theta[off:off+len(v)])
-			off += len(v)
-		}
+		opt.stepViews(views, theta, g.Theta)
 		if err := field.Bind(params); err != nil {
 			return row, err
 		}
@@ -460,6 +449,23 @@ func (a *adamW) step(x, g []float64) {
 		a.m[i] = b1*a.m[i] + (1-b1)*g[i]
 		a.v[i] = b2*a.v[i] + (1-b2)*g[i]*g[i]
 		x[i] -= a.lr * ((a.m[i]/c1)/(math.Sqrt(a.v[i]/c2)+eps) + a.decay*x[i])
+	}
+}
+
+// stepViews takes one step on parameters that live in separate slices
+// (views, in order), gathered into theta (their concatenation, scratch),
+// with gradient g over that concatenation.
+func (a *adamW) stepViews(views [][]float64, theta, g []float64) {
+	off := 0
+	for _, v := range views {
+		copy(theta[off:], v)
+		off += len(v)
+	}
+	a.step(theta, g)
+	off = 0
+	for _, v := range views {
+		copy(v, theta[off:off+len(v)])
+		off += len(v)
 	}
 }
 

@@ -156,17 +156,7 @@ func trainUDE(model string, trainSteps int, quick bool) (udeRow, error) {
 		}
 		row.TrainLoss, row.BestLoss = loss, math.Min(row.BestLoss, loss)
 		row.LossCurve = append(row.LossCurve, loss)
-		off := 0
-		for _, v := range views {
-			copy(theta[off:], v)
-			off += len(v)
-		}
-		opt.step(theta, g.Theta)
-		off = 0
-		for _, v := range views {
-			copy(v, theta[off:off+len(v)])
-			off += len(v)
-		}
+		opt.stepViews(views, theta, g.Theta)
 		if err := field.Bind(params); err != nil {
 			return row, err
 		}

@@ -164,8 +164,10 @@ func run(args []string, stdout, log io.Writer) error {
 		return fmt.Errorf("%s: %w", *trainPath, err)
 	}
 	if interp == "auto" {
+		// Increments where a step spans more than one observation
+		// interval (by the grid rule, or fewer -steps than intervals).
 		interp = hermite
-		if every > 1 {
+		if every > 1 || (*steps > 0 && *steps < maxLen-1) {
 			interp = increments
 		}
 	}
