@@ -92,31 +92,17 @@ func SolveSDE(p SDEProblem, o SDEOptions) (*SDESolution, error) {
 	if err != nil {
 		return nil, err
 	}
-	var grid []float64
-	var adaptive *Adaptive
-	switch c := o.Control.(type) {
-	case nil:
+	if o.Control == nil {
 		return nil, errors.New("integrators: SDEOptions.Control is nil (use Fixed, Grid or Adaptive)")
-	case Fixed:
-		if grid, err = c.Times(p.T0, p.T1, saveAt, maxSteps); err != nil {
-			return nil, err
-		}
-	case Grid:
-		if err = c.check(p.T0, p.T1, saveAt, maxSteps); err != nil {
-			return nil, err
-		}
-		grid = c
-	case Adaptive:
-		a, aerr := c.withDefaults()
-		if aerr != nil {
-			return nil, aerr
-		}
-		if a.RowSize > 0 && len(p.Y0)%a.RowSize != 0 {
-			return nil, fmt.Errorf("integrators: Adaptive.RowSize = %d does not divide the state's %d entries", a.RowSize, len(p.Y0))
-		}
-		adaptive = &a
-	default:
-		return nil, fmt.Errorf("integrators: unknown controller %T", o.Control)
+	}
+	start := ControlStart{T0: p.T0, T1: p.T1, SaveAt: saveAt, MaxSteps: maxSteps, Y0: p.Y0}
+	start.Order = o.Method.StrongOrder(p.SDE.Diffusion.Noise())
+	// Step doubling compares a step with its two halves: the local error of
+	// a method of strong order p is of order p + 1/2.
+	start.ErrorOrder = start.Order + 0.5
+	ctl, err := o.Control.Begin(start)
+	if err != nil {
+		return nil, err
 	}
 	stepper, err := o.Method.NewSDEStepper(len(p.Y0), m)
 	if err != nil {
@@ -134,11 +120,7 @@ func SolveSDE(p SDEProblem, o SDEOptions) (*SDESolution, error) {
 	}
 	stepper.Init(p.SDE, p.T0, p.Y0, r.state)
 	r.save(p.T0)
-	if adaptive != nil {
-		err = r.adaptive(adaptive)
-	} else {
-		err = r.replay(grid)
-	}
+	err = r.run(o.Control, ctl)
 	if err != nil {
 		return nil, fmt.Errorf("integrators: %s: %w", o.Method.Name(), err)
 	}
@@ -191,113 +173,91 @@ func (r *sdeRun) accept(t float64) {
 	r.save(t)
 }
 
-// replay steps through a given grid of times.
-func (r *sdeRun) replay(grid []float64) error {
-	for k := 1; k < len(grid); k++ {
-		if err := r.step(grid[k-1], grid[k], r.state, r.state); err != nil {
-			return err
-		}
-		r.accept(grid[k])
-	}
-	return nil
-}
-
-// adaptive runs step doubling on the Brownian sample: each attempt from t
-// to t + h takes one step of h and two of h/2 (the increments over the
-// halves are W's own, so they add up to the full step's), estimates the
-// error as the difference of the two results, and on acceptance keeps the
-// two half steps, recording both step times. Rejected attempts ask W about
-// times it will never be asked again; with a Brownian tree the path does
-// not depend on the queries, so rejection does not bias the sample (Gaines
-// and Lyons 1997). The step-size update is the PI rule of Adaptive with the
-// estimate's local order k = p + 1/2, p the method's strong order for the
-// noise type.
-func (r *sdeRun) adaptive(c *Adaptive) error {
+// run is the solve loop: the controller proposes each step's end and
+// keeps or rejects it. A controller that judges steps by their error
+// (ErrorController) sees the error of step doubling on the Brownian
+// sample: each attempt from t to t + h takes one step of h and two of h/2
+// (the increments over the halves are W's own, so they add up to the full
+// step's), estimates the error as the difference of the two results, and
+// on acceptance keeps the two half steps, recording both step times.
+// Rejected attempts ask W about times it will never be asked again; with a
+// Brownian tree the path does not depend on the queries, so rejection does
+// not bias the sample (Gaines and Lyons 1997). With Adaptive, the
+// step-size update is its PI rule with the estimate's local order
+// k = p + 1/2, p the method's strong order for the noise type.
+func (r *sdeRun) run(c Controller, ctl StepControl) error {
 	t0, t1 := r.p.T0, r.p.T1
 	if t0 == t1 {
 		return nil
 	}
-	n := r.stepper.StateLen()
-	full, mid, half := make([]float64, n), make([]float64, n), make([]float64, n)
-	dim := r.stepper.Dim()
-	est := make([]float64, dim)
-	k := r.method.StrongOrder(r.p.SDE.Diffusion.Noise()) + 0.5
-	dir := direction(t0, t1)
-	h := c.InitialStep
-	if h == 0 {
-		h = math.Abs(t1-t0) / 100
+	var full, mid, est []float64
+	if ec, ok := c.(ErrorController); ok && ec.NeedsErrorEstimate() {
+		n := r.stepper.StateLen()
+		full, mid, est = make([]float64, n), make([]float64, n), make([]float64, r.stepper.Dim())
 	}
-	if c.DtMax > 0 {
-		h = math.Min(h, c.DtMax)
-	}
-	t, prevErr, rejectedLast := t0, 1.0, false
-	for attempts := 0; t != t1; attempts++ {
+	trial := make([]float64, r.stepper.StateLen())
+	tn, err := ctl.First()
+	t := t0
+	for attempts := 0; err == nil; attempts++ {
 		if attempts >= r.maxSteps {
-			return fmt.Errorf("%d step pairs attempted, last accepted t=%g (of %g): %w", attempts, t, t1, ErrMaxSteps)
+			what := "steps"
+			if est != nil {
+				what = "step pairs"
+			}
+			return fmt.Errorf("%d %s attempted, last accepted t=%g (of %g): %w", attempts, what, t, t1, ErrMaxSteps)
 		}
-		target := t1
-		if r.next < len(r.saveAt) {
-			target = r.saveAt[r.next]
+		if err := checkProposal(c, t, tn, t1, r.saveAt, r.next); err != nil {
+			return err
 		}
-		tn, clipped := t+dir*h, false
-		if dir*(tn-target) >= 0 {
-			tn, clipped = target, true
-		}
-		tm := t + (tn-t)/2
-		if tm == t || tm == tn || math.Abs(tn-t) < c.DtMin && tn != target {
-			return fmt.Errorf("step %d at t=%g: step size %g below the minimum %g: %w", r.sol.Stats.Steps+1, t, h, c.DtMin, ErrStepUnderflow)
-		}
-		r.p.W.Increment(r.dw, t, tn)
-		r.sol.Stats.BrownianQuery++
-		r.stepper.Step(r.p.SDE, t, tn, r.dw, r.state, full)
-		e := math.NaN()
-		if err := r.step(t, tm, r.state, mid); err == nil {
-			if err := r.step(tm, tn, mid, half); err == nil {
-				ys, yf, yh := r.stepper.Solution(r.state), r.stepper.Solution(full), r.stepper.Solution(half)
-				for i := range est {
-					est[i] = yh[i] - yf[i]
+		var keep bool
+		var next float64
+		if est == nil {
+			if err := r.step(t, tn, r.state, trial); err != nil {
+				return err
+			}
+			keep, next, err = ctl.Adapt(t, tn, r.stepper.Solution(r.state), r.stepper.Solution(trial), nil)
+			if err == nil && keep {
+				copy(r.state, trial)
+				r.accept(tn)
+			}
+		} else {
+			tm := t + (tn-t)/2
+			if tm == t || tm == tn {
+				return fmt.Errorf("step %d at t=%g: step size %g cannot be halved: %w", r.sol.Stats.Steps+1, t, math.Abs(tn-t), ErrStepUnderflow)
+			}
+			r.p.W.Increment(r.dw, t, tn)
+			r.sol.Stats.BrownianQuery++
+			r.stepper.Step(r.p.SDE, t, tn, r.dw, r.state, full)
+			for i := range est {
+				est[i] = math.NaN() // a non-finite half step is a rejection
+			}
+			if err := r.step(t, tm, r.state, mid); err == nil {
+				if err := r.step(tm, tn, mid, trial); err == nil {
+					yf, yh := r.stepper.Solution(full), r.stepper.Solution(trial)
+					for i := range est {
+						est[i] = yh[i] - yf[i]
+					}
 				}
-				e = c.errorNorm(est, ys, yh)
+			}
+			keep, next, err = ctl.Adapt(t, tn, r.stepper.Solution(r.state), r.stepper.Solution(trial), est)
+			if err == nil && keep {
+				copy(r.state, mid)
+				r.accept(tm)
+				copy(r.state, trial)
+				r.accept(tn)
 			}
 		}
-		hUsed := math.Abs(tn - t)
-		if !(e <= 1) { // also rejects NaN: a non-finite attempt shrinks the step
+		if err != nil {
+			break
+		}
+		if !keep {
 			r.sol.Stats.Rejected++
-			fac := c.MinFactor
-			if !math.IsNaN(e) && !math.IsInf(e, 0) {
-				fac = math.Max(c.MinFactor, math.Min(1, c.Safety*math.Pow(e, -1/k)))
-			}
-			h = hUsed * fac
-			rejectedLast = true
-			continue
+		} else if t = tn; t == t1 {
+			return nil
 		}
-		copy(r.state, mid)
-		r.accept(tm)
-		copy(r.state, half)
-		r.accept(tn)
-		t = tn
-		fac := c.MaxFactor
-		if e > 0 {
-			fac = c.Safety * math.Pow(e, -(c.ICoeff+c.PCoeff)/k) * math.Pow(prevErr, c.PCoeff/k)
-		}
-		hi := c.MaxFactor
-		if rejectedLast {
-			hi = 1
-		}
-		next := hUsed * math.Max(c.MinFactor, math.Min(hi, fac))
-		if clipped && !rejectedLast {
-			// A step shortened to land on an output time says nothing
-			// against the step size proposed before it.
-			next = math.Max(next, h)
-		}
-		h = next
-		if c.DtMax > 0 {
-			h = math.Min(h, c.DtMax)
-		}
-		prevErr = math.Max(e, 1e-4)
-		rejectedLast = false
+		tn = next
 	}
-	return nil
+	return err
 }
 
 func (p SDEProblem) validate() (int, error) {

@@ -114,28 +114,23 @@ func Solve(p Problem, o Options) (*Solution, error) {
 	stepper.Init(p.F, p.T0, p.Y0, s.state)
 	s.sol.StepTimes = append(s.sol.StepTimes, p.T0)
 	s.save(p.T0)
-	switch c := o.Control.(type) {
-	case Fixed:
-		grid, gerr := c.Times(p.T0, p.T1, saveAt, maxSteps)
-		if gerr != nil {
-			return nil, gerr
-		}
-		err = s.replay(grid)
-	case Grid:
-		if gerr := c.check(p.T0, p.T1, saveAt, maxSteps); gerr != nil {
-			return nil, gerr
-		}
-		err = s.replay(c)
-	case Adaptive:
-		err = s.adaptive(c, o.Method)
-	default:
-		err = fmt.Errorf("integrators: unknown controller %T", o.Control)
+	extraEvals := 0
+	start := ControlStart{T0: p.T0, T1: p.T1, SaveAt: saveAt, MaxSteps: maxSteps, Y0: p.Y0,
+		Order: float64(o.Method.Order()), ErrorOrder: float64(o.Method.ErrorOrder())}
+	if o.Method.ErrorOrder() > 0 {
+		start.ErrorOrder++ // the local order of an embedded estimate of order p is p + 1
 	}
+	start.Rate = func(dst []float64, t float64, y []float64) {
+		extraEvals++
+		p.F.Eval(dst, t, y)
+	}
+	err = s.run(o.Control, start)
+	s.sol.Stats.FuncEvals += extraEvals
 	if err != nil {
 		return nil, fmt.Errorf("integrators: %s: %w", o.Method.Name(), err)
 	}
 	s.sol.State = s.state
-	s.sol.Stats.FuncEvals += stepper.Evals() // adaptive() added its step-size selection
+	s.sol.Stats.FuncEvals += stepper.Evals()
 	return s.sol, nil
 }
 
@@ -319,91 +314,64 @@ func (s *solveRun) accept(t float64) error {
 	return nil
 }
 
-// replay steps through a given grid of times.
-func (s *solveRun) replay(grid []float64) error {
-	for k := 1; k < len(grid); k++ {
-		s.stepper.Step(s.p.F, grid[k-1], grid[k], s.state, s.trial)
-		if err := s.accept(grid[k]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// adaptive runs the PI-controlled loop.
-func (s *solveRun) adaptive(c Adaptive, m Method) error {
-	c, err := c.withDefaults()
+// run is the solve loop: the controller proposes each step's end, the
+// stepper takes it, and the controller keeps or rejects it.
+func (s *solveRun) run(c Controller, start ControlStart) error {
+	ctl, err := c.Begin(start)
 	if err != nil {
 		return err
-	}
-	if m.ErrorOrder() == 0 {
-		return errors.New("adaptive step control needs an embedded error estimate, which this method lacks (use a tableau such as Bosh3, Dopri5 or Tsit5, or Fixed steps)")
 	}
 	t0, t1 := s.p.T0, s.p.T1
 	if t0 == t1 {
 		return nil
 	}
-	dim := s.stepper.Dim()
-	if c.RowSize > 0 && dim%c.RowSize != 0 {
-		return fmt.Errorf("Adaptive.RowSize = %d does not divide the state's %d entries", c.RowSize, dim)
+	var est []float64
+	if ec, ok := c.(ErrorController); ok && ec.NeedsErrorEstimate() {
+		est = make([]float64, s.stepper.Dim())
 	}
-	est := make([]float64, dim)
-	dir := direction(t0, t1)
-	k := m.ErrorOrder() + 1
-	h := c.InitialStep
-	extraEvals := 0
-	if h == 0 {
-		f1, y1 := make([]float64, dim), make([]float64, dim)
-		h = c.initialStep(s.p.F, t0, dir, s.p.Y0, est, y1, f1, m.Order())
-		extraEvals = 2
-	}
-	defer func() { s.sol.Stats.FuncEvals += extraEvals }()
-	if c.DtMax > 0 {
-		h = math.Min(h, c.DtMax)
-	}
-	t, prevErr, rejectedLast := t0, 1.0, false
-	for attempts := 0; t != t1; attempts++ {
+	tn, err := ctl.First()
+	t := t0
+	for attempts := 0; err == nil; attempts++ {
 		if attempts >= s.maxSteps {
 			return fmt.Errorf("%d steps attempted, last accepted t=%g (of %g): %w", attempts, t, t1, ErrMaxSteps)
 		}
-		target := t1
-		if s.next < len(s.saveAt) {
-			target = s.saveAt[s.next]
-		}
-		tn, clipped := t+dir*h, false
-		if dir*(tn-target) >= 0 {
-			tn, clipped = target, true
-		}
-		if tn == t || math.Abs(tn-t) < c.DtMin && tn != target {
-			return fmt.Errorf("step %d at t=%g: step size %g below the minimum %g: %w", s.sol.Stats.Steps+1, t, h, c.DtMin, ErrStepUnderflow)
-		}
-		s.stepper.Step(s.p.F, t, tn, s.state, s.trial)
-		s.stepper.ErrorEstimate(est)
-		y0, y1 := s.stepper.Solution(s.state), s.stepper.Solution(s.trial)
-		e := c.errorNorm(est, y0, y1)
-		hUsed := math.Abs(tn - t)
-		if !(e <= 1) { // also rejects NaN
-			s.sol.Stats.Rejected++
-			h = hUsed * c.rejectFactor(e, k)
-			rejectedLast = true
-			continue
-		}
-		if err := s.accept(tn); err != nil {
+		if err := checkProposal(c, t, tn, t1, s.saveAt, s.next); err != nil {
 			return err
 		}
-		t = tn
-		next := hUsed * c.factor(e, prevErr, k, rejectedLast)
-		if clipped && !rejectedLast {
-			// A step shortened to land on an output time says nothing
-			// against the step size proposed before it.
-			next = math.Max(next, h)
+		s.stepper.Step(s.p.F, t, tn, s.state, s.trial)
+		if est != nil && !s.stepper.ErrorEstimate(est) {
+			return fmt.Errorf("controller %T needs an error estimate, which this method lacks", c)
 		}
-		h = next
-		if c.DtMax > 0 {
-			h = math.Min(h, c.DtMax)
+		var keep bool
+		var next float64
+		keep, next, err = ctl.Adapt(t, tn, s.stepper.Solution(s.state), s.stepper.Solution(s.trial), est)
+		if err != nil {
+			break
 		}
-		prevErr = math.Max(e, 1e-4) // floor: a near-zero error would let the P term shrink the next step
-		rejectedLast = false
+		if keep {
+			if err := s.accept(tn); err != nil {
+				return err
+			}
+			if t = tn; t == t1 {
+				return nil
+			}
+		} else {
+			s.sol.Stats.Rejected++
+		}
+		tn = next
+	}
+	return err
+}
+
+// checkProposal refuses a step from t to tn that does not move towards t1,
+// passes it, or jumps over the output time saveAt[next].
+func checkProposal(c Controller, t, tn, t1 float64, saveAt []float64, next int) error {
+	dir := direction(t, t1)
+	if !(dir*(tn-t) > 0) || dir*(tn-t1) > 0 {
+		return fmt.Errorf("controller %T proposed a step from t=%g to t=%g, which does not move towards t=%g within the span: %w", c, t, tn, t1, ErrStepUnderflow)
+	}
+	if next < len(saveAt) && dir*(tn-saveAt[next]) > 0 {
+		return fmt.Errorf("controller %T proposed a step from t=%g to t=%g over the output time %g (steps must land on every output time)", c, t, tn, saveAt[next])
 	}
 	return nil
 }
