@@ -28,6 +28,9 @@ var _ Gradient = Adjoint{}
 func (Adjoint) Name() string { return "adjoint" }
 
 func (Adjoint) newRecorder(r *run) (recorder, error) {
+	if odeField(r.term) == nil {
+		return nil, fmt.Errorf("ad: the continuous adjoint solves an adjoint ODE backward; a %T term has none here (an increment-form control term, an SDE): use Reversible, Backprop or Checkpoint: %w", r.term, ErrNotServing)
+	}
 	tab, err := adjointTableau(r.cfg.Method)
 	if err != nil {
 		return nil, err
@@ -81,7 +84,8 @@ func (s *augmented) Eval(dst []float64, t float64, st []float64) {
 }
 
 func (rec *adjointRec) backward(dY [][]float64) (*Gradients, error) {
-	r, f := rec.r, rec.r.field
+	r := rec.r
+	f := odeField(r.term) // newRecorder refused other terms
 	n := len(r.y0)
 	p := f.NumParams()
 	aug := &augmented{f: f, n: n, dy: make([]float64, n), dth: make([]float64, p)}

@@ -86,7 +86,7 @@ func (rec *backpropRec) heldBytes() int {
 }
 
 func (rec *backpropRec) backward(dY [][]float64) (*Gradients, error) {
-	r, f := rec.r, rec.r.field
+	r, f := rec.r, rec.r.term
 	ts := r.sol.StepTimes
 	n := len(ts) - 1
 	dim := rec.st.Dim()
@@ -99,7 +99,6 @@ func (rec *backpropRec) backward(dY [][]float64) (*Gradients, error) {
 			copy(dst[j], s)
 		}
 		rec.adj.SetStageTimes(ts[i-1], ts[i])
-		beginStep(f, ts[i-1], ts[i])
 		rec.adj.StepVJP(f, ts[i-1], ts[i], rec.states[i-1], rec.states[i], bar, g.Theta)
 		r.addOutputCotangents(i-1, dY, bar[:dim])
 	}

@@ -83,8 +83,8 @@ type checkpointRec struct {
 	g0          *Gradients
 	work, after []float64
 	// kf serves each step's VJPs from the forward values its Step kept.
-	kf    *keptField
-	field Field
+	kf   *keptField
+	term Term
 }
 
 // plan fixes the snapshot budget for n steps and the first-level snapshot
@@ -115,7 +115,7 @@ func (rec *checkpointRec) heldBytes() int {
 }
 
 func (rec *checkpointRec) backward(dY [][]float64) (*Gradients, error) {
-	r, f := rec.r, rec.r.field
+	r, f := rec.r, rec.r.term
 	ts := r.sol.StepTimes
 	n := len(ts) - 1
 	if rec.want == nil {
@@ -127,10 +127,7 @@ func (rec *checkpointRec) backward(dY [][]float64) (*Gradients, error) {
 	rec.g0 = &Gradients{Y0: make([]float64, dim), Theta: make([]float64, f.NumParams())}
 	rec.work = make([]float64, rec.st.StateLen())
 	rec.after = make([]float64, rec.st.StateLen())
-	rec.field = r.field
-	if kf, ok := newKeptField(r.field); ok {
-		rec.kf, rec.field = kf, kf
-	}
+	rec.term, rec.kf = keptTerm(r.term)
 	evals0 := rec.st.Evals()
 	init := make([]float64, rec.st.StateLen())
 	rec.st.Init(f, r.t0, r.y0, init)
@@ -183,7 +180,7 @@ func (rec *checkpointRec) advance(lo, to int, dst []float64) {
 	ts := rec.r.sol.StepTimes
 	copy(dst, rec.held[lo])
 	for i := lo; i < to; i++ {
-		rec.st.Step(rec.r.field, ts[i], ts[i+1], dst, dst)
+		rec.st.Step(rec.r.term, ts[i], ts[i+1], dst, dst)
 	}
 }
 
@@ -194,8 +191,8 @@ func (rec *checkpointRec) stepVJP(i int) { rec.stepVJPFrom(i, rec.held[i]) }
 func (rec *checkpointRec) stepVJPFrom(i int, before []float64) {
 	r := rec.r
 	ts := r.sol.StepTimes
-	rec.st.Step(rec.field, ts[i], ts[i+1], before, rec.after)
-	rec.adj.StepVJP(rec.field, ts[i], ts[i+1], before, rec.after, rec.bar, rec.g0.Theta)
+	rec.st.Step(rec.term, ts[i], ts[i+1], before, rec.after)
+	rec.adj.StepVJP(rec.term, ts[i], ts[i+1], before, rec.after, rec.bar, rec.g0.Theta)
 	if rec.kf != nil {
 		rec.kf.invalidate()
 	}

@@ -61,13 +61,11 @@ type GraphField struct {
 	keepFwd, kept *program
 	slots         [][]G.Value
 
-	// Controlled fields (CompileControlled): the control derivative X'(t)
-	// enters as the input ctl, filled before every call by control.
+	// Controlled fields (CompileControlled): the control c of F(t, y)·c
+	// enters as the input ctl, filled from Prod's and ProdVJP's argument.
 	ctl      *G.Node
 	ctlTen   *tensor.Dense
 	ctlBuf   []float64
-	control  func(dst []float64, t float64)
-	stepHook func(t0, t1 float64)
 	channels int
 
 	// Input values, bound once: their backing slices are refilled per call.
@@ -96,11 +94,14 @@ func CompileField(build FieldFunc, params G.Nodes, batch, dim int) (*GraphField,
 // dim×channels matrix F for series b, row-major.
 type ControlledFunc func(g *G.ExprGraph, t, y *G.Node, params G.Nodes) (*G.Node, error)
 
-// CompileControlled compiles the vector field f(t, y) = F(t, y) X'(t) of a
-// controlled differential equation, where each row of the batch has its own
-// control X. SetControl supplies X'(t) before any evaluation. Solving
-// dy/dt = F(y) X'(t) with any Runge–Kutta method is the Neural CDE (Kidger
-// et al. 2020) for a differentiable control path.
+// CompileControlled compiles the product F(t, y)·c of the matrix field of a
+// controlled differential equation dy = F(t, y) dX with a control c of
+// (batch, channels) entries, one row of channels per row of the batch: the
+// field of an integrators.ControlTerm (Prod, ProdVJP). With c = ΔX over a
+// step it drives the increment form of a Neural CDE (Kidger et al. 2020);
+// with c = X'(t) it is the ODE dy/dt = F(t, y) X'(t) of the derivative form
+// (see ControlledODE); with c = ΔW it is matrix noise (MatrixSDE). A
+// controlled field has no Eval of its own: it needs its control.
 func CompileControlled(build ControlledFunc, params G.Nodes, batch, dim, channels int) (*GraphField, error) {
 	if build == nil {
 		return nil, errors.New("ad: CompileControlled: nil ControlledFunc")
@@ -135,24 +136,47 @@ func CompileControlled(build ControlledFunc, params G.Nodes, batch, dim, channel
 	return compile(wrapped, params, batch, dim, channels, &ctl)
 }
 
-// SetControl sets the function that writes X'(t) for every row of the
-// batch, flattened (batch, channels), before each evaluation.
-func (gf *GraphField) SetControl(control func(dst []float64, t float64)) { gf.control = control }
-
-// SetStepHook sets a function told about each solver step before the
-// field is evaluated inside it (see integrators.StepAware): a controlled
-// field in increment form uses it to supply ΔX/h over the step as its
-// control derivative. The discrete gradient methods (Reversible, Backprop,
-// Checkpoint) announce every step of their sweeps; the continuous Adjoint
-// solves another equation and does not.
-func (gf *GraphField) SetStepHook(hook func(t0, t1 float64)) { gf.stepHook = hook }
-
-// BeginStep passes the step to the step hook, if any.
-func (gf *GraphField) BeginStep(t0, t1 float64) {
-	if gf.stepHook != nil {
-		gf.stepHook(t0, t1)
+// Prod writes F(t, y)·c into dst; c holds batch·channels entries, row b's
+// control at c[b·channels : (b+1)·channels]. Only for controlled fields.
+func (gf *GraphField) Prod(dst []float64, t float64, y, c []float64) {
+	if !gf.setControl(c, dst) {
+		return
 	}
+	gf.eval1(dst, t, y)
 }
+
+// ProdVJP writes vᵀ ∂(F(t, y)·c)/∂y into dy and adds vᵀ ∂(F·c)/∂θ into
+// dtheta, with c held fixed. Only for controlled fields.
+func (gf *GraphField) ProdVJP(dy, dtheta []float64, t float64, y, c, v []float64) {
+	if !gf.setControl(c, dy, dtheta) {
+		return
+	}
+	gf.vjp1(dy, dtheta, t, y, v)
+}
+
+// setControl binds the control c; on a plain field, or a control of the
+// wrong length, it records the error and fills outs with NaN.
+func (gf *GraphField) setControl(c []float64, outs ...[]float64) bool {
+	switch {
+	case gf.ctl == nil:
+		gf.fail(errors.New("ad: Prod on a plain field (CompileField); use Eval, or CompileControlled"), outs...)
+		return false
+	case len(c) != len(gf.ctlBuf):
+		gf.fail(fmt.Errorf("ad: a control of %d entries for a controlled field of %d rows × %d channels", len(c), gf.batch, gf.channels), outs...)
+		return false
+	}
+	copy(gf.ctlBuf, c)
+	if gf.dtype == tensor.Float32 {
+		d := gf.ctlTen.Float32s()
+		for i, x := range gf.ctlBuf {
+			d[i] = float32(x)
+		}
+	}
+	return true
+}
+
+// errControlledEval is the error of Eval and VJP on a controlled field.
+var errControlledEval = errors.New("ad: a controlled field (CompileControlled) is evaluated with its control through Prod and ProdVJP, not Eval and VJP (wrap it in a term: ControlTerm, ControlledODE or MatrixSDE)")
 
 // Channels is the number of control channels (0 for a plain field).
 func (gf *GraphField) Channels() int { return gf.channels }
@@ -251,8 +275,8 @@ func compile(build FieldFunc, params G.Nodes, batch, dim, channels int, ctl ...*
 			return nil, err
 		}
 		zero := make([]float64, batch*dim)
-		gf.Eval(make([]float64, batch*dim), 0, zero)
-		gf.VJP(make([]float64, batch*dim), make([]float64, gf.numParams), 0, zero, zero)
+		gf.eval1(make([]float64, batch*dim), 0, zero)
+		gf.vjp1(make([]float64, batch*dim), make([]float64, gf.numParams), 0, zero, zero)
 		if gf.err != nil {
 			return nil, gf.err
 		}
@@ -299,8 +323,8 @@ func (gf *GraphField) probe() error {
 	}
 	t := uniform()
 	out, dy, dth := make([]float64, n), make([]float64, n), make([]float64, gf.numParams)
-	gf.Eval(out, t, y)
-	gf.VJP(dy, dth, t, y, v)
+	gf.eval1(out, t, y)
+	gf.vjp1(dy, dth, t, y, v)
 	gf.EvalKeep(out, t, y, 0)
 	gf.VJPKept(dy, dth, t, y, v, 0)
 	gf.slots = nil
@@ -500,7 +524,7 @@ func (gf *GraphField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, s
 		return
 	}
 	if slot >= len(gf.slots) || len(gf.frontier) > 0 && gf.slots[slot][0] == nil {
-		gf.VJP(dy, dtheta, t, y, v)
+		gf.vjp1(dy, dtheta, t, y, v)
 		return
 	}
 	for j, n := range gf.frontier {
@@ -562,17 +586,6 @@ func (gf *GraphField) Err() error { return gf.err }
 func (gf *GraphField) ResetErr() { gf.err = nil }
 
 func (gf *GraphField) setInputs(t float64, y []float64, yTen *tensor.Dense) {
-	if gf.ctl != nil && yTen == gf.yTen {
-		if gf.control != nil {
-			gf.control(gf.ctlBuf, t)
-		}
-		if gf.dtype == tensor.Float32 {
-			d := gf.ctlTen.Float32s()
-			for i, x := range gf.ctlBuf {
-				d[i] = float32(x)
-			}
-		}
-	}
 	switch tv := gf.tVal.(type) {
 	case *G.F64:
 		*tv = G.F64(t)
@@ -597,8 +610,18 @@ func (gf *GraphField) fail(err error, outs ...[]float64) {
 	}
 }
 
-// Eval writes f(t, y) into dst.
+// Eval writes f(t, y) into dst. A controlled field has no f without its
+// control: use Prod.
 func (gf *GraphField) Eval(dst []float64, t float64, y []float64) {
+	if gf.ctl != nil {
+		gf.fail(errControlledEval, dst)
+		return
+	}
+	gf.eval1(dst, t, y)
+}
+
+// eval1 runs the evaluation program with the inputs bound.
+func (gf *GraphField) eval1(dst []float64, t float64, y []float64) {
 	if gf.err != nil {
 		gf.fail(gf.err, dst)
 		return
@@ -613,8 +636,18 @@ func (gf *GraphField) Eval(dst []float64, t float64, y []float64) {
 	}
 }
 
-// VJP writes vᵀ∂f/∂y into dy and adds vᵀ∂f/∂θ into dtheta.
+// VJP writes vᵀ∂f/∂y into dy and adds vᵀ∂f/∂θ into dtheta. A controlled
+// field: use ProdVJP.
 func (gf *GraphField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
+	if gf.ctl != nil {
+		gf.fail(errControlledEval, dy, dtheta)
+		return
+	}
+	gf.vjp1(dy, dtheta, t, y, v)
+}
+
+// vjp1 runs the VJP program with the inputs bound.
+func (gf *GraphField) vjp1(dy, dtheta []float64, t float64, y, v []float64) {
 	if gf.err != nil {
 		gf.fail(gf.err, dy, dtheta)
 		return

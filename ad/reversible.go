@@ -92,11 +92,8 @@ func (rec *reversibleRec) heldBytes() int {
 
 func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 	r, st := rec.r, rec.st
-	var f Field = r.field
-	kf, keeps := newKeptField(r.field)
-	if keeps {
-		f = kf
-	}
+	f, kf := keptTerm(r.term)
+	keeps := kf != nil
 	ts := r.sol.StepTimes
 	n := len(ts) - 1
 	dim := st.Dim()
@@ -208,14 +205,28 @@ func (kf *keptField) VJP(dy, dtheta []float64, t float64, y, v []float64) {
 	kf.Field.VJP(dy, dtheta, t, y, v)
 }
 
-// BeginStep passes the step on to the field.
-func (kf *keptField) BeginStep(t0, t1 float64) { beginStep(kf.Field, t0, t1) }
-
-// beginStep announces a step to a step-aware field.
-func beginStep(f Field, t0, t1 float64) {
-	if s, ok := f.(integrators.StepAware); ok {
-		s.BeginStep(t0, t1)
+// keptTerm returns the term a sweep steps and differentiates: for an ODE
+// term whose field keeps evaluations (a GraphField), the term of a
+// keptField over it, which it also returns; else term itself and nil.
+func keptTerm(term Term) (Term, *keptField) {
+	if f := odeField(term); f != nil {
+		if kf, keeps := newKeptField(f); keeps {
+			return FieldTerm(kf), kf
+		}
 	}
+	return term, nil
+}
+
+// odeField returns the Field of an ODE term (a ScalarTerm whose vector
+// field is a Field: FieldTerm's, or a wrapper's that forwards
+// VectorField), or nil.
+func odeField(term Term) Field {
+	if s, ok := term.(integrators.ScalarTerm); ok {
+		if f, ok := s.VectorField().(Field); ok {
+			return f
+		}
+	}
+	return nil
 }
 
 // sameFloats reports whether a and b hold the same numbers.

@@ -15,8 +15,8 @@ import (
 // checkpoint) are integrators.GradSDE's; the continuous adjoint has no SDE
 // form here (Adjoint serves ODEs only).
 
-// sdeDrift is a kept drift without the step hook: the SDE steppers do not
-// announce steps.
+// sdeDrift is a kept drift, seen by the SDE steppers as a VJPFunc with
+// NumParams.
 type sdeDrift struct{ kf *keptField }
 
 func (d sdeDrift) Eval(dst []float64, t float64, y []float64) { d.kf.Eval(dst, t, y) }
@@ -67,9 +67,9 @@ func DiagonalSDE(drift, diffusion *GraphField) (integrators.SDE, error) {
 // params, batch, dim, m), its builder returning the (batch, dim·m) node whose
 // row b is series b's dim×m matrix g, row-major, and it is driven by m
 // Brownian components per series (batch·m in all, series b's at b·m …). The
-// solver feeds each step's increment ΔW in as the field's control (any
-// SetControl on diffusion is cleared), so the field computes the product
-// g·ΔW and its VJP in y and θ with ΔW fixed. Gradients as for DiagonalSDE.
+// solver passes each step's increment ΔW to the field's Prod as its
+// control, so the field computes the product g·ΔW and its VJP in y and θ
+// with ΔW fixed. Gradients as for DiagonalSDE.
 func MatrixSDE(drift, diffusion *GraphField) (integrators.SDE, error) {
 	if drift == nil || diffusion == nil {
 		return integrators.SDE{}, errors.New("ad: MatrixSDE: nil field")
@@ -83,7 +83,6 @@ func MatrixSDE(drift, diffusion *GraphField) (integrators.SDE, error) {
 	if diffusion.Channels() < 1 {
 		return integrators.SDE{}, errors.New("ad: MatrixSDE: the diffusion must be compiled with CompileControlled (m Brownian components as its channels)")
 	}
-	diffusion.SetControl(nil)
 	kd, _ := newKeptField(drift)
 	return integrators.SDE{Drift: sdeDrift{kd}, Diffusion: matrixDiffusion{diffusion}}, nil
 }
@@ -93,14 +92,10 @@ type matrixDiffusion struct{ gf *GraphField }
 
 var _ integrators.DiffusionVJP = matrixDiffusion{}
 
-func (d matrixDiffusion) Prod(dst []float64, t float64, y, dw []float64) {
-	copy(d.gf.ctlBuf, dw)
-	d.gf.Eval(dst, t, y)
-}
+func (d matrixDiffusion) Prod(dst []float64, t float64, y, dw []float64) { d.gf.Prod(dst, t, y, dw) }
 
 func (d matrixDiffusion) ProdVJP(dy, dtheta []float64, t float64, y, dw, v []float64) {
-	copy(d.gf.ctlBuf, dw)
-	d.gf.VJP(dy, dtheta, t, y, v)
+	d.gf.ProdVJP(dy, dtheta, t, y, dw, v)
 }
 
 func (d matrixDiffusion) NoiseDim(n int) (int, error) {

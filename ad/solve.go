@@ -82,7 +82,7 @@ type recorder interface {
 
 // run is what every recorder can see of its solve.
 type run struct {
-	field  Field
+	term   Term
 	cfg    Config
 	t0, t1 float64
 	y0     []float64
@@ -143,17 +143,29 @@ func Solve(f Field, t0, t1 float64, y0 []float64, cfg Config) (*Trace, error) {
 	if f == nil {
 		return nil, errors.New("ad: Solve: nil field")
 	}
-	if len(y0) != f.StateLen() {
-		return nil, fmt.Errorf("ad: Solve: y0 has %d entries, the field's state has %d", len(y0), f.StateLen())
+	return SolveTerm(FieldTerm(f), t0, t1, y0, cfg)
+}
+
+// SolveTerm integrates the equation the term drives (FieldTerm: an ODE;
+// ControlTerm: a controlled equation in increment form) from y0 at t0 to
+// t1 and keeps what cfg.Gradient needs to differentiate the result. Bind
+// the field's parameters before calling it.
+func SolveTerm(term Term, t0, t1 float64, y0 []float64, cfg Config) (*Trace, error) {
+	if term == nil {
+		return nil, errors.New("ad: SolveTerm: nil term")
 	}
+	if len(y0) != term.StateLen() {
+		return nil, fmt.Errorf("ad: Solve: y0 has %d entries, the field's state has %d", len(y0), term.StateLen())
+	}
+	f := term
 	cfg = cfg.withDefaults()
-	r := &run{field: f, cfg: cfg, t0: t0, t1: t1, y0: append([]float64(nil), y0...)}
+	r := &run{term: term, cfg: cfg, t0: t0, t1: t1, y0: append([]float64(nil), y0...)}
 	rec, err := cfg.Gradient.newRecorder(r)
 	if err != nil {
 		return nil, err
 	}
 	sol, err := integrators.Solve(
-		integrators.Problem{F: f, T0: t0, T1: t1, Y0: y0},
+		integrators.Problem{Term: term, T0: t0, T1: t1, Y0: y0},
 		integrators.Options{Method: cfg.Method, Control: cfg.Control, SaveAt: cfg.SaveAt, MaxSteps: cfg.MaxSteps, OnStep: rec.onStep},
 	)
 	if ferr := f.Err(); ferr != nil {
@@ -199,7 +211,7 @@ func (tr *Trace) Backward(dY [][]float64) (*Gradients, error) {
 		}
 	}
 	g, err := tr.rec.backward(dY)
-	if ferr := tr.run.field.Err(); ferr != nil {
+	if ferr := tr.run.term.Err(); ferr != nil {
 		return nil, fmt.Errorf("ad: vector field: %w", ferr)
 	}
 	if err != nil {

@@ -37,13 +37,14 @@ func (s *shearStepper) block(st []float64, k int) []float64 {
 	k = (k + s.m) % s.m
 	return st[k*s.dim : (k+1)*s.dim]
 }
-func (s *shearStepper) Init(_ integrators.Func, _ float64, y0, st []float64) {
+func (s *shearStepper) Init(_ integrators.Term, _ float64, y0, st []float64) {
 	for k := 0; k < s.m; k++ {
 		copy(s.block(st, k), y0)
 	}
 }
 
-func (s *shearStepper) Step(f integrators.Func, t0, t1 float64, st, next []float64) {
+func (s *shearStepper) Step(term integrators.Term, t0, t1 float64, st, next []float64) {
+	f := term.(integrators.ScalarTerm).VectorField() // an ODE stepper: Solve refuses other terms
 	copy(next, st)
 	for k := 0; k < s.m; k++ {
 		f.Eval(s.tmp, t0, s.block(next, k-1))
@@ -52,7 +53,8 @@ func (s *shearStepper) Step(f integrators.Func, t0, t1 float64, st, next []float
 	}
 }
 
-func (s *shearStepper) Reverse(f integrators.Func, t0, t1 float64, st, prev []float64) {
+func (s *shearStepper) Reverse(term integrators.Term, t0, t1 float64, st, prev []float64) {
+	f := term.(integrators.ScalarTerm).VectorField() // an ODE stepper: Solve refuses other terms
 	copy(prev, st)
 	for k := s.m - 1; k >= 0; k-- {
 		f.Eval(s.tmp, t0, s.block(prev, k-1))
@@ -125,7 +127,8 @@ type shearAdjoint struct {
 
 // StepVJP undoes the shears in reverse order: shear k read block k−1 after
 // its own shear (k ≥ 1) or block m−1 before the step (k = 0).
-func (a *shearAdjoint) StepVJP(f integrators.VJPFunc, t0, t1 float64, before, after, bar, dtheta []float64) {
+func (a *shearAdjoint) StepVJP(term integrators.TermVJP, t0, t1 float64, before, after, bar, dtheta []float64) {
+	f := term.(integrators.ScalarTerm).VectorField().(integrators.VJPFunc)
 	s := a.s
 	for k := s.m - 1; k >= 0; k-- {
 		in := s.block(after, k-1)
@@ -140,7 +143,7 @@ func (a *shearAdjoint) StepVJP(f integrators.VJPFunc, t0, t1 float64, before, af
 	}
 }
 
-func (a *shearAdjoint) InitVJP(_ integrators.VJPFunc, _ float64, _, bar, dy0, _ []float64) {
+func (a *shearAdjoint) InitVJP(_ integrators.TermVJP, _ float64, _, bar, dy0, _ []float64) {
 	clear(dy0)
 	for k := 0; k < a.s.m; k++ {
 		axpy(1, a.s.block(bar, k), dy0)
@@ -194,18 +197,20 @@ func (s *iteratedEulerStepper) StateLen() int                      { return len(
 func (s *iteratedEulerStepper) Solution(state []float64) []float64 { return state }
 func (s *iteratedEulerStepper) Evals() int                         { return 0 }
 func (s *iteratedEulerStepper) ErrorEstimate([]float64) bool       { return false }
-func (s *iteratedEulerStepper) Init(_ integrators.Func, _ float64, y0, st []float64) {
+func (s *iteratedEulerStepper) Init(_ integrators.Term, _ float64, y0, st []float64) {
 	copy(st, y0)
 }
 
-func (s *iteratedEulerStepper) Step(f integrators.Func, t0, t1 float64, st, next []float64) {
+func (s *iteratedEulerStepper) Step(term integrators.Term, t0, t1 float64, st, next []float64) {
+	f := term.(integrators.ScalarTerm).VectorField() // an ODE stepper: Solve refuses other terms
 	f.Eval(s.tmp, t0, st)
 	for i := range s.tmp {
 		next[i] = st[i] + (t1-t0)*s.tmp[i]
 	}
 }
 
-func (s *iteratedEulerStepper) Reverse(f integrators.Func, t0, t1 float64, st, prev []float64) {
+func (s *iteratedEulerStepper) Reverse(term integrators.Term, t0, t1 float64, st, prev []float64) {
+	f := term.(integrators.ScalarTerm).VectorField() // an ODE stepper: Solve refuses other terms
 	copy(prev, st)
 	for it := 0; it < 3; it++ {
 		f.Eval(s.tmp, t0, prev)
@@ -220,7 +225,8 @@ func (s *iteratedEulerStepper) NewAdjoint() integrators.StepAdjoint { return eul
 // eulerAdjoint: y' = y + h f(t0, y), so ȳ ← ȳ' + (∂f/∂y)ᵀ h ȳ'.
 type eulerAdjoint struct{ s *iteratedEulerStepper }
 
-func (a eulerAdjoint) StepVJP(f integrators.VJPFunc, t0, t1 float64, before, _, bar, dtheta []float64) {
+func (a eulerAdjoint) StepVJP(term integrators.TermVJP, t0, t1 float64, before, _, bar, dtheta []float64) {
+	f := term.(integrators.ScalarTerm).VectorField().(integrators.VJPFunc)
 	for i, b := range bar {
 		a.s.v[i] = (t1 - t0) * b
 	}
@@ -228,7 +234,7 @@ func (a eulerAdjoint) StepVJP(f integrators.VJPFunc, t0, t1 float64, before, _, 
 	axpy(1, a.s.dy, bar)
 }
 
-func (a eulerAdjoint) InitVJP(_ integrators.VJPFunc, _ float64, _, bar, dy0, _ []float64) {
+func (a eulerAdjoint) InitVJP(_ integrators.TermVJP, _ float64, _, bar, dy0, _ []float64) {
 	copy(dy0, bar)
 }
 func (eulerAdjoint) StageInputs() [][]float64   { return nil }

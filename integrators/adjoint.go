@@ -31,10 +31,13 @@ type StepAdjoint interface {
 	// carried states; the stepper's stage buffers must hold this very step's
 	// stages (as its Step or Reverse of the step left them, or as restored
 	// through StageInputs and SetStageTimes).
-	StepVJP(f VJPFunc, t0, t1 float64, before, after, bar, dtheta []float64)
+	//
+	// The term is the one the step was taken with; a step driven by a
+	// control other than h asks the term again for the step's control.
+	StepVJP(term TermVJP, t0, t1 float64, before, after, bar, dtheta []float64)
 	// InitVJP turns the cotangent bar of the initial carried state into the
 	// cotangent of y0, written into dy0, and adds to dtheta.
-	InitVJP(f VJPFunc, t0 float64, y0, bar, dy0, dtheta []float64)
+	InitVJP(term TermVJP, t0 float64, y0, bar, dy0, dtheta []float64)
 	// StageInputs returns the stepper's stage buffers that StepVJP reads
 	// besides the two carried states (nil when it needs none), so that a
 	// gradient method can record and restore them.
@@ -65,13 +68,14 @@ func setIncTimes(inc *Increment, t, h float64) {
 	}
 }
 
-// incAdjoint is the VJP through an increment Ψ_h(t, x) = h Σ b_i k_i, with
-// k_i = f(t + c_i h, Y_i) and Y_i = x + h Σ_{j<i} a_ij k_j. Given ū for Ψ it
+// incAdjoint is the VJP through an increment Ψ(t, x) = Σ b_i K_i, with
+// K_i = F(t_i, Y_i)·c and Y_i = x + Σ_{j<i} a_ij K_j. Given ū for Ψ it
 // walks the stages backward:
 //
-//	k̄_i = h b_i ū + h Σ_{m>i} a_mi Ȳ_m,  Ȳ_i = (∂f/∂y)ᵀ k̄_i,  θ̄ += (∂f/∂θ)ᵀ k̄_i
+//	K̄_i = b_i ū + Σ_{m>i} a_mi Ȳ_m,  Ȳ_i = (∂(F·c)/∂y)ᵀ K̄_i,  θ̄ += (∂(F·c)/∂θ)ᵀ K̄_i
 //
-// and x̄ = Σ_i Ȳ_i. Stages whose k̄ is exactly zero (Dopri5's and Tsit5's
+// and x̄ = Σ_i Ȳ_i. For an ODE term, K_i = h k_i: h moves into the
+// coefficients, k̄_i = h b_i ū + h Σ a_mi Ȳ_m, and the VJP is f's. Stages whose k̄ is exactly zero (Dopri5's and Tsit5's
 // last stage) cost nothing.
 type incAdjoint struct {
 	inc  *Increment
@@ -110,9 +114,13 @@ func (a *incAdjoint) evals() int {
 }
 
 // vjp adds (∂Ψ/∂x)ᵀ ū into xbar and (∂Ψ/∂θ)ᵀ ū into dtheta, using the stages
-// held by the increment.
-func (a *incAdjoint) vjp(f VJPFunc, ubar, xbar, dtheta []float64) {
+// held by the increment; c is the step's control (nil for an ODE term).
+func (a *incAdjoint) vjp(term TermVJP, c, ubar, xbar, dtheta []float64) {
 	tab, h := a.inc.Tableau, a.inc.H
+	f, _ := vectorField(term).(VJPFunc)
+	if f == nil {
+		h = 1
+	}
 	s := tab.Stages()
 	for i := s - 1; i >= 0; i-- {
 		a.used[i] = false
@@ -129,7 +137,11 @@ func (a *incAdjoint) vjp(f VJPFunc, ubar, xbar, dtheta []float64) {
 				axpy(h*am, a.ybar[m], kb)
 			}
 		}
-		f.VJP(a.ybar[i], dtheta, a.inc.StageTimes[i], a.inc.StageInputs[i], kb)
+		if f != nil {
+			f.VJP(a.ybar[i], dtheta, a.inc.StageTimes[i], a.inc.StageInputs[i], kb)
+		} else {
+			term.ProdVJP(a.ybar[i], dtheta, a.inc.StageTimes[i], a.inc.StageInputs[i], c, kb)
+		}
 		a.used[i] = true
 	}
 	for i := 0; i < s; i++ {
@@ -144,18 +156,23 @@ func (s *RKStepper) NewAdjoint() StepAdjoint {
 	return &rkAdjoint{inc: newIncAdjoint(s.Inc, s.Dim()), tmp: make([]float64, s.Dim())}
 }
 
-// rkAdjoint: y' = y + Ψ_h(t, y), so ȳ ← ȳ' + (∂Ψ/∂y)ᵀ ȳ'.
+// rkAdjoint: y' = y + Ψ(t, y), so ȳ ← ȳ' + (∂Ψ/∂y)ᵀ ȳ'.
 type rkAdjoint struct {
 	inc *incAdjoint
 	tmp []float64
+	ctl controlBuf
 }
 
-func (a *rkAdjoint) StepVJP(f VJPFunc, _, _ float64, _, _, bar, dtheta []float64) {
+func (a *rkAdjoint) StepVJP(term TermVJP, t0, t1 float64, _, _, bar, dtheta []float64) {
 	copy(a.tmp, bar)
-	a.inc.vjp(f, a.tmp, bar, dtheta)
+	var c []float64
+	if vectorField(term) == nil {
+		c = a.ctl.get(term, t0, t1)
+	}
+	a.inc.vjp(term, c, a.tmp, bar, dtheta)
 }
 
-func (a *rkAdjoint) InitVJP(_ VJPFunc, _ float64, _, bar, dy0, _ []float64) { copy(dy0, bar) }
+func (a *rkAdjoint) InitVJP(_ TermVJP, _ float64, _, bar, dy0, _ []float64) { copy(dy0, bar) }
 func (a *rkAdjoint) StageInputs() [][]float64                               { return a.inc.inc.StageInputs }
 func (a *rkAdjoint) StepVJPs() int                                          { return a.inc.evals() }
 func (a *rkAdjoint) InitVJPs() int                                          { return 0 }
@@ -176,9 +193,21 @@ type reversibleAdjoint struct {
 	s        *ReversibleStepper
 	fwd, bwd *incAdjoint
 	ybar     []float64
+	ctl, neg controlBuf
 }
 
-func (a *reversibleAdjoint) StepVJP(f VJPFunc, _, _ float64, _, _, bar, dtheta []float64) {
+func (a *reversibleAdjoint) StepVJP(term TermVJP, t0, t1 float64, _, _, bar, dtheta []float64) {
+	var c, neg []float64
+	if vectorField(term) == nil {
+		c = a.ctl.get(term, t0, t1)
+		if cap(a.neg) < len(c) {
+			a.neg = make(controlBuf, len(c))
+		}
+		neg = a.neg[:len(c)]
+		for i, v := range c {
+			neg[i] = -v
+		}
+	}
 	d := len(a.ybar)
 	lam := a.s.Coupling
 	yb, zb := bar[:d], bar[d:2*d]
@@ -186,17 +215,17 @@ func (a *reversibleAdjoint) StepVJP(f VJPFunc, _, _ float64, _, _, bar, dtheta [
 	for i, v := range zb {
 		a.ybar[i] = -v
 	}
-	a.bwd.vjp(f, a.ybar, yb, dtheta)
+	a.bwd.vjp(term, neg, a.ybar, yb, dtheta)
 	for i, v := range yb {
 		zb[i] += (1 - lam) * v
 	}
-	a.fwd.vjp(f, yb, zb, dtheta)
+	a.fwd.vjp(term, c, yb, zb, dtheta)
 	for i := range yb {
 		yb[i] *= lam
 	}
 }
 
-func (a *reversibleAdjoint) InitVJP(_ VJPFunc, _ float64, _, bar, dy0, _ []float64) {
+func (a *reversibleAdjoint) InitVJP(_ TermVJP, _ float64, _, bar, dy0, _ []float64) {
 	d := len(dy0)
 	for i := range dy0 {
 		dy0[i] = bar[i] + bar[d+i] // y0 = z0 = x0
@@ -229,7 +258,8 @@ type heunAdjoint struct {
 	tmp, zbar []float64
 }
 
-func (a *heunAdjoint) StepVJP(f VJPFunc, t0, t1 float64, _, after, bar, dtheta []float64) {
+func (a *heunAdjoint) StepVJP(term TermVJP, t0, t1 float64, _, after, bar, dtheta []float64) {
+	f := odeVJP(term)
 	d, h := a.dim, t1-t0
 	yb, zb, fb := bar[:d], bar[d:2*d], bar[2*d:3*d]
 	// f̄' total = f̄' + h/2 ȳ'; it flows into z' through f(t1, ·).
@@ -245,7 +275,8 @@ func (a *heunAdjoint) StepVJP(f VJPFunc, t0, t1 float64, _, after, bar, dtheta [
 	}
 }
 
-func (a *heunAdjoint) InitVJP(f VJPFunc, t0 float64, y0, bar, dy0, dtheta []float64) {
+func (a *heunAdjoint) InitVJP(term TermVJP, t0 float64, y0, bar, dy0, dtheta []float64) {
+	f := odeVJP(term)
 	d := a.dim
 	f.VJP(dy0, dtheta, t0, y0, bar[2*d:3*d]) // f̂0 = f(t0, x0)
 	for i := range dy0 {
@@ -271,7 +302,8 @@ type leapfrogAdjoint struct {
 	k, tmp, vbar []float64
 }
 
-func (a *leapfrogAdjoint) StepVJP(f VJPFunc, t0, t1 float64, before, _, bar, dtheta []float64) {
+func (a *leapfrogAdjoint) StepVJP(term TermVJP, t0, t1 float64, before, _, bar, dtheta []float64) {
+	f := odeVJP(term)
 	d, h := a.dim, t1-t0
 	yb, vb := bar[:d], bar[d:2*d]
 	for i := range a.k {
@@ -291,7 +323,8 @@ func (a *leapfrogAdjoint) StepVJP(f VJPFunc, t0, t1 float64, before, _, bar, dth
 	}
 }
 
-func (a *leapfrogAdjoint) InitVJP(f VJPFunc, t0 float64, y0, bar, dy0, dtheta []float64) {
+func (a *leapfrogAdjoint) InitVJP(term TermVJP, t0 float64, y0, bar, dy0, dtheta []float64) {
+	f := odeVJP(term)
 	d := a.dim
 	f.VJP(dy0, dtheta, t0, y0, bar[d:2*d]) // v0 = f(t0, x0)
 	for i := range dy0 {
@@ -303,3 +336,13 @@ func (a *leapfrogAdjoint) StageInputs() [][]float64   { return nil }
 func (a *leapfrogAdjoint) StepVJPs() int              { return 1 }
 func (a *leapfrogAdjoint) InitVJPs() int              { return 1 }
 func (a *leapfrogAdjoint) SetStageTimes(_, _ float64) {}
+
+// odeVJP returns the differentiable vector field of an ODE term, for the
+// baselines' adjoints (which, like their steppers, serve ODE terms only);
+// any other term gets one that writes NaN.
+func odeVJP(term TermVJP) VJPFunc {
+	if f, ok := vectorField(term).(VJPFunc); ok {
+		return f
+	}
+	return nanFunc{}
+}

@@ -1,6 +1,9 @@
 package integrators
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // The two earlier algebraically reversible solvers, kept as baselines to
 // compare against. Both are second order, cost one evaluation of f per step,
@@ -55,7 +58,8 @@ func (s *reversibleHeunStepper) Solution(state []float64) []float64 { return sta
 func (s *reversibleHeunStepper) Evals() int                         { return s.evals }
 func (s *reversibleHeunStepper) ErrorEstimate([]float64) bool       { return false }
 
-func (s *reversibleHeunStepper) Init(f Func, t0 float64, y0, state []float64) {
+func (s *reversibleHeunStepper) Init(term Term, t0 float64, y0, state []float64) {
+	f := odeFunc(term)
 	d := s.dim
 	copy(state[:d], y0)
 	copy(state[d:2*d], y0)
@@ -63,7 +67,8 @@ func (s *reversibleHeunStepper) Init(f Func, t0 float64, y0, state []float64) {
 	s.evals++
 }
 
-func (s *reversibleHeunStepper) Step(f Func, t0, t1 float64, state, next []float64) {
+func (s *reversibleHeunStepper) Step(term Term, t0, t1 float64, state, next []float64) {
+	f := odeFunc(term)
 	d, h := s.dim, t1-t0
 	y, z, fz := state[:d], state[d:2*d], state[2*d:3*d]
 	for i := range s.z {
@@ -78,7 +83,8 @@ func (s *reversibleHeunStepper) Step(f Func, t0, t1 float64, state, next []float
 	copy(next[2*d:3*d], s.fz)
 }
 
-func (s *reversibleHeunStepper) Reverse(f Func, t0, t1 float64, state, prev []float64) {
+func (s *reversibleHeunStepper) Reverse(term Term, t0, t1 float64, state, prev []float64) {
+	f := odeFunc(term)
 	d, h := s.dim, t1-t0
 	y, z, fz := state[:d], state[d:2*d], state[2*d:3*d]
 	for i := range s.z {
@@ -117,13 +123,15 @@ func (s *leapfrogStepper) Solution(state []float64) []float64 { return state[:s.
 func (s *leapfrogStepper) Evals() int                         { return s.evals }
 func (s *leapfrogStepper) ErrorEstimate([]float64) bool       { return false }
 
-func (s *leapfrogStepper) Init(f Func, t0 float64, y0, state []float64) {
+func (s *leapfrogStepper) Init(term Term, t0 float64, y0, state []float64) {
+	f := odeFunc(term)
 	copy(state[:s.dim], y0)
 	f.Eval(state[s.dim:2*s.dim], t0, y0)
 	s.evals++
 }
 
-func (s *leapfrogStepper) Step(f Func, t0, t1 float64, state, next []float64) {
+func (s *leapfrogStepper) Step(term Term, t0, t1 float64, state, next []float64) {
+	f := odeFunc(term)
 	d, h := s.dim, t1-t0
 	y, v := state[:d], state[d:2*d]
 	for i := range s.k {
@@ -138,7 +146,8 @@ func (s *leapfrogStepper) Step(f Func, t0, t1 float64, state, next []float64) {
 	}
 }
 
-func (s *leapfrogStepper) Reverse(f Func, t0, t1 float64, state, prev []float64) {
+func (s *leapfrogStepper) Reverse(term Term, t0, t1 float64, state, prev []float64) {
+	f := odeFunc(term)
 	d, h := s.dim, t1-t0
 	y, v := state[:d], state[d:2*d]
 	for i := range s.k {
@@ -150,5 +159,31 @@ func (s *leapfrogStepper) Reverse(f Func, t0, t1 float64, state, prev []float64)
 		pv := 2*s.u[i] - v[i]
 		prev[d+i] = pv
 		prev[i] = s.k[i] - h/2*pv
+	}
+}
+
+// odeFunc returns the vector field of an ODE term. The baselines step ODE
+// terms only (CheckTerm refuses others before a solve); any other term
+// gets a field that writes NaN, so that a solve that skipped the check
+// stops with ErrNonFinite rather than a wrong answer.
+func odeFunc(term Term) Func {
+	if f := vectorField(term); f != nil {
+		return f
+	}
+	return nanFunc{}
+}
+
+type nanFunc struct{}
+
+func (nanFunc) Eval(dst []float64, _ float64, _ []float64) { fillNaN(dst) }
+
+func (nanFunc) VJP(dy, dtheta []float64, _ float64, _, _ []float64) {
+	fillNaN(dy)
+	fillNaN(dtheta)
+}
+
+func fillNaN(v []float64) {
+	for i := range v {
+		v[i] = math.NaN()
 	}
 }

@@ -35,7 +35,7 @@ func benchState(st integrators.Stepper, f integrators.Func) []float64 {
 		y0[i] = 1 / float64(i+1)
 	}
 	state := make([]float64, st.StateLen())
-	st.Init(f, 0, y0, state)
+	st.Init(integrators.ODETerm{F: f}, 0, y0, state)
 	return state
 }
 
@@ -62,15 +62,16 @@ func BenchmarkStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			state := benchState(st, f)
+			term := integrators.Term(integrators.ODETerm{F: f})
 			b.ReportAllocs()
 			evals0 := st.Evals()
 			t := 0.0
 			for b.Loop() {
 				if c.back {
-					st.(integrators.Reverser).Reverse(f, t-h, t, state, state)
+					st.(integrators.Reverser).Reverse(term, t-h, t, state, state)
 					t -= h
 				} else {
-					st.Step(f, t, t+h, state, state)
+					st.Step(term, t, t+h, state, state)
 					t += h
 				}
 			}

@@ -24,7 +24,7 @@ func Example() {
 
 	stepper, _ := method.NewStepper(1)
 	state := append([]float64(nil), sol.State...)
-	if err := integrators.Reconstruct(f, stepper.(integrators.Reverser), sol.StepTimes, state); err != nil {
+	if err := integrators.Reconstruct(integrators.ODETerm{F: f}, stepper.(integrators.Reverser), sol.StepTimes, state); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -20,7 +20,8 @@ type Method interface {
 	NewStepper(dim int) (Stepper, error)
 }
 
-// Stepper advances the carried state of one Method. The carried state may be
+// Stepper advances the carried state of one Method, driven by a Term (an
+// ODE's is ODETerm{F: f}; build it once, outside the loop). The carried state may be
 // larger than the solution: the reversible methods carry a pair (y, z), the
 // asynchronous leapfrog (y, v). Steps are given by their end points t0 and t1
 // (h = t1 − t0, negative when integrating backward in time), so a replay of
@@ -31,16 +32,17 @@ type Stepper interface {
 	// StateLen is the length of the carried state.
 	StateLen() int
 	// Init writes the carried state for the initial value y0 at t0.
-	Init(f Func, t0 float64, y0, state []float64)
+	Init(term Term, t0 float64, y0, state []float64)
 	// Step advances state from t0 to t1 and writes the result into next,
 	// which may alias state.
-	Step(f Func, t0, t1 float64, state, next []float64)
+	Step(term Term, t0, t1 float64, state, next []float64)
 	// ErrorEstimate writes the local error estimate of the last Step into
 	// dst and reports whether the method has one.
 	ErrorEstimate(dst []float64) bool
 	// Solution returns the solution y held in state (a sub-slice of it).
 	Solution(state []float64) []float64
-	// Evals counts the evaluations of f made by this stepper so far.
+	// Evals counts the evaluations of the term's product (of f, for an
+	// ODE) made by this stepper so far.
 	Evals() int
 }
 
@@ -50,7 +52,7 @@ type Reverser interface {
 	Stepper
 	// Reverse recovers the state at t0 from the state at t1, undoing
 	// Step(f, t0, t1, prev, state). prev may alias state.
-	Reverse(f Func, t0, t1 float64, state, prev []float64)
+	Reverse(term Term, t0, t1 float64, state, prev []float64)
 }
 
 // Name, Order, ErrorOrder and NewStepper make a *Tableau the plain explicit
@@ -65,12 +67,35 @@ func (t *Tableau) NewStepper(dim int) (Stepper, error) {
 	return &RKStepper{Inc: NewIncrement(t, dim), incr: make([]float64, dim)}, nil
 }
 
-// RKStepper carries y alone: y_{n+1} = y_n + Ψ_h(t_n, y_n). After Step,
-// Inc holds the stages of that step.
+// RKStepper carries y alone: y_{n+1} = y_n + Ψ(t_n, y_n), Ψ driven by the
+// term's control over the step. After Step, Inc holds the stages of that
+// step.
 type RKStepper struct {
 	Inc   *Increment
 	incr  []float64
+	ctl   controlBuf
 	evals int
+}
+
+var _ AnyTerm = (*RKStepper)(nil)
+
+// StepsAnyTerm marks the Runge–Kutta stepper as stepping any Term.
+func (*RKStepper) StepsAnyTerm() {}
+
+// controlBuf holds a step's control; it grows to the term's control
+// length on the first step, so that later steps allocate nothing.
+type controlBuf []float64
+
+// get writes the control of term over (t0, t1) into the buffer and
+// returns it.
+func (b *controlBuf) get(term Term, t0, t1 float64) []float64 {
+	n := term.ControlLen()
+	if cap(*b) < n {
+		*b = make([]float64, n)
+	}
+	c := (*b)[:n]
+	term.Control(c, t0, t1)
+	return c
 }
 
 func (s *RKStepper) Dim() int                           { return len(s.incr) }
@@ -79,11 +104,15 @@ func (s *RKStepper) Solution(state []float64) []float64 { return state[:len(s.in
 func (s *RKStepper) Evals() int                         { return s.evals }
 func (s *RKStepper) ErrorEstimate(dst []float64) bool   { return s.Inc.ErrorEstimate(dst) }
 
-func (s *RKStepper) Init(_ Func, _ float64, y0, state []float64) { copy(state, y0) }
+func (s *RKStepper) Init(_ Term, _ float64, y0, state []float64) { copy(state, y0) }
 
-func (s *RKStepper) Step(f Func, t0, t1 float64, state, next []float64) {
-	beginStep(f, t0, t1)
-	s.Inc.Eval(f, s.incr, t0, t1-t0, state)
+func (s *RKStepper) Step(term Term, t0, t1 float64, state, next []float64) {
+	f := vectorField(term)
+	var c []float64
+	if f == nil { // an ODE's control is h, folded into the coefficients
+		c = s.ctl.get(term, t0, t1)
+	}
+	s.Inc.eval(term, f, s.incr, t0, t1-t0, c, state)
 	s.evals += s.Inc.Tableau.Stages()
 	for i, d := range s.incr {
 		next[i] = state[i] + d

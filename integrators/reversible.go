@@ -77,18 +77,45 @@ func (r Reversible) NewStepper(dim int) (Stepper, error) {
 }
 
 // ReversibleStepper steps and reverses the pair (y, z), stored as one slice
-// [y | z]. After Step or Reverse, Forward holds the stages of Ψ_h(t_n, z_n)
-// and Backward those of Ψ_{−h}(t_{n+1}, y_{n+1}) for that step, which is what
+// [y | z]. The −h sub-step is driven by the negated control (−h for an
+// ODE, −ΔX for a control term). After Step or Reverse, Forward holds the
+// stages of Ψ_h(t_n, z_n) and Backward those of Ψ_{−h}(t_{n+1}, y_{n+1})
+// for that step, which is what
 // a reverse-mode gradient sweep takes vector–Jacobian products through.
 type ReversibleStepper struct {
 	Coupling          float64
 	Forward, Backward *Increment
 	dim               int
 	incr              []float64
+	ctl, neg          controlBuf
 	evals             int
 }
 
-var _ Reverser = (*ReversibleStepper)(nil)
+var (
+	_ Reverser = (*ReversibleStepper)(nil)
+	_ AnyTerm  = (*ReversibleStepper)(nil)
+)
+
+// StepsAnyTerm marks the McCallum–Foster stepper as stepping any Term.
+func (*ReversibleStepper) StepsAnyTerm() {}
+
+// controls returns the term's vector field if it is an ODE's, else the
+// term's control over (t0, t1) and its negation, the control of the −h
+// sub-step (an ODE's control is h, folded into the coefficients).
+func (s *ReversibleStepper) controls(term Term, t0, t1 float64) (f Func, c, neg []float64) {
+	if f = vectorField(term); f != nil {
+		return f, nil, nil
+	}
+	c = s.ctl.get(term, t0, t1)
+	if cap(s.neg) < len(c) {
+		s.neg = make(controlBuf, len(c))
+	}
+	neg = s.neg[:len(c)]
+	for i, v := range c {
+		neg[i] = -v
+	}
+	return nil, c, neg
+}
 
 func (s *ReversibleStepper) Dim() int                           { return s.dim }
 func (s *ReversibleStepper) StateLen() int                      { return 2 * s.dim }
@@ -99,22 +126,22 @@ func (s *ReversibleStepper) Evals() int                         { return s.evals
 func (s *ReversibleStepper) ErrorEstimate(dst []float64) bool { return s.Backward.ErrorEstimate(dst) }
 
 // Init sets y = z = y0.
-func (s *ReversibleStepper) Init(_ Func, _ float64, y0, state []float64) {
+func (s *ReversibleStepper) Init(_ Term, _ float64, y0, state []float64) {
 	copy(state[:s.dim], y0)
 	copy(state[s.dim:2*s.dim], y0)
 }
 
 // Step advances (y_n, z_n) at t0 to (y_{n+1}, z_{n+1}) at t1.
-func (s *ReversibleStepper) Step(f Func, t0, t1 float64, state, next []float64) {
-	beginStep(f, t0, t1)
+func (s *ReversibleStepper) Step(term Term, t0, t1 float64, state, next []float64) {
+	f, c, neg := s.controls(term, t0, t1)
 	d, lam, h := s.dim, s.Coupling, t1-t0
 	y, z := state[:d], state[d:2*d]
 	ny, nz := next[:d], next[d:2*d]
-	s.Forward.Eval(f, s.incr, t0, h, z)
+	s.Forward.eval(term, f, s.incr, t0, h, c, z)
 	for i, p := range s.incr {
 		ny[i] = lam*y[i] + (1-lam)*z[i] + p
 	}
-	s.Backward.Eval(f, s.incr, t1, -h, ny)
+	s.Backward.eval(term, f, s.incr, t1, -h, neg, ny)
 	for i, p := range s.incr {
 		nz[i] = z[i] - p
 	}
@@ -122,16 +149,16 @@ func (s *ReversibleStepper) Step(f Func, t0, t1 float64, state, next []float64) 
 }
 
 // Reverse recovers (y_n, z_n) at t0 from (y_{n+1}, z_{n+1}) at t1.
-func (s *ReversibleStepper) Reverse(f Func, t0, t1 float64, state, prev []float64) {
-	beginStep(f, t0, t1)
+func (s *ReversibleStepper) Reverse(term Term, t0, t1 float64, state, prev []float64) {
+	f, c, neg := s.controls(term, t0, t1)
 	d, lam, h := s.dim, s.Coupling, t1-t0
 	y, z := state[:d], state[d:2*d]
 	py, pz := prev[:d], prev[d:2*d]
-	s.Backward.Eval(f, s.incr, t1, -h, y)
+	s.Backward.eval(term, f, s.incr, t1, -h, neg, y)
 	for i, p := range s.incr {
 		pz[i] = z[i] + p
 	}
-	s.Forward.Eval(f, s.incr, t0, h, pz)
+	s.Forward.eval(term, f, s.incr, t0, h, c, pz)
 	for i, p := range s.incr {
 		py[i] = (y[i] - (1-lam)*pz[i] - p) / lam
 	}

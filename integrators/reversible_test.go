@@ -91,7 +91,7 @@ func checkReconstruction(t *testing.T, p odetest.Problem, m integrators.Method, 
 		t.Fatal(err)
 	}
 	state := append([]float64(nil), sol.State...)
-	if err := integrators.Reconstruct(p.F, st.(integrators.Reverser), sol.StepTimes, state); err != nil {
+	if err := integrators.Reconstruct(integrators.ODETerm{F: p.F}, st.(integrators.Reverser), sol.StepTimes, state); err != nil {
 		t.Fatal(err)
 	}
 	if e := relErr(st.Solution(state), p.Y0); e > reconstructTol {
@@ -99,7 +99,7 @@ func checkReconstruction(t *testing.T, p odetest.Problem, m integrators.Method, 
 	}
 	// The carried state as a whole comes back too (z0 = y0, v0 = f(y0)).
 	init := make([]float64, st.StateLen())
-	st.Init(p.F, p.T0, p.Y0, init)
+	st.Init(integrators.ODETerm{F: p.F}, p.T0, p.Y0, init)
 	if e := relErr(state, init); e > reconstructTol {
 		t.Errorf("reconstructed carried state off by %.3g relative", e)
 	}
@@ -120,7 +120,7 @@ func linearStepMatrix(t *testing.T, m integrators.Method, a float64) [][]float64
 		e := make([]float64, n)
 		e[j] = 1
 		cols[j] = make([]float64, n)
-		st.Step(f, 0, 1, e, cols[j])
+		st.Step(integrators.ODETerm{F: f}, 0, 1, e, cols[j])
 	}
 	return cols
 }
@@ -145,7 +145,7 @@ func complexStepMatrix(t *testing.T, m integrators.Method, a complex128) [2][2]c
 	for j := 0; j < 2; j++ {
 		e, next := make([]float64, 4), make([]float64, 4)
 		e[2*j] = 1 // the real unit of y (j = 0) or of z (j = 1)
-		st.Step(f, 0, 1, e, next)
+		st.Step(integrators.ODETerm{F: f}, 0, 1, e, next)
 		out[0][j], out[1][j] = complex(next[0], next[1]), complex(next[2], next[3])
 	}
 	return out
@@ -201,10 +201,11 @@ func runSteps(t *testing.T, m integrators.Method, f integrators.Func, y0 []float
 		t.Fatal(err)
 	}
 	state := make([]float64, st.StateLen())
-	st.Init(f, 0, y0, state)
+	term := integrators.ODETerm{F: f}
+	st.Init(term, 0, y0, state)
 	out := make([][]float64, 0, n)
 	for k := 0; k < n; k++ {
-		st.Step(f, float64(k)*h, float64(k+1)*h, state, state)
+		st.Step(term, float64(k)*h, float64(k+1)*h, state, state)
 		out = append(out, append([]float64(nil), st.Solution(state)...))
 	}
 	return out

@@ -20,11 +20,22 @@ var (
 const DefaultMaxSteps = 100000
 
 // Problem is an initial-value problem y' = F(t, y), y(T0) = Y0, to be solved
-// up to T1 (T1 < T0 integrates backward in time).
+// up to T1 (T1 < T0 integrates backward in time); or, with Term set
+// instead of F, the equation that term drives (dy = F(t, y)·dX for a
+// ControlTerm). Set exactly one of F and Term.
 type Problem struct {
 	F      Func
+	Term   Term
 	T0, T1 float64
 	Y0     []float64
+}
+
+// term returns the Problem's term: Term, or ODETerm{F}.
+func (p Problem) term() Term {
+	if p.Term != nil {
+		return p.Term
+	}
+	return ODETerm{F: p.F}
 }
 
 // Options says how to solve a Problem. Method and Control are required.
@@ -105,13 +116,17 @@ func Solve(p Problem, o Options) (*Solution, error) {
 	if err != nil {
 		return nil, err
 	}
+	term := p.term()
+	if err := CheckTerm(stepper, term); err != nil {
+		return nil, fmt.Errorf("integrators: %s: %w", o.Method.Name(), err)
+	}
 	s := &solveRun{
-		p: p, stepper: stepper, maxSteps: maxSteps, saveAt: saveAt, onStep: o.OnStep,
+		p: p, term: term, stepper: stepper, maxSteps: maxSteps, saveAt: saveAt, onStep: o.OnStep,
 		state: make([]float64, stepper.StateLen()),
 		trial: make([]float64, stepper.StateLen()),
 		sol:   &Solution{T: saveAt, Y: make([][]float64, 0, len(saveAt))},
 	}
-	stepper.Init(p.F, p.T0, p.Y0, s.state)
+	stepper.Init(term, p.T0, p.Y0, s.state)
 	s.sol.StepTimes = append(s.sol.StepTimes, p.T0)
 	s.save(p.T0)
 	extraEvals := 0
@@ -120,9 +135,11 @@ func Solve(p Problem, o Options) (*Solution, error) {
 	if o.Method.ErrorOrder() > 0 {
 		start.ErrorOrder++ // the local order of an embedded estimate of order p is p + 1
 	}
-	start.Rate = func(dst []float64, t float64, y []float64) {
-		extraEvals++
-		p.F.Eval(dst, t, y)
+	if f := vectorField(term); f != nil {
+		start.Rate = func(dst []float64, t float64, y []float64) {
+			extraEvals++
+			f.Eval(dst, t, y)
+		}
 	}
 	err = s.run(o.Control, start)
 	s.sol.Stats.FuncEvals += extraEvals
@@ -136,8 +153,10 @@ func Solve(p Problem, o Options) (*Solution, error) {
 
 func (p Problem) validate() error {
 	switch {
-	case p.F == nil:
-		return errors.New("integrators: Problem.F is nil")
+	case p.F == nil && p.Term == nil:
+		return errors.New("integrators: Problem.F is nil (set F, or Term)")
+	case p.F != nil && p.Term != nil:
+		return errors.New("integrators: Problem sets both F and Term; set one")
 	case len(p.Y0) == 0:
 		return errors.New("integrators: Problem.Y0 is empty")
 	case math.IsNaN(p.T0) || math.IsInf(p.T0, 0):
@@ -278,6 +297,7 @@ func (g Grid) check(t0, t1 float64, saveAt []float64, maxSteps int) error {
 // solveRun is the state of one Solve.
 type solveRun struct {
 	p            Problem
+	term         Term
 	stepper      Stepper
 	maxSteps     int
 	saveAt       []float64
@@ -338,7 +358,7 @@ func (s *solveRun) run(c Controller, start ControlStart) error {
 		if err := checkProposal(c, t, tn, t1, s.saveAt, s.next); err != nil {
 			return err
 		}
-		s.stepper.Step(s.p.F, t, tn, s.state, s.trial)
+		s.stepper.Step(s.term, t, tn, s.state, s.trial)
 		if est != nil && !s.stepper.ErrorEstimate(est) {
 			return fmt.Errorf("controller %T needs an error estimate, which this method lacks", c)
 		}
@@ -380,12 +400,15 @@ func checkProposal(c Controller, t, tn, t1 float64, saveAt []float64, next int) 
 // from the carried state at the last time it rebuilds, step by step, the
 // carried state at stepTimes[0] and writes it into state. Comparing its
 // solution with the initial value measures the reconstruction drift.
-func Reconstruct(f Func, r Reverser, stepTimes []float64, state []float64) error {
+func Reconstruct(term Term, r Reverser, stepTimes []float64, state []float64) error {
+	if err := CheckTerm(r, term); err != nil {
+		return fmt.Errorf("integrators: Reconstruct: %w", err)
+	}
 	if len(state) != r.StateLen() {
 		return fmt.Errorf("integrators: Reconstruct: state of length %d, the stepper carries %d", len(state), r.StateLen())
 	}
 	for k := len(stepTimes) - 1; k > 0; k-- {
-		r.Reverse(f, stepTimes[k-1], stepTimes[k], state, state)
+		r.Reverse(term, stepTimes[k-1], stepTimes[k], state, state)
 		if !allFinite(state) {
 			return fmt.Errorf("integrators: Reconstruct: step %d at t=%g: %w", k, stepTimes[k-1], ErrNonFinite)
 		}

@@ -7,40 +7,20 @@ type Func interface {
 	Eval(dst []float64, t float64, y []float64)
 }
 
-// StepAware is implemented by a Func whose value depends on the step it is
-// evaluated in, not only on (t, y): a controlled equation dy = F(y) dX in
-// increment form, whose stages all use the control's increment over the
-// step, is one. The Runge–Kutta and reversible Runge–Kutta steppers call
-// BeginStep(t0, t1) before they evaluate f inside the step from t0 to t1,
-// whichever way they cross it: the −h sub-step of a reversible step and a
-// reconstruction pass the forward step's (t0, t1), so that all see the same
-// step. Gradient sweeps call it before the step's vector–Jacobian
-// products. The reversible Heun and leapfrog baselines reuse evaluations
-// across steps and do not call it.
-type StepAware interface {
-	Func
-	BeginStep(t0, t1 float64)
-}
-
-// beginStep tells a StepAware f which step comes.
-func beginStep(f Func, t0, t1 float64) {
-	if s, ok := f.(StepAware); ok {
-		s.BeginStep(t0, t1)
-	}
-}
-
 // FuncOf adapts a plain function to Func.
 type FuncOf func(dst []float64, t float64, y []float64)
 
 // Eval calls f.
 func (f FuncOf) Eval(dst []float64, t float64, y []float64) { f(dst, t, y) }
 
-// Increment evaluates the increment Ψ_h(t, y) = h Σ_i b_i k_i of an explicit
-// Runge–Kutta step and keeps what it computed: the stage inputs
-// Y_i = y + h Σ_j a_ij k_j, the stage times t + c_i h and the stage
-// derivatives k_i = f(t + c_i h, Y_i). A gradient sweep takes
-// vector–Jacobian products of f at exactly these points, so they are never
-// evaluated twice.
+// Increment evaluates the increment Ψ(t, y) = Σ_i b_i K_i of an explicit
+// Runge–Kutta step driven by a Term with control c, and keeps what it
+// computed: the stage inputs Y_i = y + Σ_j a_ij K_j, the stage times
+// t + c_i h and the stage products K_i = F(t + c_i h, Y_i)·c. For an ODE
+// term (ScalarTerm) it keeps k_i = f(t + c_i h, Y_i) instead and folds h
+// into the coefficients, K_i = h k_i: the classical step, Ψ_h = h Σ b_i k_i.
+// A gradient sweep takes vector–Jacobian products at exactly these points,
+// so they are never evaluated twice.
 //
 // An Increment owns its buffers; it is not safe for concurrent use.
 type Increment struct {
@@ -51,8 +31,11 @@ type Increment struct {
 	// evaluation.
 	StageInputs [][]float64
 	StageTimes  []float64
-	// Derivs[i] is k_i from the last evaluation.
+	// Derivs[i] is k_i (an ODE term) or K_i (any other term) from the
+	// last evaluation.
 	Derivs [][]float64
+	// scale multiplies the coefficients: h for an ODE term, 1 otherwise.
+	scale float64
 }
 
 // NewIncrement allocates the buffers for states of dimension dim.
@@ -72,25 +55,39 @@ func NewIncrement(tab *Tableau, dim int) *Increment {
 	return in
 }
 
-// Eval writes Ψ_h(t, y) into dst and keeps the stages. dst may alias y.
-func (in *Increment) Eval(f Func, dst []float64, t, h float64, y []float64) {
+// Eval writes Ψ(t, y) for the step of size h driven by term with the
+// control c into dst, and keeps the stages. dst may alias y.
+func (in *Increment) Eval(term Term, dst []float64, t, h float64, c, y []float64) {
+	in.eval(term, vectorField(term), dst, t, h, c, y)
+}
+
+// eval is Eval with the term's vector field f (nil unless an ODE's) known.
+func (in *Increment) eval(term Term, f Func, dst []float64, t, h float64, c, y []float64) {
 	tab := in.Tableau
 	in.H, in.T = h, t
+	in.scale = 1
+	if f != nil {
+		in.scale = h
+	}
 	for i := range tab.b {
 		yi := in.StageInputs[i]
 		copy(yi, y)
 		for j, a := range tab.a[i] {
 			if a != 0 {
-				axpy(h*a, in.Derivs[j], yi)
+				axpy(in.scale*a, in.Derivs[j], yi)
 			}
 		}
 		in.StageTimes[i] = t + tab.c[i]*h
-		f.Eval(in.Derivs[i], in.StageTimes[i], yi)
+		if f != nil {
+			f.Eval(in.Derivs[i], in.StageTimes[i], yi)
+		} else {
+			term.Prod(in.Derivs[i], in.StageTimes[i], yi, c)
+		}
 	}
 	in.combine(dst, tab.b)
 }
 
-// ErrorEstimate writes h Σ_i (b_i − b̂_i) k_i, the difference between the
+// ErrorEstimate writes Σ_i (b_i − b̂_i) K_i, the difference between the
 // method's and the embedded method's increments from the last Eval, into dst.
 // It reports false, writing nothing, when the tableau has no embedded method.
 func (in *Increment) ErrorEstimate(dst []float64) bool {
@@ -106,7 +103,7 @@ func (in *Increment) combine(dst []float64, w []float64) {
 	clear(dst)
 	for i, wi := range w {
 		if wi != 0 {
-			axpy(in.H*wi, in.Derivs[i], dst)
+			axpy(in.scale*wi, in.Derivs[i], dst)
 		}
 	}
 }

@@ -22,24 +22,19 @@ type CDEField struct {
 }
 
 // CDE is a Neural CDE block: Out is y(t1) for dy = F(t, y) dX(t), y(t0) = In,
-// where each row of the batch has its own control path X (SetPaths). It is
-// an ODE block whose field is F(t, y) X'(t): the same op, options, gradient
-// methods and statistics, and the reversible solvers keep their order on a
-// C¹ control such as the Hermite cubic. With WithControlIncrements it steps
-// in increment form instead: each stage of a step uses the control's
+// where each row of the batch has its own control path X (SetPaths). By
+// default it is an ODE block whose field is F(t, y) X'(t) (ad.ControlledODE):
+// the same op, options, gradient methods and statistics, and the reversible
+// solvers keep their order on a C¹ control such as the Hermite cubic. With
+// WithControlIncrements it is driven by the control term of its paths
+// instead (ad.ControlTerm): each stage of a step uses the control's
 // increment over the step, which needs no derivative of X.
 type CDE struct {
 	*ODE
 	paths    []Path
 	channels int
-	buf      []float64
-
-	// Increment form (WithControlIncrements): the slopes ΔX/h of every row
-	// over the step [lo, hi] announced last, valid while inStep.
-	increments bool
-	inStep     bool
-	lo, hi     float64
-	slope, x0  []float64
+	rows     int       // the batch
+	x0       []float64 // one row's X(t0), scratch of Increment
 }
 
 // NewCDE adds a Neural CDE block on y0 (batch, dim). Set the batch's paths
@@ -52,7 +47,7 @@ func NewCDE(y0 *G.Node, f CDEField, opts ...Option) (*CDE, error) {
 	if f.Channels < 1 {
 		return nil, fmt.Errorf("layers.NewCDE: %d control channels, want ≥ 1", f.Channels)
 	}
-	c := &CDE{channels: f.Channels}
+	c := &CDE{channels: f.Channels, x0: make([]float64, f.Channels)}
 	ode, err := newBlock(y0, f.Params, func(cfg config, batch, dim int) (boundField, error) {
 		if cfg.workers > 1 {
 			return nil, fmt.Errorf("WithWorkers is not supported for CDE blocks yet")
@@ -61,22 +56,27 @@ func NewCDE(y0 *G.Node, f CDEField, opts ...Option) (*CDE, error) {
 		if err != nil {
 			return nil, err
 		}
-		gf.SetControl(c.control)
-		if cfg.increments {
-			switch cfg.method.(type) {
-			case *integrators.Tableau, integrators.Reversible:
-			default:
-				return nil, fmt.Errorf("WithControlIncrements needs a Runge–Kutta or reversible Runge–Kutta method, not %s (it reuses evaluations across steps)", cfg.method.Name())
+		c.rows = batch
+		if !cfg.increments {
+			fld, err := ad.ControlledODE(gf, c.deriv)
+			if err != nil {
+				return nil, err
 			}
-			if _, ok := cfg.gradient.(ad.Adjoint); ok {
-				return nil, fmt.Errorf("WithControlIncrements needs a discrete gradient (reversible, backprop or checkpoint): the continuous adjoint has no increment form")
-			}
-			c.increments = true
-			c.slope = make([]float64, batch*f.Channels)
-			c.x0 = make([]float64, f.Channels)
-			gf.SetStepHook(c.beginStep)
+			return boundTerm{ad.FieldTerm(fld), gf}, nil
 		}
-		return gf, nil
+		switch cfg.method.(type) {
+		case *integrators.Tableau, integrators.Reversible:
+		default:
+			return nil, fmt.Errorf("WithControlIncrements needs a Runge–Kutta or reversible Runge–Kutta method, not %s (it reuses evaluations across steps)", cfg.method.Name())
+		}
+		if _, ok := cfg.gradient.(ad.Adjoint); ok {
+			return nil, fmt.Errorf("WithControlIncrements needs a discrete gradient (reversible, backprop or checkpoint): the continuous adjoint has no increment form")
+		}
+		term, err := ad.ControlTerm(gf, cdePath{c})
+		if err != nil {
+			return nil, err
+		}
+		return boundTerm{term, gf}, nil
 	}, opts)
 	if err != nil {
 		return nil, err
@@ -85,11 +85,9 @@ func NewCDE(y0 *G.Node, f CDEField, opts ...Option) (*CDE, error) {
 		if c.paths == nil {
 			return fmt.Errorf("%w: call SetPaths with the batch's %d paths of %d channels before running the graph", ErrNoPaths, c.batch, c.channels)
 		}
-		c.inStep = false
 		return nil
 	}
 	c.ODE = ode
-	c.buf = make([]float64, f.Channels)
 	return c, nil
 }
 
@@ -102,7 +100,7 @@ var ErrNoPaths = errors.New("no control paths")
 // forgets the previous paths, so that a run after an ignored error fails
 // with ErrNoPaths instead of using another batch's controls.
 func (c *CDE) SetPaths(paths []Path) error {
-	c.paths, c.inStep, c.trace = nil, false, nil
+	c.paths, c.trace = nil, nil
 	if len(paths) != c.batch {
 		return fmt.Errorf("layer %q: %d paths for a batch of %d", c.name, len(paths), c.batch)
 	}
@@ -122,40 +120,38 @@ func channelsOf(p Path) any {
 	return p.Channels()
 }
 
-// control writes X'(t) of every row; in increment form, inside the
-// current step, ΔX/h over the step.
-func (c *CDE) control(dst []float64, t float64) {
+// deriv writes X'(t) of every row: the control of the derivative form.
+func (c *CDE) deriv(dst []float64, t float64) {
 	if c.paths == nil {
 		clear(dst)
 		return
-	}
-	if c.inStep {
-		if tol := 1e-9 * (c.hi - c.lo); t >= c.lo-tol && t <= c.hi+tol {
-			copy(dst, c.slope)
-			return
-		}
 	}
 	for b, p := range c.paths {
 		p.Deriv(dst[b*c.channels:(b+1)*c.channels], t)
 	}
 }
 
-// beginStep computes ΔX/h of every row over the step from t0 to t1. Only
-// evaluations before the first step (the adaptive controller's initial
-// step size) fall outside a step and use X'(t).
-func (c *CDE) beginStep(t0, t1 float64) {
-	c.lo, c.hi = min(t0, t1), max(t0, t1)
-	c.inStep = c.paths != nil
-	if !c.inStep {
+// cdePath is the batch's control as the integrators.Path of the increment
+// form: batch·channels entries, row b's at b·channels.
+type cdePath struct{ c *CDE }
+
+func (p cdePath) Dim() int { return p.c.rows * p.c.channels }
+
+// Increment writes X(t1) − X(t0) of every row into dst, the control of
+// the step from t0 to t1 (zero before SetPaths, which the solve refuses
+// anyway).
+func (p cdePath) Increment(dst []float64, t0, t1 float64) {
+	c := p.c
+	if c.paths == nil {
+		clear(dst)
 		return
 	}
-	h := c.hi - c.lo
 	for b, p := range c.paths {
-		s := c.slope[b*c.channels : (b+1)*c.channels]
-		p.Eval(c.x0, c.lo)
-		p.Eval(s, c.hi)
-		for i := range s {
-			s[i] = (s[i] - c.x0[i]) / h
+		d := dst[b*c.channels : (b+1)*c.channels]
+		p.Eval(c.x0, t0)
+		p.Eval(d, t1)
+		for i := range d {
+			d[i] -= c.x0[i]
 		}
 	}
 }

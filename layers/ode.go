@@ -52,10 +52,51 @@ type Stats struct {
 	Solves    int // forward solves so far (including re-solves)
 }
 
-// boundField is a compiled field that takes parameter values.
+// boundField is the term of a compiled field that takes parameter values.
 type boundField interface {
-	ad.Field
+	ad.Term
 	BindValues([]G.Value) error
+}
+
+// binder is a compiled field's parameter binding.
+type binder interface {
+	BindValues([]G.Value) error
+}
+
+// boundTerm pairs a term with the compiled field whose parameters it
+// binds (and whose workers Close stops).
+type boundTerm struct {
+	ad.Term
+	field binder
+}
+
+func (b boundTerm) BindValues(v []G.Value) error { return b.field.BindValues(v) }
+
+// VectorField is the ODE's field when the term is an ODE's, so that the
+// solvers and the gradient methods see an ODE (integrators.ScalarTerm); nil
+// for a control term.
+func (b boundTerm) VectorField() integrators.Func {
+	if s, ok := b.Term.(integrators.ScalarTerm); ok {
+		return s.VectorField()
+	}
+	return nil
+}
+
+func (b boundTerm) Close() {
+	if c, ok := b.field.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
+// odeTerm is the ODE term of a compiled field.
+func odeTerm[F interface {
+	ad.Field
+	binder
+}](f F, err error) (boundField, error) {
+	if err != nil {
+		return nil, err
+	}
+	return boundTerm{ad.FieldTerm(f), f}, nil
 }
 
 var layerIDs atomic.Uint64
@@ -73,9 +114,9 @@ func NewODE(y0 *G.Node, f VectorField, opts ...Option) (*ODE, error) {
 			return nil, fmt.Errorf("WithControlIncrements applies to CDE blocks, not ODE blocks")
 		}
 		if cfg.workers > 1 {
-			return ad.CompileParallel(f.Build, f.Params, batch, dim, cfg.workers)
+			return odeTerm(ad.CompileParallel(f.Build, f.Params, batch, dim, cfg.workers))
 		}
-		return ad.CompileField(f.Build, f.Params, batch, dim)
+		return odeTerm(ad.CompileField(f.Build, f.Params, batch, dim))
 	}, opts)
 }
 
@@ -135,7 +176,7 @@ func newBlock(y0 *G.Node, params G.Nodes, compile func(cfg config, batch, dim in
 		return nil, fail("adaptive steps need a method with an embedded error estimate; %s has none (use Bosh3, Dopri5 or Tsit5, or fixed steps)", l.cfg.method.Name())
 	}
 	probe := make([]float64, l.batch*l.dim)
-	if _, err := ad.Solve(l.field, l.cfg.t0, l.cfg.t1, probe, l.solveConfig(integrators.Fixed{Steps: 1})); err != nil {
+	if _, err := ad.SolveTerm(l.field, l.cfg.t0, l.cfg.t1, probe, l.solveConfig(integrators.Fixed{Steps: 1})); err != nil {
 		return nil, fail("%v", err)
 	}
 	l.sizes = append(l.sizes, l.batch*l.dim)
@@ -205,7 +246,7 @@ func (l *ODE) forward(vals []G.Value) error {
 			return fmt.Errorf("layer %q: %w", l.name, err)
 		}
 	}
-	tr, err := ad.Solve(l.field, l.cfg.t0, l.cfg.t1, y0, l.solveConfig(nil))
+	tr, err := ad.SolveTerm(l.field, l.cfg.t0, l.cfg.t1, y0, l.solveConfig(nil))
 	if err != nil {
 		l.trace = nil
 		return fmt.Errorf("layer %q: %w", l.name, err)

@@ -17,7 +17,7 @@ func TestWorkersAndClose(t *testing.T) {
 	loss1, want := m1.run(t, vm1)
 
 	m := buildModel(t, modelSpec{batch: 5, opts: []Option{WithSteps(6), WithWorkers(workers)}})
-	live := func() int { return m.odes[0].field.(interface{ LiveWorkers() int }).LiveWorkers() }
+	live := func() int { return m.odes[0].field.(boundTerm).field.(interface{ LiveWorkers() int }).LiveWorkers() }
 	if got := live(); got != workers-1 {
 		t.Fatalf("%d worker goroutines for a layer with %d workers", got, workers)
 	}

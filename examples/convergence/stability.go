@@ -116,7 +116,7 @@ func newRadius(m integrators.Method) (*radius, error) {
 // eigenvalues (Step overwrites it with f of the new ẑ), so the radius is that
 // of the map on the consistent states.
 func (r *radius) at(z complex128) (float64, error) {
-	f := complexLinear(z)
+	f := integrators.ODETerm{F: complexLinear(z)}
 	for j := range r.basis {
 		clear(r.basis)
 		r.basis[j] = 1
