@@ -21,6 +21,8 @@ type sdeDrift struct{ kf *keptField }
 
 func (d sdeDrift) Eval(dst []float64, t float64, y []float64) { d.kf.Eval(dst, t, y) }
 func (d sdeDrift) NumParams() int                             { return d.kf.NumParams() }
+func (d sdeDrift) StateLen() int                              { return d.kf.StateLen() }
+func (d sdeDrift) Err() error                                 { return d.kf.Err() }
 func (d sdeDrift) VJP(dy, dtheta []float64, t float64, y, v []float64) {
 	d.kf.VJP(dy, dtheta, t, y, v)
 }
@@ -33,6 +35,7 @@ type diagonalDiffusion struct {
 }
 
 func (d diagonalDiffusion) NumParams() int { return d.gf.NumParams() }
+func (d diagonalDiffusion) Err() error     { return d.gf.Err() }
 
 // DiagonalSDE returns the Stratonovich SDE dy = f(t, y) dt + g(t, y) ⊙ ∘dW
 // with the compiled drift f and the compiled diagonal diffusion g (both of
@@ -108,6 +111,7 @@ func (d matrixDiffusion) NoiseDim(n int) (int, error) {
 func (matrixDiffusion) Noise() integrators.NoiseType { return integrators.NoiseGeneral }
 
 func (d matrixDiffusion) NumParams() int { return d.gf.NumParams() }
+func (d matrixDiffusion) Err() error     { return d.gf.Err() }
 
 // SDEGradOptions translates the gradient method g, as a layer's options
 // give it, into integrators.GradSDE's options for an SDE solve of n steps

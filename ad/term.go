@@ -112,3 +112,97 @@ func (c *controlledODE) VJPKept(dy, dtheta []float64, t float64, y, v []float64,
 		c.GraphField.VJPKept(dy, dtheta, t, y, v, slot)
 	}
 }
+
+// sdePart is a drift or diffusion from DiagonalSDE or MatrixSDE: it knows
+// its parameter count and its field's error.
+type sdePart interface {
+	NumParams() int
+	Err() error
+}
+
+// SDETerm is the term of the Stratonovich SDE dy = f dt + g ∘ dW along the
+// Brownian sample w: control (h, ΔW), product h·f(t, y) + g(t, y)·ΔW. sde
+// must come from DiagonalSDE or MatrixSDE; θ is [drift's θ | diffusion's
+// θ]. A Runge–Kutta or reversible Runge–Kutta Method on it (Heun, Midpoint:
+// one tableau for drift and diffusion) is the Stratonovich scheme of
+// integrators.StratonovichRK and ReversibleSDE on that tableau, and
+// Reversible, Backprop and Checkpoint differentiate it as any other term,
+// with w asked again for every step's increment.
+func SDETerm(sde integrators.SDE, w integrators.Path) (Term, error) {
+	drift, ok1 := sde.Drift.(interface {
+		integrators.VJPFunc
+		sdePart
+	})
+	diff, ok2 := sde.Diffusion.(interface {
+		integrators.DiffusionVJP
+		sdePart
+	})
+	if !ok1 || !ok2 {
+		return nil, errors.New("ad: SDETerm: the SDE must come from DiagonalSDE or MatrixSDE")
+	}
+	if w == nil {
+		return nil, errors.New("ad: SDETerm: nil Brownian motion")
+	}
+	n := drift.(interface{ StateLen() int }).StateLen()
+	m, err := diff.NoiseDim(n)
+	if err != nil {
+		return nil, err
+	}
+	if w.Dim() != m {
+		return nil, fmt.Errorf("ad: SDETerm: the Brownian motion has %d components, the noise needs %d: %w", w.Dim(), m, integrators.ErrNoiseShape)
+	}
+	return &sdeTerm{drift: drift, diff: diff, w: w, n: n, nd: drift.NumParams(),
+		g: make([]float64, n), v: make([]float64, n)}, nil
+}
+
+type sdeTerm struct {
+	drift interface {
+		integrators.VJPFunc
+		sdePart
+	}
+	diff interface {
+		integrators.DiffusionVJP
+		sdePart
+	}
+	w     integrators.Path
+	n, nd int
+	g, v  []float64 // scratch
+}
+
+func (s *sdeTerm) ControlLen() int { return 1 + s.w.Dim() }
+
+func (s *sdeTerm) Control(dst []float64, t0, t1 float64) {
+	dst[0] = t1 - t0
+	s.w.Increment(dst[1:], t0, t1)
+}
+
+func (s *sdeTerm) Prod(dst []float64, t float64, y, c []float64) {
+	s.drift.Eval(dst, t, y)
+	s.diff.Prod(s.g, t, y, c[1:])
+	h := c[0]
+	for i, g := range s.g {
+		dst[i] = h*dst[i] + g
+	}
+}
+
+func (s *sdeTerm) ProdVJP(dy, dtheta []float64, t float64, y, c, v []float64) {
+	h := c[0]
+	for i, x := range v {
+		s.v[i] = h * x
+	}
+	s.diff.ProdVJP(s.g, dtheta[s.nd:], t, y, c[1:], v)
+	s.drift.VJP(dy, dtheta[:s.nd], t, y, s.v)
+	for i, g := range s.g {
+		dy[i] += g
+	}
+}
+
+func (s *sdeTerm) NumParams() int { return s.nd + s.diff.NumParams() }
+func (s *sdeTerm) StateLen() int  { return s.n }
+
+func (s *sdeTerm) Err() error {
+	if err := s.drift.Err(); err != nil {
+		return err
+	}
+	return s.diff.Err()
+}
