@@ -46,6 +46,52 @@ func matrixDiffusionGraph(_ *G.ExprGraph, _, y *G.Node, ps G.Nodes) (*G.Node, er
 	return G.Tanh(yu)
 }
 
+// sdeFixture is the fixture's MLP drift with a compiled diffusion: kind
+// "diagonal" (diffusionGraph, DiagonalSDE) or "matrix" (a 2-column
+// matrixDiffusionGraph, MatrixSDE). It returns the diffusion field, its
+// parameter data (the learnable's backing, for finite differences), the
+// SDE and its Brownian dimension.
+func sdeFixture(t *testing.T, kind string) (*fixture, *GraphField, []float64, integrators.SDE, int) {
+	t.Helper()
+	fx := newFixture(t, []float64{0.5, 1})
+	g := G.NewGraph()
+	var (
+		diff  *GraphField
+		dData []float64
+		sde   integrators.SDE
+		err   error
+		m     = fxBatch * fxDim
+	)
+	if kind == "diagonal" {
+		dData = randomVec(fxDim*fxDim, 0.9)
+		for i := range dData {
+			dData[i] *= 0.5
+		}
+		v := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, fxDim), G.WithName("V"),
+			G.WithValue(tensor.New(tensor.WithShape(fxDim, fxDim), tensor.WithBacking(dData))))
+		if diff, err = CompileField(diffusionGraph, G.Nodes{v}, fxBatch, fxDim); err != nil {
+			t.Fatal(err)
+		}
+		sde, err = DiagonalSDE(fx.field, diff)
+	} else {
+		dData = randomVec(fxDim*2*fxDim, 0.6)
+		for i := range dData {
+			dData[i] *= 0.4
+		}
+		u := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, 2*fxDim), G.WithName("U"),
+			G.WithValue(tensor.New(tensor.WithShape(fxDim, 2*fxDim), tensor.WithBacking(dData))))
+		if diff, err = CompileControlled(matrixDiffusionGraph, G.Nodes{u}, fxBatch, fxDim, 2); err != nil {
+			t.Fatal(err)
+		}
+		sde, err = MatrixSDE(fx.field, diff)
+		m = fxBatch * 2
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fx, diff, dData, sde, m
+}
+
 // TestGraphFieldSDEGradient: a compiled MLP drift with a compiled diagonal
 // diffusion (DiagonalSDE) or a compiled general 2-column matrix diffusion
 // (MatrixSDE), solved with the reversible wrapper on Heun: the reversible
@@ -55,42 +101,7 @@ func matrixDiffusionGraph(_ *G.ExprGraph, _, y *G.Node, ps G.Nodes) (*G.Node, er
 func TestGraphFieldSDEGradient(t *testing.T) {
 	const steps = 100
 	for _, kind := range []string{"diagonal", "matrix"} {
-		fx := newFixture(t, []float64{0.5, 1})
-		g := G.NewGraph()
-		var (
-			diff  *GraphField
-			dData []float64
-			sde   integrators.SDE
-			err   error
-			m     = fxBatch * fxDim
-		)
-		if kind == "diagonal" {
-			dData = randomVec(fxDim*fxDim, 0.9)
-			for i := range dData {
-				dData[i] *= 0.5
-			}
-			v := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, fxDim), G.WithName("V"),
-				G.WithValue(tensor.New(tensor.WithShape(fxDim, fxDim), tensor.WithBacking(dData))))
-			if diff, err = CompileField(diffusionGraph, G.Nodes{v}, fxBatch, fxDim); err != nil {
-				t.Fatal(err)
-			}
-			sde, err = DiagonalSDE(fx.field, diff)
-		} else {
-			dData = randomVec(fxDim*2*fxDim, 0.6)
-			for i := range dData {
-				dData[i] *= 0.4
-			}
-			u := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, 2*fxDim), G.WithName("U"),
-				G.WithValue(tensor.New(tensor.WithShape(fxDim, 2*fxDim), tensor.WithBacking(dData))))
-			if diff, err = CompileControlled(matrixDiffusionGraph, G.Nodes{u}, fxBatch, fxDim, 2); err != nil {
-				t.Fatal(err)
-			}
-			sde, err = MatrixSDE(fx.field, diff)
-			m = fxBatch * 2
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		fx, diff, dData, sde, m := sdeFixture(t, kind)
 		w, err := brownian.New(0, 1, m, 17, 1e-4)
 		if err != nil {
 			t.Fatal(err)

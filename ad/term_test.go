@@ -4,9 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
-
 	"github.com/revode/revode/integrators"
 	"github.com/revode/revode/integrators/brownian"
 	"github.com/revode/revode/internal/vecdiff"
@@ -30,33 +27,7 @@ const sdeVsGradSDETol = 1e-12
 func TestSDETermGradients(t *testing.T) {
 	const steps = 100
 	for _, kind := range []string{"diagonal", "matrix"} {
-		fx := newFixture(t, []float64{0.5, 1})
-		g := G.NewGraph()
-		var (
-			diff *GraphField
-			sde  integrators.SDE
-			err  error
-			m    = fxBatch * fxDim
-		)
-		if kind == "diagonal" {
-			v := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, fxDim), G.WithName("V"),
-				G.WithValue(tensor.New(tensor.WithShape(fxDim, fxDim), tensor.WithBacking(scaled(randomVec(fxDim*fxDim, 0.9), 0.5)))))
-			if diff, err = CompileField(diffusionGraph, G.Nodes{v}, fxBatch, fxDim); err != nil {
-				t.Fatal(err)
-			}
-			sde, err = DiagonalSDE(fx.field, diff)
-		} else {
-			u := G.NewMatrix(g, tensor.Float64, G.WithShape(fxDim, 2*fxDim), G.WithName("U"),
-				G.WithValue(tensor.New(tensor.WithShape(fxDim, 2*fxDim), tensor.WithBacking(scaled(randomVec(fxDim*2*fxDim, 0.6), 0.4)))))
-			if diff, err = CompileControlled(matrixDiffusionGraph, G.Nodes{u}, fxBatch, fxDim, 2); err != nil {
-				t.Fatal(err)
-			}
-			sde, err = MatrixSDE(fx.field, diff)
-			m = fxBatch * 2
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		fx, diff, _, sde, m := sdeFixture(t, kind)
 		w, err := brownian.New(0, 1, m, 17, 1e-4)
 		if err != nil {
 			t.Fatal(err)
@@ -109,11 +80,4 @@ func TestSDETermGradients(t *testing.T) {
 			t.Errorf("%s: the continuous adjoint on an SDE term: %v, want ErrNotServing", kind, err)
 		}
 	}
-}
-
-func scaled(v []float64, s float64) []float64 {
-	for i := range v {
-		v[i] *= s
-	}
-	return v
 }

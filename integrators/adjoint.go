@@ -200,13 +200,7 @@ func (a *reversibleAdjoint) StepVJP(term TermVJP, t0, t1 float64, _, _, bar, dth
 	var c, neg []float64
 	if vectorField(term) == nil {
 		c = a.ctl.get(term, t0, t1)
-		if cap(a.neg) < len(c) {
-			a.neg = make(controlBuf, len(c))
-		}
-		neg = a.neg[:len(c)]
-		for i, v := range c {
-			neg[i] = -v
-		}
+		neg = a.neg.negated(c)
 	}
 	d := len(a.ybar)
 	lam := a.s.Coupling

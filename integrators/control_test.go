@@ -113,7 +113,7 @@ func TestUserController(t *testing.T) {
 		}
 	}
 
-	sde, _ := gbm(0.3, 0.5)
+	sde := gbm(0.3, 0.5)
 	for _, m := range []integrators.SDEMethod{integrators.SDEHeun(), integrators.NewReversibleSDE(integrators.SDEMidpoint())} {
 		var sols [2]*integrators.SDESolution
 		for i, ctl := range []integrators.Controller{c, want} {
@@ -138,7 +138,7 @@ func TestUserController(t *testing.T) {
 
 // gbm is Stratonovich geometric Brownian motion with diagonal noise on two
 // components.
-func gbm(mu, sigma float64) (integrators.SDE, error) {
+func gbm(mu, sigma float64) integrators.SDE {
 	return integrators.SDE{
 		Drift: integrators.FuncOf(func(dst []float64, _ float64, y []float64) {
 			for i, v := range y {
@@ -150,7 +150,7 @@ func gbm(mu, sigma float64) (integrators.SDE, error) {
 				dst[i] = sigma * v
 			}
 		}},
-	}, nil
+	}
 }
 
 // badController proposes what it is told to.

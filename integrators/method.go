@@ -98,6 +98,19 @@ func (b *controlBuf) get(term Term, t0, t1 float64) []float64 {
 	return c
 }
 
+// negated writes −c into the buffer and returns it: the control of a
+// reversible step's −h sub-step.
+func (b *controlBuf) negated(c []float64) []float64 {
+	if cap(*b) < len(c) {
+		*b = make([]float64, len(c))
+	}
+	neg := (*b)[:len(c)]
+	for i, v := range c {
+		neg[i] = -v
+	}
+	return neg
+}
+
 func (s *RKStepper) Dim() int                           { return len(s.incr) }
 func (s *RKStepper) StateLen() int                      { return len(s.incr) }
 func (s *RKStepper) Solution(state []float64) []float64 { return state[:len(s.incr)] }

@@ -107,14 +107,7 @@ func (s *ReversibleStepper) controls(term Term, t0, t1 float64) (f Func, c, neg 
 		return f, nil, nil
 	}
 	c = s.ctl.get(term, t0, t1)
-	if cap(s.neg) < len(c) {
-		s.neg = make(controlBuf, len(c))
-	}
-	neg = s.neg[:len(c)]
-	for i, v := range c {
-		neg[i] = -v
-	}
-	return nil, c, neg
+	return nil, c, s.neg.negated(c)
 }
 
 func (s *ReversibleStepper) Dim() int                           { return s.dim }

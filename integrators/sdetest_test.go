@@ -46,19 +46,8 @@ func gbmCase(paths int) sdeCase {
 	return sdeCase{
 		name:  "gbm-diagonal",
 		noise: integrators.NoiseDiagonal,
-		sde: integrators.SDE{
-			Drift: integrators.FuncOf(func(dst []float64, _ float64, y []float64) {
-				for i, v := range y {
-					dst[i] = a * v
-				}
-			}),
-			Diffusion: integrators.DiagonalDiffusion{G: func(dst []float64, _ float64, y []float64) {
-				for i, v := range y {
-					dst[i] = b * v
-				}
-			}},
-		},
-		y0: y0, m: paths, rowD: 1,
+		sde:   gbm(a, b),
+		y0:    y0, m: paths, rowD: 1,
 		exact: func(dst []float64, w *brownian.Tree) {
 			wt := make([]float64, paths)
 			w.Increment(wt, 0, sdeT)

@@ -24,7 +24,7 @@ func BenchmarkTermStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sde, _ := gbm(0.1, 0.2)
+	sde := gbm(0.1, 0.2)
 	cases := []struct {
 		name string
 		term integrators.Term
@@ -36,10 +36,7 @@ func BenchmarkTermStep(b *testing.B) {
 		{"sde-multiterm", sde.Term(w), dim},
 	}
 	run := func(b *testing.B, st integrators.Stepper, step func(t0, t1 float64, state []float64)) {
-		state := make([]float64, st.StateLen())
-		for i := range state {
-			state[i] = 0.5
-		}
+		state := halves(st.StateLen())
 		b.ReportAllocs()
 		t := 0.0
 		for b.Loop() {
@@ -71,10 +68,7 @@ func BenchmarkTermStep(b *testing.B) {
 		}
 		rev := st.(integrators.SDEReverser)
 		dw := make([]float64, dim)
-		state := make([]float64, st.StateLen())
-		for i := range state {
-			state[i] = 0.5
-		}
+		state := halves(st.StateLen())
 		b.ReportAllocs()
 		t := 0.0
 		for b.Loop() {
@@ -84,4 +78,13 @@ func BenchmarkTermStep(b *testing.B) {
 			t += 1e-3
 		}
 	})
+}
+
+// halves is a state of n entries 0.5.
+func halves(n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = 0.5
+	}
+	return s
 }

@@ -174,7 +174,7 @@ func TestODETerm(t *testing.T) {
 // final state with the same increments asked again.
 func TestSDETerm(t *testing.T) {
 	const mu, sigma, t1, n = 0.3, 0.5, 1.0, 2000
-	sde, _ := gbm(mu, sigma)
+	sde := gbm(mu, sigma)
 	y0 := []float64{1, 2}
 	pairs := []struct {
 		ode integrators.Method
@@ -230,7 +230,7 @@ func TestTermStepAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sde, _ := gbm(0.3, 0.5)
+	sde := gbm(0.3, 0.5)
 	for _, term := range []integrators.Term{integrators.ControlTerm{Field: riccati{}, Path: &roughPath{}}, sde.Term(w)} {
 		dim := 2
 		if _, ok := term.(integrators.ControlTerm); ok {
