@@ -51,7 +51,7 @@ func matrixDiffusionGraph(_ *G.ExprGraph, _, y *G.Node, ps G.Nodes) (*G.Node, er
 // matrixDiffusionGraph, MatrixSDE). It returns the diffusion field, its
 // parameter data (the learnable's backing, for finite differences), the
 // SDE and its Brownian dimension.
-func sdeFixture(t *testing.T, kind string) (*fixture, *GraphField, []float64, integrators.SDE, int) {
+func sdeFixture(t testing.TB, kind string) (*fixture, *GraphField, []float64, integrators.SDE, int) {
 	t.Helper()
 	fx := newFixture(t, []float64{0.5, 1})
 	g := G.NewGraph()

@@ -173,6 +173,9 @@ func CheckTermVJP(term Term) (TermVJP, error) {
 
 // vectorField returns f when term is an ODE's (a ScalarTerm), else nil.
 func vectorField(term Term) Func {
+	if o, ok := term.(ODETerm); ok { // a type-word compare, before the interface lookup
+		return o.F
+	}
 	if s, ok := term.(ScalarTerm); ok {
 		return s.VectorField()
 	}
