@@ -10,6 +10,12 @@
 //
 //   - A Func is the vector field f(t, y); it writes into a slice the caller
 //     owns, so a step allocates nothing.
+//   - A Term is what drives a step: a control over (t0, t1) and the
+//     product of a vector field with it. ODETerm{F} (control h) is an ODE,
+//     ControlTerm{Field, Path} (control ΔX) a controlled equation in
+//     increment form, MultiTerm (SDE.Term: control (h, ΔW)) a sum of them.
+//     A Runge–Kutta increment takes the control where a classical one
+//     takes h; a Problem sets F or Term.
 //   - A Method is the scheme: a *Tableau (Euler, Midpoint, Heun, Ralston,
 //     RK3, Ralston3, SSPRK3, Bosh3, RK4, Dopri5, Tsit5, or one of your own
 //     from NewTableau), Reversible{Base, Coupling}, ReversibleHeun or
@@ -17,7 +23,9 @@
 //     Reverser steppers also undo a step exactly.
 //   - A Controller picks the steps: Fixed (a number of steps or a step
 //     size), Adaptive (a PI controller on the embedded error estimate) or
-//     Grid (recorded step times, replayed bit for bit).
+//     Grid (recorded step times, replayed bit for bit), or one of your own:
+//     Begin returns a StepControl that proposes each step's end and keeps
+//     or rejects the step; Solve and SolveSDE know none by name.
 //   - Solve runs a Problem with Options and returns the outputs, the
 //     accepted step times, the final carried state and statistics.
 //
