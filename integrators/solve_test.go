@@ -170,6 +170,8 @@ func TestErrors(t *testing.T) {
 		{"bad factor", ok, integrators.Options{Method: integrators.Tsit5(), Control: integrators.Adaptive{RTol: 1e-6, MaxFactor: 0.5}}, "Adaptive.MaxFactor = 0.5", nil},
 		{"grid ends", ok, integrators.Options{Method: rk4, Control: integrators.Grid{0, 0.5}}, "Grid runs from 0 to 0.5", nil},
 		{"grid order", ok, integrators.Options{Method: rk4, Control: integrators.Grid{0, 0.6, 0.5, 1}}, "Grid[2] = 0.5 does not follow", nil},
+		{"F and Term", integrators.Problem{F: lin, Term: integrators.ODETerm{F: lin}, T1: 1, Y0: []float64{1}}, integrators.Options{Method: rk4, Control: fixed}, "sets both F and Term", nil},
+		{"control term on a baseline", integrators.Problem{Term: integrators.ControlTerm{Field: riccati{}, Path: &roughPath{}}, T1: 1, Y0: []float64{1}}, integrators.Options{Method: integrators.AsyncLeapfrog{}, Control: fixed}, "steps ODE terms only", nil},
 		{"grid misses output", ok, integrators.Options{Method: rk4, Control: integrators.Grid{0, 0.5, 1}, SaveAt: []float64{0.7}}, "output time 0.7 is not a point of the Grid", nil},
 	}
 	for _, tc := range cases {
