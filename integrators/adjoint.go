@@ -85,12 +85,20 @@ type incAdjoint struct {
 	// skip[i]: k̄_i is identically zero (b_i = 0 and no later stage uses
 	// k_i), so stage i needs no VJP.
 	skip []bool
+	tmp  []float64 // partitioned steps: one term's Ȳ_i contribution
 }
 
 func newIncAdjoint(inc *Increment, dim int) *incAdjoint {
 	tab := inc.Tableau
 	s := tab.Stages()
 	a := &incAdjoint{inc: inc, ybar: make([][]float64, s), kbar: make([]float64, dim), used: make([]bool, s), skip: make([]bool, s)}
+	if inc.partition != nil {
+		a.tmp = make([]float64, dim)
+		for i := range a.ybar {
+			a.ybar[i] = make([]float64, dim)
+		}
+		return a
+	}
 	for i := range a.ybar {
 		a.ybar[i] = make([]float64, dim)
 		needed := tab.B(i) != 0
@@ -104,6 +112,13 @@ func newIncAdjoint(inc *Increment, dim int) *incAdjoint {
 
 // evals is the number of field VJPs per call.
 func (a *incAdjoint) evals() int {
+	if a.inc.partition != nil {
+		n := 0
+		for k := range a.inc.partition {
+			n += a.inc.PartEvals(k)
+		}
+		return n
+	}
 	n := 0
 	for _, s := range a.skip {
 		if !s {
@@ -116,6 +131,10 @@ func (a *incAdjoint) evals() int {
 // vjp adds (∂Ψ/∂x)ᵀ ū into xbar and (∂Ψ/∂θ)ᵀ ū into dtheta, using the stages
 // held by the increment; c is the step's control (nil for an ODE term).
 func (a *incAdjoint) vjp(term TermVJP, c, ubar, xbar, dtheta []float64) {
+	if a.inc.partition != nil {
+		a.vjpParts(term, c, ubar, xbar, dtheta)
+		return
+	}
 	tab, h := a.inc.Tableau, a.inc.H
 	f, _ := vectorField(term).(VJPFunc)
 	if f == nil {
@@ -143,6 +162,66 @@ func (a *incAdjoint) vjp(term TermVJP, c, ubar, xbar, dtheta []float64) {
 			term.ProdVJP(a.ybar[i], dtheta, a.inc.StageTimes[i], a.inc.StageInputs[i], c, kb)
 		}
 		a.used[i] = true
+	}
+	for i := 0; i < s; i++ {
+		if a.used[i] {
+			axpy(1, a.ybar[i], xbar)
+		}
+	}
+}
+
+// vjpParts is vjp through a partitioned increment: per stage i and term k
+// (with its tableau ã, b̃ and scale s_k: h for an ODE term, 1 otherwise),
+//
+//	K̄^k_i = s_k b̃_i ū + s_k Σ_{m>i} ã_mi Ȳ_m,   Ȳ_i = Σ_k (∂(F_k·c_k)/∂y)ᵀ K̄^k_i,
+//
+// a term unused at a stage (PartUsed) costing nothing.
+func (a *incAdjoint) vjpParts(term TermVJP, c, ubar, xbar, dtheta []float64) {
+	in := a.inc
+	mt, ok := term.(*MultiTerm)
+	if !ok || len(mt.Terms) != len(in.partition) {
+		fillNaN(xbar)
+		fillNaN(dtheta)
+		return
+	}
+	in.bind(mt, in.H)
+	s := in.Tableau.Stages()
+	for i := s - 1; i >= 0; i-- {
+		a.used[i] = false
+		ti, yi := in.StageTimes[i], in.StageInputs[i]
+		for k, sub := range mt.Terms {
+			if !in.PartUsed[k][i] {
+				continue
+			}
+			tab, sc := in.partition[k], in.scales[k]
+			f, _ := in.funcs[k].(VJPFunc)
+			if f == nil && in.funcs[k] != nil {
+				f = nanFunc{} // an ODE term without VJPs: CheckTermVJP refuses it first
+			}
+			kb := a.kbar
+			bi := sc * tab.b[i]
+			for d := range kb {
+				kb[d] = bi * ubar[d]
+			}
+			for m := i + 1; m < s; m++ {
+				if am := tab.a[m][i]; am != 0 && a.used[m] {
+					axpy(sc*am, a.ybar[m], kb)
+				}
+			}
+			out := a.ybar[i]
+			if a.used[i] {
+				out = a.tmp
+			}
+			if f != nil {
+				f.VJP(out, dtheta, ti, yi, kb)
+			} else {
+				sub.(TermVJP).ProdVJP(out, dtheta, ti, yi, c[in.offsets[k]:in.offsets[k+1]], kb)
+			}
+			if a.used[i] {
+				axpy(1, a.tmp, a.ybar[i])
+			}
+			a.used[i] = true
+		}
 	}
 	for i := 0; i < s; i++ {
 		if a.used[i] {

@@ -194,189 +194,50 @@ var (
 	_ SDEDifferentiable = (*reversibleHeunSDEStepper)(nil)
 )
 
-// setTimes sets the increment's step, start and stage times as Eval(…, t,
-// h, …) does.
-func (in *SDEIncrement) setTimes(t, h float64) {
-	in.T, in.H = t, h
-	for i := range in.StageTimes {
-		in.StageTimes[i] = t + in.Tableau.c[i]*h
-	}
-}
-
-// sdeIncAdjoint is the VJP through Ψ_{h,ΔW}(t, x) = Σ_i (b̃_i h f_i + b_i G_i),
-// f_i = f(t_i, Y_i), G_i = g(t_i, Y_i)·ΔW, Y_i = x + Σ_{j<i} (ã_ij h f_j + a_ij G_j).
-// Given ū for Ψ it walks the stages backward:
+// The plain and the reversible scheme's step adjoints are the Runge–Kutta
+// and McCallum–Foster step adjoints (rkAdjoint, reversibleAdjoint) driven
+// by the SDE's term, the increment held fixed: the VJP through the
+// partitioned increment (incAdjoint.vjpParts) is, per stage i,
 //
 //	f̄_i = h b̃_i ū + h Σ_{m>i} ã_mi Ȳ_m,   Ḡ_i = b_i ū + Σ_{m>i} a_mi Ȳ_m,
 //	Ȳ_i = (∂f/∂y)ᵀ f̄_i + (∂(g·ΔW)/∂y)ᵀ Ḡ_i,   θ̄ += the same in θ,
 //
-// and x̄ = Σ_i Ȳ_i. A stage whose f̄_i (or Ḡ_i) is identically zero by the
-// tableau costs no drift (diffusion) VJP.
-type sdeIncAdjoint struct {
-	inc              *SDEIncrement
-	ybar             [][]float64 // Ȳ_i
-	fbar, gbar, tmp  []float64
-	used             []bool
-	needF, needG     []bool
-	nDrift, nDiffuse int
-}
+// and the reversible step's is
+//
+//	ȳ' += −(∂Ψ_{−h,−ΔW}/∂y')ᵀ z̄',  z̄ = z̄' + (1−λ) ȳ' + (∂Ψ_{h,ΔW}/∂z)ᵀ ȳ',  ȳ = λ ȳ'.
 
-func newSDEIncAdjoint(inc *SDEIncrement, dim int) *sdeIncAdjoint {
-	tab := inc.Tableau
-	s := tab.Stages()
-	a := &sdeIncAdjoint{inc: inc, ybar: make([][]float64, s), fbar: make([]float64, dim), gbar: make([]float64, dim),
-		tmp: make([]float64, dim), used: make([]bool, s), needF: make([]bool, s), needG: make([]bool, s)}
-	for i := 0; i < s; i++ {
-		a.ybar[i] = make([]float64, dim)
-		a.needF[i] = inc.DriftUsed[i]
-		g := tab.b[i] != 0
-		for m := i + 1; m < s; m++ {
-			g = g || tab.a[m][i] != 0
-		}
-		a.needG[i] = g
-		if a.needF[i] {
-			a.nDrift++
-		}
-		if g {
-			a.nDiffuse++
-		}
-	}
-	return a
-}
-
-// vjp adds (∂Ψ/∂x)ᵀ ū into xbar and (∂Ψ/∂θ)ᵀ ū into dDrift and dDiffusion,
-// from the stages held by the increment; dw is the increment's ΔW.
-func (a *sdeIncAdjoint) vjp(sde DifferentiableSDE, dw, ubar, xbar, dDrift, dDiffusion []float64) {
-	tab, dtab, h := a.inc.Tableau, a.inc.DriftTableau, a.inc.H
-	s := tab.Stages()
-	for i := s - 1; i >= 0; i-- {
-		a.used[i] = false
-		ti, yi := a.inc.StageTimes[i], a.inc.StageInputs[i]
-		if a.needF[i] {
-			fb := a.fbar
-			bi := h * dtab.b[i]
-			for d := range fb {
-				fb[d] = bi * ubar[d]
-			}
-			for m := i + 1; m < s; m++ {
-				if am := dtab.a[m][i]; am != 0 && a.used[m] {
-					axpy(h*am, a.ybar[m], fb)
-				}
-			}
-			sde.Drift.VJP(a.ybar[i], dDrift, ti, yi, fb)
-			a.used[i] = true
-		}
-		if a.needG[i] {
-			gb := a.gbar
-			bi := tab.b[i]
-			for d := range gb {
-				gb[d] = bi * ubar[d]
-			}
-			for m := i + 1; m < s; m++ {
-				if am := tab.a[m][i]; am != 0 && a.used[m] {
-					axpy(am, a.ybar[m], gb)
-				}
-			}
-			if a.used[i] {
-				sde.Diffusion.ProdVJP(a.tmp, dDiffusion, ti, yi, dw, gb)
-				axpy(1, a.tmp, a.ybar[i])
-			} else {
-				sde.Diffusion.ProdVJP(a.ybar[i], dDiffusion, ti, yi, dw, gb)
-				a.used[i] = true
-			}
-		}
-	}
-	for i := 0; i < s; i++ {
-		if a.used[i] {
-			axpy(1, a.ybar[i], xbar)
-		}
-	}
-}
-
-// NewSDEAdjoint returns the plain scheme's step adjoint:
-// y' = y + Ψ_{h,ΔW}(t, y), so ȳ ← ȳ' + (∂Ψ/∂y)ᵀ ȳ'.
+// NewSDEAdjoint returns the plain scheme's step adjoint.
 func (s *sdeRKStepper) NewSDEAdjoint() SDEStepAdjoint {
-	return &sdeRKAdjoint{inc: newSDEIncAdjoint(s.inc, len(s.incr)), tmp: make([]float64, len(s.incr))}
+	return &termSDEAdjoint{adj: s.rk.NewAdjoint(), inc: s.rk.Inc, term: newSDEStep(), times: 1}
 }
-
-type sdeRKAdjoint struct {
-	inc *sdeIncAdjoint
-	tmp []float64
-}
-
-func (a *sdeRKAdjoint) StepVJP(sde DifferentiableSDE, _, _ float64, dw, _, _, bar, dDrift, dDiffusion []float64) {
-	copy(a.tmp, bar)
-	a.inc.vjp(sde, dw, a.tmp, bar, dDrift, dDiffusion)
-}
-
-func (a *sdeRKAdjoint) InitVJP(_ DifferentiableSDE, _ float64, _, bar, dy0, _ []float64) {
-	copy(dy0, bar)
-}
-func (a *sdeRKAdjoint) StageInputs() [][]float64     { return a.inc.inc.StageInputs }
-func (a *sdeRKAdjoint) SetStageTimes(t0, t1 float64) { a.inc.inc.setTimes(t0, t1-t0) }
-func (a *sdeRKAdjoint) StepVJPs() (int, int)         { return a.inc.nDrift, a.inc.nDiffuse }
-func (a *sdeRKAdjoint) InitVJPs() int                { return 0 }
 
 // NewSDEAdjoint returns the McCallum–Foster step's adjoint.
 func (s *ReversibleSDEStepper) NewSDEAdjoint() SDEStepAdjoint {
-	return &reversibleSDEAdjoint{s: s, fwd: newSDEIncAdjoint(s.Forward, s.dim), bwd: newSDEIncAdjoint(s.Backward, s.dim),
-		ubar: make([]float64, s.dim), negDW: make([]float64, len(s.negDW))}
+	return &termSDEAdjoint{adj: s.rev.NewAdjoint(), inc: s.rev.Forward, term: newSDEStep(), times: 2}
 }
 
-// reversibleSDEAdjoint is the VJP of
-// y' = λy + (1−λ)z + Ψ_{h,ΔW}(t0, z), z' = z − Ψ_{−h,−ΔW}(t1, y'):
-//
-//	ȳ' += −(∂Ψ_{−h,−ΔW}/∂y')ᵀ z̄',  θ̄ += −(∂Ψ_{−h,−ΔW}/∂θ)ᵀ z̄'
-//	z̄   = z̄' + (1−λ) ȳ' + (∂Ψ_{h,ΔW}/∂z)ᵀ ȳ',  θ̄ += (∂Ψ_{h,ΔW}/∂θ)ᵀ ȳ'
-//	ȳ   = λ ȳ'
-type reversibleSDEAdjoint struct {
-	s           *ReversibleSDEStepper
-	fwd, bwd    *sdeIncAdjoint
-	ubar, negDW []float64
+// termSDEAdjoint is an ODE step adjoint driven by the SDE's term.
+type termSDEAdjoint struct {
+	adj   StepAdjoint
+	inc   *Increment // one of the stepper's increments, for the counts
+	term  *sdeStep
+	times int // increments per step
 }
 
-func (a *reversibleSDEAdjoint) StepVJP(sde DifferentiableSDE, _, _ float64, dw, _, _, bar, dDrift, dDiffusion []float64) {
-	d := len(a.ubar)
-	lam := a.s.Coupling
-	yb, zb := bar[:d], bar[d:2*d]
-	neg := a.negDW[:len(dw)]
-	for i, w := range dw {
-		neg[i] = -w
-	}
-	for i, v := range zb {
-		a.ubar[i] = -v
-	}
-	a.bwd.vjp(sde, neg, a.ubar, yb, dDrift, dDiffusion)
-	for i, v := range yb {
-		zb[i] += (1 - lam) * v
-	}
-	a.fwd.vjp(sde, dw, yb, zb, dDrift, dDiffusion)
-	for i := range yb {
-		yb[i] *= lam
-	}
+func (a *termSDEAdjoint) StepVJP(sde DifferentiableSDE, t0, t1 float64, dw, before, after, bar, dDrift, dDiffusion []float64) {
+	a.adj.StepVJP(a.term.set(sde.Drift, sde.Diffusion, dw, dDrift, dDiffusion), t0, t1, before, after, bar, nil)
 }
 
-func (a *reversibleSDEAdjoint) InitVJP(_ DifferentiableSDE, _ float64, _, bar, dy0, _ []float64) {
-	d := len(dy0)
-	for i := range dy0 {
-		dy0[i] = bar[i] + bar[d+i] // y0 = z0
-	}
+func (a *termSDEAdjoint) InitVJP(_ DifferentiableSDE, t0 float64, y0, bar, dy0, _ []float64) {
+	a.adj.InitVJP(nil, t0, y0, bar, dy0, nil) // the initial state is y0 (and z0 = y0)
 }
 
-func (a *reversibleSDEAdjoint) StageInputs() [][]float64 {
-	return append(append([][]float64(nil), a.s.Forward.StageInputs...), a.s.Backward.StageInputs...)
+func (a *termSDEAdjoint) StageInputs() [][]float64     { return a.adj.StageInputs() }
+func (a *termSDEAdjoint) SetStageTimes(t0, t1 float64) { a.adj.SetStageTimes(t0, t1) }
+func (a *termSDEAdjoint) StepVJPs() (int, int) {
+	return a.times * a.inc.PartEvals(0), a.times * a.inc.PartEvals(1)
 }
-
-func (a *reversibleSDEAdjoint) SetStageTimes(t0, t1 float64) {
-	h := t1 - t0
-	a.s.Forward.setTimes(t0, h)
-	a.s.Backward.setTimes(t1, -h)
-}
-
-func (a *reversibleSDEAdjoint) StepVJPs() (int, int) {
-	return a.fwd.nDrift + a.bwd.nDrift, a.fwd.nDiffuse + a.bwd.nDiffuse
-}
-func (a *reversibleSDEAdjoint) InitVJPs() int { return 0 }
+func (a *termSDEAdjoint) InitVJPs() int { return 0 }
 
 // NewSDEAdjoint returns the adjoint of Kidger et al.'s reversible Heun step.
 func (s *reversibleHeunSDEStepper) NewSDEAdjoint() SDEStepAdjoint {

@@ -2,115 +2,93 @@ package integrators
 
 import "fmt"
 
-// SDEIncrement evaluates the increment of an explicit stochastic
-// Runge–Kutta step in Stratonovich form driven by the control (h, ΔW). With
-// the diffusion tableau (a, b, c) and the drift tableau (ã, b̃) (the same
-// tableau unless the scheme is partitioned, as Euler–Heun is):
+// The stochastic Runge–Kutta step in Stratonovich form is the Runge–Kutta
+// increment driven by the SDE's term, control (h, ΔW): with the diffusion
+// tableau (a, b, c) and the drift tableau (ã, b̃) (the same tableau unless
+// the scheme is partitioned, as Euler–Heun is),
 //
 //	Y_i = y + Σ_j (ã_ij h f_j + a_ij G_j),   f_i = f(t + c_i h, Y_i),   G_i = g(t + c_i h, Y_i)·ΔW,
-//	Ψ_{h,ΔW}(t, y) = Σ_i (b̃_i h f_i + b_i G_i).
+//	Ψ_{h,ΔW}(t, y) = Σ_i (b̃_i h f_i + b_i G_i),
 //
-// With Σ b_i = 1 and Σ b_i c_i = 1/2 (a diffusion tableau of classical
-// order ≥ 2: Heun, Midpoint, Ralston, RK4, …) and Σ b̃_i = 1, the scheme is
-// consistent with the Stratonovich SDE and of strong order 1 for
-// commutative noise, 1/2 for general noise (Kloeden and Platen 1992,
-// §§10.3, 11.1; Burrage and Burrage 1996). A diffusion tableau with
-// Σ b_i c_i = 0 (Euler) converges to the Itô solution instead, so it is
-// refused.
-//
-// Like Increment, it keeps what it computed (stage inputs, stage times,
-// drifts and diffusion products) for a gradient sweep's vector–Jacobian
-// products. The drift is evaluated only at the stages whose drift is used
-// (every stage unless the drift tableau has zero weights and coefficients
-// there). It owns its buffers and is not safe for concurrent use.
-type SDEIncrement struct {
-	// Tableau is the diffusion tableau; its nodes c give the stage times.
-	Tableau *Tableau
-	// DriftTableau is the drift tableau (Tableau when not partitioned).
-	DriftTableau *Tableau
-	// H and T are the step and start time of the last evaluation.
-	H, T float64
-	// StageInputs[i] is Y_i and StageTimes[i] is t + c_i h.
-	StageInputs [][]float64
-	StageTimes  []float64
-	// Drifts[i] is f_i (left as it was at stages whose drift is not used,
-	// see DriftUsed) and Noises[i] is G_i = g(t_i, Y_i)·ΔW.
-	Drifts, Noises [][]float64
-	// DriftUsed[i] says whether stage i evaluates the drift.
-	DriftUsed  []bool
-	driftEvals int
+// a partitioned Increment (NewPartitionedIncrement) on the MultiTerm of
+// the drift (an ODE term) and the diffusion (control ΔW). With Σ b_i = 1
+// and Σ b_i c_i = 1/2 (a diffusion tableau of classical order ≥ 2: Heun,
+// Midpoint, Ralston, RK4, …) and Σ b̃_i = 1, the scheme is consistent with
+// the Stratonovich SDE and of strong order 1 for commutative noise, 1/2
+// for general noise (Kloeden and Platen 1992, §§10.3, 11.1; Burrage and
+// Burrage 1996). A diffusion tableau with Σ b_i c_i = 0 (Euler) converges
+// to the Itô solution instead, so it is refused. The drift is evaluated
+// only at the stages whose drift is used.
+
+// sdeStep is the term of one SDE step with a given Brownian increment: the
+// MultiTerm of the drift (an ODE term) and the diffusion (control dw),
+// whose parameter cotangents go to the drift's and the diffusion's own
+// vectors. A stepper owns one and sets it before each step, so that a
+// step allocates nothing.
+type sdeStep struct {
+	multi MultiTerm
+	drift sdeDriftPart
+	diff  sdeDiffPart
 }
 
-// NewSDEIncrement allocates the buffers for states of dimension dim. drift
-// may be nil (the same tableau for drift and diffusion); otherwise it must
-// have as many stages as diffusion.
-func NewSDEIncrement(diffusion, drift *Tableau, dim int) *SDEIncrement {
+func newSDEStep() *sdeStep {
+	s := &sdeStep{}
+	s.multi.Terms = []Term{&s.drift, &s.diff}
+	return s
+}
+
+// set makes the term the step of sde with increment dw; dDrift and
+// dDiffusion receive the parameter cotangents of VJPs.
+func (s *sdeStep) set(drift Func, diffusion Diffusion, dw, dDrift, dDiffusion []float64) *MultiTerm {
+	s.drift.f, s.drift.dtheta = drift, dDrift
+	s.diff.g, s.diff.dw, s.diff.dtheta = diffusion, dw, dDiffusion
+	return &s.multi
+}
+
+// sdeDriftPart is the drift as an ODE term (control h).
+type sdeDriftPart struct {
+	f      Func
+	dtheta []float64
+}
+
+func (p *sdeDriftPart) ControlLen() int                            { return 1 }
+func (p *sdeDriftPart) Control(dst []float64, t0, t1 float64)      { dst[0] = t1 - t0 }
+func (p *sdeDriftPart) VectorField() Func                          { return p }
+func (p *sdeDriftPart) Eval(dst []float64, t float64, y []float64) { p.f.Eval(dst, t, y) }
+func (p *sdeDriftPart) Prod(dst []float64, t float64, y, c []float64) {
+	ODETerm{F: p.f}.Prod(dst, t, y, c)
+}
+
+// VJP is the drift's, its parameter cotangent added into the drift's own
+// vector.
+func (p *sdeDriftPart) VJP(dy, _ []float64, t float64, y, v []float64) {
+	p.f.(VJPFunc).VJP(dy, p.dtheta, t, y, v)
+}
+
+// sdeDiffPart is the diffusion driven by the step's increment dw.
+type sdeDiffPart struct {
+	g          Diffusion
+	dw, dtheta []float64
+}
+
+func (p *sdeDiffPart) ControlLen() int                               { return len(p.dw) }
+func (p *sdeDiffPart) Control(dst []float64, _, _ float64)           { copy(dst, p.dw) }
+func (p *sdeDiffPart) Prod(dst []float64, t float64, y, c []float64) { p.g.Prod(dst, t, y, c) }
+
+// ProdVJP is the diffusion's, its parameter cotangent added into the
+// diffusion's own vector.
+func (p *sdeDiffPart) ProdVJP(dy, _ []float64, t float64, y, c, v []float64) {
+	p.g.(DiffusionVJP).ProdVJP(dy, p.dtheta, t, y, c, v)
+}
+
+// newSDEIncrement is the partitioned increment of a scheme with the
+// diffusion tableau diffusion and the drift tableau drift (nil: the same).
+func newSDEIncrement(diffusion, drift *Tableau, dim int) *Increment {
 	if drift == nil {
 		drift = diffusion
 	}
-	s := diffusion.Stages()
-	in := &SDEIncrement{
-		Tableau:      diffusion,
-		DriftTableau: drift,
-		StageInputs:  make([][]float64, s),
-		StageTimes:   make([]float64, s),
-		Drifts:       make([][]float64, s),
-		Noises:       make([][]float64, s),
-		DriftUsed:    make([]bool, s),
-	}
-	block := make([]float64, 3*s*dim)
-	for i := 0; i < s; i++ {
-		in.StageInputs[i] = block[3*i*dim : (3*i+1)*dim : (3*i+1)*dim]
-		in.Drifts[i] = block[(3*i+1)*dim : (3*i+2)*dim : (3*i+2)*dim]
-		in.Noises[i] = block[(3*i+2)*dim : (3*i+3)*dim : (3*i+3)*dim]
-		used := drift.b[i] != 0
-		for j := i + 1; j < s; j++ {
-			used = used || drift.a[j][i] != 0
-		}
-		in.DriftUsed[i] = used
-		if used {
-			in.driftEvals++
-		}
-	}
-	return in
+	return NewPartitionedIncrement(diffusion, []*Tableau{drift, diffusion}, dim)
 }
-
-// Eval writes Ψ_{h,ΔW}(t, y) into dst and keeps the stages; dw is ΔW. dst
-// may alias y.
-func (in *SDEIncrement) Eval(sde SDE, dst []float64, t, h float64, dw, y []float64) {
-	tab, dtab := in.Tableau, in.DriftTableau
-	in.H, in.T = h, t
-	for i := range tab.b {
-		yi := in.StageInputs[i]
-		copy(yi, y)
-		for j, a := range tab.a[i] {
-			if a != 0 {
-				axpy(a, in.Noises[j], yi)
-			}
-			if ad := dtab.a[i][j]; ad != 0 {
-				axpy(h*ad, in.Drifts[j], yi)
-			}
-		}
-		ti := t + tab.c[i]*h
-		in.StageTimes[i] = ti
-		if in.DriftUsed[i] {
-			sde.Drift.Eval(in.Drifts[i], ti, yi)
-		}
-		sde.Diffusion.Prod(in.Noises[i], ti, yi, dw)
-	}
-	clear(dst)
-	for i, b := range tab.b {
-		if b != 0 {
-			axpy(b, in.Noises[i], dst)
-		}
-		if bd := dtab.b[i]; bd != 0 {
-			axpy(h*bd, in.Drifts[i], dst)
-		}
-	}
-}
-
-// evals returns the drift evaluations and diffusion products of one Eval.
-func (in *SDEIncrement) evals() (int, int) { return in.driftEvals, in.Tableau.Stages() }
 
 // SDEMethod is a time-stepping scheme for Stratonovich SDEs, chosen by
 // value: StratonovichRK (a plain stochastic Runge–Kutta scheme: SDEHeun,
@@ -246,31 +224,29 @@ func (m StratonovichRK) NewSDEStepper(dim, noiseDim int) (SDEStepper, error) {
 	if err := m.validate(m.Name(), dim, noiseDim); err != nil {
 		return nil, err
 	}
-	return &sdeRKStepper{inc: NewSDEIncrement(m.Tableau, m.DriftTableau, dim), incr: make([]float64, dim)}, nil
+	inc := newSDEIncrement(m.Tableau, m.DriftTableau, dim)
+	return &sdeRKStepper{rk: &RKStepper{Inc: inc, incr: make([]float64, dim), ctl: make(controlBuf, 1+noiseDim)}, term: newSDEStep()}, nil
 }
 
+// sdeRKStepper is the Runge–Kutta stepper driven by the SDE's term.
 type sdeRKStepper struct {
-	inc               *SDEIncrement
-	incr              []float64
+	rk                *RKStepper
+	term              *sdeStep
 	drifts, diffusion int
 }
 
-func (s *sdeRKStepper) Dim() int                           { return len(s.incr) }
-func (s *sdeRKStepper) StateLen() int                      { return len(s.incr) }
-func (s *sdeRKStepper) Solution(state []float64) []float64 { return state[:len(s.incr)] }
+func (s *sdeRKStepper) Dim() int                           { return s.rk.Dim() }
+func (s *sdeRKStepper) StateLen() int                      { return s.rk.StateLen() }
+func (s *sdeRKStepper) Solution(state []float64) []float64 { return s.rk.Solution(state) }
 func (s *sdeRKStepper) Evals() (int, int)                  { return s.drifts, s.diffusion }
 func (s *sdeRKStepper) Init(_ SDE, _ float64, y0, state []float64) {
-	copy(state[:len(s.incr)], y0)
+	copy(state[:s.rk.Dim()], y0)
 }
 
 func (s *sdeRKStepper) Step(sde SDE, t0, t1 float64, dw, state, next []float64) {
-	s.inc.Eval(sde, s.incr, t0, t1-t0, dw, state)
-	f, g := s.inc.evals()
-	s.drifts += f
-	s.diffusion += g
-	for i, d := range s.incr {
-		next[i] = state[i] + d
-	}
+	s.rk.Step(s.term.set(sde.Drift, sde.Diffusion, dw, nil, nil), t0, t1, state, next)
+	s.drifts += s.rk.Inc.PartEvals(0)
+	s.diffusion += s.rk.Inc.PartEvals(1)
 }
 
 // ReversibleSDE is McCallum and Foster's algebraically reversible scheme on
@@ -312,80 +288,53 @@ func (r ReversibleSDE) NewSDEStepper(dim, noiseDim int) (SDEStepper, error) {
 		return nil, fmt.Errorf("integrators: %s: coupling λ = %g outside (0, 1] (the default is %g)", r.Name(), r.Coupling, DefaultCoupling)
 	}
 	return &ReversibleSDEStepper{
-		Coupling: r.Coupling,
-		Forward:  NewSDEIncrement(r.Base.Tableau, r.Base.DriftTableau, dim),
-		Backward: NewSDEIncrement(r.Base.Tableau, r.Base.DriftTableau, dim),
-		dim:      dim,
-		incr:     make([]float64, dim),
-		negDW:    make([]float64, noiseDim),
+		rev: &ReversibleStepper{
+			Coupling: r.Coupling,
+			Forward:  newSDEIncrement(r.Base.Tableau, r.Base.DriftTableau, dim),
+			Backward: newSDEIncrement(r.Base.Tableau, r.Base.DriftTableau, dim),
+			dim:      dim,
+			incr:     make([]float64, dim),
+			ctl:      make(controlBuf, 1+noiseDim), // (h, ΔW)
+			neg:      make(controlBuf, 1+noiseDim),
+		},
+		term: newSDEStep(),
 	}, nil
 }
 
-// ReversibleSDEStepper steps and reverses the pair (y, z), stored as one
-// slice [y | z]. After Step or Reverse, Forward holds the stages of
-// Ψ_{h,ΔW}(t_n, z_n) and Backward those of Ψ_{−h,−ΔW}(t_{n+1}, y_{n+1}).
+// ReversibleSDEStepper is the McCallum–Foster stepper (ReversibleStepper)
+// driven by the SDE's term: the −h sub-step takes the control (−h, −ΔW).
+// It carries [y | z]; after Step or Reverse its increments hold the stages
+// of Ψ_{h,ΔW}(t_n, z_n) and Ψ_{−h,−ΔW}(t_{n+1}, y_{n+1}).
 type ReversibleSDEStepper struct {
-	Coupling          float64
-	Forward, Backward *SDEIncrement
-	dim               int
-	incr, negDW       []float64
+	rev               *ReversibleStepper
+	term              *sdeStep
 	drifts, diffusion int
 }
 
-func (s *ReversibleSDEStepper) Dim() int                           { return s.dim }
-func (s *ReversibleSDEStepper) StateLen() int                      { return 2 * s.dim }
-func (s *ReversibleSDEStepper) Solution(state []float64) []float64 { return state[:s.dim] }
+func (s *ReversibleSDEStepper) Dim() int                           { return s.rev.dim }
+func (s *ReversibleSDEStepper) StateLen() int                      { return 2 * s.rev.dim }
+func (s *ReversibleSDEStepper) Solution(state []float64) []float64 { return state[:s.rev.dim] }
 func (s *ReversibleSDEStepper) Evals() (int, int)                  { return s.drifts, s.diffusion }
 
 // Init sets y = z = y0.
-func (s *ReversibleSDEStepper) Init(_ SDE, _ float64, y0, state []float64) {
-	copy(state[:s.dim], y0)
-	copy(state[s.dim:2*s.dim], y0)
-}
-
-func (s *ReversibleSDEStepper) negate(dw []float64) []float64 {
-	neg := s.negDW[:len(dw)]
-	for i, w := range dw {
-		neg[i] = -w
-	}
-	return neg
+func (s *ReversibleSDEStepper) Init(_ SDE, t0 float64, y0, state []float64) {
+	s.rev.Init(nil, t0, y0, state)
 }
 
 func (s *ReversibleSDEStepper) count() {
-	f, g := s.Forward.evals()
-	s.drifts += 2 * f
-	s.diffusion += 2 * g
+	s.drifts += 2 * s.rev.Forward.PartEvals(0)
+	s.diffusion += 2 * s.rev.Forward.PartEvals(1)
 }
 
 // Step advances (y_n, z_n) at t0 to (y_{n+1}, z_{n+1}) at t1.
 func (s *ReversibleSDEStepper) Step(sde SDE, t0, t1 float64, dw, state, next []float64) {
-	d, lam, h := s.dim, s.Coupling, t1-t0
-	y, z := state[:d], state[d:2*d]
-	ny, nz := next[:d], next[d:2*d]
-	s.Forward.Eval(sde, s.incr, t0, h, dw, z)
-	for i, p := range s.incr {
-		ny[i] = lam*y[i] + (1-lam)*z[i] + p
-	}
-	s.Backward.Eval(sde, s.incr, t1, -h, s.negate(dw), ny)
-	for i, p := range s.incr {
-		nz[i] = z[i] - p
-	}
+	s.rev.Step(s.term.set(sde.Drift, sde.Diffusion, dw, nil, nil), t0, t1, state, next)
 	s.count()
 }
 
 // Reverse recovers (y_n, z_n) at t0 from (y_{n+1}, z_{n+1}) at t1.
 func (s *ReversibleSDEStepper) Reverse(sde SDE, t0, t1 float64, dw, state, prev []float64) {
-	d, lam, h := s.dim, s.Coupling, t1-t0
-	y, z := state[:d], state[d:2*d]
-	py, pz := prev[:d], prev[d:2*d]
-	s.Backward.Eval(sde, s.incr, t1, -h, s.negate(dw), y)
-	for i, p := range s.incr {
-		pz[i] = z[i] + p
-	}
-	s.Forward.Eval(sde, s.incr, t0, h, dw, pz)
-	for i, p := range s.incr {
-		py[i] = (y[i] - (1-lam)*pz[i] - p) / lam
-	}
+	s.rev.Reverse(s.term.set(sde.Drift, sde.Diffusion, dw, nil, nil), t0, t1, state, prev)
 	s.count()
 }
 

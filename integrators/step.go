@@ -36,6 +36,73 @@ type Increment struct {
 	Derivs [][]float64
 	// scale multiplies the coefficients: h for an ODE term, 1 otherwise.
 	scale float64
+
+	// A partition, when set, makes the step partitioned (diffrax's
+	// MultiButcherTableau): the term is a *MultiTerm of len(Partition)
+	// terms, term k is applied with the k-th tableau (as many
+	// stages as Tableau, whose nodes give the stage times), and
+	// Parts[k][i] holds term k's product at stage i (f_i for an ODE term).
+	// PartUsed[k][i] says whether stage i evaluates term k at all (Euler–
+	// Heun's drift is used at one stage of two). An SDE scheme with its own
+	// drift tableau is one (NewPartitionedIncrement).
+	partition []*Tableau
+	Parts     [][][]float64
+	PartUsed  [][]bool
+	offsets   []int
+	funcs     []Func    // term k's vector field if an ODE's, else nil
+	scales    []float64 // h for an ODE term, 1 for any other
+}
+
+// NewPartitionedIncrement allocates a partitioned increment for states of
+// dimension dim: term k of a *MultiTerm is applied with tabs[k], and nodes
+// gives the stage times. Every tableau must have as many stages as nodes.
+func NewPartitionedIncrement(nodes *Tableau, tabs []*Tableau, dim int) *Increment {
+	s := nodes.Stages()
+	in := &Increment{
+		Tableau:     nodes,
+		StageInputs: make([][]float64, s),
+		StageTimes:  make([]float64, s),
+		partition:   tabs,
+		Parts:       make([][][]float64, len(tabs)),
+		PartUsed:    make([][]bool, len(tabs)),
+		offsets:     make([]int, len(tabs)+1),
+		funcs:       make([]Func, len(tabs)),
+		scales:      make([]float64, len(tabs)),
+	}
+	block := make([]float64, (1+len(tabs))*s*dim)
+	next := func() []float64 {
+		b := block[:dim:dim]
+		block = block[dim:]
+		return b
+	}
+	for i := 0; i < s; i++ {
+		in.StageInputs[i] = next()
+	}
+	for k, tab := range tabs {
+		in.Parts[k] = make([][]float64, s)
+		in.PartUsed[k] = make([]bool, s)
+		for i := 0; i < s; i++ {
+			in.Parts[k][i] = next()
+			used := tab.b[i] != 0
+			for m := i + 1; m < s; m++ {
+				used = used || tab.a[m][i] != 0
+			}
+			in.PartUsed[k][i] = used
+		}
+	}
+	return in
+}
+
+// PartEvals counts the evaluations of term k in one Eval of a partitioned
+// increment.
+func (in *Increment) PartEvals(k int) int {
+	n := 0
+	for _, u := range in.PartUsed[k] {
+		if u {
+			n++
+		}
+	}
+	return n
 }
 
 // NewIncrement allocates the buffers for states of dimension dim.
@@ -63,6 +130,10 @@ func (in *Increment) Eval(term Term, dst []float64, t, h float64, c, y []float64
 
 // eval is Eval with the term's vector field f (nil unless an ODE's) known.
 func (in *Increment) eval(term Term, f Func, dst []float64, t, h float64, c, y []float64) {
+	if in.partition != nil {
+		in.evalParts(term, dst, t, h, c, y)
+		return
+	}
 	tab := in.Tableau
 	in.H, in.T = h, t
 	in.scale = 1
@@ -87,11 +158,72 @@ func (in *Increment) eval(term Term, f Func, dst []float64, t, h float64, c, y [
 	in.combine(dst, tab.b)
 }
 
+// evalParts is Eval of a partitioned increment. Later terms are added
+// first (for an SDE: the diffusion, then the drift), the order of the
+// SDE schemes' arithmetic.
+func (in *Increment) evalParts(term Term, dst []float64, t, h float64, c, y []float64) {
+	mt, ok := term.(*MultiTerm)
+	if !ok || len(mt.Terms) != len(in.partition) {
+		fillNaN(dst) // the steppers that build partitioned increments pass their own MultiTerm
+		return
+	}
+	in.H, in.T = h, t
+	in.bind(mt, h)
+	for i := range in.StageInputs {
+		yi := in.StageInputs[i]
+		copy(yi, y)
+		for j := 0; j < i; j++ {
+			for k := len(in.partition) - 1; k >= 0; k-- {
+				if a := in.partition[k].a[i][j]; a != 0 {
+					axpy(in.scales[k]*a, in.Parts[k][j], yi)
+				}
+			}
+		}
+		ti := t + in.Tableau.c[i]*h
+		in.StageTimes[i] = ti
+		for k, sub := range mt.Terms {
+			if !in.PartUsed[k][i] {
+				continue
+			}
+			if f := in.funcs[k]; f != nil {
+				f.Eval(in.Parts[k][i], ti, yi)
+			} else {
+				sub.Prod(in.Parts[k][i], ti, yi, c[in.offsets[k]:in.offsets[k+1]])
+			}
+		}
+	}
+	clear(dst)
+	for i := range in.StageInputs {
+		for k := len(in.partition) - 1; k >= 0; k-- {
+			if b := in.partition[k].b[i]; b != 0 {
+				axpy(in.scales[k]*b, in.Parts[k][i], dst)
+			}
+		}
+	}
+}
+
+// bind records, for the terms of mt, where each one's control starts in
+// the MultiTerm's, its vector field if it is an ODE's, and its scale: h
+// for an ODE term (its control folded into the coefficients), 1 for any
+// other.
+func (in *Increment) bind(mt *MultiTerm, h float64) {
+	off := 0
+	for k, sub := range mt.Terms {
+		in.offsets[k] = off
+		off += sub.ControlLen()
+		in.funcs[k], in.scales[k] = vectorField(sub), 1
+		if in.funcs[k] != nil {
+			in.scales[k] = h
+		}
+	}
+	in.offsets[len(mt.Terms)] = off
+}
+
 // ErrorEstimate writes Σ_i (b_i − b̂_i) K_i, the difference between the
 // method's and the embedded method's increments from the last Eval, into dst.
 // It reports false, writing nothing, when the tableau has no embedded method.
 func (in *Increment) ErrorEstimate(dst []float64) bool {
-	if in.Tableau.bErr == nil {
+	if in.Tableau.bErr == nil || in.partition != nil {
 		return false
 	}
 	in.combine(dst, in.Tableau.bErr)
