@@ -178,6 +178,9 @@ func TestSDEReversibleVsBackprop(t *testing.T) {
 		"trajectory":          {batch: 4, saveAt: []float64{0.25, 0.5, 1}, opts: []Option{WithSteps(64)}},
 	}
 	for name, spec := range specs {
+		if testing.Short() && (name == "reversible-midpoint" || name == "trajectory") {
+			continue
+		}
 		var grads [3][]float64
 		var steps int
 		for i, g := range []ad.Gradient{ad.Reversible{}, ad.Backprop{}, ad.Checkpoint{Snapshots: 4}} {
@@ -390,7 +393,11 @@ func TestSDEFloat32(t *testing.T) {
 // outputs to its target; every pass draws a fresh sample, so the loss is
 // compared as averages over the first and last ten steps.
 func TestSDETrain(t *testing.T) {
-	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+	dtypes := []tensor.Dtype{tensor.Float64, tensor.Float32}
+	if testing.Short() {
+		dtypes = dtypes[:1]
+	}
+	for _, dt := range dtypes {
 		m := buildSDEModel(t, sdeSpec{batch: 16, dtype: dt, opts: []Option{WithSteps(10)}})
 		vm := G.NewTapeMachine(m.g)
 		solver := G.NewAdamSolver(G.WithLearnRate(0.03))

@@ -12,6 +12,7 @@
 //	go run ./examples/gradbench -quick     # small sizes, a smoke test
 //	go run ./examples/gradbench -json      # one JSON object per line
 //	go run ./examples/gradbench -peer      # and torchdiffeq side by side
+//	go run ./examples/gradbench -sde       # a Neural SDE gradient against torchsde's figures
 //
 // With -peer it also runs torchdiffeq (PyTorch, one thread) on the same
 // problem through the embedded script peer.py, alternating peer and revode
@@ -59,6 +60,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		save    = fs.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
 		sample  = fs.Duration("field-sample", 300*time.Millisecond, "length of one timed sample of the field benchmark")
 		peer    = fs.Bool("peer", false, "also time torchdiffeq (PyTorch) on the same problem, alternating with revode; with -from, only the peer comparison is measured")
+		sde     = fs.Bool("sde", false, "instead: time one gradient of a Neural SDE (layers.NewSDE) per SDE method and gradient, and print the ratios against issue 13's torchsde figures (writes no docs)")
+		sdeN    = fs.Int("sde-steps", 1000, "steps N of the -sde benchmark")
+		sdeR    = fs.Int("sde-rounds", 2, "rounds of the -sde benchmark (each runs every configuration once, in its own process)")
 		popts   peerOptions
 	)
 	fs.StringVar(&popts.python, "python", "", "Python interpreter for -peer (default: python3, else /usr/bin/python3)")
@@ -77,6 +81,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *repeats < 1 {
 		return fmt.Errorf("%w: -repeats must be ≥ 1", command.ErrUsage)
+	}
+	if *sde {
+		if *sdeN < 1 || *sdeR < 1 {
+			return fmt.Errorf("%w: -sde-steps and -sde-rounds must be ≥ 1", command.ErrUsage)
+		}
+		reps := min(*repeats, 3) // a gradient of N = 1000 takes seconds
+		plan := sdePlan(*sdeN, 128, reps, *sdeR)
+		if *quick {
+			plan = sdePlan(20, 8, 1, 1)
+		}
+		res, err := runPlan(plan, stderr)
+		if err != nil {
+			return err
+		}
+		return printSDE(stdout, res, *asJSON)
 	}
 	if *sample <= 0 {
 		return fmt.Errorf("%w: -field-sample %v: want > 0", command.ErrUsage, *sample)
@@ -181,6 +200,10 @@ type config struct {
 	// SampleSeconds is the length of one timed sample of the field
 	// benchmark (0: 0.3 s).
 	SampleSeconds float64 `json:"sample_seconds,omitempty"`
+	// SDE asks for the Neural SDE benchmark (-sde): Solve is the SDE
+	// method, Method the gradient, Diffusion "tanh" or "zero".
+	SDE       bool   `json:"sde,omitempty"`
+	Diffusion string `json:"diffusion,omitempty"`
 }
 
 // result is what a child reports.

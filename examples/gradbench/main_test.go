@@ -89,3 +89,38 @@ func TestRunSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestSDESmoke runs the -sde plan at small sizes and checks its JSON
+// lines: every configuration reported with a time and a peak, the
+// reversible rows holding less than backprop's, their drift at round-off.
+func TestSDESmoke(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run([]string{"-sde", "-quick", "-json"}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var rows []sdeRow
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var r sdeRow
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) != 7 {
+		t.Fatalf("%d rows, want 7:\n%s", len(rows), out.String())
+	}
+	held := map[string]int{}
+	for _, r := range rows {
+		if !(r.Seconds > 0) || r.PeakRSS <= 0 {
+			t.Errorf("%s %s %s: %v s, peak %d bytes", r.Method, r.Gradient, r.Diffusion, r.Seconds, r.PeakRSS)
+		}
+		if r.Gradient == "reversible" && !(r.Drift < 1e-12) {
+			t.Errorf("%s: drift %.3g", r.Method, r.Drift)
+		}
+		held[r.Method+"/"+r.Gradient+"/"+r.Diffusion] = r.HeldBytes
+	}
+	if h, b := held["reversible-sde-heun/reversible/tanh"], held["reversible-sde-heun/backprop/tanh"]; !(h < b) {
+		t.Errorf("reversible held %d bytes, backprop %d", h, b)
+	}
+}
