@@ -9,6 +9,7 @@ import (
 
 	"github.com/revode/revode/ad"
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/procmem"
 )
 
 // BenchmarkSDEGradient: one gradient of a Neural SDE through the block
@@ -16,7 +17,9 @@ import (
 // diagonal diffusion 0.1·tanh(y W), batch 128, float64, N = 1000 steps,
 // Brownian tree; one op is one TapeMachine run (forward solve on a fresh
 // sample, backward pass on the same sample). It reports the seconds per
-// gradient, what the gradient method held (held-MiB), and the ratio of the
+// gradient (wall clock, and cpu-s/grad: the processor time of every thread,
+// which on a loaded machine leaves out the wait for a processor), what the
+// gradient method held (held-MiB), and the ratio of the wall-clock
 // time to torchsde's reversible Heun adjoint with its BrownianTree as
 // issue 13 states it (3.5 s; vs-torchsde-tree), or to its backprop
 // (1.3 s) for the backprop rows. Peak process memory is measured by
@@ -68,6 +71,7 @@ func BenchmarkSDEGradient(b *testing.B) {
 			vm := G.NewTapeMachine(g)
 			defer vm.Close()
 			b.ReportAllocs()
+			cpu0 := procmem.CPUTime()
 			for b.Loop() {
 				if err := vm.RunAll(); err != nil {
 					b.Fatal(err)
@@ -76,6 +80,7 @@ func BenchmarkSDEGradient(b *testing.B) {
 			}
 			sec := b.Elapsed().Seconds() / float64(b.N)
 			b.ReportMetric(sec, "s/grad")
+			b.ReportMetric((procmem.CPUTime()-cpu0).Seconds()/float64(b.N), "cpu-s/grad")
 			b.ReportMetric(float64(8*l.Stats().Backward.HeldFloats)/(1<<20), "held-MiB")
 			b.ReportMetric(sec/c.peer, "vs-torchsde")
 		})

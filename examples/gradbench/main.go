@@ -211,13 +211,16 @@ type result struct {
 	config
 	Seconds    float64   `json:"seconds"`     // median time of one gradient
 	AllSeconds []float64 `json:"all_seconds"` // every timed run
-	PeakRSS    int64     `json:"peak_rss"`    // VmHWM of the child at the end
-	BaseRSS    int64     `json:"base_rss"`    // VmRSS before the first gradient
-	HeldBytes  int       `json:"held_bytes"`  // what the gradient method holds between passes
-	RelErr     float64   `json:"rel_err"`     // vs backprop through the same solve
-	Drift      float64   `json:"drift"`
-	FuncEvals  int       `json:"func_evals"` // forward + backward
-	VJPEvals   int       `json:"vjp_evals"`
+	// CPUSeconds is the median processor time (user + system, all
+	// threads) of one gradient; recorded by the -sde mode.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	PeakRSS    int64   `json:"peak_rss"`   // VmHWM of the child at the end
+	BaseRSS    int64   `json:"base_rss"`   // VmRSS before the first gradient
+	HeldBytes  int     `json:"held_bytes"` // what the gradient method holds between passes
+	RelErr     float64 `json:"rel_err"`    // vs backprop through the same solve
+	Drift      float64 `json:"drift"`
+	FuncEvals  int     `json:"func_evals"` // forward + backward
+	VJPEvals   int     `json:"vjp_evals"`
 	// Field benchmark (FieldBench only), seconds per call.
 	GraphF, GraphVJP, GonumF, GonumVJP float64
 }
