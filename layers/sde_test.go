@@ -575,3 +575,35 @@ func TestSDERunErrors(t *testing.T) {
 	}
 	_ = l2
 }
+
+// TestSDEDriftGuard: WithDriftGuard reaches the reversible sweep: its
+// checkpoints are snapped to, and a drift above its tolerance is an
+// integrators.ErrDrift error from RunAll, or a warning.
+func TestSDEDriftGuard(t *testing.T) {
+	m := buildSDEModel(t, sdeSpec{batch: 3, opts: []Option{WithSteps(50), WithDriftGuard(10, 1e-12, nil)}})
+	vm := G.NewTapeMachine(m.g)
+	m.run(t, vm)
+	vm.Close()
+	if st := m.sde.Stats().Backward; st.Snaps != 4 || !(st.Reconstruction <= 1e-12) {
+		t.Errorf("checkpoints every 10 of 50 steps: %d snaps, drift %.3g; want 4 snaps, drift ≤ 1e-12", st.Snaps, st.Reconstruction)
+	}
+	// λ = 0.9 over 200 steps amplifies round-off by 0.9^-200 ≈ 1e9.
+	opts := []Option{WithSteps(200), WithCoupling(0.9), WithSDEMethod(integrators.NewReversibleSDE(integrators.SDEHeun()))}
+	m = buildSDEModel(t, sdeSpec{batch: 3, opts: append(opts, WithDriftGuard(0, 1e-10, nil))})
+	vm = G.NewTapeMachine(m.g)
+	err := vm.RunAll()
+	vm.Close()
+	// Gorgonia's machine flattens the error chain into its message.
+	if err == nil || !strings.Contains(err.Error(), integrators.ErrDrift.Error()) || !strings.Contains(err.Error(), `layer "`) {
+		t.Errorf("λ = 0.9, 200 steps, DriftTol 1e-10: %v, want the layer's ErrDrift", err)
+	}
+	var warned error
+	m = buildSDEModel(t, sdeSpec{batch: 3, opts: append(opts, WithDriftGuard(0, 1e-10, func(e error) { warned = e }))})
+	vm = G.NewTapeMachine(m.g)
+	m.run(t, vm)
+	vm.Close()
+	if !errors.Is(warned, integrators.ErrDrift) {
+		t.Errorf("with a warning function: warned %v, want ErrDrift", warned)
+	}
+	t.Logf("λ = 0.9, 200 steps: drift %.2g", m.sde.Stats().Backward.Reconstruction)
+}
