@@ -151,6 +151,9 @@ func TestSDEGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() { // CI runs -race -short: fewer steps
+				c.spec.opts = append(c.spec.opts, WithSteps(6))
+			}
 			m := buildSDEModel(t, c.spec)
 			m.sde.HoldSample(true)
 			vm := G.NewTapeMachine(m.g)
@@ -178,8 +181,13 @@ func TestSDEReversibleVsBackprop(t *testing.T) {
 		"trajectory":          {batch: 4, saveAt: []float64{0.25, 0.5, 1}, opts: []Option{WithSteps(64)}},
 	}
 	for name, spec := range specs {
-		if testing.Short() && (name == "reversible-midpoint" || name == "trajectory") {
-			continue
+		if testing.Short() {
+			if name == "reversible-midpoint" || name == "trajectory" {
+				continue
+			}
+			if name != "adaptive" {
+				spec.opts = append(spec.opts, WithSteps(40))
+			}
 		}
 		var grads [3][]float64
 		var steps int
