@@ -178,6 +178,7 @@ func TestSDEReversibleVsBackprop(t *testing.T) {
 		"kidger-heun":         {batch: 5, opts: []Option{WithSteps(200), WithSDEMethod(integrators.ReversibleHeunSDE{})}},
 		"general-noise":       {batch: 4, noise: GeneralNoise, m: 2, opts: []Option{WithSteps(100)}},
 		"adaptive":            {batch: 4, opts: []Option{WithTolerance(1e-3, 1e-3)}},
+		"adaptive-per-row":    {batch: 4, opts: []Option{WithTolerance(1e-3, 1e-3), WithPerRowError()}},
 		"trajectory":          {batch: 4, saveAt: []float64{0.25, 0.5, 1}, opts: []Option{WithSteps(64)}},
 	}
 	for name, spec := range specs {
@@ -185,7 +186,7 @@ func TestSDEReversibleVsBackprop(t *testing.T) {
 			if name == "reversible-midpoint" || name == "trajectory" {
 				continue
 			}
-			if name != "adaptive" {
+			if !strings.HasPrefix(name, "adaptive") {
 				spec.opts = append(spec.opts, WithSteps(40))
 			}
 		}
@@ -251,11 +252,9 @@ func TestSDEClosedForm(t *testing.T) {
 		zero := func(_ *G.ExprGraph, _, y *G.Node, _ G.Nodes) (*G.Node, error) {
 			return G.Mul(y, G.NewConstant(0.0))
 		}
-		ones := constant(g, "ones", make([]float64, batch*dim), batch, dim, tensor.Float64)
 		diff := func(_ *G.ExprGraph, _, y *G.Node, p G.Nodes) (*G.Node, error) {
 			return G.BroadcastAdd(G.Must(G.Mul(y, G.NewConstant(0.0))), p[0], nil, []byte{0})
 		}
-		_ = ones
 		l, err := NewSDE(y0, Field(zero), Field(diff, s), WithSteps(37), WithSeed(3))
 		if err != nil {
 			t.Fatal(err)
@@ -280,6 +279,48 @@ func TestSDEClosedForm(t *testing.T) {
 		t.Logf("constant diffusion: max |y(1) − (y0 + s W(1))| = %.2g", worst)
 		if worst > 1e-12 {
 			t.Errorf("constant diffusion: max error %.3g against y0 + s W(1), want ≤ 1e-12", worst)
+		}
+	}
+	// Scalar noise (general, m = 1), constant column s: every entry of
+	// row b is driven by the one component b of the tree,
+	// y_bi(1) = y0_bi + s_i W_b(1).
+	{
+		g := G.NewGraph()
+		y0 := constant(g, "y0", y0Data, batch, dim, tensor.Float64)
+		s := constant(g, "s", []float64{0.7, -0.3}, 1, dim, tensor.Float64)
+		zero := func(_ *G.ExprGraph, _, y *G.Node, _ G.Nodes) (*G.Node, error) {
+			return G.Mul(y, G.NewConstant(0.0))
+		}
+		col := func(_ *G.ExprGraph, _, y *G.Node, p G.Nodes) (*G.Node, error) {
+			return G.BroadcastAdd(G.Must(G.Mul(y, G.NewConstant(0.0))), p[0], nil, []byte{0})
+		}
+		l, err := NewSDE(y0, Field(zero), Field(col, s), WithSteps(23), WithSeed(4), WithNoise(GeneralNoise), WithBrownianDim(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(g)
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		got := appendValue(nil, l.Out.Value())
+		vm.Close()
+		w, err := l.Brownian(l.Sample())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.Dim() != batch {
+			t.Fatalf("scalar noise: tree of %d components for %d rows", w.Dim(), batch)
+		}
+		dw := make([]float64, batch)
+		w.Increment(dw, 0, 1)
+		worst := 0.0
+		for i := range got {
+			want := y0Data[i] + []float64{0.7, -0.3}[i%dim]*dw[i/dim]
+			worst = math.Max(worst, math.Abs(got[i]-want))
+		}
+		t.Logf("scalar noise: max |y(1) − (y0 + s W_b(1))| = %.2g", worst)
+		if worst > 1e-12 {
+			t.Errorf("scalar noise: max error %.3g against y0 + s W_b(1), want ≤ 1e-12", worst)
 		}
 	}
 	// GBM: error against the pathwise solution falls like 1/N, and so
@@ -614,4 +655,43 @@ func TestSDEDriftGuard(t *testing.T) {
 		t.Errorf("with a warning function: warned %v, want ErrDrift", warned)
 	}
 	t.Logf("λ = 0.9, 200 steps: drift %.2g", m.sde.Stats().Backward.Reconstruction)
+}
+
+// TestSDEBackwardOnOtherInputs: a backward pass on inputs other than the
+// kept forward pass's solves again on that pass's sample, not on a new
+// one, and does not advance the sample counter.
+func TestSDEBackwardOnOtherInputs(t *testing.T) {
+	m := buildSDEModel(t, sdeSpec{batch: 3, opts: []Option{WithSteps(10)}})
+	vm := G.NewTapeMachine(m.g)
+	defer vm.Close()
+	m.run(t, vm) // sample 0
+	m.run(t, vm) // sample 1
+	l := m.sde
+	y0 := append([]float64(nil), l.usedY0...)
+	y0[0] += 0.25
+	vals := []G.Value{tensor.New(tensor.WithShape(3, sdeD), tensor.WithBacking(y0))}
+	for _, p := range l.params {
+		vals = append(vals, p.Value())
+	}
+	dOut := tensor.New(tensor.WithShape(3, sdeD), tensor.WithBacking([]float64{1, 2, 3, 4, 5, 6, 7, 8, 9}))
+	solves := l.Stats().Solves
+	got, err := l.gradients(vals, dOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Solves != solves+1 || st.Sample != 1 || l.next != 2 {
+		t.Errorf("backward on other inputs: %d solves (had %d), sample %d, next %d; want one more solve on sample 1, next 2", st.Solves, solves, st.Sample, l.next)
+	}
+	// The same gradient as a forward and backward pass on sample 1.
+	l.SetSample(1)
+	if err := l.forward(vals, l.draw()); err != nil {
+		t.Fatal(err)
+	}
+	want, err := l.gradients(vals, dOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relErr(got, want); e != 0 {
+		t.Errorf("re-solved gradient differs from sample 1's by %.3g", e)
+	}
 }
