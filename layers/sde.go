@@ -102,10 +102,10 @@ func WithBrownianDim(m int) Option {
 }
 
 // WithBrownianTol sets the leaf width of the virtual Brownian tree (see
-// brownian.New). The default is 1/64 of the smallest step the controller
-// asks for (fixed steps, a grid), which keeps every step's increment
-// variance within 1% of its length, or 2^-20 of the span for adaptive
-// steps.
+// brownian.New). The default is 1/64 of the fixed step (of the smallest
+// step of a Grid), which keeps every step's increment variance within 1%
+// of its length (a step shortened to land on a save time may see more),
+// or 2^-20 of the span for adaptive steps.
 func WithBrownianTol(tol float64) Option {
 	return func(c *config) error {
 		sdeOption(c, "WithBrownianTol")

@@ -695,3 +695,54 @@ func TestSDEBackwardOnOtherInputs(t *testing.T) {
 		t.Errorf("re-solved gradient differs from sample 1's by %.3g", e)
 	}
 }
+
+// TestSDESharedParameter: one learnable used by both the drift and the
+// diffusion gets the sum of both gradients (Gorgonia adds the two unpacked
+// parts): the gradient matches central differences on the same sample.
+func TestSDESharedParameter(t *testing.T) {
+	g := G.NewGraph()
+	rng := rand.New(rand.NewPCG(1, 1))
+	y0 := learnable(g, "y0", 4, sdeD, rng, tensor.Float64)
+	w := learnable(g, "w", sdeD, sdeD, rng, tensor.Float64)
+	f := func(_ *G.ExprGraph, _, y *G.Node, p G.Nodes) (*G.Node, error) {
+		return G.Tanh(G.Must(G.Mul(y, p[0])))
+	}
+	l, err := NewSDE(y0, Field(f, w), Field(f, w), WithSteps(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss := G.Must(G.Sum(G.Must(G.Square(l.Out))))
+	if _, err := G.Grad(loss, w); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	l.HoldSample(true)
+	eval := func() float64 {
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		defer vm.Reset()
+		return scalar(loss.Value())
+	}
+	eval()
+	gw, err := w.Grad()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := appendValue(nil, gw)
+	d := w.Value().Data().([]float64)
+	var fd []float64
+	for i := range d {
+		o := d[i]
+		d[i] = o + fdEps
+		lp := eval()
+		d[i] = o - fdEps
+		lm := eval()
+		d[i] = o
+		fd = append(fd, (lp-lm)/(2*fdEps))
+	}
+	if e := relErr(got, fd); !(e <= fdTol) {
+		t.Errorf("shared parameter: gradient vs central differences %.3g > %g", e, fdTol)
+	}
+}
