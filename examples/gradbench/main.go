@@ -63,6 +63,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		sde     = fs.Bool("sde", false, "instead: time one gradient of a Neural SDE (layers.NewSDE) per SDE method and gradient, and print the ratios against issue 13's torchsde figures (writes no docs)")
 		sdeN    = fs.Int("sde-steps", 1000, "steps N of the -sde benchmark")
 		sdeR    = fs.Int("sde-rounds", 2, "rounds of the -sde benchmark (each runs every configuration once, in its own process)")
+		sdeTime = fs.Bool("sde-time", true, "with -sde: the timed gradients at batch 128 (false: only the memory sweep)")
+		sdeMem  = fs.Bool("sde-memory", true, "with -sde: also the peak memory of one gradient against N = 100, 1000, 10000 at batch 8")
+		sdePlot = fs.String("sde-plot", "", "with -sde and -sde-memory: write the memory plot (PNG) to this file")
 		popts   peerOptions
 	)
 	fs.StringVar(&popts.python, "python", "", "Python interpreter for -peer (default: python3, else /usr/bin/python3)")
@@ -88,12 +91,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		reps := min(*repeats, 3) // a gradient of N = 1000 takes seconds
 		plan := sdePlan(*sdeN, 128, reps, *sdeR)
+		memSteps := []int{100, 1000, 10000}
 		if *quick {
-			plan = sdePlan(20, 8, 1, 1)
+			plan, memSteps = sdePlan(20, 8, 1, 1), []int{10, 40}
+		}
+		if !*sdeTime {
+			plan = nil
+		}
+		if *sdeMem {
+			plan = append(sdeMemoryPlan(memSteps), plan...)
+		}
+		if len(plan) == 0 {
+			return fmt.Errorf("%w: -sde with -sde-time=false and -sde-memory=false measures nothing", command.ErrUsage)
 		}
 		res, err := runPlan(plan, stderr)
 		if err != nil {
 			return err
+		}
+		if *sdePlot != "" {
+			if err := sdeMemoryPlot(res, *sdePlot); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "wrote %s\n", *sdePlot)
 		}
 		return printSDE(stdout, res, *asJSON)
 	}

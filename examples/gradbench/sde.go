@@ -3,12 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"runtime"
 	"sort"
 	"text/tabwriter"
 	"time"
+
+	"gonum.org/v1/plot/vg"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -69,6 +72,24 @@ func sdePlan(steps, batch, repeats, rounds int) []config {
 	for r := 0; r < rounds; r++ {
 		for _, c := range one {
 			c.Sweep, c.SDE, c.Steps, c.Batch, c.Repeats = "sde", true, steps, batch, repeats
+			plan = append(plan, c)
+		}
+	}
+	return plan
+}
+
+// sdeMemoryPlan: peak memory of one gradient against N at batch 8, the
+// reversible sweeps (flat) against backprop (linear) and checkpointing.
+func sdeMemoryPlan(steps []int) []config {
+	var plan []config
+	for _, n := range steps {
+		for _, c := range []config{
+			{Method: "reversible", Solve: "reversible-sde-heun"},
+			{Method: "reversible", Solve: "kidger-heun-sde"},
+			{Method: "checkpoint-sqrt", Solve: "reversible-sde-heun"},
+			{Method: "backprop", Solve: "reversible-sde-heun"},
+		} {
+			c.Sweep, c.SDE, c.Diffusion, c.Steps, c.Batch, c.Repeats = "sde-memory", true, "tanh", n, 8, 2
 			plan = append(plan, c)
 		}
 	}
@@ -169,6 +190,7 @@ func benchSDE(c config) (result, error) {
 
 // sdeRow is one configuration's figures over the rounds.
 type sdeRow struct {
+	Sweep     string  `json:"sweep"` // "sde" (time) or "sde-memory"
 	Method    string  `json:"method"`
 	Gradient  string  `json:"gradient"`
 	Diffusion string  `json:"diffusion"`
@@ -199,12 +221,12 @@ func sdeRows(res *results) []sdeRow {
 		if !r.SDE {
 			continue
 		}
-		key := r.Solve + "/" + r.Method + "/" + r.Diffusion
+		key := fmt.Sprintf("%s/%s/%s/%s/%d/%d", r.Sweep, r.Solve, r.Method, r.Diffusion, r.Steps, r.Batch)
 		i, ok := idx[key]
 		if !ok {
 			i = len(rows)
 			idx[key] = i
-			rows = append(rows, sdeRow{Method: r.Solve, Gradient: r.Method, Diffusion: r.Diffusion, Steps: r.Steps, Batch: r.Batch, HeldBytes: r.HeldBytes, Drift: r.Drift})
+			rows = append(rows, sdeRow{Sweep: r.Sweep, Method: r.Solve, Gradient: r.Method, Diffusion: r.Diffusion, Steps: r.Steps, Batch: r.Batch, HeldBytes: r.HeldBytes, Drift: r.Drift})
 		}
 		times[key] = append(times[key], r.Seconds)
 		cpus[key] = append(cpus[key], r.CPUSeconds)
@@ -214,7 +236,7 @@ func sdeRows(res *results) []sdeRow {
 		row := &rows[i]
 		row.Seconds, row.CPUSeconds = median(times[key]), median(cpus[key])
 		for _, p := range torchsde {
-			if p.compare == row.Gradient+"/"+row.Diffusion && row.Steps == 1000 && row.Batch == 128 {
+			if row.Sweep == "sde" && p.compare == row.Gradient+"/"+row.Diffusion && row.Steps == 1000 && row.Batch == 128 {
 				if row.VsTorchsde == nil {
 					row.VsTorchsde, row.CPUVsTorchsde = map[string]float64{}, map[string]float64{}
 				}
@@ -237,6 +259,24 @@ func printSDE(w io.Writer, res *results, asJSON bool) error {
 			}
 		}
 		return nil
+	}
+	var mem []sdeRow
+	for i := 0; i < len(rows); i++ {
+		if rows[i].Sweep == "sde-memory" {
+			mem = append(mem, rows[i])
+			rows = append(rows[:i], rows[i+1:]...)
+			i--
+		}
+	}
+	if len(mem) > 0 {
+		fmt.Fprintf(w, "Neural SDE, peak memory of one gradient against N (batch %d, same model):\n", mem[0].Batch)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "N\tmethod\tgradient\tpeak RSS\theld\twall s")
+		for _, r := range mem {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.2f\n", r.Steps, r.Method, methodLabel(r.Gradient, r.Steps), mib(r.PeakRSS), mib(int64(r.HeldBytes)), r.Seconds)
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
 	}
 	if len(rows) == 0 {
 		return nil
@@ -272,4 +312,27 @@ func printSDE(w io.Writer, res *results, asJSON bool) error {
 		fmt.Fprintf(w, "(torchsde's figures are the issue's: wall clock, one thread, measured once by someone else. revode's wall clock\nwaits for a processor on a loaded machine; its CPU time counts every thread's work. Load average here at start/end: %s / %s)\n", res.Load[0], res.Load[1])
 	}
 	return nil
+}
+
+// sdeMemoryPlot draws the -sde memory sweep: peak RSS (solid) and what the
+// sweep held (dashed) against N.
+func sdeMemoryPlot(res *results, path string) error {
+	p := newLogPlot("Neural SDE: memory of one gradient, batch 8, D=32, H=64", "bytes")
+	for _, c := range []struct {
+		method, solve, label string
+		colour               color.Color
+	}{
+		{"reversible", "reversible-sde-heun", "reversible (McCallum–Foster, Heun)", methodColour["reversible"]},
+		{"reversible", "kidger-heun-sde", "reversible (Kidger's reversible Heun)", methodColour["adjoint"]},
+		{"checkpoint-sqrt", "reversible-sde-heun", "checkpoint(√N)", methodColour["checkpoint-sqrt"]},
+		{"backprop", "reversible-sde-heun", "backprop", methodColour["backprop"]},
+	} {
+		if err := addLine(p, series(res, "sde-memory", c.method, c.solve, func(r result) float64 { return float64(r.PeakRSS) }), c.label+" peak RSS", c.colour, false); err != nil {
+			return err
+		}
+		if err := addLine(p, series(res, "sde-memory", c.method, c.solve, func(r result) float64 { return float64(r.HeldBytes) }), c.label+" held", c.colour, true); err != nil {
+			return err
+		}
+	}
+	return p.Save(7*vg.Inch, 5*vg.Inch, path)
 }
