@@ -334,5 +334,8 @@ func sdeMemoryPlot(res *results, path string) error {
 			return err
 		}
 	}
+	// The legend goes below the held lines (a few KiB), clear of the data.
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Y.Min = 10
 	return p.Save(7*vg.Inch, 5*vg.Inch, path)
 }
