@@ -1,4 +1,4 @@
-// Package layers puts Neural ODE blocks into Gorgonia models.
+// Package layers puts Neural ODE, CDE and SDE blocks into Gorgonia models.
 //
 // An ODE block maps its input node y0, a (batch, dim) matrix, to y(t1) where
 // dy/dt = f(t, y; θ). The vector field f is written with Gorgonia ops over
@@ -27,13 +27,21 @@
 // reversible gradient, whose memory is O(1) in the number of steps. Stats
 // reports each pass's steps, evaluations and reconstruction drift.
 //
+// NewSDE is the Neural SDE block, dy = f dt + g ∘ dW (Stratonovich) with
+// drift and diffusion written the same way (DiffusionMLP and
+// MatrixDiffusionMLP are ready-made bounded diffusions). Each forward pass
+// draws a fresh Brownian sample from the block's seed (WithSeed), and the
+// backward pass differentiates the same solve on the same sample; its
+// options are the ODE block's where they apply, plus WithSDEMethod,
+// WithNoise, WithBrownianDim and WithBrownianTol.
+//
 // A block solves its batch as one state with one sequence of steps. Adaptive
 // steps are accepted on one error norm over the whole batch unless
 // WithPerRowError asks that every row pass on its own (see WithTolerance).
 //
 // # Concurrency
 //
-// A block (ODE, CDE) keeps its compiled field and the last forward solve in
+// A block (ODE, CDE, SDE) keeps its compiled field and the last forward solve in
 // place, as Gorgonia keeps values on its nodes: a block, like the graph it
 // lives in, is used by one goroutine at a time (one machine running the
 // graph). For data-parallel training build one graph, with its own blocks,

@@ -43,6 +43,7 @@ type mlpConfig struct {
 	dtype      tensor.Dtype
 	name       string
 	outScale   float64
+	bound      float64 // output bound·tanh(…); 0: unbounded
 }
 
 // Hidden sets the widths of the hidden layers (default one layer of 64).
@@ -123,6 +124,19 @@ func OutputScale(s float64) MLPOption {
 	}
 }
 
+// OutputBound bounds the MLP's output by b·tanh(…) (b > 0), or leaves it
+// unbounded (b = 0, the default of MLP; DiffusionMLP's is 1). CDEMLP
+// ignores it: its output is always tanh(…).
+func OutputBound(b float64) MLPOption {
+	return func(c *mlpConfig) error {
+		if !(b >= 0) || math.IsInf(b, 0) {
+			return fmt.Errorf("OutputBound(%g): want a finite value ≥ 0", b)
+		}
+		c.bound = b
+		return nil
+	}
+}
+
 // MLP creates the learnables of a multilayer perceptron vector field
 // f: R^dim → R^dim in g and returns it as a VectorField. Weights are drawn
 // from N(0, 1/fan-in) with a seeded generator, biases start at zero.
@@ -141,8 +155,13 @@ func MLP(g *G.ExprGraph, dim int, opts ...MLPOption) (VectorField, error) {
 	}
 	params := mlpParams(g, c, dim, dim)
 	act, timeInput, depth := c.activation, c.timeInput, len(c.hidden)
+	bound := c.bound
 	build := func(g *G.ExprGraph, t, y *G.Node, p G.Nodes) (*G.Node, error) {
-		return mlpForward(t, y, p, act, timeInput, depth)
+		out, err := mlpForward(t, y, p, act, timeInput, depth)
+		if err != nil {
+			return nil, err
+		}
+		return boundOutput(out, bound)
 	}
 	return VectorField{Build: build, Params: params}, nil
 }

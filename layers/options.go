@@ -32,6 +32,17 @@ type config struct {
 	checkpointEvery int
 	driftTol        float64
 	driftWarn       func(error)
+	// methodSet says WithMethod or WithReversible chose an ODE method
+	// (SDE blocks refuse it: their method is WithSDEMethod's).
+	methodSet bool
+	// SDE blocks (sdeOnly names the first SDE option given, which ODE and
+	// CDE blocks refuse).
+	sdeOnly     string
+	sdeMethod   integrators.SDEMethod
+	seed        uint64
+	noise       NoiseKind
+	brownianDim int
+	brownianTol float64
 }
 
 // defaultConfig is the paper's setting: reversible RK4 at λ = 0.999, 100
@@ -44,6 +55,7 @@ func defaultConfig() config {
 		t1:       1,
 		gradient: ad.Reversible{},
 		workers:  1,
+		seed:     1,
 	}
 }
 
@@ -62,7 +74,7 @@ func WithMethod(m integrators.Method) Option {
 		if m == nil {
 			return fmt.Errorf("WithMethod(nil)")
 		}
-		c.method = m
+		c.method, c.methodSet = m, true
 		return nil
 	}
 }
@@ -74,7 +86,7 @@ func WithReversible(base *integrators.Tableau) Option {
 		if base == nil {
 			return fmt.Errorf("WithReversible(nil)")
 		}
-		c.method = integrators.NewReversible(base)
+		c.method, c.methodSet = integrators.NewReversible(base), true
 		return nil
 	}
 }
@@ -254,6 +266,9 @@ func WithControlIncrements() Option {
 // resolve folds the coupling and the drift guard into the method and the
 // gradient.
 func (c *config) resolve() error {
+	if c.sdeOnly != "" {
+		return fmt.Errorf("%s applies to SDE blocks (layers.NewSDE)", c.sdeOnly)
+	}
 	if c.coupling != 0 {
 		r, ok := c.method.(integrators.Reversible)
 		if !ok {

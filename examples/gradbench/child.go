@@ -26,6 +26,14 @@ func runChild(arg string, stdout io.Writer) error {
 	if err := json.Unmarshal([]byte(arg), &c); err != nil {
 		return err
 	}
+	if c.SDE {
+		r, err := benchSDE(c)
+		if err != nil {
+			return err
+		}
+		r.config = c
+		return json.NewEncoder(stdout).Encode(r)
+	}
 	ref := mlp.New(c.Batch, dim, hidden, 42)
 	params := mlp.Params(G.NewGraph(), ref, tensor.Float64)
 	var r result

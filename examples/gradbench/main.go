@@ -12,6 +12,7 @@
 //	go run ./examples/gradbench -quick     # small sizes, a smoke test
 //	go run ./examples/gradbench -json      # one JSON object per line
 //	go run ./examples/gradbench -peer      # and torchdiffeq side by side
+//	go run ./examples/gradbench -sde       # a Neural SDE gradient against torchsde's figures
 //
 // With -peer it also runs torchdiffeq (PyTorch, one thread) on the same
 // problem through the embedded script peer.py, alternating peer and revode
@@ -59,6 +60,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		save    = fs.String("save", "docs/benchmarks.json", "write the raw results to this file (empty: do not)")
 		sample  = fs.Duration("field-sample", 300*time.Millisecond, "length of one timed sample of the field benchmark")
 		peer    = fs.Bool("peer", false, "also time torchdiffeq (PyTorch) on the same problem, alternating with revode; with -from, only the peer comparison is measured")
+		sde     = fs.Bool("sde", false, "instead: time one gradient of a Neural SDE (layers.NewSDE) per SDE method and gradient, and print the ratios against issue 13's torchsde figures (writes no docs)")
+		sdeN    = fs.Int("sde-steps", 1000, "steps N of the -sde benchmark")
+		sdeR    = fs.Int("sde-rounds", 2, "rounds of the -sde benchmark (each runs every configuration once, in its own process)")
+		sdeTime = fs.Bool("sde-time", true, "with -sde: the timed gradients at batch 128 (false: only the memory sweep)")
+		sdeMem  = fs.Bool("sde-memory", true, "with -sde: also the peak memory of one gradient against N = 100, 1000, 10000 at batch 8")
+		sdePlot = fs.String("sde-plot", "", "with -sde and -sde-memory: write the memory plot (PNG) to this file")
 		popts   peerOptions
 	)
 	fs.StringVar(&popts.python, "python", "", "Python interpreter for -peer (default: python3, else /usr/bin/python3)")
@@ -77,6 +84,37 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *repeats < 1 {
 		return fmt.Errorf("%w: -repeats must be ≥ 1", command.ErrUsage)
+	}
+	if *sde {
+		if *sdeN < 1 || *sdeR < 1 {
+			return fmt.Errorf("%w: -sde-steps and -sde-rounds must be ≥ 1", command.ErrUsage)
+		}
+		reps := min(*repeats, 3) // a gradient of N = 1000 takes seconds
+		plan := sdePlan(*sdeN, 128, reps, *sdeR)
+		memSteps := []int{100, 1000, 10000}
+		if *quick {
+			plan, memSteps = sdePlan(20, 8, 1, 1), []int{10, 40}
+		}
+		if !*sdeTime {
+			plan = nil
+		}
+		if *sdeMem {
+			plan = append(sdeMemoryPlan(memSteps), plan...)
+		}
+		if len(plan) == 0 {
+			return fmt.Errorf("%w: -sde with -sde-time=false and -sde-memory=false measures nothing", command.ErrUsage)
+		}
+		res, err := runPlan(plan, stderr)
+		if err != nil {
+			return err
+		}
+		if *sdePlot != "" {
+			if err := sdeMemoryPlot(res, *sdePlot); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "wrote %s\n", *sdePlot)
+		}
+		return printSDE(stdout, res, *asJSON)
 	}
 	if *sample <= 0 {
 		return fmt.Errorf("%w: -field-sample %v: want > 0", command.ErrUsage, *sample)
@@ -181,6 +219,10 @@ type config struct {
 	// SampleSeconds is the length of one timed sample of the field
 	// benchmark (0: 0.3 s).
 	SampleSeconds float64 `json:"sample_seconds,omitempty"`
+	// SDE asks for the Neural SDE benchmark (-sde): Solve is the SDE
+	// method, Method the gradient, Diffusion "tanh" or "zero".
+	SDE       bool   `json:"sde,omitempty"`
+	Diffusion string `json:"diffusion,omitempty"`
 }
 
 // result is what a child reports.
@@ -188,13 +230,16 @@ type result struct {
 	config
 	Seconds    float64   `json:"seconds"`     // median time of one gradient
 	AllSeconds []float64 `json:"all_seconds"` // every timed run
-	PeakRSS    int64     `json:"peak_rss"`    // VmHWM of the child at the end
-	BaseRSS    int64     `json:"base_rss"`    // VmRSS before the first gradient
-	HeldBytes  int       `json:"held_bytes"`  // what the gradient method holds between passes
-	RelErr     float64   `json:"rel_err"`     // vs backprop through the same solve
-	Drift      float64   `json:"drift"`
-	FuncEvals  int       `json:"func_evals"` // forward + backward
-	VJPEvals   int       `json:"vjp_evals"`
+	// CPUSeconds is the median processor time (user + system, all
+	// threads) of one gradient; recorded by the -sde mode.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	PeakRSS    int64   `json:"peak_rss"`   // VmHWM of the child at the end
+	BaseRSS    int64   `json:"base_rss"`   // VmRSS before the first gradient
+	HeldBytes  int     `json:"held_bytes"` // what the gradient method holds between passes
+	RelErr     float64 `json:"rel_err"`    // vs backprop through the same solve
+	Drift      float64 `json:"drift"`
+	FuncEvals  int     `json:"func_evals"` // forward + backward
+	VJPEvals   int     `json:"vjp_evals"`
 	// Field benchmark (FieldBench only), seconds per call.
 	GraphF, GraphVJP, GonumF, GonumVJP float64
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -87,5 +89,55 @@ func TestRunSmoke(t *testing.T) {
 		if err := run(bad, &out, &errb); !errors.Is(err, command.ErrUsage) {
 			t.Errorf("%q: %v, want a usage error", bad, err)
 		}
+	}
+}
+
+// TestSDESmoke runs the -sde plan at small sizes and checks its JSON
+// lines: every configuration reported with a time and a peak, the
+// reversible rows holding less than backprop's, their drift at round-off,
+// and the memory sweep's held memory flat for the reversible sweep and
+// growing with N for backprop.
+func TestSDESmoke(t *testing.T) {
+	var out, errb bytes.Buffer
+	plot := filepath.Join(t.TempDir(), "sde-memory.png")
+	if err := run([]string{"-sde", "-quick", "-json", "-sde-plot", plot}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var rows []sdeRow
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var r sdeRow
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) != 15 {
+		t.Fatalf("%d rows, want 7 timed and 8 of the memory sweep:\n%s", len(rows), out.String())
+	}
+	if st, err := os.Stat(plot); err != nil || st.Size() == 0 {
+		t.Errorf("memory plot: %v", err)
+	}
+	held := map[string]int{}
+	for _, r := range rows {
+		if r.Sweep == "sde-memory" {
+			held[fmt.Sprintf("%s/%s/%d", r.Method, r.Gradient, r.Steps)] = r.HeldBytes
+			continue
+		}
+		if !(r.Seconds > 0) || r.PeakRSS <= 0 {
+			t.Errorf("%s %s %s: %v s, peak %d bytes", r.Method, r.Gradient, r.Diffusion, r.Seconds, r.PeakRSS)
+		}
+		if r.Gradient == "reversible" && !(r.Drift < 1e-12) {
+			t.Errorf("%s: drift %.3g", r.Method, r.Drift)
+		}
+		held[r.Method+"/"+r.Gradient+"/"+r.Diffusion] = r.HeldBytes
+	}
+	if h, b := held["reversible-sde-heun/reversible/tanh"], held["reversible-sde-heun/backprop/tanh"]; !(h < b) {
+		t.Errorf("reversible held %d bytes, backprop %d", h, b)
+	}
+	r10, r40 := held["reversible-sde-heun/reversible/10"], held["reversible-sde-heun/reversible/40"]
+	b10, b40 := held["reversible-sde-heun/backprop/10"], held["reversible-sde-heun/backprop/40"]
+	if r10 != r40 || !(b40 > 3*b10) {
+		t.Errorf("held bytes from N = 10 to 40: reversible %d → %d (want equal), backprop %d → %d (want ×4)", r10, r40, b10, b40)
 	}
 }

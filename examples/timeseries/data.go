@@ -184,9 +184,12 @@ const (
 	hermite    interpolation = "hermite"    // C¹ Hermite cubic, dy/dt = F(y) X'(t)
 	linear     interpolation = "linear"     // piecewise linear, dy/dt = F(y) X'(t)
 	increments interpolation = "increments" // piecewise linear, ΔX over each step (layers.WithControlIncrements)
+	logsig     interpolation = "logsig"     // depth-2 log-signature of the linear path over each step, in increment form (layers.LogSignature)
 )
 
-func (ip interpolation) valid() bool { return ip == hermite || ip == linear || ip == increments }
+func (ip interpolation) valid() bool {
+	return ip == hermite || ip == linear || ip == increments || ip == logsig
+}
 
 // channelsFor is the layout of a path's channels: time, the standardised
 // channels and, when values may be missing, one cumulative observation
@@ -212,6 +215,7 @@ type source struct {
 	m         *model
 	interp    interpolation
 	timeScale float64
+	grid      []float64 // step boundaries, for logsig
 	// Augmentation (training only): noisy copies of the observations,
 	// rebuilt per batch, with observations dropped at random.
 	noise, drop float64
@@ -227,10 +231,21 @@ type sourceConfig struct {
 	interp    interpolation
 	timeScale float64
 	counts    bool
+	grid      []float64 // the solver's step boundaries, for logsig
+	// stretch parametrises every series' path over the whole span [0, 1]
+	// (its time stays a channel); otherwise observation i lies at
+	// i/(maxLen−1) and a shorter series ends early.
+	stretch bool
 }
 
 func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
-	s := &source{set: d, dims: d.Dims, channels: channelsFor(d.Dims, sc.counts), interp: sc.interp, timeScale: sc.timeScale}
+	s := &source{set: d, dims: d.Dims, channels: channelsFor(d.Dims, sc.counts), interp: sc.interp, timeScale: sc.timeScale, grid: sc.grid}
+	if s.interp == logsig {
+		if len(sc.grid) < 2 {
+			return nil, fmt.Errorf("a log-signature path needs the solver's step boundaries")
+		}
+		s.channels += s.channels * (s.channels - 1) / 2
+	}
 	for k, ser := range d.Series {
 		length := 0
 		for _, ch := range ser.Values {
@@ -239,10 +254,17 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		if length > sc.maxLen {
 			return nil, fmt.Errorf("series %d has %d observations, more than the %d the model was built for", k+1, length, sc.maxLen)
 		}
-		times := make([]float64, length)
+		// clock is the time channel (the observation's time in the
+		// longest series' units); times parametrise the path: the same
+		// under absolute, stretched over [0, 1] per series under stretch.
+		times, clock := make([]float64, length), make([]float64, length)
 		values := make([][]float64, length)
 		for i := range times {
-			times[i] = float64(i) / float64(sc.maxLen-1)
+			clock[i] = float64(i) / float64(sc.maxLen-1)
+			times[i] = clock[i]
+			if sc.stretch && length > 1 {
+				times[i] = float64(i) / float64(length-1)
+			}
 			values[i] = make([]float64, d.Dims)
 			for c, ch := range ser.Values {
 				values[i][c] = math.NaN()
@@ -251,7 +273,7 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 				}
 			}
 		}
-		obs, err := layers.Augment(times, values, true, sc.counts)
+		obs, err := layers.Augment(clock, values, true, sc.counts)
 		if err != nil {
 			return nil, fmt.Errorf("series %d: %w", k+1, err)
 		}
@@ -283,8 +305,11 @@ func finite(v []float64) error {
 }
 
 func (s *source) path(times []float64, obs [][]float64) (layers.Path, error) {
-	if s.interp == hermite {
+	switch s.interp {
+	case hermite:
 		return layers.HermiteCubic(times, obs)
+	case logsig:
+		return layers.LogSignature(times, obs, s.grid)
 	}
 	return layers.Linear(times, obs)
 }

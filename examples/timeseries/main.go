@@ -64,7 +64,7 @@ func run(args []string, stdout, log io.Writer) error {
 		valFrac   = fs.Float64("val", 0.2, "fraction of the training series held out (stratified) for validation: model selection and early stopping")
 		hidden    = fs.Int("hidden", 32, "dimension of the CDE state")
 		width     = fs.Int("width", 64, "hidden width of the CDE's matrix field")
-		interpArg = fs.String("interp", "auto", "control path: hermite (C¹ cubic, derivative form), linear (derivative form), increments (linear, ΔX per step), auto (hermite when every step is one observation interval, else increments)")
+		interpArg = fs.String("interp", "auto", "control path: hermite (C¹ cubic, derivative form), linear (derivative form), increments (linear, ΔX per step), logsig (depth-2 log-signature of the linear path per step: increments and Lévy areas, a Neural RDE), auto (hermite when every step is one observation interval, else logsig; increments under -steps)")
 		maxSteps  = fs.Int("max-steps", 0, "solver steps at most: one step per observation interval up to this, then each step spans several whole intervals (0: what -max-work allows for -opt-steps, between 32 and 256)")
 		steps     = fs.Int("steps", 0, "fixed solver steps over the span, overriding the observation-grid rule (0: the rule)")
 		solver    = fs.String("solver", "rk4", "base tableau of the reversible solver")
@@ -88,6 +88,7 @@ func run(args []string, stdout, log io.Writer) error {
 		readout   = fs.Int("readout", 8, "states the head reads: this many, evenly spaced over the span at step boundaries (1: the final state only)")
 		selectBy  = fs.String("select", "accuracy", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss) or loss (ties: the higher accuracy)")
 		scaling   = fs.String("scale", "robust", "channel standardisation from the training series: robust (asinh((x − median)/(1.4826·MAD))) or standard ((x − mean)/σ)")
+		spanArg   = fs.String("span", "stretch", "how series of unequal length fill the solve: stretch (every series' path spans the whole solve, its time a channel: the solution of a CDE does not depend on the parametrisation of its path, so the steps resolve every series alike) or absolute (observation i at i/(L−1), L the longest series: a shorter series ends early)")
 		baseline  = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -104,7 +105,7 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	interp := interpolation(*interpArg)
 	if !interp.valid() && *interpArg != "auto" {
-		return fmt.Errorf("-interp %q: want hermite, linear, increments or auto", *interpArg)
+		return fmt.Errorf("-interp %q: want hermite, linear, increments, logsig or auto", *interpArg)
 	}
 	by := train.ByAccuracy
 	switch *selectBy {
@@ -163,15 +164,30 @@ func run(args []string, stdout, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *trainPath, err)
 	}
+	var grid []float64
 	if interp == "auto" {
-		// Increments where a step spans more than one observation
-		// interval (by the grid rule, or fewer -steps than intervals).
+		// Where a step spans several observation intervals by the grid
+		// rule, each step's log-signature (increments and areas); under
+		// fewer -steps than intervals, whose boundaries need not be
+		// observation times, plain increments.
 		interp = hermite
-		if every > 1 || (*steps > 0 && *steps < maxLen-1) {
+		switch {
+		case *steps > 0 && *steps < maxLen-1:
 			interp = increments
+		case every > 1:
+			interp = logsig
 		}
 	}
-	sc := sourceConfig{norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale,
+	if interp == logsig {
+		if *steps > 0 {
+			return fmt.Errorf("-interp logsig steps along the observation grid: drop -steps, set -max-steps")
+		}
+		grid = stepBoundaries(every, maxLen)
+	}
+	if *spanArg != "stretch" && *spanArg != "absolute" {
+		return fmt.Errorf("-span %q: want stretch or absolute", *spanArg)
+	}
+	sc := sourceConfig{norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch",
 		counts: trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)}
 	srcs := map[string]*source{}
 	for name, d := range map[string]*train.TSDataset{"training": fitSet, "validation": valSet, "test": teFile} {
@@ -190,7 +206,7 @@ func run(args []string, stdout, log io.Writer) error {
 	} else {
 		m.opts = append(m.opts, layers.WithStepSize(h))
 	}
-	if interp == increments {
+	if interp == increments || interp == logsig {
 		m.opts = append(m.opts, layers.WithControlIncrements())
 	}
 	if *readout < 1 {
@@ -314,4 +330,15 @@ func stepCap(flag int, maxWork float64, optSteps, rows int) int {
 		return 256
 	}
 	return min(256, max(32, int(maxWork/(float64(optSteps)*float64(rows)))))
+}
+
+// stepBoundaries are the times of the step boundaries solverGrid gives:
+// every observation interval of maxLen observations at times i/(maxLen−1),
+// the last step ending at 1.
+func stepBoundaries(every, maxLen int) []float64 {
+	var grid []float64
+	for i := 0; i < maxLen-1; i += every {
+		grid = append(grid, float64(i)/float64(maxLen-1))
+	}
+	return append(grid, 1)
 }

@@ -50,6 +50,16 @@ func TestSolverGrid(t *testing.T) {
 				t.Fatalf("%d observations: step boundary %d is at observation %g", c.maxLen, k, i)
 			}
 		}
+		// The log-signature grid holds the same boundaries, the last at 1.
+		grid := stepBoundaries(every, c.maxLen)
+		if len(grid) != steps+1 || grid[steps] != 1 {
+			t.Fatalf("%d observations: boundaries %v for %d steps", c.maxLen, grid, steps)
+		}
+		for k := 0; k < steps; k++ {
+			if math.Abs(grid[k]-float64(k)*h) > 1e-12 {
+				t.Fatalf("%d observations: boundary %d at %g, step %d starts at %g", c.maxLen, k, grid[k], k, float64(k)*h)
+			}
+		}
 		// Fewer intervals per step would exceed the cap.
 		if every > 1 && (intervals+every-2)/(every-1) <= c.maxSteps {
 			t.Errorf("%d observations: %d intervals per step is not the fewest", c.maxLen, every)
@@ -245,27 +255,35 @@ func TestUnequalMissing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc := sourceConfig{norm: norm, maxLen: 21, interp: hermite, timeScale: 10, counts: true}
-	src, err := newSource(tr, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if src.channels != 3 {
-		t.Fatalf("%d channels, want time, value, count", src.channels)
-	}
-	x := make([]float64, 3)
-	for k, s := range tr.Series {
-		count := 0.0
-		for i, v := range s.Values[0] {
-			src.paths[k].Eval(x, float64(i)/20)
-			if !math.IsNaN(v) {
-				count++
-				if want := (v - norm.mean[0]) / norm.std[0]; math.Abs(x[1]-want) > 1e-12 {
-					t.Fatalf("series %d at observation %d: path %g, want %g", k, i, x[1], want)
+	// Absolute time: observation i of every series at i/20; stretched:
+	// at i/(n−1) for a series of n. The time channel is i/20 in both.
+	var src *source
+	for _, stretch := range []bool{false, true} {
+		sc := sourceConfig{norm: norm, maxLen: 21, interp: hermite, timeScale: 10, counts: true, stretch: stretch}
+		if src, err = newSource(tr, sc); err != nil {
+			t.Fatal(err)
+		}
+		if src.channels != 3 {
+			t.Fatalf("%d channels, want time, value, count", src.channels)
+		}
+		x := make([]float64, 3)
+		for k, s := range tr.Series {
+			count := 0.0
+			for i, v := range s.Values[0] {
+				at := float64(i) / 20
+				if stretch {
+					at = float64(i) / float64(len(s.Values[0])-1)
 				}
-			}
-			if math.Abs(x[0]-10*float64(i)/20) > 1e-12 || math.Abs(x[2]-count) > 1e-12 {
-				t.Fatalf("series %d at observation %d: time %g count %g, want %g %g", k, i, x[0], x[2], 10*float64(i)/20, count)
+				src.paths[k].Eval(x, at)
+				if !math.IsNaN(v) {
+					count++
+					if want := (v - norm.mean[0]) / norm.std[0]; math.Abs(x[1]-want) > 1e-12 {
+						t.Fatalf("stretch %v: series %d at observation %d: path %g, want %g", stretch, k, i, x[1], want)
+					}
+				}
+				if math.Abs(x[0]-10*float64(i)/20) > 1e-12 || math.Abs(x[2]-count) > 1e-12 {
+					t.Fatalf("stretch %v: series %d at observation %d: time %g count %g, want %g %g", stretch, k, i, x[0], x[2], 10*float64(i)/20, count)
+				}
 			}
 		}
 	}
@@ -339,9 +357,9 @@ func TestSmoke(t *testing.T) {
 	if res.BaselineDTW == nil || *res.BaselineDTW != 0.9486 || res.BaselineED != nil {
 		t.Errorf("baselines DTW %v, Euclidean %v; want 0.9486 and none (unequal lengths)", show(res.BaselineDTW), show(res.BaselineED))
 	}
-	// 28 intervals within 7 steps: 4 intervals a step, increments.
-	if res.Steps != 7 || res.Interp != "increments" || res.OptSteps != 10 || res.Epochs != 1 || res.BestEpoch != 1 {
-		t.Errorf("run %+v: want 7 solver steps in increment form, one epoch: 10 optimiser steps (batch 20 of 216)", res)
+	// 28 intervals within 7 steps: 4 intervals a step, log-signatures.
+	if res.Steps != 7 || res.Interp != "logsig" || res.OptSteps != 10 || res.Epochs != 1 || res.BestEpoch != 1 {
+		t.Errorf("run %+v: want 7 solver steps on log-signatures, one epoch: 10 optimiser steps (batch 20 of 216)", res)
 	}
 	if res.TestAccuracy < 0 || res.TestAccuracy > 1 || res.ValAccuracy < 0 || res.ValAccuracy > 1 {
 		t.Errorf("accuracies %v, %v", res.TestAccuracy, res.ValAccuracy)
