@@ -144,7 +144,7 @@ func stratonovichOrder(n NoiseType) float64 {
 	return 0.5
 }
 
-// StratonovichRK is the stochastic Runge–Kutta scheme of SDEIncrement:
+// StratonovichRK is the stochastic Runge–Kutta scheme above:
 // y_{n+1} = y_n + Ψ_{h,ΔW}(t_n, y_n). Tableau (order ≥ 2) drives the
 // diffusion and, unless DriftTableau is set (with as many stages), the
 // drift too. SDEHeun is Stratonovich Heun (torchsde's "heun"), SDEMidpoint
