@@ -37,14 +37,14 @@ type Increment struct {
 	// scale multiplies the coefficients: h for an ODE term, 1 otherwise.
 	scale float64
 
-	// A partition, when set, makes the step partitioned (diffrax's
-	// MultiButcherTableau): the term is a *MultiTerm of len(Partition)
-	// terms, term k is applied with the k-th tableau (as many
-	// stages as Tableau, whose nodes give the stage times), and
-	// Parts[k][i] holds term k's product at stage i (f_i for an ODE term).
-	// PartUsed[k][i] says whether stage i evaluates term k at all (Euler–
-	// Heun's drift is used at one stage of two). An SDE scheme with its own
-	// drift tableau is one (NewPartitionedIncrement).
+	// A partitioned increment (NewPartitionedIncrement; diffrax's
+	// MultiButcherTableau) applies term k of a *MultiTerm with its own
+	// tableau, partition[k] (as many stages as Tableau, whose nodes give
+	// the stage times). Parts[k][i] holds term k's product at stage i (f_i
+	// for an ODE term), and PartUsed[k][i] says whether stage i evaluates
+	// term k at all (Euler–Heun's drift is used at one stage of two). The
+	// SDE schemes are partitioned increments on the SDE's term. Derivs is
+	// nil then.
 	partition []*Tableau
 	Parts     [][][]float64
 	PartUsed  [][]bool
@@ -55,7 +55,9 @@ type Increment struct {
 
 // NewPartitionedIncrement allocates a partitioned increment for states of
 // dimension dim: term k of a *MultiTerm is applied with tabs[k], and nodes
-// gives the stage times. Every tableau must have as many stages as nodes.
+// gives the stage times. Every tableau must have as many stages as nodes
+// (the caller checks); a term that is not a *MultiTerm of len(tabs) terms
+// gets NaN.
 func NewPartitionedIncrement(nodes *Tableau, tabs []*Tableau, dim int) *Increment {
 	s := nodes.Stages()
 	in := &Increment{

@@ -255,3 +255,38 @@ func TestTermStepAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestPartitionedIncrement: a partitioned increment with the same tableau
+// for every term of a MultiTerm is the plain increment on that MultiTerm
+// (the sum of the products taken before or after the tableau, so equal to
+// round-off); Euler–Heun's drift (Euler on Heun's stages) is evaluated at
+// one stage of two; a term that is not a MultiTerm of as many terms gets
+// NaN, not a wrong increment.
+func TestPartitionedIncrement(t *testing.T) {
+	w, err := brownian.New(0, 1, 2, 9, 1e-8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := gbm(0.3, 0.5).Term(w)
+	y := []float64{0.7, 1.3}
+	c := make([]float64, term.ControlLen())
+	term.Control(c, 0.2, 0.25)
+	for _, tab := range []*integrators.Tableau{integrators.Heun(), integrators.Midpoint(), integrators.RK4()} {
+		plain, parts := make([]float64, 2), make([]float64, 2)
+		integrators.NewIncrement(tab, 2).Eval(term, plain, 0.2, 0.05, c, y)
+		integrators.NewPartitionedIncrement(tab, []*integrators.Tableau{tab, tab}, 2).Eval(term, parts, 0.2, 0.05, c, y)
+		if d := odetest.MaxError(plain, parts); d > 1e-15 || math.IsNaN(d) {
+			t.Errorf("%s: partitioned and plain increments differ by %.3g", tab.Name(), d)
+		}
+	}
+	eh := integrators.SDEEulerHeun()
+	inc := integrators.NewPartitionedIncrement(eh.Tableau, []*integrators.Tableau{eh.DriftTableau, eh.Tableau}, 2)
+	if inc.PartEvals(0) != 1 || inc.PartEvals(1) != 2 {
+		t.Errorf("Euler–Heun: %d drift and %d diffusion evaluations per step, want 1 and 2", inc.PartEvals(0), inc.PartEvals(1))
+	}
+	dst := make([]float64, 2)
+	inc.Eval(integrators.ODETerm{F: gbm(0.3, 0.5).Drift}, dst, 0, 0.1, []float64{0.1}, y)
+	if !math.IsNaN(dst[0]) {
+		t.Errorf("a partitioned increment on a plain term gave %v, want NaN", dst)
+	}
+}
