@@ -208,12 +208,16 @@ var (
 
 // NewSDEAdjoint returns the plain scheme's step adjoint.
 func (s *sdeRKStepper) NewSDEAdjoint() SDEStepAdjoint {
-	return &termSDEAdjoint{adj: s.rk.NewAdjoint(), inc: s.rk.Inc, term: newSDEStep(), times: 1}
+	adj := s.rk.NewAdjoint().(*rkAdjoint)
+	adj.ctl = make(controlBuf, len(s.rk.ctl)) // (h, ΔW): no allocation in the sweep
+	return &termSDEAdjoint{adj: adj, inc: s.rk.Inc, term: newSDEStep(), times: 1}
 }
 
 // NewSDEAdjoint returns the McCallum–Foster step's adjoint.
 func (s *ReversibleSDEStepper) NewSDEAdjoint() SDEStepAdjoint {
-	return &termSDEAdjoint{adj: s.rev.NewAdjoint(), inc: s.rev.Forward, term: newSDEStep(), times: 2}
+	adj := s.rev.NewAdjoint().(*reversibleAdjoint)
+	adj.ctl, adj.neg = make(controlBuf, len(s.rev.ctl)), make(controlBuf, len(s.rev.ctl)) // (h, ΔW) and its negation
+	return &termSDEAdjoint{adj: adj, inc: s.rev.Forward, term: newSDEStep(), times: 2}
 }
 
 // termSDEAdjoint is an ODE step adjoint driven by the SDE's term.
