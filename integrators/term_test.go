@@ -2,6 +2,7 @@ package integrators_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/revode/revode/integrators"
@@ -288,5 +289,29 @@ func TestPartitionedIncrement(t *testing.T) {
 	inc.Eval(integrators.ODETerm{F: gbm(0.3, 0.5).Drift}, dst, 0, 0.1, []float64{0.1}, y)
 	if !math.IsNaN(dst[0]) {
 		t.Errorf("a partitioned increment on a plain term gave %v, want NaN", dst)
+	}
+}
+
+// TestCheckTermVJP: a term is differentiable only when every part takes
+// vector–Jacobian products.
+func TestCheckTermVJP(t *testing.T) {
+	plain := integrators.FuncOf(func(dst []float64, _ float64, y []float64) { copy(dst, y) })
+	vjp := integrators.VJPFuncOf{F: plain, J: func(dy, _ []float64, _ float64, _, v []float64) { copy(dy, v) }}
+	w, _ := brownian.New(0, 1, 1, 1, 1e-3)
+	for _, c := range []struct {
+		term integrators.Term
+		want string // "" when differentiable
+	}{
+		{integrators.ODETerm{F: vjp}, ""},
+		{integrators.ODETerm{F: plain}, "VJPFunc"},
+		{integrators.ControlTerm{Field: riccati{}, Path: w}, "ControlFieldVJP"},
+		{&integrators.MultiTerm{Terms: []integrators.Term{integrators.ODETerm{F: vjp}, integrators.ODETerm{F: plain}}}, "VJPFunc"},
+		{generalODE{integrators.ODETerm{F: vjp}}, "TermVJP"},
+		{nil, "nil term"},
+	} {
+		_, err := integrators.CheckTermVJP(c.term)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%T: %v, want %q", c.term, err, c.want)
+		}
 	}
 }
