@@ -64,7 +64,7 @@ func names[V any](m map[string]V) string {
 
 // options is everything a run is told.
 type options struct {
-	Iters, Every        int
+	Iters, Every, Stop  int
 	Batch, RealBatch    int
 	Latent, Hidden      int
 	Steps               int
@@ -89,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, bool, error) {
 	o := &options{}
 	fs.IntVar(&o.Iters, "iters", 700, "optimiser steps")
 	fs.IntVar(&o.Every, "every", 50, "optimiser steps between metrics lines and checkpoints")
+	fs.IntVar(&o.Stop, "stop", 0, "stop after this many optimiser steps, checkpointed, to be continued with -resume (0: run all -iters)")
 	fs.IntVar(&o.Batch, "batch", 256, "generated paths per step")
 	fs.IntVar(&o.RealBatch, "real-batch", 256, "real paths per step")
 	fs.IntVar(&o.Latent, "latent", 8, "dimension d of the latent SDE (and of its Brownian motion and initial noise)")
@@ -128,7 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, bool, error) {
 		name string
 		v    int
 		min  int
-	}{{"iters", o.Iters, 0}, {"every", o.Every, 1}, {"batch", o.Batch, 2}, {"real-batch", o.RealBatch, 2}, {"latent", o.Latent, 1},
+	}{{"iters", o.Iters, 0}, {"every", o.Every, 1}, {"stop", o.Stop, 0}, {"batch", o.Batch, 2}, {"real-batch", o.RealBatch, 2}, {"latent", o.Latent, 1},
 		{"hidden", o.Hidden, 1}, {"steps", o.Steps, 1}, {"train", o.Train, 4}, {"eval", o.Eval, 2}} {
 		if c.v < c.min {
 			return nil, false, fmt.Errorf("%w: -%s %d: want ≥ %d", command.ErrUsage, c.name, c.v, c.min)
@@ -241,6 +242,10 @@ func trainAndReport(o *options, stdout, stderr io.Writer) error {
 	}
 	if err := tr.run(); err != nil {
 		return err
+	}
+	if o.Stop > 0 && o.Stop < o.Iters {
+		fmt.Fprintf(stderr, "stopped after step %d of %d (-stop); continue with -resume\n", o.Stop, o.Iters)
+		return nil
 	}
 	final, err := evaluate(gen, data, data.heldOut, o.Eval)
 	if err != nil {
@@ -431,7 +436,11 @@ func (tr *trainer) run() error {
 	var sumLoss, norm, drift float64
 	var count int
 	t0 := time.Now()
-	for it := tr.start; it < o.Iters; it++ {
+	end := o.Iters
+	if o.Stop > 0 {
+		end = min(end, o.Stop)
+	}
+	for it := tr.start; it < end; it++ {
 		seed := stepSeed(o.Seed, it)
 		if err := tr.gen.sample(seed); err != nil {
 			return fmt.Errorf("step %d: %w", it+1, err)
@@ -458,7 +467,7 @@ func (tr *trainer) run() error {
 			bar.Describe(fmt.Sprintf("training: MMD² %.4f", loss))
 			_ = bar.Set(it + 1)
 		}
-		if (it+1)%o.Every == 0 || it+1 == o.Iters {
+		if (it+1)%o.Every == 0 || it+1 == end {
 			m := metricsLine{Iter: it + 1, Loss: sumLoss / float64(count), GradNorm: norm, LearningRate: tr.adam.Rate(),
 				Drift: drift, Seconds: time.Since(t0).Seconds()}
 			ev, err := evaluate(tr.gen, tr.data, tr.val, tr.val.N)
