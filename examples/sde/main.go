@@ -87,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, bool, error) {
 	fs := flag.NewFlagSet("sde", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := &options{}
-	fs.IntVar(&o.Iters, "iters", 700, "optimiser steps")
+	fs.IntVar(&o.Iters, "iters", 600, "optimiser steps")
 	fs.IntVar(&o.Every, "every", 50, "optimiser steps between metrics lines and checkpoints")
 	fs.IntVar(&o.Stop, "stop", 0, "stop after this many optimiser steps, checkpointed, to be continued with -resume (0: run all -iters)")
 	fs.IntVar(&o.Batch, "batch", 256, "generated paths per step")
@@ -97,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, bool, error) {
 	fs.IntVar(&o.Steps, "steps", 63, "solver steps over the 63 observation intervals (a multiple of 63 puts every observation on a step)")
 	fs.StringVar(&o.Solver, "solver", "reversible-heun", "SDE solver: "+names(solvers))
 	fs.StringVar(&o.Grad, "grad", "reversible", "gradient method: "+names(grads))
-	fs.Float64Var(&o.LR, "lr", 3e-3, "peak learning rate (AdamW, cosine schedule with warm-up)")
+	fs.Float64Var(&o.LR, "lr", 1e-2, "peak learning rate (AdamW, cosine schedule with warm-up)")
 	fs.Float64Var(&o.WeightDecay, "weight-decay", 1e-4, "decoupled weight decay")
 	fs.Float64Var(&o.Clip, "clip", 1, "gradient-norm clipping (0: off)")
 	fs.Float64Var(&o.InitScale, "init-scale", 0.5, "initial weights: Glorot-uniform times this")
@@ -251,7 +251,13 @@ func trainAndReport(o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("evaluating the trained generator: %w", err)
 	}
-	printTable(stderr, o, floor, untrained.cmp, final.cmp)
+	// The table goes to stdout, or to stderr when stdout is for the JSON
+	// line.
+	table := stdout
+	if o.JSON {
+		table = stderr
+	}
+	printTable(table, o, floor, untrained.cmp, final.cmp)
 	if o.PlotDir != "" {
 		if err := plotSamples(o.PlotDir, data.heldOut, final.paths); err != nil {
 			return fmt.Errorf("plots: %w", err)

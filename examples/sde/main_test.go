@@ -500,3 +500,49 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTrainingStep times the parts of one default training step:
+// the generator's solve, the MMD² and its gradient, and GradSDE with the
+// initial map's VJP.
+//
+//	go test ./examples/sde -run XXX -bench TrainingStep -benchtime 20x
+func BenchmarkTrainingStep(b *testing.B) {
+	o, _, err := parseFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o.Train = 2048
+	data, err := loadData(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	gen, err := newGenerator(modelConfig{Latent: o.Latent, Hidden: o.Hidden, Batch: o.Batch, Times: obsTimes, Steps: o.Steps,
+		Method: o.method, Grad: o.grad, InitScale: o.InitScale, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	realBatch := make([]float64, o.RealBatch*obsTimes)
+	dPaths := make([]float64, o.Batch*obsTimes)
+	pickReal(realBatch, data.trainZ, 1)
+	b.Run("sample", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if err := gen.sample(uint64(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("mmd", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := data.kernel.mmd2(gen.paths, realBatch, dPaths); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("grad", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := gen.grad(dPaths); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

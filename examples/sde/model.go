@@ -158,7 +158,7 @@ func newGenerator(cfg modelConfig) (*generator, error) {
 	if gen.gField, err = ad.CompileField(mlpGraph(true), gen.diff, cfg.Batch, d); err != nil {
 		return nil, fmt.Errorf("generator: diffusion: %w", err)
 	}
-	if gen.sde, err = ad.DiagonalSDE(gen.fField, gen.gField); err != nil {
+	if _, err = ad.DiagonalSDE(gen.fField, gen.gField); err != nil {
 		return nil, err
 	}
 	gen.save = make([]float64, cfg.Times)
@@ -196,6 +196,15 @@ func (g *generator) sample(seed uint64) error {
 		return err
 	}
 	g.w = w
+	// A fresh SDE over the same compiled fields for every solve: the SDE
+	// that ad.DiagonalSDE returns keeps the forward values of its
+	// evaluations per solver buffer, for the gradient sweep's VJPs, and
+	// every solve and sweep allocates its buffers afresh; a long-lived one
+	// would keep them all (the heap grew by ~4 MiB per training step).
+	// Solve and gradient share this one.
+	if g.sde, err = ad.DiagonalSDE(g.fField, g.gField); err != nil {
+		return err
+	}
 	g.prob = integrators.SDEProblem{SDE: g.sde, W: w, T0: 0, T1: 1, Y0: g.x0}
 	sol, err := integrators.SolveSDE(g.prob, integrators.SDEOptions{Method: cfg.Method, Control: integrators.Fixed{Steps: g.cfg.Steps}, SaveAt: g.save})
 	if err != nil {
