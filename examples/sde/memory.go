@@ -220,6 +220,7 @@ func plotMemory(dir string, rows []memRow, methods []string) error {
 	p.Title.Text = "Peak memory of a training step of the Neural SDE generator"
 	p.X.Label.Text = "solver steps N"
 	p.Y.Label.Text = "peak RSS (MiB)"
+	p.Y.Min = 0
 	p.Add(plotter.NewGrid())
 	p.Legend.Top, p.Legend.Left = true, true
 	colours := []color.Color{realColour, genColour, greyColour}
