@@ -190,7 +190,7 @@ type report struct {
 	KS            []float64 `json:"ks"`
 	ACFReal       []float64 `json:"acf_real"`
 	ACFGenerated  []float64 `json:"acf_generated"`
-	Loss          float64   `json:"loss"`
+	Loss          *float64  `json:"loss,omitempty"` // mean MMD² over the last -every steps (none without training)
 	Seconds       float64   `json:"seconds"`
 	Grad          string    `json:"grad"`
 	Solver        string    `json:"solver"`
@@ -271,7 +271,7 @@ func trainAndReport(o *options, stdout, stderr io.Writer) error {
 		KSMean: round4(final.cmp.KSMean), ACFErr: round4(final.cmp.ACFErr), KSFloor: round4(floor.KSMean), ACFFloor: round4(floor.ACFErr),
 		KSUntrained: round4(untrained.cmp.KSMean), ACFUntrained: round4(untrained.cmp.ACFErr),
 		KS: roundAll(final.cmp.KS), ACFReal: roundAll(final.cmp.ACFRef), ACFGenerated: roundAll(final.cmp.ACF),
-		Loss: tr.lastLoss, Seconds: math.Round(time.Since(start).Seconds()), Grad: o.Grad, Solver: o.Solver,
+		Loss: tr.lastLoss(), Seconds: math.Round(time.Since(start).Seconds()), Grad: o.Grad, Solver: o.Solver,
 		Steps: gen.stepsTaken, Iters: o.Iters, EvalPaths: o.Eval, MaxDrift: tr.maxDrift, HeldFloatsMax: tr.maxHeld,
 	}
 	line, err := json.Marshal(r)
@@ -363,7 +363,6 @@ type trainer struct {
 	data     *dataset
 	log      io.Writer
 	adam     train.Adam
-	lastLoss float64
 	maxDrift float64
 	maxHeld  int
 	start    int // first iteration to run (after a resume)
@@ -405,7 +404,11 @@ func newTrainer(o *options, gen *generator, data *dataset, log io.Writer) (*trai
 		return nil, fmt.Errorf("resuming from %s: %w", o.RunDir, err)
 	}
 	tr.start = c.Epoch
-	if tr.history, err = readMetrics(filepath.Join(o.RunDir, "metrics.jsonl"), tr.start); err != nil {
+	metrics := filepath.Join(o.RunDir, "metrics.jsonl")
+	if tr.history, err = readMetrics(metrics, tr.start); err != nil {
+		return nil, err
+	}
+	if err := writeMetrics(metrics, tr.history); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "resuming after step %d of %d\n", tr.start, o.Iters)
@@ -468,7 +471,6 @@ func (tr *trainer) run() error {
 		tr.maxHeld = max(tr.maxHeld, st.HeldFloats)
 		sumLoss += loss
 		count++
-		tr.lastLoss = loss
 		if bar != nil {
 			bar.Describe(fmt.Sprintf("training: MMD² %.4f", loss))
 			_ = bar.Set(it + 1)
@@ -498,6 +500,14 @@ func (tr *trainer) run() error {
 		_ = bar.Finish()
 	}
 	return nil
+}
+
+// lastLoss is the mean MMD² of the last metrics interval (nil before any).
+func (tr *trainer) lastLoss() *float64 {
+	if len(tr.history) == 0 {
+		return nil
+	}
+	return &tr.history[len(tr.history)-1].Loss
 }
 
 // pickReal copies RealBatch training paths, drawn without replacement from
@@ -572,14 +582,21 @@ func readMetrics(path string, upto int) ([]metricsLine, error) {
 		seen[m.Iter] = len(out)
 		out = append(out, m)
 	}
-	// Lines past the checkpoint are dropped from the file too, so that the
-	// resumed run's lines follow on.
+	return out, nil
+}
+
+// writeMetrics rewrites a run's metrics file with ms: on resuming, the
+// lines past the checkpoint go, so that the resumed run's lines follow on.
+func writeMetrics(path string, ms []metricsLine) error {
 	var buf strings.Builder
-	for _, m := range out {
-		b, _ := json.Marshal(m)
+	for _, m := range ms {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
 		buf.Write(append(b, '\n'))
 	}
-	return out, os.WriteFile(path, []byte(buf.String()), 0o644)
+	return os.WriteFile(path, []byte(buf.String()), 0o644)
 }
 
 // newBar is a progress bar with ETA on a terminal, nil elsewhere (logs get
