@@ -66,6 +66,9 @@ type generator struct {
 	sol    *integrators.SDESolution
 	paths  []float64 // Batch·Times readouts, row-major by path
 	solved bool
+	// Gradient buffers, reused from call to call.
+	dY             [][]float64
+	dF, dG, dZ, dV []float64
 	// stepsTaken is the number of steps of the last solve (Steps plus the
 	// observation times that fell between steps).
 	stepsTaken int
@@ -168,6 +171,12 @@ func newGenerator(cfg modelConfig) (*generator, error) {
 	n := cfg.Batch * d
 	gen.v, gen.x0 = make([]float64, n), make([]float64, n)
 	gen.paths = make([]float64, cfg.Batch*cfg.Times)
+	gen.dY = make([][]float64, cfg.Times)
+	for k := range gen.dY {
+		gen.dY[k] = make([]float64, n)
+	}
+	gen.dF, gen.dG = make([]float64, gen.fField.NumParams()), make([]float64, gen.gField.NumParams())
+	gen.dZ, gen.dV = make([]float64, gen.zeta.NumParams()), make([]float64, n)
 	return gen, nil
 }
 
@@ -237,8 +246,8 @@ func (g *generator) sample(seed uint64) error {
 type gradStats = integrators.SDEGradStats
 
 // grad takes dPaths = ∂L/∂paths of the last sample (Batch·Times, row-major
-// by path) back to every learnable, in the order of learnables(), into
-// fresh slices.
+// by path) back to every learnable, in the order of learnables(). The
+// slices it returns are the generator's and hold until the next call.
 func (g *generator) grad(dPaths []float64) ([][]float64, gradStats, error) {
 	cfg := g.cfg
 	if !g.solved {
@@ -252,9 +261,9 @@ func (g *generator) grad(dPaths []float64) ([][]float64, gradStats, error) {
 	dl, dc := make([]float64, d), make([]float64, 1)
 	// Y_b(t_k) = ℓ·x_b(t_k) + c: ∂L/∂x_b(t_k) = ℓ ∂L/∂Y_b(t_k), and the
 	// readout's own gradients sum over paths and times.
-	dY := make([][]float64, cfg.Times)
+	dY := g.dY
 	for k, y := range g.sol.Y {
-		dy := make([]float64, cfg.Batch*d)
+		dy := dY[k]
 		for b := 0; b < cfg.Batch; b++ {
 			v := dPaths[b*cfg.Times+k]
 			dc[0] += v
@@ -263,9 +272,11 @@ func (g *generator) grad(dPaths []float64) ([][]float64, gradStats, error) {
 				dl[j] += v * y[b*d+j]
 			}
 		}
-		dY[k] = dy
 	}
-	dF, dG := make([]float64, g.fField.NumParams()), make([]float64, g.gField.NumParams())
+	dF, dG, dZ := g.dF, g.dG, g.dZ
+	clear(dF)
+	clear(dG)
+	clear(dZ)
 	opts := integrators.SDEGradOptions{Method: cfg.Method, Gradient: cfg.Grad}
 	dx0, st, err := integrators.GradSDE(g.prob, g.sol, opts, dY, dF, dG)
 	if err != nil {
@@ -274,8 +285,7 @@ func (g *generator) grad(dPaths []float64) ([][]float64, gradStats, error) {
 	if err := errors.Join(g.fField.Err(), g.gField.Err()); err != nil {
 		return nil, st, err
 	}
-	dZ := make([]float64, g.zeta.NumParams())
-	g.zeta.VJP(make([]float64, len(g.v)), dZ, 0, g.v, dx0)
+	g.zeta.VJP(g.dV, dZ, 0, g.v, dx0)
 	if err := g.zeta.Err(); err != nil {
 		return nil, st, fmt.Errorf("initial map: %w", err)
 	}
