@@ -166,6 +166,10 @@ type keeper interface {
 // user's, say) may evaluate f in a buffer and then change the buffer before
 // asking for a VJP there, and that VJP must not be served from the old
 // point.
+// maxKeptSlots bounds the buffers a keptField tells apart: far more than
+// one solve's stage buffers.
+const maxKeptSlots = 64
+
 type keptField struct {
 	Field
 	k     keeper
@@ -186,11 +190,19 @@ func newKeptField(f Field) (*keptField, bool) {
 func (kf *keptField) Eval(dst []float64, t float64, y []float64) {
 	s, ok := kf.slot[&y[0]]
 	if !ok {
-		s = len(kf.valid)
+		if len(kf.slot) == maxKeptSlots {
+			// A field kept across solves meets new buffers every solve
+			// (an SDE reused over training steps): forget the old ones,
+			// whose slots are reused, instead of growing without bound.
+			clear(kf.slot)
+		}
+		s = len(kf.slot)
 		kf.slot[&y[0]] = s
-		kf.valid = append(kf.valid, false)
-		kf.at = append(kf.at, 0)
-		kf.ys = append(kf.ys, make([]float64, len(y)))
+		if s == len(kf.valid) {
+			kf.valid = append(kf.valid, false)
+			kf.at = append(kf.at, 0)
+			kf.ys = append(kf.ys, make([]float64, len(y)))
+		}
 	}
 	kf.k.EvalKeep(dst, t, y, s)
 	kf.valid[s], kf.at[s] = true, t
