@@ -190,10 +190,10 @@ func (a Adaptive) Begin(s ControlStart) (StepControl, error) {
 		return nil, err
 	}
 	if !(s.ErrorOrder > 0) {
-		return nil, errors.New("adaptive step control needs an embedded error estimate, which this method lacks (use a tableau such as Bosh3, Dopri5 or Tsit5, or Fixed steps)")
+		return nil, errors.New("integrators: adaptive step control needs an embedded error estimate, which this method lacks (use a tableau such as Bosh3, Dopri5 or Tsit5, or Fixed steps)")
 	}
 	if a.RowSize > 0 && len(s.Y0)%a.RowSize != 0 {
-		return nil, fmt.Errorf("Adaptive.RowSize = %d does not divide the state's %d entries", a.RowSize, len(s.Y0))
+		return nil, fmt.Errorf("integrators: Adaptive.RowSize = %d does not divide the state's %d entries", a.RowSize, len(s.Y0))
 	}
 	c := &adaptiveControl{a: a, s: s, dir: direction(s.T0, s.T1), k: s.ErrorOrder, prevErr: 1}
 	h := a.InitialStep

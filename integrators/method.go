@@ -21,7 +21,8 @@ type Method interface {
 }
 
 // Stepper advances the carried state of one Method, driven by a Term (an
-// ODE's is ODETerm{F: f}; build it once, outside the loop). The carried state may be
+// ODE's is ODETerm{F: f}; build it once, outside the loop: a struct boxed
+// into an interface in the loop would allocate). The carried state may be
 // larger than the solution: the reversible methods carry a pair (y, z), the
 // asynchronous leapfrog (y, v). Steps are given by their end points t0 and t1
 // (h = t1 − t0, negative when integrating backward in time), so a replay of
@@ -51,7 +52,7 @@ type Stepper interface {
 type Reverser interface {
 	Stepper
 	// Reverse recovers the state at t0 from the state at t1, undoing
-	// Step(f, t0, t1, prev, state). prev may alias state.
+	// Step(term, t0, t1, prev, state). prev may alias state.
 	Reverse(term Term, t0, t1 float64, state, prev []float64)
 }
 

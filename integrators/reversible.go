@@ -80,8 +80,8 @@ func (r Reversible) NewStepper(dim int) (Stepper, error) {
 // [y | z]. The −h sub-step is driven by the negated control (−h for an
 // ODE, −ΔX for a control term). After Step or Reverse, Forward holds the
 // stages of Ψ_h(t_n, z_n) and Backward those of Ψ_{−h}(t_{n+1}, y_{n+1})
-// for that step, which is what
-// a reverse-mode gradient sweep takes vector–Jacobian products through.
+// for that step, which is what a reverse-mode gradient sweep takes
+// vector–Jacobian products through.
 type ReversibleStepper struct {
 	Coupling          float64
 	Forward, Backward *Increment

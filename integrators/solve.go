@@ -141,7 +141,11 @@ func Solve(p Problem, o Options) (*Solution, error) {
 			f.Eval(dst, t, y)
 		}
 	}
-	err = s.run(o.Control, start)
+	ctl, err := o.Control.Begin(start)
+	if err != nil {
+		return nil, err
+	}
+	err = s.run(o.Control, ctl)
 	s.sol.Stats.FuncEvals += extraEvals
 	if err != nil {
 		return nil, fmt.Errorf("integrators: %s: %w", o.Method.Name(), err)
@@ -336,11 +340,7 @@ func (s *solveRun) accept(t float64) error {
 
 // run is the solve loop: the controller proposes each step's end, the
 // stepper takes it, and the controller keeps or rejects it.
-func (s *solveRun) run(c Controller, start ControlStart) error {
-	ctl, err := c.Begin(start)
-	if err != nil {
-		return err
-	}
+func (s *solveRun) run(c Controller, ctl StepControl) error {
 	t0, t1 := s.p.T0, s.p.T1
 	if t0 == t1 {
 		return nil
