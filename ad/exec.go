@@ -3,6 +3,7 @@ package ad
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -24,8 +25,20 @@ type program struct {
 	// indexed by slot; inputs are written by the caller through slotOf.
 	vals   []G.Value
 	slotOf map[*G.Node]int
+	// f64 and f32 hold each slot's data, resolved from vals whenever a
+	// value is set (bind, or a step that made a new value) rather than at
+	// every use: the kernels read and write these slices, so a run does no
+	// tensor-header conversions, type switches or map lookups. The last
+	// slot of each is nil, the second operand of unary kernels.
+	f64 [][]float64
+	f32 [][]float32
+	// live lists the steps a run after the first evaluates: every step
+	// but the constants.
+	live []int
 	// constant steps are evaluated once, on the first run.
 	ranOnce bool
+	// frontier holds the slots of the values VJPKept binds per call.
+	frontier []int
 }
 
 // How a step produces its value once buffers exist.
@@ -48,7 +61,11 @@ type execStep struct {
 	args   []G.Value
 	mode   execMode
 	buffer tensor.Tensor
-	kernel kernel
+	kernel *kernel
+	// modeKernel: the operand slots (b is the nil slot for one input) and
+	// whether the step runs in float32.
+	a, b int
+	is32 bool
 	// modeView: the inputs the cached view was made from.
 	viewOf []G.Value
 	view   G.Value
@@ -98,6 +115,8 @@ func newProgram(g *G.ExprGraph, roots G.Nodes, leaves map[*G.Node]bool) (*progra
 		}
 		p.roots = append(p.roots, p.slotOf[r])
 	}
+	p.f64 = make([][]float64, len(p.vals)+1)
+	p.f32 = make([][]float32, len(p.vals)+1)
 	return p, nil
 }
 
@@ -148,59 +167,182 @@ func (p *program) freezeShapeOps() {
 }
 
 // bind sets the value of input node n.
-func (p *program) bind(n *G.Node, v G.Value) {
-	p.vals[p.slotOf[n]] = v
+func (p *program) bind(n *G.Node, v G.Value) { p.setVal(p.slotOf[n], v) }
+
+// setVal sets the value of a slot and resolves its data.
+func (p *program) setVal(s int, v G.Value) {
+	if p.vals[s] == v && v != nil {
+		return
+	}
+	p.vals[s] = v
+	p.f64[s], p.f32[s] = dataOf(v)
+}
+
+// bindFrontier binds the kept forward values of VJPKept, in the order of
+// the frontier the program was planned with.
+func (p *program) bindFrontier(vals []G.Value) {
+	for j, s := range p.frontier {
+		p.setVal(s, vals[j])
+	}
+}
+
+// dataOf returns the numbers of a value in place: a plain dense tensor's
+// backing slice, or a scalar's one number as a slice of length 1 (so that
+// a kernel sees a new time written into the same scalar). Anything else
+// (views that need an iterator, other dtypes) has none; no kernel reads
+// such a slot (lookupKernel accepts plain dense operands only, and a bound
+// value of another layout is refused by BindValues).
+func dataOf(v G.Value) ([]float64, []float32) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		if !plainDense(x) {
+			return nil, nil
+		}
+		switch x.Dtype() {
+		case tensor.Float64:
+			return x.Float64s(), nil
+		case tensor.Float32:
+			return nil, x.Float32s()
+		}
+	case *G.F64:
+		return unsafe.Slice((*float64)(x), 1), nil
+	case *G.F32:
+		return nil, unsafe.Slice((*float32)(x), 1)
+	}
+	return nil, nil
 }
 
 // value returns the current value of node n.
 func (p *program) value(n *G.Node) G.Value { return p.vals[p.slotOf[n]] }
 
+// rootValue returns the current value of the program's i-th root.
+func (p *program) rootValue(i int) G.Value { return p.vals[p.roots[i]] }
+
+// readRoot copies the i-th root's value into dst.
+func (p *program) readRoot(dst []float64, i int) error {
+	s := p.roots[i]
+	if d := p.f64[s]; d != nil && len(d) == len(dst) {
+		copy(dst, d)
+		return nil
+	}
+	return readInto(dst, p.vals[s])
+}
+
+// addRoot adds the i-th root's value into dst.
+func (p *program) addRoot(dst []float64, i int) error {
+	s := p.roots[i]
+	if d := p.f64[s]; d != nil && len(d) == len(dst) {
+		for j, x := range d {
+			dst[j] += x
+		}
+		return nil
+	}
+	return addInto(dst, p.vals[s])
+}
+
 // run evaluates every step. The first run allocates through op.Do and keeps
-// the results as buffers for the ops that can write into one.
+// the results as buffers for the ops that can write into one; later runs
+// call each kernel on its resolved slices.
 func (p *program) run() error {
+	if !p.ranOnce {
+		return p.firstRun()
+	}
+	for _, i := range p.live {
+		st := &p.steps[i]
+		switch st.mode {
+		case modeKernel:
+			if st.is32 {
+				st.kernel.f32(p.f32[st.out], p.f32[st.a], p.f32[st.b])
+			} else {
+				st.kernel.f64(p.f64[st.out], p.f64[st.a], p.f64[st.b])
+			}
+			continue
+		case modeView:
+			if p.sameInputs(st) {
+				continue
+			}
+		}
+		if err := p.runStep(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameInputs reports whether a view step's inputs are the values its view
+// was made from.
+func (p *program) sameInputs(st *execStep) bool {
+	for j, s := range st.in {
+		if p.vals[s] != st.viewOf[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// runStep evaluates a step through Gorgonia's op.
+func (p *program) runStep(st *execStep) error {
+	for j, s := range st.in {
+		st.args[j] = p.vals[s]
+	}
+	var v G.Value
+	var err error
+	switch st.mode {
+	case modeDo, modeConstant:
+		v, err = st.op.Do(st.args...)
+	case modePrealloc:
+		v, err = st.op.(G.UsePreallocDoer).UsePreallocDo(st.buffer, st.args...)
+	case modeView:
+		if v, err = st.op.Do(st.args...); err == nil {
+			st.view = v
+			copy(st.viewOf, st.args)
+		}
+	case modeInPlace:
+		src := st.args[0].(tensor.Tensor)
+		if err = tensor.Copy(st.buffer, src); err == nil {
+			st.args[0] = st.buffer
+			v, err = st.op.(G.UnsafeDoer).UnsafeDo(st.args...)
+		}
+	case modeKernel:
+		st.kernel.f64(p.f64[st.out], p.f64[st.a], p.f64[st.b])
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ad: evaluating %v: %w", st.node, err)
+	}
+	p.setVal(st.out, v)
+	return nil
+}
+
+// firstRun evaluates every step through op.Do, chooses how each step runs
+// from then on, and plans the later runs.
+func (p *program) firstRun() error {
 	for i := range p.steps {
 		st := &p.steps[i]
-		if st.mode == modeConstant && p.ranOnce {
-			continue
-		}
 		for j, s := range st.in {
 			st.args[j] = p.vals[s]
 		}
-		var v G.Value
-		var err error
-		switch {
-		case !p.ranOnce || st.mode == modeDo || st.mode == modeConstant:
-			v, err = st.op.Do(st.args...)
-			if err == nil && !p.ranOnce {
-				st.chooseMode(v)
-			}
-		case st.mode == modePrealloc:
-			v, err = st.op.(G.UsePreallocDoer).UsePreallocDo(st.buffer, st.args...)
-		case st.mode == modeKernel:
-			err = st.kernel(st.buffer.(*tensor.Dense), st.args)
-			v = st.buffer
-		case st.mode == modeView:
-			if sameValues(st.viewOf, st.args) {
-				v = st.view
-			} else if v, err = st.op.Do(st.args...); err == nil {
-				st.view = v
-				copy(st.viewOf, st.args)
-			}
-		case st.mode == modeInPlace:
-			src := st.args[0].(tensor.Tensor)
-			if err = tensor.Copy(st.buffer, src); err == nil {
-				st.args[0] = st.buffer
-				v, err = st.op.(G.UnsafeDoer).UnsafeDo(st.args...)
-			}
-		}
+		v, err := st.op.Do(st.args...)
 		if err != nil {
 			return fmt.Errorf("ad: evaluating %v: %w", st.node, err)
 		}
-		p.vals[st.out] = v
+		st.chooseMode(v)
+		p.setVal(st.out, v)
+		if st.mode == modeKernel {
+			st.a, st.b = st.in[0], len(p.vals)
+			if len(st.in) > 1 {
+				st.b = st.in[1]
+			}
+			st.is32 = v.Dtype() == tensor.Float32
+		}
 	}
-	if !p.ranOnce {
-		p.ranOnce = true
-		p.freezeShapeOps()
+	p.ranOnce = true
+	p.freezeShapeOps()
+	p.live = p.live[:0]
+	for i := range p.steps {
+		if p.steps[i].mode != modeConstant {
+			p.live = append(p.live, i)
+		}
 	}
 	return nil
 }
@@ -226,7 +368,7 @@ func (st *execStep) chooseMode(v G.Value) {
 			return
 		}
 	}
-	if k := chooseKernel(st.op, st.args, t.(*tensor.Dense)); k != nil {
+	if k := chooseKernel(st.op, st.args, t.(*tensor.Dense)); k != nil && len(st.in) <= 2 {
 		st.buffer, st.kernel, st.mode = t, k, modeKernel
 		return
 	}

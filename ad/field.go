@@ -394,6 +394,9 @@ func (gf *GraphField) BindValues(vals []G.Value) error {
 		if v.Dtype() != gf.dtype {
 			return fmt.Errorf("ad: parameter %d (%s): value is %v, want %v", i, m.Name(), v.Dtype(), gf.dtype)
 		}
+		if d, ok := v.(*tensor.Dense); ok && !plainDense(d) {
+			return fmt.Errorf("ad: parameter %d (%s): value is a view (transposed or sliced); bind a contiguous tensor", i, m.Name())
+		}
 		for _, p := range gf.programs() {
 			if _, ok := p.slotOf[m]; ok {
 				p.bind(m, v)
@@ -443,8 +446,13 @@ func (gf *GraphField) planKept() error {
 	if gf.keepFwd, err = newProgram(gf.g, append(G.Nodes{gf.f}, gf.frontier...), nil); err != nil {
 		return err
 	}
-	gf.kept, err = newProgram(gf.g, gf.grads, seen)
-	return err
+	if gf.kept, err = newProgram(gf.g, gf.grads, seen); err != nil {
+		return err
+	}
+	for _, n := range gf.frontier {
+		gf.kept.frontier = append(gf.kept.frontier, gf.kept.slotOf[n])
+	}
+	return nil
 }
 
 func (gf *GraphField) childrenOf(n *G.Node) G.Nodes {
@@ -476,7 +484,7 @@ func (gf *GraphField) EvalKeep(dst []float64, t float64, y []float64, slot int) 
 		gf.fail(err, dst)
 		return
 	}
-	if err := readInto(dst, gf.keepFwd.value(gf.f)); err != nil {
+	if err := gf.keepFwd.readRoot(dst, 0); err != nil {
 		gf.fail(err, dst)
 		return
 	}
@@ -484,8 +492,8 @@ func (gf *GraphField) EvalKeep(dst []float64, t float64, y []float64, slot int) 
 		gf.slots = append(gf.slots, make([]G.Value, len(gf.frontier)))
 	}
 	keep := gf.slots[slot]
-	for j, n := range gf.frontier {
-		if err := copyValue(&keep[j], gf.keepFwd.value(n)); err != nil {
+	for j := range gf.frontier {
+		if err := copyValue(&keep[j], gf.keepFwd.rootValue(1+j)); err != nil {
 			gf.fail(err, dst)
 			return
 		}
@@ -503,9 +511,7 @@ func (gf *GraphField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, s
 		gf.VJP(dy, dtheta, t, y, v)
 		return
 	}
-	for j, n := range gf.frontier {
-		gf.kept.bind(n, gf.slots[slot][j])
-	}
+	gf.kept.bindFrontier(gf.slots[slot])
 	gf.runVJP(gf.kept, dy, dtheta, t, y, v)
 }
 
@@ -608,7 +614,7 @@ func (gf *GraphField) Eval(dst []float64, t float64, y []float64) {
 		gf.fail(err, dst)
 		return
 	}
-	if err := readInto(dst, gf.eval.value(gf.f)); err != nil {
+	if err := gf.eval.readRoot(dst, 0); err != nil {
 		gf.fail(err, dst)
 	}
 }
@@ -629,13 +635,13 @@ func (gf *GraphField) runVJP(p *program, dy, dtheta []float64, t float64, y, v [
 		gf.fail(err, dy, dtheta)
 		return
 	}
-	if err := readInto(dy, p.value(gf.grads[0])); err != nil {
+	if err := p.readRoot(dy, 0); err != nil {
 		gf.fail(err, dy, dtheta)
 		return
 	}
 	off := 0
 	for i, size := range gf.paramSize {
-		if err := addInto(dtheta[off:off+size], p.value(gf.grads[i+1])); err != nil {
+		if err := p.addRoot(dtheta[off:off+size], i+1); err != nil {
 			gf.fail(err, dy, dtheta)
 			return
 		}
