@@ -32,9 +32,15 @@ type program struct {
 	// slot of each is nil, the second operand of unary kernels.
 	f64 [][]float64
 	f32 [][]float32
-	// live lists the steps a run after the first evaluates: every step
-	// but the constants.
+	// live lists the steps a run after the first evaluates in order:
+	// every step but the constants and the static views.
 	live []int
+	// views lists the static views: views (reshapes, one-fold repeats) of
+	// values whose identity changes only when the caller binds an input,
+	// never during a run. They are remade, before the other steps, only
+	// in a run after a bind gave an input a new value (rebound).
+	views   []int
+	rebound bool
 	// constant steps are evaluated once, on the first run.
 	ranOnce bool
 	// frontier holds the slots of the values VJPKept binds per call.
@@ -51,6 +57,7 @@ const (
 	modeConstant                 // evaluated once
 	modeKernel                   // the executor's own kernel into the buffer (kernels.go)
 	modeView                     // a view of an input: reused while the inputs are the same values
+	modeFused                    // computed by a later step's fused kernel (fuse.go): skipped
 )
 
 type execStep struct {
@@ -167,7 +174,14 @@ func (p *program) freezeShapeOps() {
 }
 
 // bind sets the value of input node n.
-func (p *program) bind(n *G.Node, v G.Value) { p.setVal(p.slotOf[n], v) }
+func (p *program) bind(n *G.Node, v G.Value) { p.bindSlot(p.slotOf[n], v) }
+
+func (p *program) bindSlot(s int, v G.Value) {
+	if p.vals[s] != v {
+		p.rebound = true
+	}
+	p.setVal(s, v)
+}
 
 // setVal sets the value of a slot and resolves its data.
 func (p *program) setVal(s int, v G.Value) {
@@ -182,7 +196,7 @@ func (p *program) setVal(s int, v G.Value) {
 // the frontier the program was planned with.
 func (p *program) bindFrontier(vals []G.Value) {
 	for j, s := range p.frontier {
-		p.setVal(s, vals[j])
+		p.bindSlot(s, vals[j])
 	}
 }
 
@@ -246,6 +260,16 @@ func (p *program) addRoot(dst []float64, i int) error {
 func (p *program) run() error {
 	if !p.ranOnce {
 		return p.firstRun()
+	}
+	if p.rebound {
+		for _, i := range p.views {
+			if st := &p.steps[i]; !p.sameInputs(st) {
+				if err := p.runStep(st); err != nil {
+					return err
+				}
+			}
+		}
+		p.rebound = false
 	}
 	for _, i := range p.live {
 		st := &p.steps[i]
@@ -338,13 +362,48 @@ func (p *program) firstRun() error {
 	}
 	p.ranOnce = true
 	p.freezeShapeOps()
-	p.live = p.live[:0]
-	for i := range p.steps {
-		if p.steps[i].mode != modeConstant {
-			p.live = append(p.live, i)
-		}
-	}
+	p.fuse()
+	p.planRuns()
 	return nil
+}
+
+// planRuns sorts the steps after the first run: constants are done,
+// static views run only after a bind, the rest every run.
+func (p *program) planRuns() {
+	produced := make([]bool, len(p.vals))
+	for _, st := range p.steps {
+		produced[st.out] = true
+	}
+	// stable: the slot's value object changes only by a bind (inputs) or
+	// never (constants, kernel buffers, static views of stable values).
+	stable := make([]bool, len(p.vals))
+	for s := range stable {
+		stable[s] = !produced[s]
+	}
+	p.live, p.views = p.live[:0], p.views[:0]
+	for i := range p.steps {
+		st := &p.steps[i]
+		switch st.mode {
+		case modeConstant:
+			stable[st.out] = true
+			continue
+		case modeFused:
+			continue
+		case modeKernel:
+			stable[st.out] = true
+		case modeView:
+			static := true
+			for _, s := range st.in {
+				static = static && stable[s]
+			}
+			if static {
+				stable[st.out] = true
+				p.views = append(p.views, i)
+				continue
+			}
+		}
+		p.live = append(p.live, i)
+	}
 }
 
 // chooseMode decides, from the first result v, how later runs produce this

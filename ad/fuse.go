@@ -1,0 +1,191 @@
+package ad
+
+import (
+	"math"
+
+	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/internal/kernels"
+)
+
+// Fusion: a dense layer of a vector field, act(x·W + b), is four steps in
+// Gorgonia's graph: the product, the Repeat that broadcasts the bias row
+// over the batch, the addition and the activation. For a tiny network the
+// calls cost more than their arithmetic; for a wide one the broadcast bias
+// and the sum are two more passes over the layer's output. fuse replaces
+// each such chain, once its steps run on kernels, by one kernel on the
+// last step: the product into the sum's buffer, the bias row added in
+// place, the activation into the last step's buffer. The operations and
+// their order are those of the chain, so the results are the same bits;
+// each fused kernel is still checked against the first run's values, which
+// came from Gorgonia's own ops.
+
+// fusedActivations are the activations a fused layer may end with.
+var fusedActivations = map[string]bool{"tanh": true, "sigmoid": true, "softplus": true}
+
+// fuse finds product → (+ broadcast bias) → [activation] chains among the
+// kernel steps whose intermediate values nothing else reads.
+func (p *program) fuse() {
+	producer := make([]int, len(p.vals))
+	for i := range producer {
+		producer[i] = -1
+	}
+	uses := make([]int, len(p.vals))
+	for i, st := range p.steps {
+		producer[st.out] = i
+		if st.mode == modeConstant {
+			continue
+		}
+		for _, s := range st.in {
+			uses[s]++
+		}
+	}
+	for _, r := range p.roots {
+		uses[r]++
+	}
+	onlyFor := func(s int) *execStep { // the producer of s if s has one use
+		if i := producer[s]; i >= 0 && uses[s] == 1 {
+			return &p.steps[i]
+		}
+		return nil
+	}
+	for i := range p.steps {
+		add := &p.steps[i]
+		if add.mode != modeKernel || len(add.in) != 2 || add.op.String() != "+ false" {
+			continue
+		}
+		out, ok := add.buffer.(*tensor.Dense)
+		if !ok || out.Shape().Dims() != 2 {
+			continue
+		}
+		rows, cols := out.Shape()[0], out.Shape()[1]
+		// One operand is a product, the other a Repeat0 of a bias row.
+		var mm, rep *execStep
+		for j := 0; j < 2; j++ {
+			a, b := onlyFor(add.in[j]), onlyFor(add.in[1-j])
+			if a != nil && b != nil && a.mode == modeKernel && isProduct(a.op.String()) &&
+				(b.mode == modeKernel || b.mode == modeView) && b.op.String() == "Repeat0" {
+				mm, rep = a, b
+			}
+		}
+		if mm == nil || len(rep.in) == 0 || !p.isRow(rep.in[0], cols) || !sameShape(mm, rows, cols) {
+			continue
+		}
+		// The activation, if the sum feeds only one.
+		var act *execStep
+		for k := i + 1; k < len(p.steps); k++ {
+			c := &p.steps[k]
+			if c.mode == modeKernel && len(c.in) == 1 && c.in[0] == add.out && uses[add.out] == 1 && fusedActivations[c.op.String()] {
+				act = c
+				break
+			}
+		}
+		last := add
+		if act != nil {
+			last = act
+		}
+		k := fusedLayer(p, mm.kernel, add.out, rep.in[0], cols, act)
+		if !p.fusedAgrees(k, last, mm) {
+			continue
+		}
+		mm.mode, add.mode = modeFused, modeFused
+		if rep.mode == modeKernel { // a tile; a one-fold repeat is a view, kept
+			rep.mode = modeFused
+		}
+		last.kernel, last.mode = k, modeKernel
+		last.a, last.b = mm.a, mm.b
+	}
+}
+
+func isProduct(name string) bool {
+	return name == "A × B" || name == "A × Bᵀ" || name == "Aᵀ × B" || name == "Aᵀ × Bᵀ"
+}
+
+// isRow reports a slot holding a plain tensor of cols numbers: a bias row.
+func (p *program) isRow(s, cols int) bool {
+	d, ok := p.vals[s].(*tensor.Dense)
+	return ok && plainDense(d) && d.Shape().TotalSize() == cols
+}
+
+func sameShape(st *execStep, rows, cols int) bool {
+	d, ok := st.buffer.(*tensor.Dense)
+	return ok && d.Shape().Dims() == 2 && d.Shape()[0] == rows && d.Shape()[1] == cols
+}
+
+// fusedLayer is the kernel of a fused chain: product (mm's kernel) into
+// the sum's buffer, bias row added, then act's kernel (if any) into o.
+func fusedLayer(p *program, mm *kernel, sum, bias, cols int, act *execStep) *kernel {
+	var ak *kernel
+	if act != nil {
+		ak = act.kernel
+	}
+	return &kernel{
+		f64: func(o, a, b []float64) {
+			t := o
+			if ak != nil {
+				t = p.f64[sum]
+			}
+			mm.f64(t, a, b)
+			addRows(t, p.f64[bias], cols)
+			if ak != nil {
+				ak.f64(o, t, nil)
+			}
+		},
+		f32: func(o, a, b []float32) {
+			t := o
+			if ak != nil {
+				t = p.f32[sum]
+			}
+			mm.f32(t, a, b)
+			addRows(t, p.f32[bias], cols)
+			if ak != nil {
+				ak.f32(o, t, nil)
+			}
+		},
+	}
+}
+
+// addRows adds the row bias to every row of the matrix t of cols columns.
+func addRows[T float](t, bias []T, cols int) {
+	bias = bias[:cols]
+	for r := 0; r+cols <= len(t); r += cols {
+		row := t[r : r+cols]
+		if cols < 32 {
+			for j, x := range bias {
+				row[j] += x
+			}
+			continue
+		}
+		kernels.Binary(kernels.OpAdd, row, row, bias)
+	}
+}
+
+// fusedAgrees runs a fused kernel into scratch on the values of the first
+// run and compares it with the last step's value from Gorgonia's ops.
+func (p *program) fusedAgrees(k *kernel, last, mm *execStep) bool {
+	want, ok := last.buffer.(*tensor.Dense)
+	if !ok {
+		return false
+	}
+	// NaN in the scratch: an entry left unwritten fails.
+	scratch := tensor.New(tensor.Of(want.Dtype()), tensor.WithShape(want.Shape().Clone()...))
+	a, b := mm.in[0], mm.in[1]
+	if want.Dtype() == tensor.Float64 {
+		fill(scratch.Float64s(), math.NaN())
+		if p.f64[a] == nil || p.f64[b] == nil {
+			return false
+		}
+		k.f64(scratch.Float64s(), p.f64[a], p.f64[b])
+	} else {
+		fill(scratch.Float32s(), float32(math.NaN()))
+		if p.f32[a] == nil || p.f32[b] == nil {
+			return false
+		}
+		k.f32(scratch.Float32s(), p.f32[a], p.f32[b])
+	}
+	tol := kernelSelfCheckTol64
+	if want.Dtype() == tensor.Float32 {
+		tol = kernelSelfCheckTol32
+	}
+	return closeDense(scratch, want, tol)
+}
