@@ -41,6 +41,9 @@ type program struct {
 	// in a run after a bind gave an input a new value (rebound).
 	views   []int
 	rebound bool
+	// hot is live as a compact list when every live step is a kernel: the
+	// common case, run without the mode switch.
+	hot []hotStep
 	// constant steps are evaluated once, on the first run.
 	ranOnce bool
 	// frontier holds the slots of the values VJPKept binds per call.
@@ -59,6 +62,13 @@ const (
 	modeView                     // a view of an input: reused while the inputs are the same values
 	modeFused                    // computed by a later step's fused kernel (fuse.go): skipped
 )
+
+// hotStep is a kernel step as the run loop needs it.
+type hotStep struct {
+	kernel    *kernel
+	out, a, b int32
+	is32      bool
+}
 
 type execStep struct {
 	node   *G.Node
@@ -271,6 +281,18 @@ func (p *program) run() error {
 		}
 		p.rebound = false
 	}
+	if p.hot != nil {
+		f64, f32 := p.f64, p.f32
+		for i := range p.hot {
+			h := &p.hot[i]
+			if h.is32 {
+				h.kernel.f32(f32[h.out], f32[h.a], f32[h.b])
+			} else {
+				h.kernel.f64(f64[h.out], f64[h.a], f64[h.b])
+			}
+		}
+		return nil
+	}
 	for _, i := range p.live {
 		st := &p.steps[i]
 		switch st.mode {
@@ -403,6 +425,15 @@ func (p *program) planRuns() {
 			}
 		}
 		p.live = append(p.live, i)
+	}
+	p.hot = make([]hotStep, 0, len(p.live))
+	for _, i := range p.live {
+		st := &p.steps[i]
+		if st.mode != modeKernel {
+			p.hot = nil
+			break
+		}
+		p.hot = append(p.hot, hotStep{kernel: st.kernel, out: int32(st.out), a: int32(st.a), b: int32(st.b), is32: st.is32})
 	}
 }
 

@@ -49,6 +49,7 @@ func (p *program) fuse() {
 		}
 		return nil
 	}
+	p.fuseSquareGrad(uses)
 	for i := range p.steps {
 		add := &p.steps[i]
 		if add.mode != modeKernel || len(add.in) != 2 || add.op.String() != "+ false" {
@@ -181,6 +182,131 @@ func (p *program) fusedAgrees(k *kernel, last, mm *execStep) bool {
 		if p.f32[a] == nil || p.f32[b] == nil {
 			return false
 		}
+		k.f32(scratch.Float32s(), p.f32[a], p.f32[b])
+	}
+	tol := kernelSelfCheckTol64
+	if want.Dtype() == tensor.Float32 {
+		tol = kernelSelfCheckTol32
+	}
+	return closeDense(scratch, want, tol)
+}
+
+// fuseSquareGrad fuses the chain the gradient of tanh makes, c − x⊙x
+// (c a scalar, 1 for tanh), and, when only a product reads it, the
+// product (c − x⊙x)⊙g, into one elementwise kernel on the last step. Each
+// intermediate is rounded as the chain rounds it, so the bits are those of
+// the steps it replaces.
+func (p *program) fuseSquareGrad(uses []int) {
+	for i := range p.steps {
+		sq := &p.steps[i]
+		if sq.mode != modeKernel || sq.op.String() != "⊙ false" || len(sq.in) != 2 || sq.in[0] != sq.in[1] || uses[sq.out] != 1 {
+			continue
+		}
+		// The one reader: c − x⊙x with c a one-number value.
+		var sub *execStep
+		for k := i + 1; k < len(p.steps); k++ {
+			c := &p.steps[k]
+			if c.mode == modeKernel && c.op.String() == "- false" && len(c.in) == 2 && c.in[1] == sq.out && c.in[0] != sq.out && p.isScalar(c.in[0]) {
+				sub = c
+				break
+			}
+		}
+		if sub == nil || !p.sameLen(sq.in[0], sub.out) {
+			continue
+		}
+		x, c := sq.in[0], sub.in[0]
+		var mul *execStep
+		g := -1
+		if uses[sub.out] == 1 {
+			for k := range p.steps {
+				m := &p.steps[k]
+				if m.mode != modeKernel || m.op.String() != "⊙ false" || len(m.in) != 2 || m.in[0] == m.in[1] {
+					continue
+				}
+				if m.in[0] == sub.out {
+					g = m.in[1]
+				} else if m.in[1] == sub.out {
+					g = m.in[0]
+				} else {
+					continue
+				}
+				if p.sameLen(g, sub.out) && p.sameLen(m.out, sub.out) {
+					mul = m
+				}
+				break
+			}
+		}
+		last := sub
+		if mul != nil {
+			last = mul
+		}
+		k := &kernel{
+			f64: func(o, x, g []float64) { squareGrad(o, x, g, p.f64[c][0]) },
+			f32: func(o, x, g []float32) { squareGrad(o, x, g, p.f32[c][0]) },
+		}
+		b := len(p.vals) // the nil slot
+		if mul != nil {
+			b = g
+		}
+		if !p.elementwiseAgrees(k, last, x, b) {
+			continue
+		}
+		sq.mode = modeFused
+		if mul != nil {
+			sub.mode = modeFused
+		}
+		last.kernel, last.mode, last.a, last.b = k, modeKernel, x, b
+	}
+}
+
+// squareGrad writes c − x⊙x into o, times g when g is not nil.
+func squareGrad[T float](o, x, g []T, c T) {
+	x = x[:len(o)]
+	if g == nil {
+		for i, v := range x {
+			o[i] = c - T(v*v)
+		}
+		return
+	}
+	g = g[:len(o)]
+	for i, v := range x {
+		o[i] = T(c-T(v*v)) * g[i]
+	}
+}
+
+func (p *program) isScalar(s int) bool {
+	switch v := p.vals[s].(type) {
+	case *tensor.Dense:
+		return plainDense(v) && v.Shape().TotalSize() == 1
+	case nil:
+		return false
+	}
+	return p.f64[s] != nil && len(p.f64[s]) == 1 || p.f32[s] != nil && len(p.f32[s]) == 1
+}
+
+func (p *program) sameLen(s, t int) bool {
+	return len(p.f64[s]) == len(p.f64[t]) && len(p.f32[s]) == len(p.f32[t])
+}
+
+// elementwiseAgrees runs k on slots a and b into scratch and compares it
+// with the first run's value of last.
+func (p *program) elementwiseAgrees(k *kernel, last *execStep, a, b int) bool {
+	want, ok := last.buffer.(*tensor.Dense)
+	if !ok {
+		return false
+	}
+	scratch := tensor.New(tensor.Of(want.Dtype()), tensor.WithShape(want.Shape().Clone()...))
+	if want.Dtype() == tensor.Float64 {
+		if p.f64[a] == nil || b < len(p.vals) && p.f64[b] == nil {
+			return false
+		}
+		fill(scratch.Float64s(), math.NaN())
+		k.f64(scratch.Float64s(), p.f64[a], p.f64[b])
+	} else {
+		if p.f32[a] == nil || b < len(p.vals) && p.f32[b] == nil {
+			return false
+		}
+		fill(scratch.Float32s(), float32(math.NaN()))
 		k.f32(scratch.Float32s(), p.f32[a], p.f32[b])
 	}
 	tol := kernelSelfCheckTol64

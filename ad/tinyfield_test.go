@@ -97,6 +97,41 @@ func (m *loopMLP) VJP(dy, dtheta []float64, _ float64, y, v []float64) {
 	}
 }
 
+// EvalKeep is Eval keeping the hidden activations (batch·H) for VJPKept,
+// as the reversible gradient's reverse sweep uses a field.
+func (m *loopMLP) EvalKeep(dst []float64, _ float64, y []float64, keep []float64) {
+	w1, b1, w2, b2 := m.p[:tinyHidden], m.p[tinyHidden:2*tinyHidden], m.p[2*tinyHidden:3*tinyHidden], m.p[3*tinyHidden]
+	for r, yr := range y {
+		h := keep[r*tinyHidden : (r+1)*tinyHidden]
+		f := b2
+		for j := range h {
+			h[j] = math.Tanh(yr*w1[j] + b1[j])
+			f += h[j] * w2[j]
+		}
+		dst[r] = f
+	}
+}
+
+// VJPKept is VJP from the activations EvalKeep kept.
+func (m *loopMLP) VJPKept(dy, dtheta []float64, _ float64, y, v []float64, keep []float64) {
+	w1, w2 := m.p[:tinyHidden], m.p[2*tinyHidden:3*tinyHidden]
+	gw1, gb1, gw2 := dtheta[:tinyHidden], dtheta[tinyHidden:2*tinyHidden], dtheta[2*tinyHidden:3*tinyHidden]
+	for r, yr := range y {
+		h := keep[r*tinyHidden : (r+1)*tinyHidden]
+		vr := v[r]
+		dtheta[3*tinyHidden] += vr
+		s := 0.0
+		for j, hj := range h {
+			gw2[j] += hj * vr
+			d := vr * w2[j] * (1 - hj*hj)
+			gw1[j] += d * yr
+			gb1[j] += d
+			s += d * w1[j]
+		}
+		dy[r] = s
+	}
+}
+
 // TestTinyFieldMatchesLoops: the compiled field and the loops agree, so the
 // benchmark compares like with like (and the loops are checked against
 // central differences of themselves).
@@ -126,6 +161,17 @@ func TestTinyFieldMatchesLoops(t *testing.T) {
 			if e := maxRelDiff(append(dyA, thA...), append(dyB, thB...)); e > 1e-13 {
 				t.Errorf("batch %d: VJP differs from the loops by %.3g", batch, e)
 			}
+		}
+		// The kept path: EvalKeep then VJPKept, compiled against loops.
+		keep := make([]float64, batch*tinyHidden)
+		dyA, dyB := make([]float64, batch), make([]float64, batch)
+		thA, thB := make([]float64, len(flat)), make([]float64, len(flat))
+		gf.EvalKeep(a, 0, y, 1)
+		lm.EvalKeep(b, 0, y, keep)
+		gf.VJPKept(dyA, thA, 0, y, v, 1)
+		lm.VJPKept(dyB, thB, 0, y, v, keep)
+		if e := maxRelDiff(append(append(dyA, thA...), a...), append(append(dyB, thB...), b...)); e > 1e-13 {
+			t.Errorf("batch %d: EvalKeep + VJPKept differ from the loops by %.3g", batch, e)
 		}
 		// The loops' VJP against central differences of their f in y.
 		const h = 1e-6
@@ -162,12 +208,17 @@ func BenchmarkTinyFieldOverhead(b *testing.B) {
 		lm := &loopMLP{p: flat, h: make([]float64, tinyHidden)}
 		y, v := randomVec(batch, 1.3), randomVec(batch, 0.7)
 		out, dth := make([]float64, batch), make([]float64, len(flat))
+		keep := make([]float64, batch*tinyHidden)
 		for _, c := range []struct {
 			name          string
 			compiled, ref func()
 		}{
 			{"f", func() { gf.Eval(out, 0, y) }, func() { lm.Eval(out, 0, y) }},
 			{"vjp", func() { gf.VJP(out, dth, 0, y, v) }, func() { lm.VJP(out, dth, 0, y, v) }},
+			// What the reversible gradient's reverse sweep calls: f kept,
+			// then the VJP at the same point.
+			{"keep+vjp", func() { gf.EvalKeep(out, 0, y, 0); gf.VJPKept(out, dth, 0, y, v, 0) },
+				func() { lm.EvalKeep(out, 0, y, keep); lm.VJPKept(out, dth, 0, y, v, keep) }},
 		} {
 			b.Run(c.name+"/batch="+itoa(batch), func(b *testing.B) {
 				b.ReportAllocs()
