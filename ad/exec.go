@@ -236,6 +236,39 @@ func dataOf(v G.Value) ([]float64, []float32) {
 	return nil, nil
 }
 
+// keptValues holds copies of some of a program's roots (the forward values
+// EvalKeep keeps for VJPKept) and their resolved data, so that keeping them
+// again is a copy between slices.
+type keptValues struct {
+	vals []G.Value
+	f64  [][]float64
+	f32  [][]float32
+}
+
+func newKeptValues(n int) *keptValues {
+	return &keptValues{vals: make([]G.Value, n), f64: make([][]float64, n), f32: make([][]float32, n)}
+}
+
+// copyFrom copies the roots from, from+1, … of p into k.
+func (k *keptValues) copyFrom(p *program, from int) error {
+	for j := range k.vals {
+		s := p.roots[from+j]
+		if d := k.f64[j]; d != nil && len(d) == len(p.f64[s]) {
+			copy(d, p.f64[s])
+			continue
+		}
+		if d := k.f32[j]; d != nil && len(d) == len(p.f32[s]) {
+			copy(d, p.f32[s])
+			continue
+		}
+		if err := copyValue(&k.vals[j], p.vals[s]); err != nil {
+			return err
+		}
+		k.f64[j], k.f32[j] = dataOf(k.vals[j])
+	}
+	return nil
+}
+
 // value returns the current value of node n.
 func (p *program) value(n *G.Node) G.Value { return p.vals[p.slotOf[n]] }
 

@@ -59,7 +59,7 @@ type GraphField struct {
 	// the forward values the VJP needs; kept computes the VJP from them.
 	frontier      G.Nodes
 	keepFwd, kept *program
-	slots         [][]G.Value
+	slots         []*keptValues
 
 	// Controlled fields (CompileControlled): the control derivative X'(t)
 	// enters as the input ctl, filled before every call by control.
@@ -73,6 +73,7 @@ type GraphField struct {
 	// Input values, bound once: their backing slices are refilled per call.
 	tVal       G.Value
 	yTen, vTen *tensor.Dense
+	yData      []float64 // yTen's numbers when float64
 	paramSize  []int
 	numParams  int
 	err        error
@@ -338,7 +339,8 @@ func (gf *GraphField) bindInputs() {
 	n := gf.batch * gf.dim
 	if gf.dtype == tensor.Float64 {
 		gf.tVal = new(G.F64)
-		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float64, n)))
+		gf.yData = make([]float64, n)
+		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(gf.yData))
 		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float64, n)))
 	} else {
 		gf.tVal = new(G.F32)
@@ -489,14 +491,10 @@ func (gf *GraphField) EvalKeep(dst []float64, t float64, y []float64, slot int) 
 		return
 	}
 	for len(gf.slots) <= slot {
-		gf.slots = append(gf.slots, make([]G.Value, len(gf.frontier)))
+		gf.slots = append(gf.slots, newKeptValues(len(gf.frontier)))
 	}
-	keep := gf.slots[slot]
-	for j := range gf.frontier {
-		if err := copyValue(&keep[j], gf.keepFwd.rootValue(1+j)); err != nil {
-			gf.fail(err, dst)
-			return
-		}
+	if err := gf.slots[slot].copyFrom(gf.keepFwd, 1); err != nil {
+		gf.fail(err, dst)
 	}
 }
 
@@ -507,11 +505,11 @@ func (gf *GraphField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, s
 		gf.fail(gf.err, dy, dtheta)
 		return
 	}
-	if slot >= len(gf.slots) || len(gf.frontier) > 0 && gf.slots[slot][0] == nil {
+	if slot >= len(gf.slots) || len(gf.frontier) > 0 && gf.slots[slot].vals[0] == nil {
 		gf.VJP(dy, dtheta, t, y, v)
 		return
 	}
-	gf.kept.bindFrontier(gf.slots[slot])
+	gf.kept.bindFrontier(gf.slots[slot].vals)
 	gf.runVJP(gf.kept, dy, dtheta, t, y, v)
 }
 
@@ -582,7 +580,11 @@ func (gf *GraphField) setInputs(t float64, y []float64, yTen *tensor.Dense) {
 	switch tv := gf.tVal.(type) {
 	case *G.F64:
 		*tv = G.F64(t)
-		copy(yTen.Float64s(), y)
+		if yTen == gf.yTen {
+			copy(gf.yData, y)
+		} else {
+			copy(yTen.Float64s(), y)
+		}
 	case *G.F32:
 		*tv = G.F32(t)
 		dst := yTen.Float32s()
