@@ -74,6 +74,7 @@ type GraphField struct {
 	tVal       G.Value
 	yTen, vTen *tensor.Dense
 	yData      []float64 // yTen's numbers when float64
+	vData      []float64 // vTen's
 	paramSize  []int
 	numParams  int
 	err        error
@@ -341,7 +342,8 @@ func (gf *GraphField) bindInputs() {
 		gf.tVal = new(G.F64)
 		gf.yData = make([]float64, n)
 		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(gf.yData))
-		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float64, n)))
+		gf.vData = make([]float64, n)
+		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(gf.vData))
 	} else {
 		gf.tVal = new(G.F32)
 		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float32, n)))
@@ -580,9 +582,12 @@ func (gf *GraphField) setInputs(t float64, y []float64, yTen *tensor.Dense) {
 	switch tv := gf.tVal.(type) {
 	case *G.F64:
 		*tv = G.F64(t)
-		if yTen == gf.yTen {
+		switch yTen {
+		case gf.yTen:
 			copy(gf.yData, y)
-		} else {
+		case gf.vTen:
+			copy(gf.vData, y)
+		default:
 			copy(yTen.Float64s(), y)
 		}
 	case *G.F32:
