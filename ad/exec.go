@@ -83,9 +83,11 @@ type execStep struct {
 	// whether the step runs in float32.
 	a, b int
 	is32 bool
-	// modeView: the inputs the cached view was made from.
-	viewOf []G.Value
-	view   G.Value
+	// modeView: the inputs the current view was made from, and earlier
+	// views kept for reuse (see reuseView).
+	viewOf   []G.Value
+	view     G.Value
+	oldViews []viewEntry
 }
 
 // newProgram plans the evaluation of roots: every node they depend on, in
@@ -306,7 +308,7 @@ func (p *program) run() error {
 	}
 	if p.rebound {
 		for _, i := range p.views {
-			if st := &p.steps[i]; !p.sameInputs(st) {
+			if st := &p.steps[i]; !p.sameInputs(st) && !p.reuseView(st) {
 				if err := p.runStep(st); err != nil {
 					return err
 				}
@@ -337,7 +339,7 @@ func (p *program) run() error {
 			}
 			continue
 		case modeView:
-			if p.sameInputs(st) {
+			if p.sameInputs(st) || p.reuseView(st) {
 				continue
 			}
 		}
@@ -346,6 +348,36 @@ func (p *program) run() error {
 		}
 	}
 	return nil
+}
+
+// viewEntry is a view and the inputs it was made from.
+type viewEntry struct {
+	of   []G.Value
+	view G.Value
+}
+
+// maxOldViews bounds the views a step keeps for reuse: VJPKept binds the
+// forward values kept in one of a few slots (one per stage buffer of the
+// solver), so a view of a kept value alternates between a few inputs.
+const maxOldViews = 16
+
+// reuseView makes the view st made earlier from its current inputs the
+// step's value again, if it kept one: a view allocates its header, so
+// making it anew at every VJPKept would allocate at every evaluation.
+func (p *program) reuseView(st *execStep) bool {
+	for _, e := range st.oldViews {
+		same := true
+		for j, s := range st.in {
+			same = same && p.vals[s] == e.of[j]
+		}
+		if same {
+			copy(st.viewOf, e.of)
+			st.view = e.view
+			p.setVal(st.out, e.view)
+			return true
+		}
+	}
+	return false
 }
 
 // sameInputs reports whether a view step's inputs are the values its view
@@ -375,6 +407,9 @@ func (p *program) runStep(st *execStep) error {
 		if v, err = st.op.Do(st.args...); err == nil {
 			st.view = v
 			copy(st.viewOf, st.args)
+			if len(st.oldViews) < maxOldViews {
+				st.oldViews = append(st.oldViews, viewEntry{of: append([]G.Value(nil), st.args...), view: v})
+			}
 		}
 	case modeInPlace:
 		src := st.args[0].(tensor.Tensor)

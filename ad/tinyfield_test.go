@@ -193,6 +193,39 @@ func TestTinyFieldMatchesLoops(t *testing.T) {
 	}
 }
 
+// TestKeptSlotsNoAllocs: the reverse sweep keeps evaluations in a few
+// slots and takes VJPs from them in turn; once each slot was used, that
+// allocates nothing (a view of a kept value is made once per slot, not per
+// call).
+func TestKeptSlotsNoAllocs(t *testing.T) {
+	for _, batch := range []int{1, 16} {
+		ps, _ := tinyParamNodes(3)
+		gf, err := CompileField(tinyGraph, ps, batch, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, v := randomVec(batch, 1.3), randomVec(batch, 0.7)
+		out, dy, dth := make([]float64, batch), make([]float64, batch), make([]float64, gf.NumParams())
+		round := func() {
+			for s := range 3 {
+				gf.EvalKeep(out, 0.1*float64(s), y, s)
+			}
+			for s := range 3 {
+				gf.VJPKept(dy, dth, 0.1*float64(s), y, v, s)
+			}
+			gf.Eval(out, 0, y)
+			gf.VJP(dy, dth, 0, y, v)
+		}
+		round()
+		if a := testing.AllocsPerRun(20, round); a != 0 {
+			t.Errorf("batch %d: %g allocations per round of kept evaluations and VJPs", batch, a)
+		}
+		if gf.Err() != nil {
+			t.Fatal(gf.Err())
+		}
+	}
+}
+
 // BenchmarkTinyFieldOverhead times f and the VJP of the experiment-4 field,
 // compiled against the plain loops, at batch 1 (the paper's) and a small
 // batch. Blocks of calls of the two alternate in one run, so the ratio
