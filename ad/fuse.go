@@ -184,8 +184,20 @@ func addRows[T float](t, bias, tiled []T, cols int) {
 }
 
 // tiledRows is the number of bias rows addRows tiles for narrow layers:
-// about 512 numbers, a few kilobytes that stay in the first-level cache.
-func tiledRows(cols int) int { return max(1, 512/cols) }
+// about 512 numbers (a few kilobytes, which stay in the first-level cache),
+// a multiple of 64 of them, so that the vector add of each block has no
+// scalar tail (its blocks are at most 64 numbers long).
+func tiledRows(cols int) int {
+	unit := 64 / gcd(cols, 64) // rows per multiple of 64 numbers
+	return unit * max(1, 512/(unit*cols))
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
 
 // fusedAgrees runs a fused kernel into scratch on the values of the first
 // run and compares it with the last step's value from Gorgonia's ops.
