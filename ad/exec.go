@@ -274,9 +274,6 @@ func (k *keptValues) copyFrom(p *program, from int) error {
 // value returns the current value of node n.
 func (p *program) value(n *G.Node) G.Value { return p.vals[p.slotOf[n]] }
 
-// rootValue returns the current value of the program's i-th root.
-func (p *program) rootValue(i int) G.Value { return p.vals[p.roots[i]] }
-
 // readRoot copies the i-th root's value into dst.
 func (p *program) readRoot(dst []float64, i int) error {
 	s := p.roots[i]
@@ -418,7 +415,11 @@ func (p *program) runStep(st *execStep) error {
 			v, err = st.op.(G.UnsafeDoer).UnsafeDo(st.args...)
 		}
 	case modeKernel:
-		st.kernel.f64(p.f64[st.out], p.f64[st.a], p.f64[st.b])
+		if st.is32 {
+			st.kernel.f32(p.f32[st.out], p.f32[st.a], p.f32[st.b])
+		} else {
+			st.kernel.f64(p.f64[st.out], p.f64[st.a], p.f64[st.b])
+		}
 		return nil
 	}
 	if err != nil {
