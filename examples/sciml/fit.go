@@ -225,11 +225,11 @@ type fitRow struct {
 	AcceptedSteps float64 `json:"accepted_steps"`
 	// FinalSteps is the number of accepted steps of the last training
 	// solve (the adaptive controller's choice for the trained field).
-	FinalSteps int `json:"final_steps"`
-	HeldBytes     int     `json:"held_bytes"`
-	PeakRSS       int64   `json:"peak_rss"`
-	Drift         float64 `json:"max_drift,omitempty"`
-	Shortened     bool    `json:"shortened"`
+	FinalSteps int     `json:"final_steps"`
+	HeldBytes  int     `json:"held_bytes"`
+	PeakRSS    int64   `json:"peak_rss"`
+	Drift      float64 `json:"max_drift,omitempty"`
+	Shortened  bool    `json:"shortened"`
 	// MinutesPaper is this run's time scaled to the paper's number of
 	// training steps, beside the paper's own minutes.
 	MinutesPaper float64   `json:"minutes_for_paper_steps"`
