@@ -3,7 +3,7 @@
 // ODEs" (arXiv:2410.11648), with revode, and prints revode's figures beside
 // the paper's.
 //
-//	go run ./examples/sciml                        # every experiment, shortened defaults (about 2–3 minutes on 2 cores)
+//	go run ./examples/sciml                        # every experiment, shortened defaults (about 3 minutes on 2 cores)
 //	go run ./examples/sciml -exp convergence       # experiment 5: orders on y' = 0.5·y
 //	go run ./examples/sciml -exp cost              # experiment 4: cost of one gradient against N
 //	go run ./examples/sciml -exp whitedwarf        # experiment 1: white dwarf fit (200 training steps, 1 seed)
