@@ -3,6 +3,7 @@ package ad
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -24,8 +25,29 @@ type program struct {
 	// indexed by slot; inputs are written by the caller through slotOf.
 	vals   []G.Value
 	slotOf map[*G.Node]int
+	// f64 and f32 hold each slot's data, resolved from vals whenever a
+	// value is set (bind, or a step that made a new value) rather than at
+	// every use: the kernels read and write these slices, so a run does no
+	// tensor-header conversions, type switches or map lookups. The last
+	// slot of each is nil, the second operand of unary kernels.
+	f64 [][]float64
+	f32 [][]float32
+	// live lists the steps a run after the first evaluates in order:
+	// every step but the constants and the static views.
+	live []int
+	// views lists the static views: views (reshapes, one-fold repeats) of
+	// values whose identity changes only when the caller binds an input,
+	// never during a run. They are remade, before the other steps, only
+	// in a run after a bind gave an input a new value (rebound).
+	views   []int
+	rebound bool
+	// hot is live as a compact list when every live step is a kernel: the
+	// common case, run without the mode switch.
+	hot []hotStep
 	// constant steps are evaluated once, on the first run.
 	ranOnce bool
+	// frontier holds the slots of the values VJPKept binds per call.
+	frontier []int
 }
 
 // How a step produces its value once buffers exist.
@@ -38,7 +60,15 @@ const (
 	modeConstant                 // evaluated once
 	modeKernel                   // the executor's own kernel into the buffer (kernels.go)
 	modeView                     // a view of an input: reused while the inputs are the same values
+	modeFused                    // computed by a later step's fused kernel (fuse.go): skipped
 )
+
+// hotStep is a kernel step as the run loop needs it.
+type hotStep struct {
+	kernel    *kernel
+	out, a, b int32
+	is32      bool
+}
 
 type execStep struct {
 	node   *G.Node
@@ -48,10 +78,16 @@ type execStep struct {
 	args   []G.Value
 	mode   execMode
 	buffer tensor.Tensor
-	kernel kernel
-	// modeView: the inputs the cached view was made from.
-	viewOf []G.Value
-	view   G.Value
+	kernel *kernel
+	// modeKernel: the operand slots (b is the nil slot for one input) and
+	// whether the step runs in float32.
+	a, b int
+	is32 bool
+	// modeView: the inputs the current view was made from, and earlier
+	// views kept for reuse (see reuseView).
+	viewOf   []G.Value
+	view     G.Value
+	oldViews []viewEntry
 }
 
 // newProgram plans the evaluation of roots: every node they depend on, in
@@ -98,6 +134,8 @@ func newProgram(g *G.ExprGraph, roots G.Nodes, leaves map[*G.Node]bool) (*progra
 		}
 		p.roots = append(p.roots, p.slotOf[r])
 	}
+	p.f64 = make([][]float64, len(p.vals)+1)
+	p.f32 = make([][]float32, len(p.vals)+1)
 	return p, nil
 }
 
@@ -148,61 +186,324 @@ func (p *program) freezeShapeOps() {
 }
 
 // bind sets the value of input node n.
-func (p *program) bind(n *G.Node, v G.Value) {
-	p.vals[p.slotOf[n]] = v
+func (p *program) bind(n *G.Node, v G.Value) { p.bindSlot(p.slotOf[n], v) }
+
+func (p *program) bindSlot(s int, v G.Value) {
+	if p.vals[s] != v {
+		p.rebound = true
+	}
+	p.setVal(s, v)
+}
+
+// setVal sets the value of a slot and resolves its data.
+func (p *program) setVal(s int, v G.Value) {
+	if p.vals[s] == v && v != nil {
+		return
+	}
+	p.vals[s] = v
+	p.f64[s], p.f32[s] = dataOf(v)
+}
+
+// bindFrontier binds the kept forward values of VJPKept, in the order of
+// the frontier the program was planned with.
+func (p *program) bindFrontier(vals []G.Value) {
+	for j, s := range p.frontier {
+		p.bindSlot(s, vals[j])
+	}
+}
+
+// dataOf returns the numbers of a value in place: a plain dense tensor's
+// backing slice, or a scalar's one number as a slice of length 1 (so that
+// a kernel sees a new time written into the same scalar). Anything else
+// (views that need an iterator, other dtypes) has none; no kernel reads
+// such a slot (lookupKernel accepts plain dense operands only, and a bound
+// value of another layout is refused by BindValues).
+func dataOf(v G.Value) ([]float64, []float32) {
+	switch x := v.(type) {
+	case *tensor.Dense:
+		if !plainDense(x) {
+			return nil, nil
+		}
+		switch x.Dtype() {
+		case tensor.Float64:
+			return x.Float64s(), nil
+		case tensor.Float32:
+			return nil, x.Float32s()
+		}
+	case *G.F64:
+		return unsafe.Slice((*float64)(x), 1), nil
+	case *G.F32:
+		return nil, unsafe.Slice((*float32)(x), 1)
+	}
+	return nil, nil
+}
+
+// keptValues holds copies of some of a program's roots (the forward values
+// EvalKeep keeps for VJPKept) and their resolved data, so that keeping them
+// again is a copy between slices.
+type keptValues struct {
+	vals []G.Value
+	f64  [][]float64
+	f32  [][]float32
+}
+
+func newKeptValues(n int) *keptValues {
+	return &keptValues{vals: make([]G.Value, n), f64: make([][]float64, n), f32: make([][]float32, n)}
+}
+
+// copyFrom copies the roots from, from+1, … of p into k.
+func (k *keptValues) copyFrom(p *program, from int) error {
+	for j := range k.vals {
+		s := p.roots[from+j]
+		if d := k.f64[j]; d != nil && len(d) == len(p.f64[s]) {
+			copy(d, p.f64[s])
+			continue
+		}
+		if d := k.f32[j]; d != nil && len(d) == len(p.f32[s]) {
+			copy(d, p.f32[s])
+			continue
+		}
+		if err := copyValue(&k.vals[j], p.vals[s]); err != nil {
+			return err
+		}
+		k.f64[j], k.f32[j] = dataOf(k.vals[j])
+	}
+	return nil
 }
 
 // value returns the current value of node n.
 func (p *program) value(n *G.Node) G.Value { return p.vals[p.slotOf[n]] }
 
+// readRoot copies the i-th root's value into dst.
+func (p *program) readRoot(dst []float64, i int) error {
+	s := p.roots[i]
+	if d := p.f64[s]; d != nil && len(d) == len(dst) {
+		copy(dst, d)
+		return nil
+	}
+	return readInto(dst, p.vals[s])
+}
+
+// addRoot adds the i-th root's value into dst.
+func (p *program) addRoot(dst []float64, i int) error {
+	s := p.roots[i]
+	if d := p.f64[s]; d != nil && len(d) == len(dst) {
+		for j, x := range d {
+			dst[j] += x
+		}
+		return nil
+	}
+	return addInto(dst, p.vals[s])
+}
+
 // run evaluates every step. The first run allocates through op.Do and keeps
-// the results as buffers for the ops that can write into one.
+// the results as buffers for the ops that can write into one; later runs
+// call each kernel on its resolved slices.
 func (p *program) run() error {
+	if !p.ranOnce {
+		return p.firstRun()
+	}
+	if p.rebound {
+		for _, i := range p.views {
+			if st := &p.steps[i]; !p.sameInputs(st) && !p.reuseView(st) {
+				if err := p.runStep(st); err != nil {
+					return err
+				}
+			}
+		}
+		p.rebound = false
+	}
+	if p.hot != nil {
+		f64, f32 := p.f64, p.f32
+		for i := range p.hot {
+			h := &p.hot[i]
+			if h.is32 {
+				h.kernel.f32(f32[h.out], f32[h.a], f32[h.b])
+			} else {
+				h.kernel.f64(f64[h.out], f64[h.a], f64[h.b])
+			}
+		}
+		return nil
+	}
+	for _, i := range p.live {
+		st := &p.steps[i]
+		switch st.mode {
+		case modeKernel:
+			if st.is32 {
+				st.kernel.f32(p.f32[st.out], p.f32[st.a], p.f32[st.b])
+			} else {
+				st.kernel.f64(p.f64[st.out], p.f64[st.a], p.f64[st.b])
+			}
+			continue
+		case modeView:
+			if p.sameInputs(st) || p.reuseView(st) {
+				continue
+			}
+		}
+		if err := p.runStep(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// viewEntry is a view and the inputs it was made from.
+type viewEntry struct {
+	of   []G.Value
+	view G.Value
+}
+
+// maxOldViews bounds the views a step keeps for reuse: VJPKept binds the
+// forward values kept in one of a few slots (one per stage buffer of the
+// solver), so a view of a kept value alternates between a few inputs.
+const maxOldViews = 16
+
+// reuseView makes the view st made earlier from its current inputs the
+// step's value again, if it kept one: a view allocates its header, so
+// making it anew at every VJPKept would allocate at every evaluation.
+func (p *program) reuseView(st *execStep) bool {
+	for _, e := range st.oldViews {
+		same := true
+		for j, s := range st.in {
+			same = same && p.vals[s] == e.of[j]
+		}
+		if same {
+			copy(st.viewOf, e.of)
+			st.view = e.view
+			p.setVal(st.out, e.view)
+			return true
+		}
+	}
+	return false
+}
+
+// sameInputs reports whether a view step's inputs are the values its view
+// was made from.
+func (p *program) sameInputs(st *execStep) bool {
+	for j, s := range st.in {
+		if p.vals[s] != st.viewOf[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// runStep evaluates a step through Gorgonia's op.
+func (p *program) runStep(st *execStep) error {
+	for j, s := range st.in {
+		st.args[j] = p.vals[s]
+	}
+	var v G.Value
+	var err error
+	switch st.mode {
+	case modeDo, modeConstant:
+		v, err = st.op.Do(st.args...)
+	case modePrealloc:
+		v, err = st.op.(G.UsePreallocDoer).UsePreallocDo(st.buffer, st.args...)
+	case modeView:
+		if v, err = st.op.Do(st.args...); err == nil {
+			st.view = v
+			copy(st.viewOf, st.args)
+			if len(st.oldViews) < maxOldViews {
+				st.oldViews = append(st.oldViews, viewEntry{of: append([]G.Value(nil), st.args...), view: v})
+			}
+		}
+	case modeInPlace:
+		src := st.args[0].(tensor.Tensor)
+		if err = tensor.Copy(st.buffer, src); err == nil {
+			st.args[0] = st.buffer
+			v, err = st.op.(G.UnsafeDoer).UnsafeDo(st.args...)
+		}
+	case modeKernel:
+		if st.is32 {
+			st.kernel.f32(p.f32[st.out], p.f32[st.a], p.f32[st.b])
+		} else {
+			st.kernel.f64(p.f64[st.out], p.f64[st.a], p.f64[st.b])
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ad: evaluating %v: %w", st.node, err)
+	}
+	p.setVal(st.out, v)
+	return nil
+}
+
+// firstRun evaluates every step through op.Do, chooses how each step runs
+// from then on, and plans the later runs.
+func (p *program) firstRun() error {
 	for i := range p.steps {
 		st := &p.steps[i]
-		if st.mode == modeConstant && p.ranOnce {
-			continue
-		}
 		for j, s := range st.in {
 			st.args[j] = p.vals[s]
 		}
-		var v G.Value
-		var err error
-		switch {
-		case !p.ranOnce || st.mode == modeDo || st.mode == modeConstant:
-			v, err = st.op.Do(st.args...)
-			if err == nil && !p.ranOnce {
-				st.chooseMode(v)
-			}
-		case st.mode == modePrealloc:
-			v, err = st.op.(G.UsePreallocDoer).UsePreallocDo(st.buffer, st.args...)
-		case st.mode == modeKernel:
-			err = st.kernel(st.buffer.(*tensor.Dense), st.args)
-			v = st.buffer
-		case st.mode == modeView:
-			if sameValues(st.viewOf, st.args) {
-				v = st.view
-			} else if v, err = st.op.Do(st.args...); err == nil {
-				st.view = v
-				copy(st.viewOf, st.args)
-			}
-		case st.mode == modeInPlace:
-			src := st.args[0].(tensor.Tensor)
-			if err = tensor.Copy(st.buffer, src); err == nil {
-				st.args[0] = st.buffer
-				v, err = st.op.(G.UnsafeDoer).UnsafeDo(st.args...)
-			}
-		}
+		v, err := st.op.Do(st.args...)
 		if err != nil {
 			return fmt.Errorf("ad: evaluating %v: %w", st.node, err)
 		}
-		p.vals[st.out] = v
+		st.chooseMode(v)
+		p.setVal(st.out, v)
+		if st.mode == modeKernel {
+			st.a, st.b = st.in[0], len(p.vals)
+			if len(st.in) > 1 {
+				st.b = st.in[1]
+			}
+			st.is32 = v.Dtype() == tensor.Float32
+		}
 	}
-	if !p.ranOnce {
-		p.ranOnce = true
-		p.freezeShapeOps()
-	}
+	p.ranOnce = true
+	p.freezeShapeOps()
+	p.fuse()
+	p.planRuns()
 	return nil
+}
+
+// planRuns sorts the steps after the first run: constants are done,
+// static views run only after a bind, the rest every run.
+func (p *program) planRuns() {
+	produced := make([]bool, len(p.vals))
+	for _, st := range p.steps {
+		produced[st.out] = true
+	}
+	// stable: the slot's value object changes only by a bind (inputs) or
+	// never (constants, kernel buffers, static views of stable values).
+	stable := make([]bool, len(p.vals))
+	for s := range stable {
+		stable[s] = !produced[s]
+	}
+	p.live, p.views = p.live[:0], p.views[:0]
+	for i := range p.steps {
+		st := &p.steps[i]
+		switch st.mode {
+		case modeConstant:
+			stable[st.out] = true
+			continue
+		case modeFused:
+			continue
+		case modeKernel:
+			stable[st.out] = true
+		case modeView:
+			static := true
+			for _, s := range st.in {
+				static = static && stable[s]
+			}
+			if static {
+				stable[st.out] = true
+				p.views = append(p.views, i)
+				continue
+			}
+		}
+		p.live = append(p.live, i)
+	}
+	p.hot = make([]hotStep, 0, len(p.live))
+	for _, i := range p.live {
+		st := &p.steps[i]
+		if st.mode != modeKernel {
+			p.hot = nil
+			break
+		}
+		p.hot = append(p.hot, hotStep{kernel: st.kernel, out: int32(st.out), a: int32(st.a), b: int32(st.b), is32: st.is32})
+	}
 }
 
 // chooseMode decides, from the first result v, how later runs produce this
@@ -226,7 +527,7 @@ func (st *execStep) chooseMode(v G.Value) {
 			return
 		}
 	}
-	if k := chooseKernel(st.op, st.args, t.(*tensor.Dense)); k != nil {
+	if k := chooseKernel(st.op, st.args, t.(*tensor.Dense)); k != nil && len(st.in) <= 2 {
 		st.buffer, st.kernel, st.mode = t, k, modeKernel
 		return
 	}

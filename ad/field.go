@@ -59,7 +59,7 @@ type GraphField struct {
 	// the forward values the VJP needs; kept computes the VJP from them.
 	frontier      G.Nodes
 	keepFwd, kept *program
-	slots         [][]G.Value
+	slots         []*keptValues
 
 	// Controlled fields (CompileControlled): the control derivative X'(t)
 	// enters as the input ctl, filled before every call by control.
@@ -73,6 +73,8 @@ type GraphField struct {
 	// Input values, bound once: their backing slices are refilled per call.
 	tVal       G.Value
 	yTen, vTen *tensor.Dense
+	yData      []float64 // yTen's numbers when float64
+	vData      []float64 // vTen's
 	paramSize  []int
 	numParams  int
 	err        error
@@ -338,8 +340,10 @@ func (gf *GraphField) bindInputs() {
 	n := gf.batch * gf.dim
 	if gf.dtype == tensor.Float64 {
 		gf.tVal = new(G.F64)
-		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float64, n)))
-		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float64, n)))
+		gf.yData = make([]float64, n)
+		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(gf.yData))
+		gf.vData = make([]float64, n)
+		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(gf.vData))
 	} else {
 		gf.tVal = new(G.F32)
 		gf.yTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float32, n)))
@@ -394,6 +398,9 @@ func (gf *GraphField) BindValues(vals []G.Value) error {
 		if v.Dtype() != gf.dtype {
 			return fmt.Errorf("ad: parameter %d (%s): value is %v, want %v", i, m.Name(), v.Dtype(), gf.dtype)
 		}
+		if d, ok := v.(*tensor.Dense); ok && !plainDense(d) {
+			return fmt.Errorf("ad: parameter %d (%s): value is a view (transposed or sliced); bind a contiguous tensor", i, m.Name())
+		}
 		for _, p := range gf.programs() {
 			if _, ok := p.slotOf[m]; ok {
 				p.bind(m, v)
@@ -443,8 +450,13 @@ func (gf *GraphField) planKept() error {
 	if gf.keepFwd, err = newProgram(gf.g, append(G.Nodes{gf.f}, gf.frontier...), nil); err != nil {
 		return err
 	}
-	gf.kept, err = newProgram(gf.g, gf.grads, seen)
-	return err
+	if gf.kept, err = newProgram(gf.g, gf.grads, seen); err != nil {
+		return err
+	}
+	for _, n := range gf.frontier {
+		gf.kept.frontier = append(gf.kept.frontier, gf.kept.slotOf[n])
+	}
+	return nil
 }
 
 func (gf *GraphField) childrenOf(n *G.Node) G.Nodes {
@@ -476,19 +488,15 @@ func (gf *GraphField) EvalKeep(dst []float64, t float64, y []float64, slot int) 
 		gf.fail(err, dst)
 		return
 	}
-	if err := readInto(dst, gf.keepFwd.value(gf.f)); err != nil {
+	if err := gf.keepFwd.readRoot(dst, 0); err != nil {
 		gf.fail(err, dst)
 		return
 	}
 	for len(gf.slots) <= slot {
-		gf.slots = append(gf.slots, make([]G.Value, len(gf.frontier)))
+		gf.slots = append(gf.slots, newKeptValues(len(gf.frontier)))
 	}
-	keep := gf.slots[slot]
-	for j, n := range gf.frontier {
-		if err := copyValue(&keep[j], gf.keepFwd.value(n)); err != nil {
-			gf.fail(err, dst)
-			return
-		}
+	if err := gf.slots[slot].copyFrom(gf.keepFwd, 1); err != nil {
+		gf.fail(err, dst)
 	}
 }
 
@@ -499,13 +507,11 @@ func (gf *GraphField) VJPKept(dy, dtheta []float64, t float64, y, v []float64, s
 		gf.fail(gf.err, dy, dtheta)
 		return
 	}
-	if slot >= len(gf.slots) || len(gf.frontier) > 0 && gf.slots[slot][0] == nil {
+	if slot >= len(gf.slots) || len(gf.frontier) > 0 && gf.slots[slot].vals[0] == nil {
 		gf.VJP(dy, dtheta, t, y, v)
 		return
 	}
-	for j, n := range gf.frontier {
-		gf.kept.bind(n, gf.slots[slot][j])
-	}
+	gf.kept.bindFrontier(gf.slots[slot].vals)
 	gf.runVJP(gf.kept, dy, dtheta, t, y, v)
 }
 
@@ -576,7 +582,14 @@ func (gf *GraphField) setInputs(t float64, y []float64, yTen *tensor.Dense) {
 	switch tv := gf.tVal.(type) {
 	case *G.F64:
 		*tv = G.F64(t)
-		copy(yTen.Float64s(), y)
+		switch yTen {
+		case gf.yTen:
+			copy(gf.yData, y)
+		case gf.vTen:
+			copy(gf.vData, y)
+		default:
+			copy(yTen.Float64s(), y)
+		}
 	case *G.F32:
 		*tv = G.F32(t)
 		dst := yTen.Float32s()
@@ -608,7 +621,7 @@ func (gf *GraphField) Eval(dst []float64, t float64, y []float64) {
 		gf.fail(err, dst)
 		return
 	}
-	if err := readInto(dst, gf.eval.value(gf.f)); err != nil {
+	if err := gf.eval.readRoot(dst, 0); err != nil {
 		gf.fail(err, dst)
 	}
 }
@@ -629,13 +642,13 @@ func (gf *GraphField) runVJP(p *program, dy, dtheta []float64, t float64, y, v [
 		gf.fail(err, dy, dtheta)
 		return
 	}
-	if err := readInto(dy, p.value(gf.grads[0])); err != nil {
+	if err := p.readRoot(dy, 0); err != nil {
 		gf.fail(err, dy, dtheta)
 		return
 	}
 	off := 0
 	for i, size := range gf.paramSize {
-		if err := addInto(dtheta[off:off+size], p.value(gf.grads[i+1])); err != nil {
+		if err := p.addRoot(dtheta[off:off+size], i+1); err != nil {
 			gf.fail(err, dy, dtheta)
 			return
 		}

@@ -1,6 +1,8 @@
 package ad
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"strings"
 
@@ -27,8 +29,44 @@ import (
 // check is not a comparison of zeros with zeros; the tests compare every
 // kernel with Gorgonia's op on random inputs of several shapes.
 
-// kernel computes a step's value into out from its inputs.
-type kernel func(out *tensor.Dense, in []G.Value) error
+// A kernel computes a step's value into o from the data of its one or two
+// inputs a and b (b is nil for one input; a scalar input is a slice of
+// length 1), in the step's dtype. The executor resolves those slices when
+// their values are set, not per call (program.setVal), and a kernel's
+// shapes are fixed when it is chosen, so a call is a loop or one product.
+type kernel struct {
+	f64 func(o, a, b []float64)
+	f32 func(o, a, b []float32)
+}
+
+// apply runs the kernel on Gorgonia values: the first-run check and the
+// tests use it.
+func (k *kernel) apply(out *tensor.Dense, in []G.Value) error {
+	if len(in) == 0 || len(in) > 2 {
+		return fmt.Errorf("ad: a kernel of %d inputs", len(in))
+	}
+	a64, a32 := dataOf(in[0])
+	var b64 []float64
+	var b32 []float32
+	if len(in) == 2 {
+		b64, b32 = dataOf(in[1])
+	}
+	switch out.Dtype() {
+	case tensor.Float64:
+		if a64 == nil || len(in) == 2 && b64 == nil {
+			return errors.New("ad: a kernel input is not float64 data")
+		}
+		k.f64(out.Float64s(), a64, b64)
+	case tensor.Float32:
+		if a32 == nil || len(in) == 2 && b32 == nil {
+			return errors.New("ad: a kernel input is not float32 data")
+		}
+		k.f32(out.Float32s(), a32, b32)
+	default:
+		return fmt.Errorf("ad: a kernel into %v", out.Dtype())
+	}
+	return nil
+}
 
 // kernelSelfCheckTol bounds the relative difference between a kernel's
 // result and Gorgonia's on the first run (BLAS calls may sum in another
@@ -40,7 +78,7 @@ const (
 
 // chooseKernel returns a kernel for op on these first-run inputs, checked
 // against want, Gorgonia's result; nil if none applies.
-func chooseKernel(op G.Op, in []G.Value, want *tensor.Dense) kernel {
+func chooseKernel(op G.Op, in []G.Value, want *tensor.Dense) *kernel {
 	k := kernelFor(op, in, want)
 	if k == nil {
 		return nil
@@ -52,7 +90,7 @@ func chooseKernel(op G.Op, in []G.Value, want *tensor.Dense) kernel {
 	} else {
 		fill(scratch.Float32s(), float32(math.NaN()))
 	}
-	if err := k(scratch, in); err != nil {
+	if err := k.apply(scratch, in); err != nil {
 		return nil
 	}
 	tol := kernelSelfCheckTol64
@@ -69,7 +107,7 @@ func chooseKernel(op G.Op, in []G.Value, want *tensor.Dense) kernel {
 // wrong kernel and see the first-run check refuse it.
 var kernelFor = lookupKernel
 
-func lookupKernel(op G.Op, in []G.Value, out *tensor.Dense) kernel {
+func lookupKernel(op G.Op, in []G.Value, out *tensor.Dense) *kernel {
 	if !plainDense(out) {
 		return nil
 	}
@@ -116,36 +154,43 @@ func dims2(s tensor.Shape) (int, int, bool) {
 	return 0, 0, false
 }
 
-func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) kernel {
+func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) *kernel {
 	a, okA := in[0].(*tensor.Dense)
 	b, okB := in[1].(*tensor.Dense)
 	if !okA || !okB || a.Shape().Dims() != 2 || b.Shape().Dims() != 2 || out.Shape().Dims() != 2 {
 		return nil
 	}
-	// Each step owns its GEMM workspace: no allocation after the first run.
-	var ws64 kernels.Workspace[float64]
-	var ws32 kernels.Workspace[float32]
-	return func(out *tensor.Dense, in []G.Value) error {
-		a, b := in[0].(*tensor.Dense), in[1].(*tensor.Dense)
-		ac, bc := a.Shape()[1], b.Shape()[1]
-		m, n := out.Shape()[0], out.Shape()[1]
-		k := ac
-		if ta {
-			k = a.Shape()[0]
-		}
-		switch out.Dtype() {
-		case tensor.Float64:
-			ws64.Gemm(ta, tb, m, n, k, a.Float64s(), ac, b.Float64s(), bc, out.Float64s(), n, false)
-		default:
-			ws32.Gemm(ta, tb, m, n, k, a.Float32s(), ac, b.Float32s(), bc, out.Float32s(), n, false)
-		}
-		return nil
+	lda, ldb := a.Shape()[1], b.Shape()[1]
+	m, n := out.Shape()[0], out.Shape()[1]
+	k := lda
+	if ta {
+		k = a.Shape()[0]
 	}
+	return &kernel{f64: matMul[float64](ta, tb, m, n, k, lda, ldb), f32: matMul[float32](ta, tb, m, n, k, lda, ldb)}
+}
+
+// smallProduct is the number of multiply–adds below which a product runs
+// as plain loops (kernels.GemmSmall) rather than through the register-tiled
+// GEMM, whose argument checks, dispatch and edge handling cost more than the
+// arithmetic of, say, the 1×10·10×1 products of a 1 → 10 → 1 MLP at batch
+// 1 (docs/sciml.md, "Per-evaluation overhead"; BenchmarkGemmSmall in
+// internal/kernels measures the crossover).
+const smallProduct = 512
+
+// matMul is the m×n product of op(A) (m×k) and op(B) (k×n), A and B of
+// leading dimensions lda and ldb.
+func matMul[T float](ta, tb bool, m, n, k, lda, ldb int) func(o, a, b []T) {
+	if m*n*k <= smallProduct {
+		return func(o, a, b []T) { kernels.GemmSmall(ta, tb, m, n, k, a, lda, b, ldb, o, n) }
+	}
+	// Each step owns its GEMM workspace: no allocation after the first run.
+	var ws kernels.Workspace[T]
+	return func(o, a, b []T) { ws.Gemm(ta, tb, m, n, k, a, lda, b, ldb, o, n, false) }
 }
 
 // binaryKernel handles +, −, ⊙ and ÷ of two tensors of the output's shape,
 // or of a tensor and a scalar (in either order).
-func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
+func binaryKernel(sym string, in []G.Value, out *tensor.Dense) *kernel {
 	op, ok := map[string]kernels.Op{"+": kernels.OpAdd, "-": kernels.OpSub, "⊙": kernels.OpMul, "÷": kernels.OpDiv}[sym]
 	if !ok {
 		return nil
@@ -171,70 +216,27 @@ func binaryKernel(sym string, in []G.Value, out *tensor.Dense) kernel {
 			return nil
 		}
 	}
-	return func(out *tensor.Dense, in []G.Value) error {
-		switch out.Dtype() {
-		case tensor.Float64:
-			a, sa := float64s(in[0])
-			b, sb := float64s(in[1])
-			binaryInto(op, scalarAt, out.Float64s(), a, b, sa, sb)
+	return &kernel{f64: binary[float64](op, scalarAt), f32: binary[float32](op, scalarAt)}
+}
+
+func binary[T float](op kernels.Op, scalarAt int) func(o, a, b []T) {
+	return func(o, a, b []T) {
+		switch scalarAt {
+		case 0:
+			kernels.ScalarOp(op, o, a[0], b[:len(o)])
+		case 1:
+			kernels.OpScalar(op, o, a[:len(o)], b[0])
 		default:
-			a, sa := float32s(in[0])
-			b, sb := float32s(in[1])
-			binaryInto(op, scalarAt, out.Float32s(), a, b, sa, sb)
+			kernels.Binary(op, o, a[:len(o)], b[:len(o)])
 		}
-		return nil
 	}
 }
 
-// binaryInto writes a op b elementwise into o, with a the scalar sa when
-// scalarAt is 0 and b the scalar sb when it is 1, through internal/kernels'
-// vector loops, which round as scalar Go (and Gorgonia) does.
-func binaryInto[T float](op kernels.Op, scalarAt int, o, a, b []T, sa, sb T) {
-	switch scalarAt {
-	case 0:
-		kernels.ScalarOp(op, o, sa, b[:len(o)])
-	case 1:
-		kernels.OpScalar(op, o, a[:len(o)], sb)
-	default:
-		kernels.Binary(op, o, a[:len(o)], b[:len(o)])
-	}
-}
-
-// float64s returns a value's data, or its single number as a scalar.
-func float64s(v G.Value) ([]float64, float64) {
-	switch x := v.(type) {
-	case *tensor.Dense:
-		d := x.Float64s()
-		if len(d) == 1 {
-			return d, d[0]
-		}
-		return d, 0
-	case *G.F64:
-		return nil, float64(*x)
-	}
-	return nil, math.NaN()
-}
-
-func float32s(v G.Value) ([]float32, float32) {
-	switch x := v.(type) {
-	case *tensor.Dense:
-		d := x.Float32s()
-		if len(d) == 1 {
-			return d, d[0]
-		}
-		return d, 0
-	case *G.F32:
-		return nil, float32(*x)
-	}
-	return nil, float32(math.NaN())
-}
-
-func unaryKernel(name string, in []G.Value, out *tensor.Dense) kernel {
+func unaryKernel(name string, in []G.Value, out *tensor.Dense) *kernel {
 	x, ok := in[0].(*tensor.Dense)
 	if !ok || x.Shape().TotalSize() != out.Shape().TotalSize() {
 		return nil
 	}
-	var f func(float64) float64
 	switch name {
 	case "tanh":
 		return vectorKernel(kernels.Tanh[float64], kernels.Tanh[float32])
@@ -247,31 +249,30 @@ func unaryKernel(name string, in []G.Value, out *tensor.Dense) kernel {
 			func(o, x []float64) { softplusInto(o, x, -708, 16) },
 			func(o, x []float32) { softplusInto(o, x, -103, 14) })
 	case "neg":
-		f = func(x float64) float64 { return -x }
+		return vectorKernel(negInto[float64], negInto[float32])
 	case "square":
-		f = func(x float64) float64 { return x * x }
+		return vectorKernel(squareInto[float64], squareInto[float32])
 	}
-	return func(out *tensor.Dense, in []G.Value) error {
-		x := in[0].(*tensor.Dense)
-		if out.Dtype() == tensor.Float64 {
-			mapInto(out.Float64s(), x.Float64s(), f)
-		} else {
-			mapInto(out.Float32s(), x.Float32s(), f)
-		}
-		return nil
+	return nil
+}
+
+// vectorKernel applies an elementwise function of one input.
+func vectorKernel(f64 func(o, x []float64), f32 func(o, x []float32)) *kernel {
+	return &kernel{
+		f64: func(o, a, _ []float64) { f64(o, a[:len(o)]) },
+		f32: func(o, a, _ []float32) { f32(o, a[:len(o)]) },
 	}
 }
 
-// vectorKernel applies an internal/kernels activation.
-func vectorKernel(f64 func(o, x []float64), f32 func(o, x []float32)) kernel {
-	return func(out *tensor.Dense, in []G.Value) error {
-		x := in[0].(*tensor.Dense)
-		if out.Dtype() == tensor.Float64 {
-			f64(out.Float64s(), x.Float64s())
-		} else {
-			f32(out.Float32s(), x.Float32s())
-		}
-		return nil
+func negInto[T float](o, x []T) {
+	for i, v := range x {
+		o[i] = -v
+	}
+}
+
+func squareInto[T float](o, x []T) {
+	for i, v := range x {
+		o[i] = v * v
 	}
 }
 
@@ -304,15 +305,9 @@ func softplusInto[T float](o, x []T, lo, hi T) {
 // float is the element types the kernels serve.
 type float interface{ ~float32 | ~float64 }
 
-func mapInto[T float](o, a []T, f func(float64) float64) {
-	for i, v := range a {
-		o[i] = T(f(float64(v)))
-	}
-}
-
 // repeatKernel tiles a 2-D (or 1-D) input whose dimensions divide the
 // output's, as the broadcasting ops insert.
-func repeatKernel(in []G.Value, out *tensor.Dense) kernel {
+func repeatKernel(in []G.Value, out *tensor.Dense) *kernel {
 	x, ok := in[0].(*tensor.Dense)
 	if !ok {
 		return nil
@@ -322,14 +317,9 @@ func repeatKernel(in []G.Value, out *tensor.Dense) kernel {
 	if !ok1 || !ok2 || xr == 0 || xc == 0 || or%xr != 0 || oc%xc != 0 {
 		return nil
 	}
-	return func(out *tensor.Dense, in []G.Value) error {
-		x := in[0].(*tensor.Dense)
-		if out.Dtype() == tensor.Float64 {
-			tile(out.Float64s(), x.Float64s(), or, oc, xr, xc)
-		} else {
-			tile(out.Float32s(), x.Float32s(), or, oc, xr, xc)
-		}
-		return nil
+	return &kernel{
+		f64: func(o, a, _ []float64) { tile(o, a, or, oc, xr, xc) },
+		f32: func(o, a, _ []float32) { tile(o, a, or, oc, xr, xc) },
 	}
 }
 
@@ -352,7 +342,7 @@ func tile[T float](o, a []T, or, oc, xr, xc int) {
 }
 
 // sumKernel sums a 2-D input along one axis.
-func sumKernel(axis int, in []G.Value, out *tensor.Dense) kernel {
+func sumKernel(axis int, in []G.Value, out *tensor.Dense) *kernel {
 	x, ok := in[0].(*tensor.Dense)
 	if !ok || x.Shape().Dims() != 2 {
 		return nil
@@ -361,14 +351,9 @@ func sumKernel(axis int, in []G.Value, out *tensor.Dense) kernel {
 	if (axis == 0 && out.Shape().TotalSize() != c) || (axis == 1 && out.Shape().TotalSize() != r) {
 		return nil
 	}
-	return func(out *tensor.Dense, in []G.Value) error {
-		x := in[0].(*tensor.Dense)
-		if out.Dtype() == tensor.Float64 {
-			sumAxis(out.Float64s(), x.Float64s(), r, c, axis)
-		} else {
-			sumAxis(out.Float32s(), x.Float32s(), r, c, axis)
-		}
-		return nil
+	return &kernel{
+		f64: func(o, a, _ []float64) { sumAxis(o, a, r, c, axis) },
+		f32: func(o, a, _ []float32) { sumAxis(o, a, r, c, axis) },
 	}
 }
 

@@ -67,7 +67,7 @@ func checkKernel(t *testing.T, c kernelCase) {
 	} else {
 		fill(got.Float32s(), float32(math.NaN()))
 	}
-	if err := k(got, c.in); err != nil {
+	if err := k.apply(got, c.in); err != nil {
 		t.Errorf("%s: kernel: %v", c.name, err)
 		return
 	}
@@ -210,11 +210,11 @@ func TestKernelsMatchGorgonia(t *testing.T) {
 // check, whose inputs are random, so the field still computes tanh(y W).
 func TestProbeRefusesWrongKernel(t *testing.T) {
 	defer func() { kernelFor = lookupKernel }()
-	kernelFor = func(op G.Op, in []G.Value, out *tensor.Dense) kernel {
+	kernelFor = func(op G.Op, in []G.Value, out *tensor.Dense) *kernel {
 		if op.String() == "tanh" {
-			return func(out *tensor.Dense, in []G.Value) error {
-				copy(out.Float64s(), in[0].(*tensor.Dense).Float64s()) // wrong: identity
-				return nil
+			return &kernel{ // wrong: the identity
+				f64: func(o, a, _ []float64) { copy(o, a) },
+				f32: func(o, a, _ []float32) { copy(o, a) },
 			}
 		}
 		return lookupKernel(op, in, out)

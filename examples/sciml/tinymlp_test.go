@@ -3,10 +3,12 @@ package main
 import (
 	"math"
 	"testing"
+	"time"
 
 	G "gorgonia.org/gorgonia"
 
 	"github.com/revode/revode/ad"
+	"github.com/revode/revode/integrators"
 )
 
 const tinyWidth = 10
@@ -96,4 +98,48 @@ func BenchmarkTinyField(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/eval")
 		})
 	}
+}
+
+// BenchmarkTinyGradient times one reversible gradient of experiment 4 at
+// N = 1000 on the compiled field and on the hand-written one, alternating
+// the two gradient by gradient in one run, so that x-hand (compiled time
+// over hand-written time) holds on a loaded host. It is the whole cost of
+// the field's overhead: solver and gradient machinery are the same code.
+func BenchmarkTinyGradient(b *testing.B) {
+	const steps = 1000
+	fields := make([]ad.Field, 2)
+	for i, kind := range []string{"graph", "hand"} {
+		f, err := newTinyField(kind)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fields[i] = f
+	}
+	grad, method, _, err := gradientFor("reversible", steps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := ad.Config{Method: method, Control: integrators.Fixed{Steps: steps}, Gradient: grad, MaxSteps: steps}
+	once := func(f ad.Field) {
+		tr, err := ad.Solve(f, 0, costStep*steps, []float64{costY0}, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tr.Backward([][]float64{{1}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var spent [2]time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, f := range fields {
+			t0 := time.Now()
+			once(f)
+			spent[i] += time.Since(t0)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(spent[0].Seconds()*1e3/n, "ms/graph")
+	b.ReportMetric(spent[1].Seconds()*1e3/n, "ms/hand")
+	b.ReportMetric(float64(spent[0])/float64(spent[1]), "x-hand")
 }

@@ -56,8 +56,9 @@ func checkLen(n ...int) {
 	}
 }
 
-// apply runs the assembly over the largest multiple of its lane count and the
-// portable code over the rest.
+// apply runs the assembly over the largest multiple of its lane count and
+// over the rest padded to one more block (activationTail); the portable
+// code runs only without assembly.
 func apply[T Float](a activation, dst, x []T) {
 	checkLen(len(dst), len(x))
 	n := len(x)
@@ -65,6 +66,9 @@ func apply[T Float](a activation, dst, x []T) {
 		if body := n - n%lanes; body > 0 {
 			k(unsafe.Pointer(&dst[0]), unsafe.Pointer(&x[0]), body)
 			dst, x = dst[body:], x[body:]
+		}
+		if len(x) > 0 && activationTail(a, dst, x) {
+			return
 		}
 	}
 	f := scalar(a)

@@ -193,3 +193,55 @@ func binaryScalar[T Float](op Op, left bool, dst, a []T, s T) int {
 	}
 	return n
 }
+
+// activationTail runs the assembly of activation a on the fewer than one
+// block of elements of x, padded with zeros to a block in a buffer on the
+// stack: lanes are computed independently, so each element gets what the
+// vector body would give it, and a short slice (the 10 hidden units of a
+// tiny MLP at batch 1) costs one vector call instead of one math call per
+// element. The calls are direct, not through activationKernel's table, so
+// that the buffers stay on the stack. It reports false when there is no
+// assembly or x is not shorter than a block.
+func activationTail[T Float](a activation, dst, x []T) bool {
+	var z T
+	f64 := unsafe.Sizeof(z) == 8
+	wide := isa == isaAVX512 && activationAVX512
+	lanes := 4
+	if wide {
+		lanes = 16
+	}
+	if isa < isaAVX2 || len(x) >= lanes {
+		return false
+	}
+	var in, out [16]T
+	copy(in[:], x)
+	pi, po := unsafe.Pointer(&in[0]), unsafe.Pointer(&out[0])
+	switch {
+	case a == actTanh && f64 && wide:
+		tanhF64AVX512(po, pi, lanes)
+	case a == actTanh && f64:
+		tanhF64AVX2(po, pi, lanes)
+	case a == actTanh && wide:
+		tanhF32AVX512(po, pi, lanes)
+	case a == actTanh:
+		tanhF32AVX2(po, pi, lanes)
+	case a == actSigmoid && f64 && wide:
+		sigmoidF64AVX512(po, pi, lanes)
+	case a == actSigmoid && f64:
+		sigmoidF64AVX2(po, pi, lanes)
+	case a == actSigmoid && wide:
+		sigmoidF32AVX512(po, pi, lanes)
+	case a == actSigmoid:
+		sigmoidF32AVX2(po, pi, lanes)
+	case a == actSoftplus && f64 && wide:
+		softplusF64AVX512(po, pi, lanes)
+	case a == actSoftplus && f64:
+		softplusF64AVX2(po, pi, lanes)
+	case a == actSoftplus && wide:
+		softplusF32AVX512(po, pi, lanes)
+	default:
+		softplusF32AVX2(po, pi, lanes)
+	}
+	copy(dst, out[:len(x)])
+	return true
+}

@@ -15,3 +15,5 @@ func fmaPeak(n int) int { return 0 }
 func binaryVV[T Float](op Op, dst, a, b []T) int { return 0 }
 
 func binaryScalar[T Float](op Op, left bool, dst, a []T, s T) int { return 0 }
+
+func activationTail[T Float](a activation, dst, x []T) bool { return false }

@@ -357,3 +357,103 @@ func TestBinary(t *testing.T) {
 		}
 	})
 }
+
+// TestGemmSmall: the plain-loop products against gonum on every small
+// shape and transposition, with padded leading dimensions.
+func TestGemmSmall(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, m := range []int{1, 2, 3, 7, 16} {
+		for _, n := range []int{1, 2, 10, 13} {
+			for _, k := range []int{1, 2, 10, 11} {
+				for _, tA := range []bool{false, true} {
+					for _, tB := range []bool{false, true} {
+						checkGemmSmall(t, r, tA, tB, m, n, k)
+					}
+				}
+			}
+		}
+	}
+}
+
+func checkGemmSmall(t *testing.T, r *rand.Rand, tA, tB bool, m, n, k int) {
+	t.Helper()
+	ar, ac := m, k
+	if tA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if tB {
+		br, bc = n, k
+	}
+	lda, ldb, ldc := ac+2, bc+1, n+3
+	a, b := randSlice(r, ar*lda), randSlice(r, br*ldb)
+	c := make([]float64, m*ldc)
+	for i := range c {
+		c[i] = 7 // the padding must stay
+	}
+	want := append([]float64(nil), c...)
+	blas64.Gemm(trans(tA), trans(tB), 1,
+		blas64.General{Rows: ar, Cols: ac, Stride: lda, Data: a},
+		blas64.General{Rows: br, Cols: bc, Stride: ldb, Data: b}, 0,
+		blas64.General{Rows: m, Cols: n, Stride: ldc, Data: want})
+	GemmSmall(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
+	scale := 0.0
+	for _, v := range want {
+		scale = math.Max(scale, math.Abs(v))
+	}
+	for i := range c {
+		if math.Abs(c[i]-want[i]) > 1e-13*scale {
+			t.Fatalf("tA=%v tB=%v %d×%d×%d: c[%d] = %g, gonum %g", tA, tB, m, n, k, i, c[i], want[i])
+		}
+	}
+	// float32 against the float64 result.
+	a32, b32, c32 := make([]float32, len(a)), make([]float32, len(b)), make([]float32, len(c))
+	for i, v := range a {
+		a32[i] = float32(v)
+	}
+	for i, v := range b {
+		b32[i] = float32(v)
+	}
+	for i := range c32 {
+		c32[i] = 7
+	}
+	GemmSmall(tA, tB, m, n, k, a32, lda, b32, ldb, c32, ldc)
+	for i := range c32 {
+		if math.Abs(float64(c32[i])-want[i]) > 2e-5*scale {
+			t.Fatalf("float32 tA=%v tB=%v %d×%d×%d: c[%d] = %g, gonum %g", tA, tB, m, n, k, i, c32[i], want[i])
+		}
+	}
+}
+
+// TestActivationTail: a slice shorter than one vector block runs through
+// the assembly padded on the stack (no allocation), and each element gets
+// what the vector body gives it inside a long slice.
+func TestActivationTail(t *testing.T) {
+	eachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(8, 9))
+		long := randSlice(r, 64)
+		for i := range long {
+			long[i] *= 6
+		}
+		whole := make([]float64, len(long))
+		for _, f := range []struct {
+			name string
+			fn   func(dst, x []float64)
+		}{{"tanh", Tanh[float64]}, {"sigmoid", Sigmoid[float64]}, {"softplus", Softplus[float64]}} {
+			f.fn(whole, long)
+			for n := 1; n <= 17; n++ {
+				got := make([]float64, n)
+				f.fn(got, long[:n])
+				for i := range got {
+					if got[i] != whole[i] {
+						t.Fatalf("%s of %d elements: [%d] = %g, in a long slice %g", f.name, n, i, got[i], whole[i])
+					}
+				}
+			}
+			short := make([]float64, 10)
+			if a := testing.AllocsPerRun(20, func() { f.fn(short, long[:10]) }); a != 0 {
+				t.Errorf("%s of 10 elements allocates %g times", f.name, a)
+			}
+		}
+	})
+}
