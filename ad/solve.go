@@ -20,6 +20,12 @@ type Config struct {
 	// SaveAt lists the output times (see integrators.Options); nil means
 	// the end of the span.
 	SaveAt []float64
+	// SaveSteps saves the solution at every accepted step instead of at
+	// SaveAt (which must then be nil): the trace's T are its StepTimes,
+	// t0 included, and Y[k] the solution at T[k], so an adaptive
+	// controller chooses the steps freely and Backward takes a cotangent
+	// per step. Interpolating them onto other times is the caller's.
+	SaveSteps bool
 	// MaxSteps bounds the steps of the solve (and of the adjoint's backward
 	// solve); 0 means integrators.DefaultMaxSteps.
 	MaxSteps int
@@ -164,6 +170,14 @@ func SolveTerm(term Term, t0, t1 float64, y0 []float64, cfg Config) (*Trace, err
 	if err != nil {
 		return nil, err
 	}
+	var saver *stepSaver
+	if cfg.SaveSteps {
+		if cfg.SaveAt != nil {
+			return nil, errors.New("ad: Solve: Config sets both SaveSteps and SaveAt; set one")
+		}
+		saver = &stepSaver{recorder: rec, ys: [][]float64{append([]float64(nil), y0...)}}
+		rec = saver
+	}
 	sol, err := integrators.Solve(
 		integrators.Problem{Term: term, T0: t0, T1: t1, Y0: y0},
 		integrators.Options{Method: cfg.Method, Control: cfg.Control, SaveAt: cfg.SaveAt, MaxSteps: cfg.MaxSteps, OnStep: rec.onStep},
@@ -175,6 +189,9 @@ func SolveTerm(term Term, t0, t1 float64, y0 []float64, cfg Config) (*Trace, err
 		return nil, fmt.Errorf("ad: %w", err)
 	}
 	r.sol = sol
+	if saver != nil {
+		sol.T, sol.Y = append([]float64(nil), sol.StepTimes...), saver.ys
+	}
 	r.outStep = make([]int, len(sol.T))
 	k := 0
 	for i, t := range sol.StepTimes {
@@ -222,6 +239,18 @@ func (tr *Trace) Backward(dY [][]float64) (*Gradients, error) {
 
 // Method returns the integrator of the solve.
 func (tr *Trace) Method() integrators.Method { return tr.run.cfg.Method }
+
+// stepSaver is a recorder that also keeps the solution after every accepted
+// step (Config.SaveSteps).
+type stepSaver struct {
+	recorder
+	ys [][]float64
+}
+
+func (s *stepSaver) onStep(info integrators.StepInfo) error {
+	s.ys = append(s.ys, append([]float64(nil), info.Stepper.Solution(info.After)...))
+	return s.recorder.onStep(info)
+}
 
 // addOutputCotangents adds the cotangents of the outputs saved at step
 // index i into ybar (the solution part of the carried state's cotangent).

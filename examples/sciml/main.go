@@ -3,13 +3,14 @@
 // ODEs" (arXiv:2410.11648), with revode, and prints revode's figures beside
 // the paper's.
 //
-//	go run ./examples/sciml                        # every experiment, shortened defaults (about 2–3 minutes on 2 cores)
+//	go run ./examples/sciml                        # every experiment, shortened defaults (about 3 minutes on 2 cores)
 //	go run ./examples/sciml -exp convergence       # experiment 5: orders on y' = 0.5·y
 //	go run ./examples/sciml -exp cost              # experiment 4: cost of one gradient against N
 //	go run ./examples/sciml -exp whitedwarf        # experiment 1: white dwarf fit (200 training steps, 1 seed)
 //	go run ./examples/sciml -exp whitedwarf -full  # the paper's recipe (1000 steps, 3 seeds, c ∈ {2 … 44}, 4 methods)
 //	go run ./examples/sciml -exp oscillators       # experiment 2: coupled oscillators (simulated data, 200 training steps)
 //	go run ./examples/sciml -exp pendulum          # experiment 3: double pendulum, adaptive Bosh3 (50 training steps)
+//	go run ./examples/sciml -exp memory            # memory of each gradient method against c, batch 8192 × 4
 //	go run ./examples/sciml -exp ude               # universal differential equation: white dwarf forecast
 //	go run ./examples/sciml -json                  # one JSON object per table row
 //	go run ./examples/sciml -plots docs            # also write the plots of docs/sciml.md
@@ -37,7 +38,7 @@ import (
 
 func main() { command.Main("sciml", run) }
 
-var experiments = []string{"convergence", "cost", "whitedwarf", "oscillators", "pendulum", "ude"}
+var experiments = []string{"convergence", "cost", "memory", "whitedwarf", "oscillators", "pendulum", "ude"}
 
 // run parses args, runs the chosen experiments, and writes tables (or JSON
 // lines) to stdout and progress to stderr.
@@ -56,6 +57,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		udeSteps  = fs.Int("ude-train-steps", 500, "ude: training steps of each model")
 		plotDir   = fs.String("plots", "", "write the plots (PNG) into this folder (empty: none)")
 		minTime   = fs.Duration("min-time", time.Second, "experiment 4: least total time of the timed gradients of one configuration")
+		memSteps  = fs.Int("mem-steps", 200, "memory: number of steps N")
+		memBatch  = fs.Int("mem-batch", 8192, "memory: batch of the 4-number states (one state holds 32·batch bytes)")
+		memSnaps  = fs.String("mem-snapshots", "2,4,8,16,32", "memory: checkpoint counts c, comma-separated (⌈√N⌉ is added)")
 		fits      = newFitFlags(fs)
 	)
 	if help, err := command.Parse(fs, args); help || err != nil {
@@ -72,6 +76,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *sample <= 0 {
 		return fmt.Errorf("%w: -field-sample %v: want > 0", command.ErrUsage, *sample)
+	}
+	if *memSteps < 1 || *memBatch < 1 {
+		return fmt.Errorf("%w: -mem-steps %d, -mem-batch %d: want ≥ 1", command.ErrUsage, *memSteps, *memBatch)
+	}
+	memC, err := parseInts(*memSnaps)
+	if err != nil {
+		return fmt.Errorf("%w: -mem-snapshots: %w", command.ErrUsage, err)
 	}
 	steps, err := parseInts(*costSteps)
 	if err != nil {
@@ -112,6 +123,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if chosen["memory"] {
+		n, b := *memSteps, *memBatch
+		if *quick {
+			n, b, memC = 20, 16, []int{2, 4}
+		}
+		fmt.Fprintln(stderr, "memory of each gradient method against c")
+		if err := printMemory(out, stderr, n, b, memC, *plotDir); err != nil {
+			return err
+		}
+	}
 	for _, e := range fitExperiments {
 		if chosen[e.Name] {
 			fmt.Fprintf(stderr, "experiment %d: %s\n", e.Number, e.Name)
@@ -134,10 +155,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return out.err
 }
 
-// childJob is what a child process is asked to measure: one of the two.
+// childJob is what a child process is asked to measure: one of them.
 type childJob struct {
-	Cost *costConfig `json:"cost,omitempty"`
-	Fit  *fitRun     `json:"fit,omitempty"`
+	Cost   *costConfig `json:"cost,omitempty"`
+	Fit    *fitRun     `json:"fit,omitempty"`
+	Memory *memConfig  `json:"memory,omitempty"`
 }
 
 // runChild measures one configuration and prints its row as JSON.
@@ -153,6 +175,8 @@ func runChild(arg string, stdout io.Writer) error {
 		row, err = measureCost(*job.Cost)
 	case job.Fit != nil:
 		row, err = trainFit(*job.Fit)
+	case job.Memory != nil:
+		row, err = measureMemory(*job.Memory)
 	default:
 		return fmt.Errorf("-child %s: no job", arg)
 	}

@@ -263,3 +263,75 @@ func plotAgainstC(dir string, c fitConfig, rows []fitRow) error {
 	}
 	return nil
 }
+
+// plotMemory draws the memory experiment: what checkpointing holds (and
+// its peak heap) against c, beside the reversible gradient and backprop,
+// which do not depend on c; log scales.
+func plotMemory(dir string, rows []memRow) error {
+	p := plot.New()
+	if len(rows) > 0 {
+		p.Title.Text = fmt.Sprintf("Memory of one gradient: batch %d × 4 (one state %.2f MiB), Midpoint, N = %d", rows[0].Batch, float64(rows[0].StateBytes)/(1<<20), rows[0].Steps)
+	}
+	p.X.Label.Text = "checkpoints c"
+	p.Y.Label.Text = "MiB"
+	p.X.Scale = plot.LogScale{}
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+	// The legend sits below every line: the y range runs a decade and a
+	// half under the smallest figure.
+	p.Legend.Top, p.Legend.Left = false, false
+	var ticks []plot.Tick
+	lo, hi := math.Inf(1), 0.0
+	for _, r := range rows {
+		for _, v := range []float64{float64(r.HeldBytes), float64(r.PeakHeap)} {
+			if v > 0 {
+				lo, hi = math.Min(lo, v/(1<<20)), math.Max(hi, v/(1<<20))
+			}
+		}
+		if r.Snapshots > 0 {
+			label := fmt.Sprint(r.Snapshots)
+			if r.Method == "checkpoint-sqrt" {
+				label = "" // ⌈√N⌉ may sit next to a listed c
+			}
+			ticks = append(ticks, plot.Tick{Value: float64(r.Snapshots), Label: label})
+		}
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.Y.Min, p.Y.Max = lo/30, hi*2
+	var held, heap plotter.XYs
+	cs := []float64{math.Inf(1), math.Inf(-1)}
+	for _, r := range rows {
+		if r.Snapshots > 0 {
+			c := float64(r.Snapshots)
+			held = append(held, plotter.XY{X: c, Y: float64(r.HeldBytes) / (1 << 20)})
+			heap = append(heap, plotter.XY{X: c, Y: float64(r.PeakHeap) / (1 << 20)})
+			cs[0], cs[1] = math.Min(cs[0], c), math.Max(cs[1], c)
+		}
+	}
+	if len(held) == 0 {
+		return fmt.Errorf("memory plot: no checkpoint rows")
+	}
+	slices.SortFunc(held, func(a, b plotter.XY) int { return int(a.X - b.X) })
+	slices.SortFunc(heap, func(a, b plotter.XY) int { return int(a.X - b.X) })
+	if err := addLine(p, "checkpoint(c): held", held, palette[0], nil, true); err != nil {
+		return err
+	}
+	if err := addLine(p, "checkpoint(c): peak heap", heap, palette[0], dashed, true); err != nil {
+		return err
+	}
+	for i, r := range rows {
+		if r.Snapshots > 0 {
+			continue
+		}
+		col := palette[1+i%3]
+		flat := func(v float64) plotter.XYs {
+			return plotter.XYs{{X: cs[0], Y: v / (1 << 20)}, {X: cs[1], Y: v / (1 << 20)}}
+		}
+		if err := addLine(p, r.Method+": held", flat(float64(r.HeldBytes)), col, nil, false); err != nil {
+			return err
+		}
+		if err := addLine(p, r.Method+": peak heap", flat(float64(r.PeakHeap)), col, dashed, false); err != nil {
+			return err
+		}
+	}
+	return save(p, dir, "sciml-memory-vs-c.png")
+}

@@ -54,13 +54,13 @@ func TestRunSmoke(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"convergence": 4 * (convergenceHalvings + 1), "convergence-order": 4, "field": 1, "cost": len(costPlan([]int{20, 40}, 1, 0)), "whitedwarf": 2, "oscillators": 2, "pendulum": 2, "ude": 2}
+	want := map[string]int{"convergence": 4 * (convergenceHalvings + 1), "convergence-order": 4, "field": 1, "cost": len(costPlan([]int{20, 40}, 1, 0)), "whitedwarf": 2, "oscillators": 2, "pendulum": 2, "ude": 2, "memory": len(memPlan(20, 16, []int{2, 4}))}
 	for k, n := range want {
 		if count[k] != n {
 			t.Errorf("%d %q rows, want %d", count[k], k, n)
 		}
 	}
-	for _, f := range []string{"sciml-cost.png", "sciml-whitedwarf-loss.png", "sciml-whitedwarf-fit.png", "sciml-oscillators-fit.png", "sciml-pendulum-loss.png", "sciml-ude.png", "sciml-whitedwarf-evaluations-vs-c.png", "sciml-pendulum-seconds-vs-c.png"} {
+	for _, f := range []string{"sciml-cost.png", "sciml-whitedwarf-loss.png", "sciml-whitedwarf-fit.png", "sciml-oscillators-fit.png", "sciml-pendulum-loss.png", "sciml-ude.png", "sciml-whitedwarf-evaluations-vs-c.png", "sciml-pendulum-seconds-vs-c.png", "sciml-memory-vs-c.png"} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("plot %s missing or empty (%v)", f, err)
 		}
@@ -73,7 +73,7 @@ func TestRunSmoke(t *testing.T) {
 	if !strings.Contains(out.String(), "SHORTENED") {
 		t.Errorf("the table does not say the run is shortened:\n%s", out.String())
 	}
-	for _, bad := range [][]string{{"-exp", "nope"}, {"-repeats", "0"}, {"-cost-steps", "10,x"}, {"-methods", "rk9"}, {"-train-steps", "-1"}, {"-ude-train-steps", "0"}, {"extra"}} {
+	for _, bad := range [][]string{{"-exp", "nope"}, {"-repeats", "0"}, {"-cost-steps", "10,x"}, {"-methods", "rk9"}, {"-train-steps", "-1"}, {"-ude-train-steps", "0"}, {"-mem-steps", "0"}, {"-mem-snapshots", "x"}, {"-interp", "cubic"}, {"extra"}} {
 		if err := run(bad, &out, &errb); !errors.Is(err, command.ErrUsage) {
 			t.Errorf("%q: %v, want a usage error", bad, err)
 		}
