@@ -236,10 +236,14 @@ type sourceConfig struct {
 	// (its time stays a channel); otherwise observation i lies at
 	// i/(maxLen−1) and a shorter series ends early.
 	stretch bool
+	qv      bool // a cumulative quadratic variation channel per value channel
 }
 
 func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 	s := &source{set: d, dims: d.Dims, channels: channelsFor(d.Dims, sc.counts), interp: sc.interp, timeScale: sc.timeScale, grid: sc.grid}
+	if sc.qv {
+		s.channels += d.Dims
+	}
 	if s.interp == logsig {
 		if len(sc.grid) < 2 {
 			return nil, fmt.Errorf("a log-signature path needs the solver's step boundaries")
@@ -276,6 +280,9 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		obs, err := layers.Augment(clock, values, true, sc.counts)
 		if err != nil {
 			return nil, fmt.Errorf("series %d: %w", k+1, err)
+		}
+		if sc.qv {
+			obs = quadraticVariation(obs, values, sc.timeScale/float64(sc.maxLen-1))
 		}
 		for _, row := range obs {
 			row[0] *= sc.timeScale
@@ -369,4 +376,29 @@ func (s *source) augmented(i int) (layers.Path, error) {
 		noisy, times = append(noisy, row), append(times, s.times[i][k])
 	}
 	return s.path(times, noisy)
+}
+
+// quadraticVariation appends to every observation row, per value channel,
+// the running sum of squared increments between its observed values.
+// Each square is weighted by scale (the time channel's step), so that a
+// channel whose increments are of unit size rises as fast as time.
+func quadraticVariation(obs, values [][]float64, scale float64) [][]float64 {
+	dims := len(values[0])
+	qv, last := make([]float64, dims), make([]float64, dims)
+	for c := range last {
+		last[c] = math.NaN()
+	}
+	for i, row := range values {
+		for c, v := range row {
+			if math.IsNaN(v) {
+				continue
+			}
+			if !math.IsNaN(last[c]) {
+				qv[c] += scale * (v - last[c]) * (v - last[c])
+			}
+			last[c] = v
+		}
+		obs[i] = append(obs[i], qv...)
+	}
+	return obs
 }

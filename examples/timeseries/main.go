@@ -89,6 +89,7 @@ func run(args []string, stdout, log io.Writer) error {
 		selectBy  = fs.String("select", "accuracy", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss) or loss (ties: the higher accuracy)")
 		scaling   = fs.String("scale", "robust", "channel standardisation from the training series: robust (asinh((x − median)/(1.4826·MAD))) or standard ((x − mean)/σ)")
 		spanArg   = fs.String("span", "stretch", "how series of unequal length fill the solve: stretch (every series' path spans the whole solve, its time a channel: the solution of a CDE does not depend on the parametrisation of its path, so the steps resolve every series alike) or absolute (observation i at i/(L−1), L the longest series: a shorter series ends early)")
+		qvFlag    = fs.Bool("qv", false, "add a channel per value channel: the cumulative quadratic variation Σ(Δx)² of its observations")
 		baseline  = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -187,7 +188,7 @@ func run(args []string, stdout, log io.Writer) error {
 	if *spanArg != "stretch" && *spanArg != "absolute" {
 		return fmt.Errorf("-span %q: want stretch or absolute", *spanArg)
 	}
-	sc := sourceConfig{norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch",
+	sc := sourceConfig{norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag,
 		counts: trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)}
 	srcs := map[string]*source{}
 	for name, d := range map[string]*train.TSDataset{"training": fitSet, "validation": valSet, "test": teFile} {

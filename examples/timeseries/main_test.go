@@ -368,3 +368,20 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("log does not report the validation split:\n%s", log.String())
 	}
 }
+
+// TestQuadraticVariation: the running Σ scale·(Δx)² per channel over the
+// observed values, a missing value skipped, against a hand computation.
+func TestQuadraticVariation(t *testing.T) {
+	nan := math.NaN()
+	values := [][]float64{{1, 0}, {3, nan}, {2, 2}, {2, 5}}
+	obs := [][]float64{{0}, {1}, {2}, {3}}
+	got := quadraticVariation(obs, values, 0.5)
+	want := [][]float64{{0, 0, 0}, {1, 2, 0}, {2, 2.5, 2}, {3, 2.5, 6.5}}
+	for i := range want {
+		for c := range want[i] {
+			if got[i][c] != want[i][c] {
+				t.Fatalf("row %d: %v, want %v", i, got[i], want[i])
+			}
+		}
+	}
+}
