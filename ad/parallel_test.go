@@ -176,6 +176,16 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 		fn    func(pf *ParallelField)
 	}{
 		{"f", 20, func(pf *ParallelField) { pf.Eval(out, 0.5, y) }},
+		// f, then an update of the state on the caller, as a solver's
+		// stage does: the caller reads the rows the worker wrote and
+		// writes the rows the worker reads next, so half the state
+		// crosses between the cores twice per call.
+		{"f+update", 20, func(pf *ParallelField) {
+			pf.Eval(out, 0.5, y)
+			for i := range y {
+				y[i] += 1e-12 * out[i]
+			}
+		}},
 		{"vjp", 20, func(pf *ParallelField) { pf.VJP(dy, dth, 0.5, y, v) }},
 		{"keep+kept", 20, func(pf *ParallelField) {
 			// The reversible sweep's pattern: a forward evaluation that
@@ -313,5 +323,48 @@ func TestParallelFallback(t *testing.T) {
 	pf.adapt(false, time.Millisecond, 0)
 	if pf.stalls != 0 || pf.backoff != 0 {
 		t.Errorf("a good call left stalls %d, backoff %d", pf.stalls, pf.backoff)
+	}
+}
+
+// TestParallelFallbackWakes: a fall-back parks the worker (it sleeps
+// without spinning first), and the call that has to wake it afterwards is
+// not judged as a stall. (Counted as one, it kept a field on the caller
+// alone for good even on an idle host: the worker slept through every solo
+// stretch, so it missed the calls after it, which stalled again.)
+func TestParallelFallbackWakes(t *testing.T) {
+	const batch = 6
+	params := mlpParams(G.NewGraph(), mlp.New(batch, fxDim, fxHidden, 3), tensor.Float64)
+	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	n := batch * fxDim
+	y, out := randomVec(n, 1.3), make([]float64, n)
+	for i := 0; i < stallCalls; i++ {
+		pf.adapt(true, time.Microsecond, 0)
+	}
+	if !pf.parked.Load() || pf.solo != minSolo {
+		t.Fatalf("after %d stalls: parked %v, %d solo calls", stallCalls, pf.parked.Load(), pf.solo)
+	}
+	wk := pf.workers[0]
+	asleep := false
+	for i := 0; i < 200 && !asleep; i++ {
+		time.Sleep(10 * time.Millisecond)
+		asleep = wk.sleeping.Load()
+	}
+	if !asleep {
+		t.Fatal("the parked worker is not asleep after 2 s")
+	}
+	for pf.solo > 0 {
+		pf.Eval(out, 0.5, y)
+	}
+	runs := pf.soloRuns
+	pf.Eval(out, 0.5, y) // wakes the worker
+	if pf.parked.Load() {
+		t.Error("still parked after the solo calls")
+	}
+	if pf.stalls != 0 || pf.soloRuns != runs {
+		t.Errorf("the waking call was judged: %d stalls, %d fall-backs (want 0, %d)", pf.stalls, pf.soloRuns, runs)
 	}
 }
