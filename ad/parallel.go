@@ -385,14 +385,22 @@ func (pf *ParallelField) run() {
 // the caller's time, and two workers are about twice as slow as one (so
 // measured). A call in which every worker was awake stalls when the
 // caller ran every part itself (no worker was running to take one) or
-// waited for the workers longer than half its own share of the work
-// (calls that had to wake a worker are not judged: run skips adapt).
-// After stallCalls stalls in a row the next solo calls run every part on
-// the caller (a split batch costs little more than a whole one) and the
-// workers are parked (they sleep at once); solo doubles while the stalls
-// persist (up to maxSolo calls) and is reset by a call without one.
+// waited for the workers longer than its own share of the work took:
+// then the call took longer than the caller running both shares would
+// have (calls that had to wake a worker are not judged: run skips adapt).
+// (The bound was half the caller's share, which a worker on an idle host
+// overran often: its rows of the state cross from the caller's core, and
+// with the solver's updates between calls that costs about as much as the
+// share itself; see docs/kernels.md, "Two cores".) After stallCalls stalls
+// in a row the next solo calls run every part on the caller (a split batch
+// costs little more than a whole one); solo doubles while the stalls
+// persist (up to maxSolo calls) and is reset by a call without one. From
+// the second fall-back in a row on, the workers are parked (they sleep at
+// once rather than spin): a single fall-back, as a garbage collection can
+// cause on an idle host, leaves them spinning, so the call after it need
+// not wake them (which takes longer than the 64 solo calls).
 func (pf *ParallelField) adapt(alone bool, own, waited time.Duration) {
-	if !alone && waited <= own/2 {
+	if !alone && waited <= own {
 		pf.stalls, pf.backoff = 0, 0
 		return
 	}
@@ -403,7 +411,9 @@ func (pf *ParallelField) adapt(alone bool, own, waited time.Duration) {
 	pf.backoff = min(max(2*pf.backoff, minSolo), maxSolo)
 	pf.solo = pf.backoff
 	pf.soloRuns++
-	pf.parked.Store(true)
+	if pf.backoff > minSolo {
+		pf.parked.Store(true)
+	}
 }
 
 // The fallback to one goroutine (see adapt): after stallCalls stalled

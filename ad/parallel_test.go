@@ -326,9 +326,9 @@ func TestParallelFallback(t *testing.T) {
 	}
 }
 
-// TestParallelFallbackWakes: a fall-back parks the worker (it sleeps
-// without spinning first), and the call that has to wake it afterwards is
-// not judged as a stall. (Counted as one, it kept a field on the caller
+// TestParallelFallbackWakes: a second fall-back in a row parks the worker
+// (it sleeps without spinning first; a first leaves it spinning), and the
+// call that has to wake it afterwards is not judged as a stall. (Counted as one, it kept a field on the caller
 // alone for good even on an idle host: the worker slept through every solo
 // stretch, so it missed the calls after it, which stalled again.)
 func TestParallelFallbackWakes(t *testing.T) {
@@ -344,8 +344,14 @@ func TestParallelFallbackWakes(t *testing.T) {
 	for i := 0; i < stallCalls; i++ {
 		pf.adapt(true, time.Microsecond, 0)
 	}
-	if !pf.parked.Load() || pf.solo != minSolo {
-		t.Fatalf("after %d stalls: parked %v, %d solo calls", stallCalls, pf.parked.Load(), pf.solo)
+	if pf.parked.Load() || pf.solo != minSolo {
+		t.Fatalf("after %d stalls: parked %v, %d solo calls (want false, %d)", stallCalls, pf.parked.Load(), pf.solo, minSolo)
+	}
+	for i := 0; i < stallCalls; i++ {
+		pf.adapt(false, time.Microsecond, 2*time.Microsecond) // waited longer than its own share
+	}
+	if !pf.parked.Load() || pf.solo != 2*minSolo {
+		t.Fatalf("after %d more stalls: parked %v, %d solo calls (want true, %d)", stallCalls, pf.parked.Load(), pf.solo, 2*minSolo)
 	}
 	wk := pf.workers[0]
 	asleep := false
