@@ -51,9 +51,13 @@ type ParallelField struct {
 	workers []*worker
 	slots   []partSlot
 	gen     atomic.Uint64
-	call    parallelCall
-	closed  bool
-	live    atomic.Int32 // worker goroutines not yet returned
+	// parked sends the workers to sleep at once instead of after spinFor:
+	// the caller sets it while it falls back to running every part itself
+	// (see adapt) and clears it before its next call that uses them.
+	parked atomic.Bool
+	call   parallelCall
+	closed bool
+	live   atomic.Int32 // worker goroutines not yet returned
 	// The fallback on a loaded host (see adapt); the caller's alone.
 	stalls, backoff, solo int
 	soloRuns              int // times it fell back (for the benchmark)
@@ -96,13 +100,19 @@ type worker struct {
 	_        [48]byte
 }
 
-// spinFor is how long an idle worker polls before it sleeps: longer than
-// a field call and the gaps between calls within a solve, so that a worker
-// stays awake through a solve. (It was 2000 polling rounds, meant as about
-// 50 µs but measured at 6–8 µs: shorter than one call, so a worker that
-// finished its part early, or found its part taken, was asleep again by
-// the next call and had to be woken, which takes longer than a part.)
-const spinFor = 300 * time.Microsecond
+// spinFor is how long an idle worker polls before it sleeps: far longer
+// than a field call and the gaps between calls within a solve, so that a
+// worker stays awake through a solve and through short pauses between
+// solves. Waking a sleeping worker is slow: measured on the 2-vCPU host at
+// rest, 0.5 ms on average from the caller's send on the wake channel to the
+// worker running (2 ms within a gradient; the woken goroutine waits in the
+// caller's run queue while the caller is busy), that is 25 calls of the
+// gradbench field, which the caller then runs alone. (It was 2000 polling
+// rounds, measured at 6–8 µs, and then 300 µs: a worker fell asleep in
+// every pause longer than that and missed the next 25 calls; with 300 µs
+// only 0–85 % of the calls in the benchmark's blocks were shared.) On a
+// busy host the fallback (adapt) parks the workers at once.
+const spinFor = 5 * time.Millisecond
 
 var _ Field = (*ParallelField)(nil)
 
@@ -235,7 +245,7 @@ func (pf *ParallelField) loop(w int, wk *worker) {
 			continue
 		}
 		runtime.Gosched()
-		if time.Since(idleSince) < spinFor {
+		if !pf.parked.Load() && time.Since(idleSince) < spinFor {
 			continue
 		}
 		// Sleep until woken; re-check after publishing that we sleep,
@@ -332,10 +342,15 @@ func (pf *ParallelField) run() {
 		return
 	}
 	start := time.Now()
+	if pf.parked.Load() {
+		pf.parked.Store(false)
+	}
 	gen := pf.gen.Load() + 1
 	pf.gen.Store(gen)
+	woke := false
 	for _, wk := range pf.workers {
 		if wk.sleeping.Load() {
+			woke = true
 			select {
 			case wk.wake <- struct{}{}:
 			default:
@@ -351,6 +366,16 @@ func (pf *ParallelField) run() {
 			}
 		}
 	}
+	if woke {
+		// A worker that was asleep (or woken but not yet running) misses
+		// this call or starts its part late: waking takes longer than a
+		// call, on an idle host too (see spinFor). That says nothing about
+		// the host's load; counted as a stall, it kept the field on the
+		// caller alone for good, as the workers slept through every
+		// solo stretch and missed the calls after it (measured: no part
+		// ever ran on a worker, 0.85–0.98× on the idle host).
+		return
+	}
 	pf.adapt(ran == len(pf.parts), mine.Sub(start), time.Since(mine))
 }
 
@@ -358,14 +383,29 @@ func (pf *ParallelField) run() {
 // caller and a worker take turns on one core: the caller waits for a
 // claimed part whose thread is not running while the spinning worker uses
 // the caller's time, and two workers are about twice as slow as one (so
-// measured). A call stalls when the caller ran every part itself (no
-// worker was running to take one) or waited for the workers longer than
-// half its own share of the work; after stallCalls stalls in a row the next solo
-// calls run every part on the caller (a split batch costs little more than
-// a whole one) and the workers fall asleep; solo doubles while the stalls
-// persist (up to maxSolo calls) and is reset by a call without one.
+// measured). A call in which every worker was awake stalls when the
+// caller ran every part itself (no worker was running to take one) or
+// waited for the workers longer than its own share of the work took:
+// then the call took longer than the caller running both shares would
+// have (calls that had to wake a worker are not judged: run skips adapt).
+// (The bound was half the caller's share, which a worker on an idle host
+// overran often: its rows of the state cross from the caller's core, and
+// with the solver's updates between calls that costs about as much as the
+// share itself; see docs/kernels.md, "Two cores".) After stallCalls stalls
+// in a row the next solo calls run every part on the caller (a split batch
+// costs little more than a whole one); solo doubles while the stalls
+// persist (up to maxSolo calls) and is reset by a call without one. Once
+// solo reaches parkSolo calls the workers are parked (they sleep at once
+// rather than spin for spinFor). Shorter fall-backs, which an idle host
+// also sees now and then (a garbage collection, the host's own noise),
+// leave them spinning, so the calls after them need not wake them: waking
+// takes longer than 64 calls, and a worker just woken runs its first parts
+// slowly, so that parking at every second fall-back made fall-back, wake
+// and stall follow each other in a cycle (measured: 20–24 fall-backs in
+// 1000 VJP calls on the idle host and the worker in 45–62 % of them,
+// against 0–1 and 93–96 % without).
 func (pf *ParallelField) adapt(alone bool, own, waited time.Duration) {
-	if !alone && waited <= own/2 {
+	if !alone && waited <= own {
 		pf.stalls, pf.backoff = 0, 0
 		return
 	}
@@ -376,13 +416,18 @@ func (pf *ParallelField) adapt(alone bool, own, waited time.Duration) {
 	pf.backoff = min(max(2*pf.backoff, minSolo), maxSolo)
 	pf.solo = pf.backoff
 	pf.soloRuns++
+	if pf.backoff >= parkSolo {
+		pf.parked.Store(true)
+	}
 }
 
 // The fallback to one goroutine (see adapt): after stallCalls stalled
-// calls in a row, minSolo calls at first, at most maxSolo.
+// calls in a row, minSolo calls at first, at most maxSolo; the workers are
+// parked from parkSolo on.
 const (
 	stallCalls = 3
 	minSolo    = 64
+	parkSolo   = 1024
 	maxSolo    = 4096
 )
 

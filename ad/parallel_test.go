@@ -2,6 +2,7 @@ package ad
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -150,8 +151,19 @@ func workersDropTo(pf *ParallelField, n int) bool {
 // caller (a closed 2-worker field), gives split-cost: halves / whole, the
 // price of splitting the batch (fixed costs per part, smaller products),
 // which bounds the speed-up at 2 / split-cost.
+//
+// The blocks time the calls of a long solve, in which the worker stays
+// awake: before the 2-worker block, untimed calls run until the worker
+// takes a part (waking it takes 0.5–2 ms, see spinFor), then one block
+// more (a worker just woken runs its first parts slowly), and after it the
+// worker is parked and asleep before the other configurations run (a
+// worker spinning on the other core for spinFor made the 1-worker calls
+// about 10 % slower: both cores busy lower the clock). With
+// REVODE_PAR_COLD=1 in the environment neither is done: every 2-worker
+// block then starts with a sleeping worker.
 func BenchmarkParallelSpeedup(b *testing.B) {
 	const batch, dim, hidden = 128, 32, 64
+	steady := os.Getenv("REVODE_PAR_COLD") == ""
 	ref := mlp.New(batch, dim, hidden, 3)
 	params := mlpParams(G.NewGraph(), ref, tensor.Float64)
 	var pfs [3]*ParallelField
@@ -176,6 +188,16 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 		fn    func(pf *ParallelField)
 	}{
 		{"f", 20, func(pf *ParallelField) { pf.Eval(out, 0.5, y) }},
+		// f, then an update of the state on the caller, as a solver's
+		// stage does: the caller reads the rows the worker wrote and
+		// writes the rows the worker reads next, so half the state
+		// crosses between the cores twice per call.
+		{"f+update", 20, func(pf *ParallelField) {
+			pf.Eval(out, 0.5, y)
+			for i := range y {
+				y[i] += 1e-12 * out[i]
+			}
+		}},
 		{"vjp", 20, func(pf *ParallelField) { pf.VJP(dy, dth, 0.5, y, v) }},
 		{"keep+kept", 20, func(pf *ParallelField) {
 			// The reversible sweep's pattern: a forward evaluation that
@@ -209,6 +231,17 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			for b.Loop() {
 				var t [3]float64
 				for i, pf := range pfs {
+					if i == 1 && steady {
+						// Untimed calls until the worker takes a part:
+						// the first calls after a pause wake it.
+						before := pf.workerParts()
+						for k := 0; k < 4*block && pf.workerParts() == before; k++ {
+							c.fn(pf)
+						}
+						for range block { // a worker just woken is slow at first
+							c.fn(pf)
+						}
+					}
 					var sum time.Duration
 					for range block {
 						before := pf.workerParts()
@@ -228,6 +261,9 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 					}
 					t[i] = sum.Seconds() / float64(block)
 					per[i] = append(per[i], t[i])
+					if i == 1 && steady {
+						parkWorkers(pf)
+					}
 				}
 				ratios = append(ratios, t[0]/t[1])
 			}
@@ -241,6 +277,23 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			b.ReportMetric(slices.Min(per[2])/slices.Min(per[0]), "split-cost")
 			b.ReportMetric(float64(pfs[1].soloRuns-falls), "fallbacks")
 		})
+	}
+}
+
+// parkWorkers sends pf's workers to sleep and waits (up to 1 s) until they
+// are, so that the next configuration timed runs without a worker spinning
+// on the other core.
+func parkWorkers(pf *ParallelField) {
+	pf.parked.Store(true)
+	for i := 0; i < 20000; i++ {
+		asleep := true
+		for _, wk := range pf.workers {
+			asleep = asleep && wk.sleeping.Load()
+		}
+		if asleep {
+			return
+		}
+		time.Sleep(50 * time.Microsecond)
 	}
 }
 
@@ -313,5 +366,60 @@ func TestParallelFallback(t *testing.T) {
 	pf.adapt(false, time.Millisecond, 0)
 	if pf.stalls != 0 || pf.backoff != 0 {
 		t.Errorf("a good call left stalls %d, backoff %d", pf.stalls, pf.backoff)
+	}
+}
+
+// TestParallelFallbackWakes: a fall-back of parkSolo calls parks the
+// worker (it sleeps without spinning first; shorter ones leave it
+// spinning), and the call that has to wake it afterwards is not judged as
+// a stall. (Counted as one, it kept a field on the caller
+// alone for good even on an idle host: the worker slept through every solo
+// stretch, so it missed the calls after it, which stalled again.)
+func TestParallelFallbackWakes(t *testing.T) {
+	const batch = 6
+	params := mlpParams(G.NewGraph(), mlp.New(batch, fxDim, fxHidden, 3), tensor.Float64)
+	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	n := batch * fxDim
+	y, out := randomVec(n, 1.3), make([]float64, n)
+	for i := 0; i < stallCalls; i++ {
+		pf.adapt(true, time.Microsecond, 0)
+	}
+	if pf.parked.Load() || pf.solo != minSolo {
+		t.Fatalf("after %d stalls: parked %v, %d solo calls (want false, %d)", stallCalls, pf.parked.Load(), pf.solo, minSolo)
+	}
+	for pf.solo < parkSolo {
+		if pf.parked.Load() {
+			t.Fatalf("parked at %d solo calls, want %d", pf.solo, parkSolo)
+		}
+		for i := 0; i < stallCalls; i++ {
+			pf.adapt(false, time.Microsecond, 2*time.Microsecond) // waited longer than its own share
+		}
+	}
+	if !pf.parked.Load() || pf.solo != parkSolo {
+		t.Fatalf("parked %v at %d solo calls, want true at %d", pf.parked.Load(), pf.solo, parkSolo)
+	}
+	wk := pf.workers[0]
+	asleep := false
+	for i := 0; i < 200 && !asleep; i++ {
+		time.Sleep(10 * time.Millisecond)
+		asleep = wk.sleeping.Load()
+	}
+	if !asleep {
+		t.Fatal("the parked worker is not asleep after 2 s")
+	}
+	for pf.solo > 0 {
+		pf.Eval(out, 0.5, y)
+	}
+	runs := pf.soloRuns
+	pf.Eval(out, 0.5, y) // wakes the worker
+	if pf.parked.Load() {
+		t.Error("still parked after the solo calls")
+	}
+	if pf.stalls != 0 || pf.soloRuns != runs {
+		t.Errorf("the waking call was judged: %d stalls, %d fall-backs (want 0, %d)", pf.stalls, pf.soloRuns, runs)
 	}
 }
