@@ -155,12 +155,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, bool, error) {
 	return o, false, nil
 }
 
-// Fixed seeds of the data: the training set, the held-out set and the
+// Fixed seeds of the data: the training set, the validation set watched
+// during training, the held-out set of the final evaluation and the
 // second real set of the noise floor are independent draws.
 const (
 	trainDataSeed = 20210101
 	heldOutSeed   = 20210202
 	floorSeed     = 20210303
+	valSeed       = 20210404
 )
 
 // run parses args, trains, evaluates, and writes the report to stdout and
@@ -209,7 +211,8 @@ type metricsLine struct {
 	LearningRate float64 `json:"learning_rate"`
 	Drift        float64 `json:"drift"` // largest reconstruction drift over those steps
 	Seconds      float64 `json:"seconds"`
-	// On a quick validation set (500 held-out paths against 500
+	// On a quick validation set (500 real paths of their own seed, not the
+	// held-out set, against 500
 	// generated ones, the same seeds every time).
 	ValKS  float64 `json:"val_ks"`
 	ValACF float64 `json:"val_acf_err"`
@@ -295,10 +298,10 @@ func roundAll(x []float64) []float64 {
 // dataset holds the three real sets (data units) and the training set in
 // model units.
 type dataset struct {
-	train, heldOut, floor *paths
-	trainZ                *paths
-	scale                 scaler
-	kernel                pathKernel
+	train, val, heldOut, floor *paths
+	trainZ                     *paths
+	scale                      scaler
+	kernel                     pathKernel
 }
 
 func loadData(o *options) (*dataset, error) {
@@ -308,6 +311,9 @@ func loadData(o *options) (*dataset, error) {
 		return nil, err
 	}
 	if d.heldOut, err = defaultOU.simulate(o.Eval, obsTimes, heldOutSeed); err != nil {
+		return nil, err
+	}
+	if d.val, err = defaultOU.simulate(min(500, o.Eval), obsTimes, valSeed); err != nil {
 		return nil, err
 	}
 	if d.floor, err = defaultOU.simulate(o.Eval, obsTimes, floorSeed); err != nil {
@@ -367,15 +373,14 @@ type trainer struct {
 	maxHeld  int
 	start    int // first iteration to run (after a resume)
 	history  []metricsLine
-	val      *paths // quick validation: held-out paths
+	val      *paths // quick validation, apart from the held-out set
 }
 
 func newTrainer(o *options, gen *generator, data *dataset, log io.Writer) (*trainer, error) {
 	tr := &trainer{o: o, gen: gen, data: data, log: log}
 	warm := min(50, o.Iters/10)
 	tr.adam = train.Adam{LR: o.LR, Beta2: 0.99, WeightDecay: o.WeightDecay, ClipNorm: o.Clip, Schedule: train.CosineSchedule(warm, o.Iters, 0.05)}
-	n := min(500, data.heldOut.N)
-	tr.val = &paths{N: n, T: obsTimes, X: data.heldOut.X[:n*obsTimes]}
+	tr.val = data.val
 	if o.RunDir == "" {
 		return tr, nil
 	}
