@@ -259,20 +259,23 @@ func (l *ODE) forward(vals []G.Value) error {
 
 // current reports whether the kept trace was computed from these values.
 func (l *ODE) current(vals []G.Value) bool {
-	if l.trace == nil {
-		return false
-	}
+	return l.trace != nil && sameInputs(vals, &l.scratch, l.usedY0, l.usedTh)
+}
+
+// sameInputs reports whether vals (y0, then the parameters) hold exactly
+// usedY0 and usedTh, flattening them into *scratch.
+func sameInputs(vals []G.Value, scratch *[]float64, usedY0, usedTh []float64) bool {
 	var err error
-	if l.scratch, err = flatten(vals[0], l.scratch[:0]); err != nil || !equal(l.scratch, l.usedY0) {
+	if *scratch, err = flatten(vals[0], (*scratch)[:0]); err != nil || !equal(*scratch, usedY0) {
 		return false
 	}
-	l.scratch = l.scratch[:0]
+	*scratch = (*scratch)[:0]
 	for _, v := range vals[1:] {
-		if l.scratch, err = flattenAppend(l.scratch, v); err != nil {
+		if *scratch, err = flattenAppend(*scratch, v); err != nil {
 			return false
 		}
 	}
-	return equal(l.scratch, l.usedTh)
+	return equal(*scratch, usedTh)
 }
 
 // output stacks the trace's outputs into a tensor of the layer's dtype.

@@ -89,16 +89,7 @@ func (op odeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layer %q: %w", op.l.name, err)
 	}
-	out := make(G.Nodes, len(inputs))
-	off := 0
-	for i, in := range inputs {
-		u := unpackOp{l: op.l, index: i, offset: off, shape: in.Shape().Clone()}
-		if out[i], err = G.ApplyOp(u, packed); err != nil {
-			return nil, fmt.Errorf("layer %q: %w", op.l.name, err)
-		}
-		off += op.l.sizes[i]
-	}
-	return out, nil
+	return unpackAll(unpackOp{kind: "ode", id: op.l.id, name: op.l.name, dtype: op.l.dtype}, op.l.sizes, inputs, packed)
 }
 
 // DoDiff is the LispMachine's backward pass (automatic differentiation
@@ -114,24 +105,37 @@ func (op odeOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) err
 	if err != nil {
 		return fmt.Errorf("layer %q: output gradient: %w", l.name, err)
 	}
-	vals := make([]G.Value, len(inputs))
-	for i, in := range inputs {
-		if vals[i] = in.Value(); vals[i] == nil {
-			return fmt.Errorf("layer %q: input %d (%s) has no value", l.name, i, in.Name())
-		}
+	vals, err := inputValues(l.name, inputs)
+	if err != nil {
+		return err
 	}
 	g, err := l.gradients(vals, dOut)
 	if err != nil {
 		return err
 	}
-	parts := append([][]float64{g.Y0}, splitSizes(g.Theta, l.sizes[1:])...)
+	return addGrads(l.name, inputs, append([][]float64{g.Y0}, splitSizes(g.Theta, l.sizes[1:])...))
+}
+
+// inputValues are the values of a layer op's input nodes, for DoDiff.
+func inputValues(name string, inputs G.Nodes) ([]G.Value, error) {
+	vals := make([]G.Value, len(inputs))
+	for i, in := range inputs {
+		if vals[i] = in.Value(); vals[i] == nil {
+			return nil, fmt.Errorf("layer %q: input %d (%s) has no value", name, i, in.Name())
+		}
+	}
+	return vals, nil
+}
+
+// addGrads adds parts[i] into the gradient of input i, for DoDiff.
+func addGrads(name string, inputs G.Nodes, parts [][]float64) error {
 	for i, in := range inputs {
 		d, err := in.Grad()
 		if err != nil {
-			return fmt.Errorf("layer %q: gradient of input %d (%s): %w", l.name, i, in.Name(), err)
+			return fmt.Errorf("layer %q: gradient of input %d (%s): %w", name, i, in.Name(), err)
 		}
 		if err := addInto(d, parts[i]); err != nil {
-			return fmt.Errorf("layer %q: gradient of input %d (%s): %w", l.name, i, in.Name(), err)
+			return fmt.Errorf("layer %q: gradient of input %d (%s): %w", name, i, in.Name(), err)
 		}
 	}
 	return nil
@@ -222,18 +226,41 @@ func (op adjointOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
 	return nil, errNotTwice
 }
 
-// unpackOp: the packed gradient → the gradient of input index, of its shape.
+// unpackOp: the packed gradient of a layer's backward pass (ODE, CDE or
+// SDE: kind) → the gradient of input index, of its shape.
 type unpackOp struct {
-	l      *ODE
-	index  int
-	offset int
-	shape  tensor.Shape
+	kind  string // "ode" or "sde", in the hash
+	id    uint64
+	name  string
+	dtype tensor.Dtype
+	index int
+	// offset and size place the input's gradient in the packed one.
+	offset, size int
+	shape        tensor.Shape
+}
+
+// unpackAll applies one unpackOp per input to packed, the inputs' gradients
+// laid end to end in order (sizes[i] scalars for input i). proto carries
+// the layer's identity.
+func unpackAll(proto unpackOp, sizes []int, inputs G.Nodes, packed *G.Node) (G.Nodes, error) {
+	out := make(G.Nodes, len(inputs))
+	off := 0
+	var err error
+	for i, in := range inputs {
+		u := proto
+		u.index, u.offset, u.size, u.shape = i, off, sizes[i], in.Shape().Clone()
+		if out[i], err = G.ApplyOp(u, packed); err != nil {
+			return nil, fmt.Errorf("layer %q: %w", proto.name, err)
+		}
+		off += sizes[i]
+	}
+	return out, nil
 }
 
 func (op unpackOp) Arity() int { return 1 }
 
 func (op unpackOp) Type() hm.Type {
-	return hm.NewFnType(nodeType(op.l.dtype, 1), nodeType(op.l.dtype, op.shape.Dims()))
+	return hm.NewFnType(nodeType(op.dtype, 1), nodeType(op.dtype, op.shape.Dims()))
 }
 
 func (op unpackOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
@@ -241,35 +268,35 @@ func (op unpackOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.s
 func (op unpackOp) Do(vals ...G.Value) (G.Value, error) {
 	packed, ok := vals[0].(*tensor.Dense)
 	if !ok {
-		return nil, fmt.Errorf("layer %q: packed gradient is %T", op.l.name, vals[0])
+		return nil, fmt.Errorf("layer %q: packed gradient is %T", op.name, vals[0])
 	}
-	n := op.l.sizes[op.index]
+	lo, hi := op.offset, op.offset+op.size
 	switch d := packed.Data().(type) {
 	case []float64:
-		part := append([]float64(nil), d[op.offset:op.offset+n]...)
+		part := append([]float64(nil), d[lo:hi]...)
 		if op.shape.Dims() == 0 {
 			return G.NewF64(part[0]), nil
 		}
 		return tensor.New(tensor.WithShape(op.shape.Clone()...), tensor.WithBacking(part)), nil
 	case []float32:
-		part := append([]float32(nil), d[op.offset:op.offset+n]...)
+		part := append([]float32(nil), d[lo:hi]...)
 		if op.shape.Dims() == 0 {
 			return G.NewF32(part[0]), nil
 		}
 		return tensor.New(tensor.WithShape(op.shape.Clone()...), tensor.WithBacking(part)), nil
 	}
-	return nil, fmt.Errorf("layer %q: packed gradient of type %T", op.l.name, packed.Data())
+	return nil, fmt.Errorf("layer %q: packed gradient of type %T", op.name, packed.Data())
 }
 
 func (op unpackOp) ReturnsPtr() bool     { return false }
 func (op unpackOp) CallsExtern() bool    { return false }
 func (op unpackOp) OverwritesInput() int { return -1 }
 func (op unpackOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "revode.ode.unpack/%d/%d/%d/%v", op.l.id, op.index, op.offset, op.shape)
+	fmt.Fprintf(h, "revode.%s.unpack/%d/%d/%d/%v", op.kind, op.id, op.index, op.offset, op.shape)
 }
 func (op unpackOp) Hashcode() uint32 { return hashOf(op) }
 func (op unpackOp) String() string {
-	return fmt.Sprintf("unpack[%s#%d]", op.l.name, op.index)
+	return fmt.Sprintf("unpack[%s#%d]", op.name, op.index)
 }
 
 func (op unpackOp) DiffWRT(n int) []bool { return make([]bool, n) }

@@ -533,20 +533,7 @@ func (l *SDE) forward(vals []G.Value, k uint64) error {
 
 // current reports whether the kept solve was computed from these values.
 func (l *SDE) current(vals []G.Value) bool {
-	if l.sol == nil {
-		return false
-	}
-	var err error
-	if l.scratch, err = flatten(vals[0], l.scratch[:0]); err != nil || !equal(l.scratch, l.usedY0) {
-		return false
-	}
-	l.scratch = l.scratch[:0]
-	for _, v := range vals[1:] {
-		if l.scratch, err = flattenAppend(l.scratch, v); err != nil {
-			return false
-		}
-	}
-	return equal(l.scratch, l.usedTh)
+	return l.sol != nil && sameInputs(vals, &l.scratch, l.usedY0, l.usedTh)
 }
 
 // output stacks the solution's outputs into a tensor of the layer's dtype.

@@ -72,16 +72,7 @@ func (op sdeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layer %q: %w", op.l.name, err)
 	}
-	out := make(G.Nodes, len(inputs))
-	off := 0
-	for i, in := range inputs {
-		u := sdeUnpackOp{l: op.l, index: i, offset: off, shape: in.Shape().Clone()}
-		if out[i], err = G.ApplyOp(u, packed); err != nil {
-			return nil, fmt.Errorf("layer %q: %w", op.l.name, err)
-		}
-		off += op.l.sizes[i]
-	}
-	return out, nil
+	return unpackAll(unpackOp{kind: "sde", id: op.l.id, name: op.l.name, dtype: op.l.dtype}, op.l.sizes, inputs, packed)
 }
 
 // DoDiff is the LispMachine's backward pass: the same gradient method,
@@ -95,26 +86,15 @@ func (op sdeOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) err
 	if err != nil {
 		return fmt.Errorf("layer %q: output gradient: %w", l.name, err)
 	}
-	vals := make([]G.Value, len(inputs))
-	for i, in := range inputs {
-		if vals[i] = in.Value(); vals[i] == nil {
-			return fmt.Errorf("layer %q: input %d (%s) has no value", l.name, i, in.Name())
-		}
+	vals, err := inputValues(l.name, inputs)
+	if err != nil {
+		return err
 	}
 	g, err := l.gradients(vals, dOut)
 	if err != nil {
 		return err
 	}
-	for i, part := range splitSizes(g, l.sizes) {
-		d, err := inputs[i].Grad()
-		if err != nil {
-			return fmt.Errorf("layer %q: gradient of input %d (%s): %w", l.name, i, inputs[i].Name(), err)
-		}
-		if err := addInto(d, part); err != nil {
-			return fmt.Errorf("layer %q: gradient of input %d (%s): %w", l.name, i, inputs[i].Name(), err)
-		}
-	}
-	return nil
+	return addGrads(l.name, inputs, splitSizes(g, l.sizes))
 }
 
 // sdeAdjointOp: (y0, θ…, ∂L/∂Out) → [∂L/∂y0 | ∂L/∂θ1 | …].
@@ -150,59 +130,5 @@ func (op sdeAdjointOp) Hashcode() uint32      { return hashOf(op) }
 func (op sdeAdjointOp) String() string        { return fmt.Sprintf("∇SDE[%s]", op.l.name) }
 func (op sdeAdjointOp) DiffWRT(n int) []bool  { return make([]bool, n) }
 func (op sdeAdjointOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, errNotTwice
-}
-
-// sdeUnpackOp: the packed gradient → the gradient of input index.
-type sdeUnpackOp struct {
-	l      *SDE
-	index  int
-	offset int
-	shape  tensor.Shape
-}
-
-func (op sdeUnpackOp) Arity() int { return 1 }
-
-func (op sdeUnpackOp) Type() hm.Type {
-	return hm.NewFnType(nodeType(op.l.dtype, 1), nodeType(op.l.dtype, op.shape.Dims()))
-}
-
-func (op sdeUnpackOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
-
-func (op sdeUnpackOp) Do(vals ...G.Value) (G.Value, error) {
-	packed, ok := vals[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("layer %q: packed gradient is %T", op.l.name, vals[0])
-	}
-	n := op.l.sizes[op.index]
-	switch d := packed.Data().(type) {
-	case []float64:
-		part := append([]float64(nil), d[op.offset:op.offset+n]...)
-		if op.shape.Dims() == 0 {
-			return G.NewF64(part[0]), nil
-		}
-		return tensor.New(tensor.WithShape(op.shape.Clone()...), tensor.WithBacking(part)), nil
-	case []float32:
-		part := append([]float32(nil), d[op.offset:op.offset+n]...)
-		if op.shape.Dims() == 0 {
-			return G.NewF32(part[0]), nil
-		}
-		return tensor.New(tensor.WithShape(op.shape.Clone()...), tensor.WithBacking(part)), nil
-	}
-	return nil, fmt.Errorf("layer %q: packed gradient of type %T", op.l.name, packed.Data())
-}
-
-func (op sdeUnpackOp) ReturnsPtr() bool     { return false }
-func (op sdeUnpackOp) CallsExtern() bool    { return false }
-func (op sdeUnpackOp) OverwritesInput() int { return -1 }
-func (op sdeUnpackOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "revode.sde.unpack/%d/%d/%d/%v", op.l.id, op.index, op.offset, op.shape)
-}
-func (op sdeUnpackOp) Hashcode() uint32 { return hashOf(op) }
-func (op sdeUnpackOp) String() string {
-	return fmt.Sprintf("unpack[%s#%d]", op.l.name, op.index)
-}
-func (op sdeUnpackOp) DiffWRT(n int) []bool { return make([]bool, n) }
-func (op sdeUnpackOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
 	return nil, errNotTwice
 }
