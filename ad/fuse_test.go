@@ -1,6 +1,10 @@
 package ad
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/revode/revode/internal/mlp"
+)
 
 // TestAddRows: the bias added row by row, by blocks of a tiled bias or by
 // the vector loop, equals the plain definition bit for bit.
@@ -53,7 +57,7 @@ func TestSquareGrad(t *testing.T) {
 // comparisons with the loops in TestTinyFieldMatchesLoops check them).
 func TestFusionPlanned(t *testing.T) {
 	ps, _ := tinyParamNodes(3)
-	gf, err := CompileField(tinyGraph, ps, 1000, 1)
+	gf, err := CompileField(mlp.Autonomous, ps, 1000, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

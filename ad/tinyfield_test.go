@@ -9,6 +9,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/revode/revode/internal/mlp"
 )
 
 // The field of the paper's experiment 4 (issue 14): a 1 → 10 → 1 tanh MLP,
@@ -18,26 +20,6 @@ import (
 // yardstick the compiled field's time is divided by.
 
 const tinyHidden = 10
-
-// tinyGraph is the Gorgonia form (batch rows, one state each, no time).
-func tinyGraph(_ *G.ExprGraph, _, y *G.Node, ps G.Nodes) (*G.Node, error) {
-	pre, err := G.Mul(y, ps[0])
-	if err != nil {
-		return nil, err
-	}
-	if pre, err = G.BroadcastAdd(pre, ps[1], nil, []byte{0}); err != nil {
-		return nil, err
-	}
-	h, err := G.Tanh(pre)
-	if err != nil {
-		return nil, err
-	}
-	out, err := G.Mul(h, ps[2])
-	if err != nil {
-		return nil, err
-	}
-	return G.BroadcastAdd(out, ps[3], nil, []byte{0})
-}
 
 // tinyParamNodes: W1 (1×H), b1 (1×H), W2 (H×1), b2 (1×1), seeded.
 func tinyParamNodes(seed uint64) (G.Nodes, []float64) {
@@ -58,7 +40,7 @@ func tinyParamNodes(seed uint64) (G.Nodes, []float64) {
 	return ps, flat
 }
 
-// loopMLP is tinyGraph by hand, over a batch of rows.
+// loopMLP is mlp.Autonomous by hand, over a batch of rows.
 type loopMLP struct {
 	p []float64 // W1 | b1 | W2 | b2
 	h []float64
@@ -138,7 +120,7 @@ func (m *loopMLP) VJPKept(dy, dtheta []float64, _ float64, y, v []float64, keep 
 func TestTinyFieldMatchesLoops(t *testing.T) {
 	for _, batch := range []int{1, 16, 1000} {
 		ps, flat := tinyParamNodes(3)
-		gf, err := CompileField(tinyGraph, ps, batch, 1)
+		gf, err := CompileField(mlp.Autonomous, ps, batch, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +182,7 @@ func TestTinyFieldMatchesLoops(t *testing.T) {
 func TestKeptSlotsNoAllocs(t *testing.T) {
 	for _, batch := range []int{1, 16} {
 		ps, _ := tinyParamNodes(3)
-		gf, err := CompileField(tinyGraph, ps, batch, 1)
+		gf, err := CompileField(mlp.Autonomous, ps, batch, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +216,7 @@ func TestKeptSlotsNoAllocs(t *testing.T) {
 func BenchmarkTinyFieldOverhead(b *testing.B) {
 	for _, batch := range []int{1, 16} {
 		ps, flat := tinyParamNodes(3)
-		gf, err := CompileField(tinyGraph, ps, batch, 1)
+		gf, err := CompileField(mlp.Autonomous, ps, batch, 1)
 		if err != nil {
 			b.Fatal(err)
 		}

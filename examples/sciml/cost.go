@@ -13,6 +13,7 @@ import (
 
 	"github.com/revode/revode/ad"
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/mlp"
 	"github.com/revode/revode/internal/procmem"
 )
 
@@ -109,7 +110,7 @@ func newTinyField(kind string) (ad.Field, error) {
 	ps := tinyParams(G.NewGraph(), 1, costWidth, 1, 1)
 	switch kind {
 	case "graph", "":
-		return ad.CompileField(tinyMLPGraph, ps, 1, 1)
+		return ad.CompileField(mlp.Autonomous, ps, 1, 1)
 	case "hand":
 		return newHandMLP(costWidth, paramValues(ps))
 	}

@@ -376,7 +376,7 @@ func trainFit(r fitRun) (fitRow, error) {
 		field, err = ad.CompileField(mlp.Graph(1), params, 1, p.dim)
 	} else {
 		params = tinyParams(G.NewGraph(), p.dim, fitWidth, p.dim, r.Seed)
-		field, err = ad.CompileField(tinyMLPGraph, params, 1, p.dim)
+		field, err = ad.CompileField(mlp.Autonomous, params, 1, p.dim)
 	}
 	if err != nil {
 		return row, err

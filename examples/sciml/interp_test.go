@@ -9,6 +9,7 @@ import (
 
 	"github.com/revode/revode/ad"
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/mlp"
 )
 
 // interpCase is a non-uniform step grid on [0, 2] and output times inside
@@ -140,7 +141,7 @@ func TestPendulumLossGradient(t *testing.T) {
 			t.Fatal(err)
 		}
 		params := tinyParams(G.NewGraph(), 4, fitWidth, 4, 3)
-		field, err := ad.CompileField(tinyMLPGraph, params, 1, 4)
+		field, err := ad.CompileField(mlp.Autonomous, params, 1, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +218,7 @@ func TestPendulumStepsFree(t *testing.T) {
 		t.Fatal(err)
 	}
 	params := tinyParams(G.NewGraph(), 4, fitWidth, 4, 1)
-	field, err := ad.CompileField(tinyMLPGraph, params, 1, 4)
+	field, err := ad.CompileField(mlp.Autonomous, params, 1, 4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/revode/revode/ad"
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/mlp"
 	"github.com/revode/revode/internal/procmem"
 )
 
@@ -132,7 +133,7 @@ func measureMemory(c memConfig) (memRow, error) {
 		return r, fmt.Errorf("memory: %d steps, batch %d: want ≥ 1", c.Steps, c.Batch)
 	}
 	params := tinyParams(G.NewGraph(), memDim, memWidth, memDim, 1)
-	field, err := ad.CompileField(tinyMLPGraph, params, c.Batch, memDim)
+	field, err := ad.CompileField(mlp.Autonomous, params, c.Batch, memDim)
 	if err != nil {
 		return r, err
 	}

@@ -39,26 +39,6 @@ func tinyParams(g *G.ExprGraph, in, width, out int, seed uint64) G.Nodes {
 	}
 }
 
-// tinyMLPGraph is the Gorgonia form of the field (time not used).
-func tinyMLPGraph(_ *G.ExprGraph, _, y *G.Node, ps G.Nodes) (*G.Node, error) {
-	pre, err := G.Mul(y, ps[0])
-	if err != nil {
-		return nil, err
-	}
-	if pre, err = G.BroadcastAdd(pre, ps[1], nil, []byte{0}); err != nil {
-		return nil, err
-	}
-	h, err := G.Tanh(pre)
-	if err != nil {
-		return nil, err
-	}
-	out, err := G.Mul(h, ps[2])
-	if err != nil {
-		return nil, err
-	}
-	return G.BroadcastAdd(out, ps[3], nil, []byte{0})
-}
-
 // paramValues reads the flat parameter vector of nodes.
 func paramValues(ps G.Nodes) []float64 {
 	var flat []float64

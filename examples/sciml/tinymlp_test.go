@@ -9,6 +9,7 @@ import (
 
 	"github.com/revode/revode/ad"
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/mlp"
 )
 
 const tinyWidth = 10
@@ -16,7 +17,7 @@ const tinyWidth = 10
 func tinyFields(tb testing.TB) (*ad.GraphField, *handMLP) {
 	tb.Helper()
 	ps := tinyParams(G.NewGraph(), 1, tinyWidth, 1, 3)
-	gf, err := ad.CompileField(tinyMLPGraph, ps, 1, 1)
+	gf, err := ad.CompileField(mlp.Autonomous, ps, 1, 1)
 	if err != nil {
 		tb.Fatal(err)
 	}

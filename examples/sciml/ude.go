@@ -33,7 +33,7 @@ const (
 )
 
 // udeGraph is the UDE field in Gorgonia ops: the known parts are constant
-// matrices and the time factor, the learned part tinyMLPGraph on y.
+// matrices and the time factor, the learned part mlp.Autonomous on y.
 func udeGraph(g *G.ExprGraph, t, y *G.Node, ps G.Nodes) (*G.Node, error) {
 	mat := func(name string, v ...float64) *G.Node {
 		r := len(v) / 2
@@ -41,7 +41,7 @@ func udeGraph(g *G.ExprGraph, t, y *G.Node, ps G.Nodes) (*G.Node, error) {
 	}
 	// y·shift = (y2, 0); y·pick = (0, y2); g·e2 = (0, g).
 	shift, pick, e2 := mat("shift", 0, 0, 1, 0), mat("pick", 0, 0, 0, 1), mat("e2", 0, 1)
-	learned, err := tinyMLPGraph(g, t, y, ps)
+	learned, err := mlp.Autonomous(g, t, y, ps)
 	if err != nil {
 		return nil, err
 	}

@@ -58,3 +58,25 @@ func Params(g *G.ExprGraph, ref *Field, dt tensor.Dtype) G.Nodes {
 	}
 	return G.Nodes{mk("W1y", w1[:d*h], d, h), mk("w1t", w1[d*h:], 1, h), mk("b1", b1, 1, h), mk("W2", w2, h, d), mk("b2", b2, 1, d)}
 }
+
+// Autonomous is the time-free MLP tanh(y W1 + b1) W2 + b2 for
+// ad.CompileField, with ps = W1 (dim×hidden), b1 (1×hidden),
+// W2 (hidden×dim), b2 (1×dim): the small fields of the paper's experiments.
+func Autonomous(_ *G.ExprGraph, _, y *G.Node, ps G.Nodes) (*G.Node, error) {
+	pre, err := G.Mul(y, ps[0])
+	if err != nil {
+		return nil, err
+	}
+	if pre, err = G.BroadcastAdd(pre, ps[1], nil, []byte{0}); err != nil {
+		return nil, err
+	}
+	h, err := G.Tanh(pre)
+	if err != nil {
+		return nil, err
+	}
+	out, err := G.Mul(h, ps[2])
+	if err != nil {
+		return nil, err
+	}
+	return G.BroadcastAdd(out, ps[3], nil, []byte{0})
+}
