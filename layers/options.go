@@ -265,6 +265,20 @@ func WithControlIncrements() Option {
 
 // resolve folds the coupling and the drift guard into the method and the
 // gradient.
+// driftGuard moves WithDriftGuard's settings into the reversible gradient.
+func (c *config) driftGuard() error {
+	if c.checkpointEvery == 0 && c.driftTol == 0 && c.driftWarn == nil {
+		return nil
+	}
+	r, ok := c.gradient.(ad.Reversible)
+	if !ok {
+		return fmt.Errorf("WithDriftGuard applies to the reversible gradient, not %s", c.gradient.Name())
+	}
+	r.CheckpointEvery, r.DriftTol, r.Warn = c.checkpointEvery, c.driftTol, c.driftWarn
+	c.gradient = r
+	return nil
+}
+
 func (c *config) resolve() error {
 	if c.sdeOnly != "" {
 		return fmt.Errorf("%s applies to SDE blocks (layers.NewSDE)", c.sdeOnly)
@@ -277,13 +291,8 @@ func (c *config) resolve() error {
 		r.Coupling = c.coupling
 		c.method = r
 	}
-	if c.checkpointEvery != 0 || c.driftTol != 0 || c.driftWarn != nil {
-		r, ok := c.gradient.(ad.Reversible)
-		if !ok {
-			return fmt.Errorf("WithDriftGuard applies to the reversible gradient, not %s", c.gradient.Name())
-		}
-		r.CheckpointEvery, r.DriftTol, r.Warn = c.checkpointEvery, c.driftTol, c.driftWarn
-		c.gradient = r
+	if err := c.driftGuard(); err != nil {
+		return err
 	}
 	if c.perRowError {
 		if _, ok := c.control.(integrators.Adaptive); !ok {

@@ -321,13 +321,8 @@ func (l *SDE) resolve() error {
 		r.Coupling = c.coupling
 		l.method = r
 	}
-	if c.checkpointEvery != 0 || c.driftTol != 0 || c.driftWarn != nil {
-		r, ok := c.gradient.(ad.Reversible)
-		if !ok {
-			return fmt.Errorf("WithDriftGuard applies to the reversible gradient, not %s", c.gradient.Name())
-		}
-		r.CheckpointEvery, r.DriftTol, r.Warn = c.checkpointEvery, c.driftTol, c.driftWarn
-		c.gradient = r
+	if err := c.driftGuard(); err != nil {
+		return err
 	}
 	if c.perRowError {
 		a, ok := c.control.(integrators.Adaptive)

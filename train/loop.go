@@ -649,19 +649,28 @@ func syncWeights(master G.Nodes, trainers, evals []*worker) error {
 	return nil
 }
 
-// writeEpoch appends the metrics, redraws the curves and writes the
-// checkpoints.
-func writeEpoch(cfg Config, master G.Nodes, avg *ema, res *Result, m EpochMetrics, epoch int, improved bool) error {
-	f, err := os.OpenFile(filepath.Join(cfg.RunDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+// AppendJSONL appends v as one JSON line to the file at path, creating it
+// if need be: the metrics.jsonl of a run.
+func AppendJSONL(path string, v any) error {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	line, _ := json.Marshal(m)
 	_, err = f.Write(append(line, '\n'))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
+	return err
+}
+
+// writeEpoch appends the metrics, redraws the curves and writes the
+// checkpoints.
+func writeEpoch(cfg Config, master G.Nodes, avg *ema, res *Result, m EpochMetrics, epoch int, improved bool) error {
+	if err := AppendJSONL(filepath.Join(cfg.RunDir, "metrics.jsonl"), m); err != nil {
 		return err
 	}
 	if err := plotCurves(cfg.RunDir, res.Epochs); err != nil {

@@ -532,16 +532,7 @@ func (tr *trainer) record(m metricsLine) error {
 	if tr.o.RunDir == "" {
 		return nil
 	}
-	f, err := os.OpenFile(filepath.Join(tr.o.RunDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	line, _ := json.Marshal(m)
-	_, err = f.Write(append(line, '\n'))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := train.AppendJSONL(filepath.Join(tr.o.RunDir, "metrics.jsonl"), m); err != nil {
 		return err
 	}
 	if err := plotCurves(filepath.Join(tr.o.RunDir, "curves.png"), tr.history); err != nil {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,21 +65,9 @@ func TestOUMoments(t *testing.T) {
 	// The same seed gives the same paths; another seed others.
 	q, _ := defaultOU.simulate(n, obsTimes, 7)
 	r, _ := defaultOU.simulate(n, obsTimes, 8)
-	if !slicesEqual(p.X, q.X) || slicesEqual(p.X, r.X) {
+	if !slices.Equal(p.X, q.X) || slices.Equal(p.X, r.X) {
 		t.Error("simulate is not a function of its seed")
 	}
-}
-
-func slicesEqual(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestKSStatistic against values worked out by hand.
@@ -464,7 +453,7 @@ func TestResume(t *testing.T) {
 		t.Fatalf("checkpoints at steps %d and %d, want 20", a.Epoch, b.Epoch)
 	}
 	for i := range a.Values {
-		if !slicesEqual(a.Values[i], b.Values[i]) {
+		if !slices.Equal(a.Values[i], b.Values[i]) {
 			t.Errorf("%s differs between the run that went through and the resumed one", a.Names[i])
 		}
 	}
