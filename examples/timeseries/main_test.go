@@ -257,12 +257,14 @@ func TestUnequalMissing(t *testing.T) {
 	}
 	// Absolute time: observation i of every series at i/20; stretched:
 	// at i/(n−1) for a series of n. The time channel is i/20 in both.
-	var src *source
+	var srcs []*source
 	for _, stretch := range []bool{false, true} {
 		sc := sourceConfig{norm: norm, maxLen: 21, interp: hermite, timeScale: 10, counts: true, stretch: stretch}
-		if src, err = newSource(tr, sc); err != nil {
+		src, err := newSource(tr, sc)
+		if err != nil {
 			t.Fatal(err)
 		}
+		srcs = append(srcs, src)
 		if src.channels != 3 {
 			t.Fatalf("%d channels, want time, value, count", src.channels)
 		}
@@ -289,31 +291,33 @@ func TestUnequalMissing(t *testing.T) {
 	}
 
 	// The same series alone in a batch (padded with copies of itself)
-	// and beside others gives the same output.
-	m := &model{channels: 3, hidden: 6, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{},
-		opts: []layers.Option{layers.WithStepSize(1.0 / 20)}}
-	src.m = m
-	logitsOf := func(idx []int) []float64 {
-		n, err := m.build(len(idx), false)
-		if err != nil {
-			t.Fatal(err)
+	// and beside others gives the same output, under either rule.
+	for _, src := range srcs {
+		m := &model{channels: 3, hidden: 6, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{},
+			opts: []layers.Option{layers.WithStepSize(1.0 / 20)}}
+		src.m = m
+		logitsOf := func(idx []int) []float64 {
+			n, err := m.build(len(idx), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vm := G.NewTapeMachine(n.Graph)
+			defer vm.Close()
+			if err := src.Fill(n, idx); err != nil {
+				t.Fatal(err)
+			}
+			if err := vm.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
 		}
-		vm := G.NewTapeMachine(n.Graph)
-		defer vm.Close()
-		if err := src.Fill(n, idx); err != nil {
-			t.Fatal(err)
-		}
-		if err := vm.RunAll(); err != nil {
-			t.Fatal(err)
-		}
-		return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
-	}
-	alone := logitsOf([]int{3, 3, 3, 3})
-	for _, mixed := range [][]int{{3, 0, 7, 12}, {3, 39, 1, 2}} {
-		got := logitsOf(mixed)
-		for i := range got {
-			if math.IsNaN(got[i]) || math.Abs(got[i]-alone[i]) > 1e-12 {
-				t.Fatalf("series 3 beside %v: logits %v, alone %v", mixed[1:], got, alone)
+		alone := logitsOf([]int{3, 3, 3, 3})
+		for _, mixed := range [][]int{{3, 0, 7, 12}, {3, 39, 1, 2}} {
+			got := logitsOf(mixed)
+			for i := range got {
+				if math.IsNaN(got[i]) || math.Abs(got[i]-alone[i]) > 1e-12 {
+					t.Fatalf("series 3 beside %v: logits %v, alone %v", mixed[1:], got, alone)
+				}
 			}
 		}
 	}
