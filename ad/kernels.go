@@ -127,6 +127,8 @@ func lookupKernel(op G.Op, in []G.Value, out *tensor.Dense) *kernel {
 	switch {
 	case len(in) == 2 && (name == "A × B" || name == "A × Bᵀ" || name == "Aᵀ × B" || name == "Aᵀ × Bᵀ"):
 		return matMulKernel(strings.HasPrefix(name, "Aᵀ"), strings.HasSuffix(name, "Bᵀ"), in, out)
+	case len(in) == 2 && (name == "A ××× B" || name == "A ××× Bᵀ" || name == "Aᵀ ××× B" || name == "Aᵀ ××× Bᵀ"):
+		return batchedMatMulKernel(strings.HasPrefix(name, "Aᵀ"), strings.HasSuffix(name, "Bᵀ"), in, out)
 	case len(in) == 2 && (strings.HasSuffix(name, " false") || strings.HasSuffix(name, " true")):
 		return binaryKernel(strings.Fields(name)[0], in, out)
 	case len(in) == 1 && (name == "tanh" || name == "sigmoid" || name == "softplus" || name == "neg" || name == "square"):
@@ -167,6 +169,49 @@ func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) *kernel {
 		k = a.Shape()[0]
 	}
 	return &kernel{f64: matMul[float64](ta, tb, m, n, k, lda, ldb), f32: matMul[float32](ta, tb, m, n, k, lda, ldb)}
+}
+
+// batchedMatMulKernel is Gorgonia's BatchedMatMul of two 3-d tensors
+// (the product F(y)·c of a controlled field, (batch, dim, channels) times
+// (batch, channels, 1), and the products of its VJP): one product per
+// leading index. Gorgonia's own slices both operands and calls BLAS for
+// every row of the batch, allocating views each time; on a Neural CDE at a
+// few hundred rows that was most of a step.
+func batchedMatMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) *kernel {
+	a, okA := in[0].(*tensor.Dense)
+	b, okB := in[1].(*tensor.Dense)
+	if !okA || !okB || a.Shape().Dims() != 3 || b.Shape().Dims() != 3 || out.Shape().Dims() != 3 {
+		return nil
+	}
+	as, bs, os := a.Shape(), b.Shape(), out.Shape()
+	nb := os[0]
+	if as[0] != nb || bs[0] != nb {
+		return nil
+	}
+	m, n := os[1], os[2]
+	k := as[2]
+	if ta {
+		k = as[1]
+	}
+	lda, ldb := as[2], bs[2]
+	sa, sb, so := as[1]*as[2], bs[1]*bs[2], m*n
+	return &kernel{f64: batchedMatMul[float64](ta, tb, nb, m, n, k, lda, ldb, sa, sb, so), f32: batchedMatMul[float32](ta, tb, nb, m, n, k, lda, ldb, sa, sb, so)}
+}
+
+func batchedMatMul[T float](ta, tb bool, nb, m, n, k, lda, ldb, sa, sb, so int) func(o, a, b []T) {
+	if m*n*k <= smallProduct {
+		return func(o, a, b []T) {
+			for i := range nb {
+				kernels.GemmSmall(ta, tb, m, n, k, a[i*sa:(i+1)*sa], lda, b[i*sb:(i+1)*sb], ldb, o[i*so:(i+1)*so], n)
+			}
+		}
+	}
+	var ws kernels.Workspace[T]
+	return func(o, a, b []T) {
+		for i := range nb {
+			ws.Gemm(ta, tb, m, n, k, a[i*sa:(i+1)*sa], lda, b[i*sb:(i+1)*sb], ldb, o[i*so:(i+1)*so], n, false)
+		}
+	}
 }
 
 // smallProduct is the number of multiply–adds below which a product runs

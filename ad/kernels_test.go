@@ -248,3 +248,42 @@ func TestProbeRefusesWrongKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchedMatMulKernel: Gorgonia's BatchedMatMul and the products its
+// gradient makes (Aᵀ and Bᵀ variants), against the kernel, on the shapes of
+// a controlled field's F(y)·c (small, through GemmSmall) and of larger
+// slices (through Gemm), float64 and float32.
+func TestBatchedMatMulKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 8))
+	rand3 := func(dt tensor.Dtype, n, r, c int) *tensor.Dense {
+		d := randDense(rng, dt, n*r, c)
+		d.Reshape(n, r, c)
+		return d
+	}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		for _, s := range [][4]int{{5, 4, 3, 1}, {7, 32, 3, 1}, {3, 1, 1, 1}, {4, 17, 33, 9}, {2, 40, 20, 30}} {
+			nb, m, k, n := s[0], s[1], s[2], s[3]
+			tag := fmt.Sprintf("%v %d×(%dx%dx%d)", dt, nb, m, k, n)
+			g := G.NewGraph()
+			a := G.NewTensor(g, dt, 3, G.WithShape(nb, m, k), G.WithName("a"))
+			b := G.NewTensor(g, dt, 3, G.WithShape(nb, k, n), G.WithName("b"))
+			prod := G.Must(G.BatchedMatMul(a, b))
+			if _, err := G.Grad(G.Must(G.Sum(G.Must(G.Reshape(prod, tensor.Shape{nb * m * n})))), a, b); err != nil {
+				t.Fatal(err)
+			}
+			ops := opsIn(g)
+			av, bv, dz := rand3(dt, nb, m, k), rand3(dt, nb, k, n), rand3(dt, nb, m, n)
+			checkKernel(t, kernelCase{tag + " A×××B", prod.Op(), []G.Value{av, bv}})
+			op, ok := ops["A ××× Bᵀ"]
+			if !ok {
+				t.Fatalf("%s: the gradient has no A ××× Bᵀ: %v", tag, ops)
+			}
+			checkKernel(t, kernelCase{tag + " A×××Bᵀ (dA)", op.Op(), []G.Value{dz, bv}})
+			if op, ok = ops["Aᵀ ××× B"]; !ok {
+				t.Fatalf("%s: the gradient has no Aᵀ ××× B", tag)
+			}
+			checkKernel(t, kernelCase{tag + " Aᵀ×××B (dB)", op.Op(), []G.Value{av, dz}})
+			checkKernel(t, kernelCase{tag + " Aᵀ×××Bᵀ", withTransB(t, op.Op()), []G.Value{av, rand3(dt, nb, n, m)}})
+		}
+	}
+}
