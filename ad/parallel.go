@@ -265,6 +265,11 @@ func (pf *ParallelField) loop(w int, wk *worker) {
 	}
 }
 
+// WholeSolves is the number of solves and backward passes that ran as one
+// whole solve per part (a grid fixed before the solve, see SolveTerm); the
+// others split every call of the field.
+func (pf *ParallelField) WholeSolves() int { return pf.taskRuns }
+
 // workerParts is the number of parts the worker goroutines have run.
 func (pf *ParallelField) workerParts() int64 { return pf.byWorkers.Load() }
 
