@@ -17,9 +17,20 @@ import (
 // gradients of the workers are summed. The builder is called once per
 // worker with that worker's batch size (read it from y.Shape()[0]).
 //
+// The field must be row-wise: row b of f(t, y) depends on row b of y only
+// (no batch statistics, no mixing of rows), as for a batch of independent
+// problems. ParallelField does not check this; a field that couples rows
+// gives each part's rows the coupling within the part only, a wrong
+// answer.
+//
 // The solver sees one Field; the arithmetic is the same as one GraphField
 // over the whole batch, up to the order in which parameter gradients are
-// summed.
+// summed. How it is shared out depends on the solve (SolveTerm): on a grid
+// fixed before the solve (Fixed or Grid control) each part runs a whole
+// solve of its rows, and the whole backward pass, on its own goroutine
+// (WholeSolves counts them); with adaptive control, whose error norm spans
+// every row, and when the ParallelField is wrapped in another Field, each
+// call of the field is split instead.
 //
 // A ParallelField is driven by one goroutine at a time, like a GraphField:
 // each call fans out to its own workers and returns when they are done.

@@ -156,6 +156,17 @@ func Solve(f Field, t0, t1 float64, y0 []float64, cfg Config) (*Trace, error) {
 // ControlTerm: a controlled equation in increment form) from y0 at t0 to
 // t1 and keeps what cfg.Gradient needs to differentiate the result. Bind
 // the field's parameters before calling it.
+//
+// An ODE term of a ParallelField of several parts, solved on a grid fixed
+// before the solve (Fixed or Grid control) with a Runge–Kutta tableau or a
+// reversible method of this module and any Gradient, runs one whole solve
+// per part (the part's rows on the part's GraphField, on its own
+// goroutine), and the Trace's backward pass likewise: each core keeps its
+// rows through the solve. The outputs and ∂L/∂y0 are the parts' rows and
+// ∂L/∂θ their sum, as one solve of the batch gives them to round-off. An
+// error in a part (a non-finite state) is the error of the first step that
+// fails in any part, naming its rows. Adaptive control (whose error norm
+// couples the rows) and other methods split every call of the field.
 func SolveTerm(term Term, t0, t1 float64, y0 []float64, cfg Config) (*Trace, error) {
 	if term == nil {
 		return nil, errors.New("ad: SolveTerm: nil term")
