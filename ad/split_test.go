@@ -289,11 +289,53 @@ func TestSplitSolveNoPerStepAllocs(t *testing.T) {
 	}
 	growOne := allocs(one, 40) - allocs(one, 10)
 	growTwo := allocs(pf, 40) - allocs(pf, 10)
+	t.Logf("30 more steps: %v more allocations with 2 workers, %v with 1", growTwo, growOne)
 	// Each part grows its own step times as one solve does.
 	if growTwo > 2*growOne {
 		t.Errorf("30 more steps: %v more allocations with 2 workers, %v with 1", growTwo, growOne)
 	}
 	if growOne > 6 {
 		t.Errorf("30 more steps: %v more allocations with 1 worker", growOne)
+	}
+}
+
+// TestSplitSolveDriftGuard: the drift guard of a split solve judges the
+// whole state's drift once, on the caller: Warn is called once per
+// backward pass (not once per part), and without Warn the pass fails with
+// ErrDrift.
+func TestSplitSolveDriftGuard(t *testing.T) {
+	const batch = 5
+	params := mlpParams(G.NewGraph(), mlp.New(batch, fxDim, fxHidden, 21), tensor.Float64)
+	pf, err := CompileParallel(mlpGraph(batch), params, batch, fxDim, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	y0, w := randomVec(batch*fxDim, 1.7), [][]float64{randomVec(batch*fxDim, 0.3)}
+	warned := 0
+	for _, g := range []Reversible{
+		{DriftTol: 1e-300, Warn: func(err error) {
+			if !errors.Is(err, ErrDrift) {
+				t.Errorf("warned %v, want ErrDrift", err)
+			}
+			warned++
+		}},
+		{DriftTol: 1e-300},
+	} {
+		tr, err := Solve(pf, 0, 1, y0, Config{Control: integrators.Fixed{Steps: 6}, Gradient: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gr, err := tr.Backward(w)
+		if g.Warn != nil {
+			if err != nil || gr == nil || gr.Stats.Drift <= 0 {
+				t.Errorf("with Warn: %v, drift %v; want the gradient and a positive drift", err, gr)
+			}
+			if warned != 1 {
+				t.Errorf("Warn called %d times, want 1", warned)
+			}
+		} else if !errors.Is(err, ErrDrift) {
+			t.Errorf("without Warn: %v, want ErrDrift", err)
+		}
 	}
 }
