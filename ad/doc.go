@@ -16,7 +16,8 @@
 //   - a GraphField holds its inputs, intermediate values and first error in
 //     place; give each goroutine its own (compile it once per goroutine);
 //   - a ParallelField is driven by one goroutine at a time; it runs each
-//     call on worker goroutines of its own, which Close stops;
+//     call, or on a fixed grid each part's whole solve (see SolveTerm), on
+//     worker goroutines of its own, which Close stops;
 //   - a Trace belongs to the field it was solved with: call Backward from
 //     the goroutine that drives that field, with the parameter values the
 //     solve used still bound.

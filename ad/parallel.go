@@ -17,9 +17,20 @@ import (
 // gradients of the workers are summed. The builder is called once per
 // worker with that worker's batch size (read it from y.Shape()[0]).
 //
+// The field must be row-wise: row b of f(t, y) depends on row b of y only
+// (no batch statistics, no mixing of rows), as for a batch of independent
+// problems. ParallelField does not check this; a field that couples rows
+// gives each part's rows the coupling within the part only, a wrong
+// answer.
+//
 // The solver sees one Field; the arithmetic is the same as one GraphField
 // over the whole batch, up to the order in which parameter gradients are
-// summed.
+// summed. How it is shared out depends on the solve (SolveTerm): on a grid
+// fixed before the solve (Fixed or Grid control) each part runs a whole
+// solve of its rows, and the whole backward pass, on its own goroutine
+// (WholeSolves counts them); with adaptive control, whose error norm spans
+// every row, and when the ParallelField is wrapped in another Field, each
+// call of the field is split instead.
 //
 // A ParallelField is driven by one goroutine at a time, like a GraphField:
 // each call fans out to its own workers and returns when they are done.
@@ -61,6 +72,7 @@ type ParallelField struct {
 	// The fallback on a loaded host (see adapt); the caller's alone.
 	stalls, backoff, solo int
 	soloRuns              int // times it fell back (for the benchmark)
+	taskRuns              int // runTasks calls: whole solves per part (for the tests)
 	// byWorkers counts the parts the worker goroutines ran (a statistic
 	// for the benchmark; on its own cache line, written by the workers).
 	_         [64]byte
@@ -74,6 +86,7 @@ type parallelCall struct {
 	dst, dtheta, y, v []float64
 	t                 float64
 	slot              int
+	task              func(p int) // opTask
 }
 
 // operations of a parallelCall
@@ -82,6 +95,7 @@ const (
 	opVJP
 	opEvalKeep
 	opVJPKept
+	opTask // a whole solve per part (runTasks)
 )
 
 // partSlot is one part's claim and completion, each on its own cache line
@@ -207,6 +221,8 @@ func (pf *ParallelField) runPart(p int) {
 		gf.VJP(pf.rows(c.dst, p), pf.thetaOf(p), c.t, pf.rows(c.y, p), pf.rows(c.v, p))
 	case opVJPKept:
 		gf.VJPKept(pf.rows(c.dst, p), pf.thetaOf(p), c.t, pf.rows(c.y, p), pf.rows(c.v, p), c.slot)
+	case opTask:
+		c.task(p)
 	}
 }
 
@@ -259,6 +275,11 @@ func (pf *ParallelField) loop(w int, wk *worker) {
 		idleSince = time.Now()
 	}
 }
+
+// WholeSolves is the number of solves and backward passes that ran as one
+// whole solve per part (a grid fixed before the solve, see SolveTerm); the
+// others split every call of the field.
+func (pf *ParallelField) WholeSolves() int { return pf.taskRuns }
 
 // workerParts is the number of parts the worker goroutines have run.
 func (pf *ParallelField) workerParts() int64 { return pf.byWorkers.Load() }
@@ -342,30 +363,10 @@ func (pf *ParallelField) run() {
 		return
 	}
 	start := time.Now()
-	if pf.parked.Load() {
-		pf.parked.Store(false)
-	}
-	gen := pf.gen.Load() + 1
-	pf.gen.Store(gen)
-	woke := false
-	for _, wk := range pf.workers {
-		if wk.sleeping.Load() {
-			woke = true
-			select {
-			case wk.wake <- struct{}{}:
-			default:
-			}
-		}
-	}
+	gen, woke := pf.publish()
 	ran := pf.runParts(gen, 0)
 	mine := time.Now()
-	for p := range pf.slots {
-		for i := 0; pf.slots[p].done.Load() < gen; i++ {
-			if i%64 == 63 {
-				runtime.Gosched()
-			}
-		}
-	}
+	pf.wait(gen, false)
 	if woke {
 		// A worker that was asleep (or woken but not yet running) misses
 		// this call or starts its part late: waking takes longer than a
@@ -377,6 +378,85 @@ func (pf *ParallelField) run() {
 		return
 	}
 	pf.adapt(ran == len(pf.parts), mine.Sub(start), time.Since(mine))
+}
+
+// publish starts a call of the workers on pf.call: it unparks them, bumps
+// the generation and wakes the sleeping ones (woke says whether any was
+// asleep).
+func (pf *ParallelField) publish() (gen uint64, woke bool) {
+	if pf.parked.Load() {
+		pf.parked.Store(false)
+	}
+	gen = pf.gen.Load() + 1
+	pf.gen.Store(gen)
+	for _, wk := range pf.workers {
+		if wk.sleeping.Load() {
+			woke = true
+			select {
+			case wk.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return gen, woke
+}
+
+// wait returns when every part of generation gen is done. It polls; with
+// patient set (parts that run whole solves, milliseconds to seconds) it
+// polls for spinFor and then every patientPoll, sleeping in between, so
+// that a caller waiting for a worker's long part leaves its core to others.
+func (pf *ParallelField) wait(gen uint64, patient bool) {
+	var since time.Time
+	for p := range pf.slots {
+		for i := 0; pf.slots[p].done.Load() < gen; i++ {
+			if i%64 != 63 {
+				continue
+			}
+			if !patient {
+				runtime.Gosched()
+				continue
+			}
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if time.Since(since) < spinFor {
+				runtime.Gosched()
+			} else {
+				time.Sleep(patientPoll)
+			}
+		}
+	}
+}
+
+// patientPoll is how often a caller waiting for a worker's whole solve
+// looks, once it has polled for spinFor: short beside a solve.
+const patientPoll = 50 * time.Microsecond
+
+// runTasks runs task(p) for every part p, each on the goroutine that claims
+// it (the caller's or a worker's, as the field's calls are), and returns
+// when every part is done: the coarse split, in which each part runs a
+// whole solve of its rows on its own GraphField, instead of every
+// call of the field fanning out. Parts a worker has not claimed by the
+// time the caller is free run on the caller, one after another (a closed
+// field runs them all there). task(p) must touch only part p's field and
+// its own results. Not reentrant: task must not call the ParallelField
+// itself.
+func (pf *ParallelField) runTasks(task func(p int)) {
+	pf.taskRuns++
+	pf.call = parallelCall{op: opTask, task: task}
+	defer func() { pf.call.task = nil }()
+	if pf.closed || len(pf.parts) == 1 {
+		for p := range pf.parts {
+			task(p)
+		}
+		return
+	}
+	// The fall-back for per-call splits (adapt, solo) does not apply: a
+	// part is a whole solve, long beside a worker's wake-up, and a worker
+	// the scheduler does not run leaves its part unclaimed for the caller.
+	gen, _ := pf.publish()
+	pf.runParts(gen, 0)
+	pf.wait(gen, true)
 }
 
 // adapt watches for a host with fewer free cores than workers. There the

@@ -152,6 +152,14 @@ func workersDropTo(pf *ParallelField, n int) bool {
 // price of splitting the batch (fixed costs per part, smaller products),
 // which bounds the speed-up at 2 / split-cost.
 //
+// The reversible-gradient-N10, -N100 and -N1000 cases time a whole
+// reversible gradient (forward solve and backward pass of reversible RK4,
+// fixed steps), which a ParallelField runs as one whole solve per part
+// (solveSplit); for them a fourth configuration, the 2-worker field split
+// by calls instead (callSplit, the way adaptive solves run), gives
+// speedup-percall (1 worker / 2 workers split by calls). Their split-cost
+// is the parts' whole solves one after the other on the caller.
+//
 // The blocks time the calls of a long solve, in which the worker stays
 // awake: before the 2-worker block, untimed calls run until the worker
 // takes a part (waking it takes 0.5–2 ms, see spinFor), then one block
@@ -180,73 +188,95 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 	y, v := randomVec(n, 1.3), randomVec(n, 0.7)
 	out, dy := make([]float64, n), make([]float64, n)
 	dth := make([]float64, pfs[0].NumParams())
-	cfg := Config{Method: integrators.NewReversible(integrators.RK4()), Control: integrators.Fixed{Steps: 10}}
 	w := [][]float64{v}
-	for _, c := range []struct {
-		name  string
-		block int
-		fn    func(pf *ParallelField)
-	}{
-		{"f", 20, func(pf *ParallelField) { pf.Eval(out, 0.5, y) }},
-		// f, then an update of the state on the caller, as a solver's
-		// stage does: the caller reads the rows the worker wrote and
-		// writes the rows the worker reads next, so half the state
-		// crosses between the cores twice per call.
-		{"f+update", 20, func(pf *ParallelField) {
-			pf.Eval(out, 0.5, y)
-			for i := range y {
-				y[i] += 1e-12 * out[i]
-			}
-		}},
-		{"vjp", 20, func(pf *ParallelField) { pf.VJP(dy, dth, 0.5, y, v) }},
-		{"keep+kept", 20, func(pf *ParallelField) {
-			// The reversible sweep's pattern: a forward evaluation that
-			// keeps its values, then the VJP served from them.
-			pf.EvalKeep(out, 0.5, y, 0)
-			pf.VJPKept(dy, dth, 0.5, y, v, 0)
-		}},
-		// A whole reversible gradient (forward solve and backward pass),
-		// 10 steps of reversible RK4.
-		{"reversible-gradient-N10", 2, func(pf *ParallelField) {
-			tr, err := Solve(pf, 0, 1, y, cfg)
+	// gradient is a whole reversible gradient (forward solve and backward
+	// pass) of steps steps of reversible RK4 on f: a ParallelField solves
+	// each part whole (solveSplit), a callSplit splits every call.
+	gradient := func(steps int) func(f Field) {
+		cfg := Config{Method: integrators.NewReversible(integrators.RK4()), Control: integrators.Fixed{Steps: steps}}
+		return func(f Field) {
+			tr, err := Solve(f, 0, 1, y, cfg)
 			if err == nil {
 				_, err = tr.Backward(w)
 			}
 			if err != nil {
 				b.Fatal(err)
 			}
-		}},
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		block int
+		fn    func(pf Field)
+		// perCall also times the 2-worker field split by calls
+		// (callSplit), for the gradients: speedup-percall.
+		perCall bool
+		// cold skips the steady-state warm-up of the 2-worker block
+		// (its whole solves last far longer than a worker's wake-up).
+		cold bool
+	}{
+		{"f", 20, func(pf Field) { pf.Eval(out, 0.5, y) }, false, false},
+		// f, then an update of the state on the caller, as a solver's
+		// stage does: the caller reads the rows the worker wrote and
+		// writes the rows the worker reads next, so half the state
+		// crosses between the cores twice per call.
+		{"f+update", 20, func(pf Field) {
+			pf.Eval(out, 0.5, y)
+			for i := range y {
+				y[i] += 1e-12 * out[i]
+			}
+		}, false, false},
+		{"vjp", 20, func(pf Field) { pf.VJP(dy, dth, 0.5, y, v) }, false, false},
+		{"keep+kept", 20, func(pf Field) {
+			// The reversible sweep's pattern: a forward evaluation that
+			// keeps its values, then the VJP served from them.
+			k := pf.(keeper)
+			k.EvalKeep(out, 0.5, y, 0)
+			k.VJPKept(dy, dth, 0.5, y, v, 0)
+		}, false, false},
+		// A whole reversible gradient, 10, 100 and 1000 steps.
+		{"reversible-gradient-N10", 2, gradient(10), true, false},
+		{"reversible-gradient-N100", 1, gradient(100), true, true},
+		{"reversible-gradient-N1000", 1, gradient(1000), true, true},
 	} {
 		block := c.block
 		b.Run(c.name, func(b *testing.B) {
-			for _, pf := range pfs {
+			// The configurations: 1 worker, 2 workers, the 2 parts in
+			// sequence on the caller, and (perCall) 2 workers split by
+			// calls.
+			fields := []Field{pfs[0], pfs[1], pfs[2]}
+			if c.perCall {
+				fields = append(fields, callSplit{pfs[1]})
+			}
+			for _, f := range fields {
 				for range block {
-					c.fn(pf)
+					c.fn(f)
 				}
 			}
-			var per [3][]float64
-			var fastest [3]time.Duration
+			per := make([][]float64, len(fields))
+			fastest := make([]time.Duration, len(fields))
 			var ratios []float64
 			calls, shared, falls := 0, 0, pfs[1].soloRuns
 			for b.Loop() {
-				var t [3]float64
-				for i, pf := range pfs {
-					if i == 1 && steady {
+				t := make([]float64, len(fields))
+				for i, f := range fields {
+					pf := pfs[min(i, 1)]
+					if (i == 1 || i == 3) && steady && !c.cold {
 						// Untimed calls until the worker takes a part:
 						// the first calls after a pause wake it.
 						before := pf.workerParts()
 						for k := 0; k < 4*block && pf.workerParts() == before; k++ {
-							c.fn(pf)
+							c.fn(f)
 						}
 						for range block { // a worker just woken is slow at first
-							c.fn(pf)
+							c.fn(f)
 						}
 					}
 					var sum time.Duration
 					for range block {
 						before := pf.workerParts()
 						start := time.Now()
-						c.fn(pf)
+						c.fn(f)
 						d := time.Since(start)
 						sum += d
 						if fastest[i] == 0 || d < fastest[i] {
@@ -261,7 +291,7 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 					}
 					t[i] = sum.Seconds() / float64(block)
 					per[i] = append(per[i], t[i])
-					if i == 1 && steady {
+					if i != 0 && i != 2 && steady {
 						parkWorkers(pf)
 					}
 				}
@@ -276,6 +306,9 @@ func BenchmarkParallelSpeedup(b *testing.B) {
 			b.ReportMetric(float64(shared)/float64(calls), "worker-share")
 			b.ReportMetric(slices.Min(per[2])/slices.Min(per[0]), "split-cost")
 			b.ReportMetric(float64(pfs[1].soloRuns-falls), "fallbacks")
+			if c.perCall {
+				b.ReportMetric(slices.Min(per[0])/slices.Min(per[3]), "speedup-percall")
+			}
 		})
 	}
 }

@@ -2,7 +2,6 @@ package ad
 
 import (
 	"fmt"
-	"github.com/revode/revode/internal/vecdiff"
 	"math"
 
 	"github.com/revode/revode/integrators"
@@ -77,6 +76,31 @@ type reversibleRec struct {
 	st   integrators.Reverser
 	adj  integrators.StepAdjoint
 	ckpt map[int][]float64 // step index → carried state
+	// drifts are the last backward pass's drift measurements, one per
+	// stored checkpoint met and then the initial value, as the sums of
+	// squares of ‖rebuilt − truth‖ and ‖truth‖: a split solve
+	// (solveSplit) adds them over the parts to get the whole state's.
+	drifts []driftSums
+}
+
+// driftSums is one drift measurement: num = ‖a − b‖², den = ‖b‖².
+type driftSums struct{ num, den float64 }
+
+func driftOf(a, b []float64) driftSums {
+	var d driftSums
+	for i := range a {
+		d.num += (a[i] - b[i]) * (a[i] - b[i])
+		d.den += b[i] * b[i]
+	}
+	return d
+}
+
+// rel is vecdiff.Rel from the sums.
+func (d driftSums) rel() float64 {
+	if d.den == 0 {
+		return math.Sqrt(d.num)
+	}
+	return math.Sqrt(d.num / d.den)
 }
 
 func (rec *reversibleRec) onStep(info integrators.StepInfo) error {
@@ -102,10 +126,13 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 	bar := make([]float64, len(state))
 	g := &Gradients{Y0: make([]float64, dim), Theta: make([]float64, f.NumParams())}
 	evals0 := st.Evals()
+	rec.drifts = rec.drifts[:0]
 	r.addOutputCotangents(n, dY, bar[:dim])
 	for i := n; i >= 1; i-- {
 		if c, ok := rec.ckpt[i]; ok && i != n {
-			g.Stats.Drift = math.Max(g.Stats.Drift, vecdiff.Rel(state, c))
+			d := driftOf(state, c)
+			rec.drifts = append(rec.drifts, d)
+			g.Stats.Drift = math.Max(g.Stats.Drift, d.rel())
 			copy(state, c)
 			g.Stats.Snaps++
 		}
@@ -122,22 +149,33 @@ func (rec *reversibleRec) backward(dY [][]float64) (*Gradients, error) {
 	// Drift at the initial value, on the whole carried state.
 	init := make([]float64, len(state))
 	st.Init(f, r.t0, r.y0, init)
-	g.Stats.Drift = math.Max(g.Stats.Drift, vecdiff.Rel(state, init))
+	d := driftOf(state, init)
+	rec.drifts = append(rec.drifts, d)
+	g.Stats.Drift = math.Max(g.Stats.Drift, d.rel())
 	rec.adj.InitVJP(f, r.t0, r.y0, bar, g.Y0, g.Theta)
 	g.Stats.VJPEvals += rec.adj.InitVJPs() // the baselines' initial state involves f(t0, y0)
 	g.Stats.FuncEvals = st.Evals() - evals0
 	if !allFinite(g.Y0) || !allFinite(g.Theta) {
 		return nil, fmt.Errorf("ad: reversible gradient: non-finite gradient (drift %.3g over %d steps): %w", g.Stats.Drift, n, integrators.ErrNonFinite)
 	}
-	if tol := rec.g.DriftTol; tol > 0 && g.Stats.Drift > tol {
-		err := fmt.Errorf("ad: reversible gradient over %d steps of %s: drift %.3g > DriftTol %g (set Reversible.CheckpointEvery, or raise λ towards 1 on dissipative problems): %w",
-			n, r.cfg.Method.Name(), g.Stats.Drift, tol, ErrDrift)
-		if rec.g.Warn == nil {
-			return nil, err
-		}
-		rec.g.Warn(err)
+	if err := rec.g.guard(g.Stats.Drift, n, r.cfg.Method); err != nil {
+		return nil, err
 	}
 	return g, nil
+}
+
+// guard applies DriftTol and Warn to the drift of a backward pass over n
+// steps of method m: an error when the pass must fail.
+func (g Reversible) guard(drift float64, n int, m integrators.Method) error {
+	if tol := g.DriftTol; tol > 0 && drift > tol {
+		err := fmt.Errorf("ad: reversible gradient over %d steps of %s: drift %.3g > DriftTol %g (set Reversible.CheckpointEvery, or raise λ towards 1 on dissipative problems): %w",
+			n, m.Name(), drift, tol, ErrDrift)
+		if g.Warn == nil {
+			return err
+		}
+		g.Warn(err)
+	}
+	return nil
 }
 
 func allFinite(v []float64) bool {

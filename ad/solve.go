@@ -156,6 +156,17 @@ func Solve(f Field, t0, t1 float64, y0 []float64, cfg Config) (*Trace, error) {
 // ControlTerm: a controlled equation in increment form) from y0 at t0 to
 // t1 and keeps what cfg.Gradient needs to differentiate the result. Bind
 // the field's parameters before calling it.
+//
+// An ODE term of a ParallelField of several parts, solved on a grid fixed
+// before the solve (Fixed or Grid control) with a Runge–Kutta tableau or a
+// reversible method of this module and any Gradient, runs one whole solve
+// per part (the part's rows on the part's GraphField, on its own
+// goroutine), and the Trace's backward pass likewise: each core keeps its
+// rows through the solve. The outputs and ∂L/∂y0 are the parts' rows and
+// ∂L/∂θ their sum, as one solve of the batch gives them to round-off. An
+// error in a part (a non-finite state) is the error of the first step that
+// fails in any part, naming its rows. Adaptive control (whose error norm
+// couples the rows) and other methods split every call of the field.
 func SolveTerm(term Term, t0, t1 float64, y0 []float64, cfg Config) (*Trace, error) {
 	if term == nil {
 		return nil, errors.New("ad: SolveTerm: nil term")
@@ -163,30 +174,47 @@ func SolveTerm(term Term, t0, t1 float64, y0 []float64, cfg Config) (*Trace, err
 	if len(y0) != term.StateLen() {
 		return nil, fmt.Errorf("ad: Solve: y0 has %d entries, the field's state has %d", len(y0), term.StateLen())
 	}
-	f := term
 	cfg = cfg.withDefaults()
+	if pf := splitField(term, cfg); pf != nil {
+		return solveSplit(pf, term, t0, t1, y0, cfg)
+	}
+	tr, _, err := solveTerm(term, t0, t1, y0, cfg)
+	return tr, err
+}
+
+// solveTerm is SolveTerm's solve on one goroutine, with cfg's defaults
+// set; accepted counts the steps accepted before an error.
+func solveTerm(term Term, t0, t1 float64, y0 []float64, cfg Config) (tr *Trace, accepted int, err error) {
+	f := term
 	r := &run{term: term, cfg: cfg, t0: t0, t1: t1, y0: append([]float64(nil), y0...)}
 	rec, err := cfg.Gradient.newRecorder(r)
 	if err != nil {
-		return nil, err
+		return nil, accepted, err
 	}
 	var saver *stepSaver
 	if cfg.SaveSteps {
 		if cfg.SaveAt != nil {
-			return nil, errors.New("ad: Solve: Config sets both SaveSteps and SaveAt; set one")
+			return nil, accepted, errors.New("ad: Solve: Config sets both SaveSteps and SaveAt; set one")
 		}
 		saver = &stepSaver{recorder: rec, ys: [][]float64{append([]float64(nil), y0...)}}
 		rec = saver
 	}
 	sol, err := integrators.Solve(
 		integrators.Problem{Term: term, T0: t0, T1: t1, Y0: y0},
-		integrators.Options{Method: cfg.Method, Control: cfg.Control, SaveAt: cfg.SaveAt, MaxSteps: cfg.MaxSteps, OnStep: rec.onStep},
+		integrators.Options{Method: cfg.Method, Control: cfg.Control, SaveAt: cfg.SaveAt, MaxSteps: cfg.MaxSteps, OnStep: func(info integrators.StepInfo) error {
+			accepted = info.Index - 1 // an error in rec.onStep stops before this step
+			if err := rec.onStep(info); err != nil {
+				return err
+			}
+			accepted = info.Index
+			return nil
+		}},
 	)
 	if ferr := f.Err(); ferr != nil {
-		return nil, fmt.Errorf("ad: vector field: %w", ferr)
+		return nil, accepted, fmt.Errorf("ad: vector field: %w", ferr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ad: %w", err)
+		return nil, accepted, fmt.Errorf("ad: %w", err)
 	}
 	r.sol = sol
 	if saver != nil {
@@ -201,10 +229,10 @@ func SolveTerm(term Term, t0, t1 float64, y0 []float64, cfg Config) (*Trace, err
 		}
 	}
 	if k != len(sol.T) {
-		return nil, fmt.Errorf("ad: output time %g is not a step time", sol.T[k])
+		return nil, accepted, fmt.Errorf("ad: output time %g is not a step time", sol.T[k])
 	}
 	return &Trace{T: sol.T, Y: sol.Y, Stats: sol.Stats, StepTimes: sol.StepTimes,
-		HeldBytes: rec.heldBytes() + 8*(len(sol.StepTimes)+len(sol.State)), run: r, rec: rec}, nil
+		HeldBytes: rec.heldBytes() + 8*(len(sol.StepTimes)+len(sol.State)), run: r, rec: rec}, accepted, nil
 }
 
 // Backward returns ∂L/∂y0 and ∂L/∂θ given dY[k] = ∂L/∂Y[k] for every output

@@ -216,7 +216,12 @@ func WithDriftGuard(every int, tol float64, warn func(error)) Option {
 }
 
 // WithWorkers evaluates the vector field on n goroutines, each taking a
-// share of the batch (ad.CompileParallel).
+// share of the batch (ad.CompileParallel). The field must be row-wise
+// (each row of f depends on its own row of y only), which MLP fields are.
+// On fixed steps (WithSteps, WithStepSize, or a Grid controller) each
+// goroutine solves its rows whole, forward and backward; on adaptive steps
+// every evaluation of the field is split instead (the step size is chosen
+// over all rows). ODE blocks only: CDE and SDE blocks refuse it.
 func WithWorkers(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
