@@ -379,7 +379,7 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m.ValLoss, m.ValAccuracy, err = evaluate(evals, val, per, cfg.EvalLimit); err != nil {
+		if m.ValLoss, m.ValAccuracy, err = evaluate(evals, val, per, cfg.EvalLimit, nil); err != nil {
 			return nil, fmt.Errorf("train: validating after epoch %d: %w", epoch, err)
 		}
 		bar.done(fmt.Sprintf("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f, %.0f examples/s, %.0f s",
@@ -418,41 +418,66 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 // batches of batch examples split over workers evaluation nets. It is how
 // a test set is measured: once, after Fit.
 func Evaluate(build Builder, learnables G.Nodes, ds Source, batch, workers int) (loss, accuracy float64, err error) {
-	if workers < 1 || batch < workers || batch%workers != 0 {
-		return 0, 0, fmt.Errorf("train: evaluating in batches of %d over %d workers: want a positive multiple", batch, workers)
-	}
-	if ds.Len() == 0 {
-		return 0, 0, errors.New("train: evaluating on an empty set")
-	}
-	values, err := valuesOf(learnables)
+	ws, err := evalWorkers(build, learnables, ds, batch, workers)
+	defer closeWorkers(ws)
 	if err != nil {
 		return 0, 0, err
 	}
-	var ws []*worker
-	defer func() {
-		for _, w := range ws {
-			w.vm.Close()
-		}
-	}()
+	return evaluate(ws, ds, batch/workers, 0, nil)
+}
+
+// Predict returns the logits of the weights in learnables on every example
+// of ds, row i for example i, computed as Evaluate computes them: for an
+// ensemble, whose members' predictions are combined afterwards.
+func Predict(build Builder, learnables G.Nodes, ds Source, batch, workers int) ([][]float64, error) {
+	ws, err := evalWorkers(build, learnables, ds, batch, workers)
+	defer closeWorkers(ws)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, ds.Len())
+	_, _, err = evaluate(ws, ds, batch/workers, 0, func(i int, row []float64) { out[i] = append([]float64(nil), row...) })
+	return out, err
+}
+
+func closeWorkers(ws []*worker) {
+	for _, w := range ws {
+		w.vm.Close()
+	}
+}
+
+// evalWorkers builds workers evaluation nets of batch/workers examples
+// holding the values of learnables.
+func evalWorkers(build Builder, learnables G.Nodes, ds Source, batch, workers int) (ws []*worker, err error) {
+	if workers < 1 || batch < workers || batch%workers != 0 {
+		return nil, fmt.Errorf("train: evaluating in batches of %d over %d workers: want a positive multiple", batch, workers)
+	}
+	if ds.Len() == 0 {
+		return nil, errors.New("train: evaluating on an empty set")
+	}
+	values, err := valuesOf(learnables)
+	if err != nil {
+		return nil, err
+	}
 	for i := 0; i < workers; i++ {
 		w, err := newWorker(build, batch/workers, false)
 		if err != nil {
-			return 0, 0, fmt.Errorf("train: building the evaluation model: %w", err)
+			return ws, fmt.Errorf("train: building the evaluation model: %w", err)
 		}
 		ws = append(ws, w)
 		if len(w.net.Learnables) != len(learnables) {
-			return 0, 0, fmt.Errorf("train: the builder made %d learnables, %d given", len(w.net.Learnables), len(learnables))
+			return ws, fmt.Errorf("train: the builder made %d learnables, %d given", len(w.net.Learnables), len(learnables))
 		}
 		for k, n := range w.net.Learnables {
 			if n.Name() != learnables[k].Name() {
-				return 0, 0, fmt.Errorf("train: learnable %d is %q in the builder's net, %q given", k, n.Name(), learnables[k].Name())
+				return ws, fmt.Errorf("train: learnable %d is %q in the builder's net, %q given", k, n.Name(), learnables[k].Name())
 			}
 		}
 		if err := setNodeValues(w.net.Learnables, values); err != nil {
-			return 0, 0, err
+			return ws, err
 		}
 	}
-	return evaluate(ws, ds, batch/workers, 0)
+	return ws, nil
 }
 
 // runWorkers fills each worker's batch and runs the workers' machines
@@ -477,7 +502,7 @@ func runWorkers(ws []*worker, ds Source, idx []int, per int) error {
 // evaluate returns the mean loss and the accuracy over ds (or its first
 // limit examples); the last, partial batch is padded with
 // repeats and only its real examples count.
-func evaluate(ws []*worker, ds Source, per, limit int) (float64, float64, error) {
+func evaluate(ws []*worker, ds Source, per, limit int, keep func(i int, logits []float64)) (float64, float64, error) {
 	n := ds.Len()
 	if limit > 0 && limit < n {
 		n = limit
@@ -514,6 +539,17 @@ func evaluate(ws []*worker, ds Source, per, limit int) (float64, float64, error)
 				}
 				right += r
 				counted += k
+				if keep != nil {
+					d := w.logits.(*tensor.Dense)
+					classes := d.Shape()[1]
+					row := make([]float64, classes)
+					for j, i := range part[:k] {
+						for c := range row {
+							row[c] = at(d, j*classes+c)
+						}
+						keep(i, row)
+					}
+				}
 			}
 			w.vm.Reset()
 		}

@@ -75,3 +75,45 @@ func (s *Subset) SetEpoch(epoch int) {
 }
 
 var _ EpochSource = (*Subset)(nil)
+
+// StratifiedFolds divides the examples into k folds for k-fold
+// cross-validation, class by class: each class's examples, shuffled from
+// seed, are dealt to the folds in turn, the dealing going on from class to
+// class, so that every fold holds about a k-th of every class and the
+// folds' sizes differ by at most one. A class of one example is in no fold
+// (it stays in every training part). Each fold is in increasing order.
+func StratifiedFolds(labels []int, k int, seed uint64) ([][]int, error) {
+	if k < 2 {
+		return nil, fmt.Errorf("train: %d folds: want ≥ 2", k)
+	}
+	byClass := map[int][]int{}
+	var classes []int
+	for i, l := range labels {
+		if _, ok := byClass[l]; !ok {
+			classes = append(classes, l)
+		}
+		byClass[l] = append(byClass[l], i)
+	}
+	slices.Sort(classes)
+	rng := rand.New(rand.NewPCG(seed, 0xf01d5))
+	folds := make([][]int, k)
+	next := 0
+	for _, c := range classes {
+		idx := byClass[c]
+		if len(idx) < 2 {
+			continue
+		}
+		rng.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+		for _, i := range idx {
+			folds[next] = append(folds[next], i)
+			next = (next + 1) % k
+		}
+	}
+	for f := range folds {
+		if len(folds[f]) == 0 {
+			return nil, fmt.Errorf("train: %d folds of %d examples leave fold %d empty", k, len(labels), f+1)
+		}
+		slices.Sort(folds[f])
+	}
+	return folds, nil
+}

@@ -123,6 +123,35 @@ func TestFitSelectsOnValidation(t *testing.T) {
 		if _, _, err := Evaluate(toyModel, res.Net.Learnables[1:], te, 20, 1); err == nil {
 			t.Error("Evaluate with missing learnables: no error")
 		}
+		// Predict gives every example's logits (60 examples in batches of
+		// 16 over 2 workers: a padded last batch), whose arg-max is the
+		// accuracy Evaluate reports, whatever the batch.
+		_, teAcc, err := Evaluate(toyModel, res.Net.Learnables, te, 20, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, err := Predict(toyModel, res.Net.Learnables, te, 16, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(logits) != te.Len() {
+			t.Fatalf("Predict: %d rows for %d examples", len(logits), te.Len())
+		}
+		right := 0
+		for i, row := range logits {
+			if len(row) == 0 {
+				t.Fatalf("Predict: no logits for example %d", i)
+			}
+			if argmax(row) == te.Label(i) {
+				right++
+			}
+		}
+		if got := float64(right) / float64(te.Len()); got != teAcc {
+			t.Errorf("Predict's arg-max accuracy %v, Evaluate's %v", got, teAcc)
+		}
+		if _, err := Predict(toyModel, res.Net.Learnables[1:], te, 16, 2); err == nil {
+			t.Error("Predict with missing learnables: no error")
+		}
 	}
 }
 
@@ -164,5 +193,82 @@ func TestLastProgress(t *testing.T) {
 		if got := lastProgress(ep(c.acc, c.loss)); got != c.want {
 			t.Errorf("accuracies %v, losses %v: last progress at epoch %d, want %d", c.acc, c.loss, got, c.want)
 		}
+	}
+}
+
+func argmax(row []float64) int {
+	best := 0
+	for c, v := range row {
+		if v > row[best] {
+			best = c
+		}
+	}
+	return best
+}
+
+// TestStratifiedFolds: the folds are disjoint, cover every example of a
+// class of two or more (a single example is in none), hold each class
+// within one of a k-th, differ in size by at most one, and follow the seed.
+func TestStratifiedFolds(t *testing.T) {
+	labels := []int{}
+	for c, n := range []int{13, 7, 1, 22, 3} {
+		for range n {
+			labels = append(labels, c)
+		}
+	}
+	for _, k := range []int{2, 3, 5} {
+		folds, err := StratifiedFolds(labels, k, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[int]int{}
+		for f, fold := range folds {
+			if !slices.IsSorted(fold) {
+				t.Fatalf("fold %d not sorted", f)
+			}
+			for _, i := range fold {
+				seen[i]++
+			}
+		}
+		for i, l := range labels {
+			want := 1
+			if l == 2 {
+				want = 0
+			}
+			if seen[i] != want {
+				t.Fatalf("k %d: example %d (class %d) in %d folds, want %d", k, i, l, seen[i], want)
+			}
+		}
+		minSize, maxSize := len(labels), 0
+		for _, fold := range folds {
+			minSize, maxSize = min(minSize, len(fold)), max(maxSize, len(fold))
+			count := map[int]int{}
+			for _, i := range fold {
+				count[labels[i]]++
+			}
+			for c, n := range []int{13, 7, 1, 22, 3} {
+				if n < 2 {
+					continue
+				}
+				lo, hi := n/k, (n+k-1)/k
+				if count[c] < lo || count[c] > hi {
+					t.Fatalf("k %d: class %d (%d examples) has %d in a fold, want %d–%d", k, c, n, count[c], lo, hi)
+				}
+			}
+		}
+		if maxSize-minSize > 1 {
+			t.Fatalf("k %d: fold sizes %d–%d", k, minSize, maxSize)
+		}
+		again, _ := StratifiedFolds(labels, k, 9)
+		other, _ := StratifiedFolds(labels, k, 10)
+		if !slices.EqualFunc(folds, again, slices.Equal) || slices.EqualFunc(folds, other, slices.Equal) {
+			t.Errorf("k %d: folds do not follow the seed", k)
+		}
+	}
+	if _, err := StratifiedFolds(labels, 1, 1); err == nil {
+		t.Error("one fold: no error")
+	}
+	if _, err := StratifiedFolds([]int{0, 0, 1}, 5, 1); err == nil {
+		t.Error("5 folds of 2 usable examples: no error")
 	}
 }

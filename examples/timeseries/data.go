@@ -37,6 +37,38 @@ func splitSet(d *train.TSDataset, frac float64, seed uint64) (fit, val *train.TS
 	return pick(fi), pick(vi), nil
 }
 
+// foldSets splits d into k stratified folds (train.StratifiedFolds) and
+// returns, per fold, the training part (the other folds and any class of
+// one series) and the validation part (the fold).
+func foldSets(d *train.TSDataset, k int, seed uint64) ([][2]*train.TSDataset, error) {
+	labels := make([]int, len(d.Series))
+	for i, s := range d.Series {
+		labels[i] = s.Label
+	}
+	folds, err := train.StratifiedFolds(labels, k, seed)
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]*train.TSDataset
+	for _, fold := range folds {
+		inFold := make([]bool, len(labels))
+		for _, i := range fold {
+			inFold[i] = true
+		}
+		fit, val := *d, *d
+		fit.Series, val.Series = nil, nil
+		for i, s := range d.Series {
+			if inFold[i] {
+				val.Series = append(val.Series, s)
+			} else {
+				fit.Series = append(fit.Series, s)
+			}
+		}
+		out = append(out, [2]*train.TSDataset{&fit, &val})
+	}
+	return out, nil
+}
+
 // normaliser standardises each channel with the statistics of the series
 // it was fitted on (the fitting part of the training file only): with
 // mean and standard deviation, or, robustly, x ↦ asinh((x − median)/s)
@@ -223,6 +255,10 @@ type source struct {
 	rng         *rand.Rand
 	obs         [][][]float64 // per series: observations incl. the time channel
 	times       [][]float64
+	// Windowed model: per series, every window's path and initial values.
+	win   *windowPlan
+	wpath [][]layers.Path
+	wx0   [][][]float64
 }
 
 type sourceConfig struct {
@@ -236,15 +272,27 @@ type sourceConfig struct {
 	// (its time stays a channel); otherwise observation i lies at
 	// i/(maxLen−1) and a shorter series ends early.
 	stretch bool
-	qv      bool // a cumulative quadratic variation channel per value channel
+	// instance adds, per channel, the series' own standardisation of it
+	// ((x − its mean)/its standard deviation) and the logarithm of its
+	// standard deviation against the training set's scale, a constant.
+	instance bool
+	qv       bool        // a cumulative quadratic variation channel per value channel
+	win      *windowPlan // the windowed model's windows (nil: one solve per series)
 }
 
 func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
-	s := &source{set: d, dims: d.Dims, channels: channelsFor(d.Dims, sc.counts), interp: sc.interp, timeScale: sc.timeScale, grid: sc.grid}
+	dims := d.Dims
+	if sc.instance {
+		dims *= 3
+	}
+	s := &source{set: d, dims: dims, channels: channelsFor(dims, sc.counts), interp: sc.interp, timeScale: sc.timeScale, grid: sc.grid}
 	if sc.qv {
 		s.channels += d.Dims
 	}
-	if s.interp == logsig {
+	if sc.win != nil {
+		s.win = sc.win
+		s.channels += s.channels * (s.channels - 1) / 2
+	} else if s.interp == logsig {
 		if len(sc.grid) < 2 {
 			return nil, fmt.Errorf("a log-signature path needs the solver's step boundaries")
 		}
@@ -277,6 +325,9 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 				}
 			}
 		}
+		if sc.instance {
+			instanceChannels(values, ser.Values, sc.norm)
+		}
 		obs, err := layers.Augment(clock, values, true, sc.counts)
 		if err != nil {
 			return nil, fmt.Errorf("series %d: %w", k+1, err)
@@ -286,6 +337,15 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		}
 		for _, row := range obs {
 			row[0] *= sc.timeScale
+		}
+		s.obs, s.times = append(s.obs, obs), append(s.times, times)
+		if s.win != nil {
+			ps, x0s, err := s.win.paths(times, obs)
+			if err != nil {
+				return nil, fmt.Errorf("series %d: %w", k+1, err)
+			}
+			s.wpath, s.wx0 = append(s.wpath, ps), append(s.wx0, x0s)
+			continue
 		}
 		p, err := s.path(times, obs)
 		if err != nil {
@@ -297,7 +357,6 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 			return nil, fmt.Errorf("series %d: %w", k+1, err)
 		}
 		s.paths, s.x0 = append(s.paths, p), append(s.x0, x0)
-		s.obs, s.times = append(s.obs, obs), append(s.times, times)
 	}
 	return s, nil
 }
@@ -337,6 +396,9 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 	}
 	x, y := xd.Float64s(), yd.Float64s()
 	clear(y)
+	if s.win != nil {
+		return s.fillWindows(n, x, y, idx)
+	}
 	paths := make([]layers.Path, len(idx))
 	classes := len(y) / len(idx)
 	for r, i := range idx {
@@ -359,23 +421,57 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 	return cde.SetPaths(paths)
 }
 
+// fillWindows is Fill for the windowed model: row r·W + w is window w of
+// the batch's series r.
+func (s *source) fillWindows(n *train.Net, x, y []float64, idx []int) error {
+	nw := len(s.win.wins)
+	paths := make([]layers.Path, 0, len(idx)*nw)
+	classes := len(y) / len(idx)
+	for r, i := range idx {
+		y[r*classes+s.Label(i)] = 1
+		ps, x0s := s.wpath[i], s.wx0[i]
+		if s.noise > 0 || s.drop > 0 {
+			times, noisy := s.noisy(i)
+			var err error
+			if ps, x0s, err = s.win.paths(times, noisy); err != nil {
+				return err
+			}
+		}
+		for w := range nw {
+			row := r*nw + w
+			copy(x[row*s.channels:(row+1)*s.channels], x0s[w])
+		}
+		paths = append(paths, ps...)
+	}
+	cde, ok := s.m.cdes[n]
+	if !ok {
+		return fmt.Errorf("net without a CDE block")
+	}
+	return cde.SetPaths(paths)
+}
+
 // augmented is series i with noise on its standardised values (not on
 // time or counts) and interior observations dropped at random.
 func (s *source) augmented(i int) (layers.Path, error) {
-	var noisy [][]float64
-	var times []float64
+	times, noisy := s.noisy(i)
+	return s.path(times, noisy)
+}
+
+// noisy is series i's observations with noise on its standardised values
+// and interior observations dropped at random.
+func (s *source) noisy(i int) (times []float64, noisy [][]float64) {
 	last := len(s.obs[i]) - 1
 	for k, row := range s.obs[i] {
 		if k > 0 && k < last && s.drop > 0 && s.rng.Float64() < s.drop {
 			continue // an irregularly sampled copy: the end points stay
 		}
 		row = append([]float64(nil), row...)
-		for c := 1; c <= s.dims; c++ {
+		for c := 1; c <= s.noised(); c++ {
 			row[c] += s.noise * s.rng.NormFloat64()
 		}
 		noisy, times = append(noisy, row), append(times, s.times[i][k])
 	}
-	return s.path(times, noisy)
+	return times, noisy
 }
 
 // quadraticVariation appends to every observation row, per value channel,
@@ -401,4 +497,61 @@ func quadraticVariation(obs, values [][]float64, scale float64) [][]float64 {
 		obs[i] = append(obs[i], qv...)
 	}
 	return obs
+}
+
+// noised is the number of value channels (after time) the augmentation
+// puts noise on: the standardised values and, with instance channels,
+// their per-series standardisation, not the constant log-scales.
+func (s *source) noised() int {
+	if s.dims != s.set.Dims {
+		return 2 * s.set.Dims
+	}
+	return s.dims
+}
+
+// instanceChannels appends to every observation row, per channel c of the
+// raw series, the value standardised by the series' own mean and standard
+// deviation of c, and ln(σ_series/σ_training) of c (clamped to ±20, then
+// divided by 3), constant over the series, which keeps the level the
+// per-series standardisation removes. A channel constant within a series
+// gets 0 for both.
+func instanceChannels(values [][]float64, raw [][]float64, norm normaliser) {
+	dims := len(raw)
+	mean, sd := make([]float64, dims), make([]float64, dims)
+	for c, ch := range raw {
+		n := 0.0
+		for _, v := range ch {
+			if !math.IsNaN(v) {
+				mean[c] += v
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		mean[c] /= n
+		for _, v := range ch {
+			if !math.IsNaN(v) {
+				sd[c] += (v - mean[c]) * (v - mean[c])
+			}
+		}
+		sd[c] = math.Sqrt(sd[c] / n)
+	}
+	for i, row := range values {
+		add := make([]float64, 2*dims)
+		for c := range dims {
+			z, ls := math.NaN(), 0.0
+			if sd[c] > 0 && norm.std[c] > 0 {
+				ls = max(-20, min(20, math.Log(sd[c]/norm.std[c]))) / 3
+			}
+			if i < len(raw[c]) && !math.IsNaN(raw[c][i]) {
+				z = 0
+				if sd[c] > 0 {
+					z = (raw[c][i] - mean[c]) / sd[c]
+				}
+			}
+			add[c], add[dims+c] = z, ls
+		}
+		values[i] = append(row, add...)
+	}
 }

@@ -23,7 +23,10 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"time"
+
+	G "gorgonia.org/gorgonia"
 
 	"github.com/revode/revode/ad"
 	"github.com/revode/revode/integrators"
@@ -40,57 +43,65 @@ func main() {
 
 // result is the final JSON line.
 type result struct {
-	Dataset      string   `json:"dataset"`
-	TestAccuracy float64  `json:"test_accuracy"`
-	ValAccuracy  float64  `json:"val_accuracy"`
-	BaselineDTW  *float64 `json:"baseline_dtw"` // null with -baseline=false
-	BaselineED   *float64 `json:"baseline_ed"`  // null also when lengths differ
-	Seconds      float64  `json:"seconds"`
-	Grad         string   `json:"grad"`
-	Interp       string   `json:"interp"`
-	Steps        int      `json:"solver_steps"`
-	OptSteps     int      `json:"optimizer_steps"`
-	Subsampled   bool     `json:"subsampled"`
-	Epochs       int      `json:"epochs"`
-	BestEpoch    int      `json:"best_epoch"`
-	Stopped      bool     `json:"early_stopped"`
+	Dataset      string    `json:"dataset"`
+	TestAccuracy float64   `json:"test_accuracy"`
+	ValAccuracy  float64   `json:"val_accuracy"`
+	BaselineDTW  *float64  `json:"baseline_dtw"` // null with -baseline=false
+	BaselineED   *float64  `json:"baseline_ed"`  // null also when lengths differ
+	Seconds      float64   `json:"seconds"`
+	Grad         string    `json:"grad"`
+	Interp       string    `json:"interp"`
+	Steps        int       `json:"solver_steps"`
+	OptSteps     int       `json:"optimizer_steps"`
+	Subsampled   bool      `json:"subsampled"`
+	Epochs       int       `json:"epochs"`
+	BestEpoch    int       `json:"best_epoch"`
+	Stopped      bool      `json:"early_stopped"`
+	Members      int       `json:"members"`
+	MemberVal    []float64 `json:"member_val_accuracy,omitempty"`
+	MemberTest   []float64 `json:"member_test_accuracy,omitempty"`
 }
 
 func run(args []string, stdout, log io.Writer) error {
 	fs := flag.NewFlagSet("timeseries", flag.ContinueOnError)
 	var (
-		trainPath = fs.String("train", "data/JapaneseVowels/JapaneseVowels_TRAIN.ts", "training set (.ts)")
-		testPath  = fs.String("test", "data/JapaneseVowels/JapaneseVowels_TEST.ts", "test set (.ts), read once at the end")
-		valFrac   = fs.Float64("val", 0.2, "fraction of the training series held out (stratified) for validation: model selection and early stopping")
-		hidden    = fs.Int("hidden", 32, "dimension of the CDE state")
-		width     = fs.Int("width", 64, "hidden width of the CDE's matrix field")
-		interpArg = fs.String("interp", "auto", "control path: hermite (C¹ cubic, derivative form), linear (derivative form), increments (linear, ΔX per step), logsig (depth-2 log-signature of the linear path per step: increments and Lévy areas, a Neural RDE), auto (hermite when every step is one observation interval, else logsig; increments under -steps)")
-		maxSteps  = fs.Int("max-steps", 0, "solver steps at most: one step per observation interval up to this, then each step spans several whole intervals (0: what -max-work allows for -opt-steps, between 32 and 256)")
-		steps     = fs.Int("steps", 0, "fixed solver steps over the span, overriding the observation-grid rule (0: the rule)")
-		solver    = fs.String("solver", "rk4", "base tableau of the reversible solver")
-		gradName  = fs.String("grad", "reversible", "gradient method: reversible, backprop, checkpoint, adjoint")
-		optSteps  = fs.Int("opt-steps", 1000, "optimiser steps of training (fewer when -max-work caps them)")
-		maxWork   = fs.Float64("max-work", 1.2e6, "cap on optimiser steps × batch rows per worker × solver steps, which bounds the run time; a set above it trains fewer optimiser steps and says so")
-		epochs    = fs.Int("epochs", 0, "training epochs, overriding -opt-steps (0: from -opt-steps)")
-		batch     = fs.Int("batch", 0, "minibatch size (0: a tenth of the training series, between 8 and 32)")
-		patience  = fs.Int("patience", -1, "early stopping: epochs without a better validation result (-1: a quarter of the epochs; 0: off)")
-		lr        = fs.Float64("lr", 3e-3, "peak learning rate (cosine schedule with warm-up)")
-		wd        = fs.Float64("weight-decay", 1e-3, "decoupled weight decay")
-		seed      = fs.Uint64("seed", 1, "seed of the split, the weights, the batches and the noise")
-		runDir    = fs.String("run", "runs/timeseries", "run directory")
-		resume    = fs.Bool("resume", false, "resume from the run directory")
-		workers   = fs.Int("workers", 2, "data-parallel workers")
-		emaD      = fs.Float64("ema", 0.98, "decay of the moving average of the weights that is evaluated and checkpointed (0: off)")
-		drop      = fs.Float64("drop", 0, "augmentation: drop each interior observation of a training series with this probability each time a batch is drawn")
-		fscale    = fs.Float64("field-scale", 0.2, "scale of the matrix field's initial output layer (layers.OutputScale)")
-		tscale    = fs.Float64("time-scale", 10, "scale of the time channel, which runs from 0 to this at the longest series' end")
-		noise     = fs.Float64("noise", 0.3, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
-		readout   = fs.Int("readout", 8, "states the head reads: this many, evenly spaced over the span at step boundaries (1: the final state only)")
-		selectBy  = fs.String("select", "accuracy", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss) or loss (ties: the higher accuracy)")
-		scaling   = fs.String("scale", "robust", "channel standardisation from the training series: robust (asinh((x − median)/(1.4826·MAD))) or standard ((x − mean)/σ)")
-		spanArg   = fs.String("span", "stretch", "how series of unequal length fill the solve: stretch (every series' path spans the whole solve, its time a channel: the solution of a CDE does not depend on the parametrisation of its path, so the steps resolve every series alike) or absolute (observation i at i/(L−1), L the longest series: a shorter series ends early)")
-		qvFlag    = fs.Bool("qv", false, "add a channel per value channel: the cumulative quadratic variation Σ(Δx)² of its observations")
-		baseline  = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
+		trainPath  = fs.String("train", "data/JapaneseVowels/JapaneseVowels_TRAIN.ts", "training set (.ts)")
+		testPath   = fs.String("test", "data/JapaneseVowels/JapaneseVowels_TEST.ts", "test set (.ts), read once at the end")
+		valFrac    = fs.Float64("val", 0.2, "fraction of the training series held out (stratified) for validation: model selection and early stopping")
+		hidden     = fs.Int("hidden", 32, "dimension of the CDE state")
+		width      = fs.Int("width", 64, "hidden width of the CDE's matrix field")
+		interpArg  = fs.String("interp", "auto", "control path: hermite (C¹ cubic, derivative form), linear (derivative form), increments (linear, ΔX per step), logsig (depth-2 log-signature of the linear path per step: increments and Lévy areas, a Neural RDE), auto (hermite when every step is one observation interval, else logsig; increments under -steps)")
+		maxSteps   = fs.Int("max-steps", 0, "solver steps at most: one step per observation interval up to this, then each step spans several whole intervals (0: what -max-work allows for -opt-steps, between 32 and 256)")
+		steps      = fs.Int("steps", 0, "fixed solver steps over the span, overriding the observation-grid rule (0: the rule)")
+		solver     = fs.String("solver", "rk4", "base tableau of the reversible solver")
+		gradName   = fs.String("grad", "reversible", "gradient method: reversible, backprop, checkpoint, adjoint")
+		optSteps   = fs.Int("opt-steps", 1000, "optimiser steps of training (fewer when -max-work caps them)")
+		maxWork    = fs.Float64("max-work", 1.2e6, "cap on optimiser steps × batch rows per worker × solver steps, which bounds the run time; a set above it trains fewer optimiser steps and says so")
+		epochs     = fs.Int("epochs", 0, "training epochs, overriding -opt-steps (0: from -opt-steps)")
+		batch      = fs.Int("batch", 0, "minibatch size (0: a tenth of the training series, between 8 and 32)")
+		patience   = fs.Int("patience", -1, "early stopping: epochs without a better validation result (-1: a quarter of the epochs; 0: off)")
+		lr         = fs.Float64("lr", 3e-3, "peak learning rate (cosine schedule with warm-up)")
+		wd         = fs.Float64("weight-decay", 1e-3, "decoupled weight decay")
+		seed       = fs.Uint64("seed", 1, "seed of the split, the weights, the batches and the noise")
+		runDir     = fs.String("run", "runs/timeseries", "run directory")
+		resume     = fs.Bool("resume", false, "resume from the run directory")
+		workers    = fs.Int("workers", 2, "data-parallel workers")
+		emaD       = fs.Float64("ema", 0.98, "decay of the moving average of the weights that is evaluated and checkpointed (0: off)")
+		drop       = fs.Float64("drop", 0, "augmentation: drop each interior observation of a training series with this probability each time a batch is drawn")
+		fscale     = fs.Float64("field-scale", 0.2, "scale of the matrix field's initial output layer (layers.OutputScale)")
+		tscale     = fs.Float64("time-scale", 10, "scale of the time channel, which runs from 0 to this at the longest series' end")
+		noise      = fs.Float64("noise", 0.3, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
+		readout    = fs.Int("readout", 8, "states the head reads: this many, evenly spaced over the span at step boundaries (1: the final state only)")
+		selectBy   = fs.String("select", "accuracy", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss) or loss (ties: the higher accuracy)")
+		scaling    = fs.String("scale", "robust", "channel standardisation from the training series: robust (asinh((x − median)/(1.4826·MAD))) or standard ((x − mean)/σ)")
+		spanArg    = fs.String("span", "stretch", "how series of unequal length fill the solve: stretch (every series' path spans the whole solve, its time a channel: the solution of a CDE does not depend on the parametrisation of its path, so the steps resolve every series alike) or absolute (observation i at i/(L−1), L the longest series: a shorter series ends early)")
+		instance   = fs.Bool("instance", false, "add per channel the series' own standardisation of it and the logarithm of its scale (a constant channel)")
+		qvFlag     = fs.Bool("qv", false, "add a channel per value channel: the cumulative quadratic variation Σ(Δx)² of its observations")
+		modelArg   = fs.String("model", "single", "single (one CDE solve over each series, read at -readout times) or windows (the CDE also over windows of 1/4, 1/16, … of each series, overlapping by half, its states pooled over the windows of each scale)")
+		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
+		scalesArg  = fs.Int("scales", 3, "windows model: at most this many window scales (ℓ = 1, 1/4, 1/16, …; a scale is used while its windows hold at least -win-steps observation intervals)")
+		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
+		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -130,21 +141,34 @@ func run(args []string, stdout, log io.Writer) error {
 	if trFile.Dims != teFile.Dims || len(trFile.Classes) != len(teFile.Classes) {
 		return fmt.Errorf("%s and %s do not match: %d/%d channels, %d/%d classes", *trainPath, *testPath, trFile.Dims, teFile.Dims, len(trFile.Classes), len(teFile.Classes))
 	}
-	fitSet, valSet, err := splitSet(trFile, *valFrac, *seed)
-	if err != nil {
-		return fmt.Errorf("-val: %w", err)
-	}
-	norm, err := fitNormaliser(fitSet)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *trainPath, err)
-	}
-	switch *scaling {
-	case "robust":
-		norm.fitRobust(fitSet)
-	case "standard":
-	default:
+	if *scaling != "robust" && *scaling != "standard" {
 		return fmt.Errorf("-scale %q: want robust or standard", *scaling)
 	}
+	if *membersArg < 0 {
+		return fmt.Errorf("-members %d: want ≥ 0 (0: as many as -max-work allows)", *membersArg)
+	}
+	// The splits: one stratified validation part (-val), or, for an
+	// ensemble, the folds of a stratified k-fold split with k = 1/val,
+	// member i validated on fold i and trained on the others.
+	type split struct{ fit, val *train.TSDataset }
+	var splits []split
+	nFolds := int(math.Round(1 / *valFrac))
+	if *membersArg == 1 || nFolds < 2 {
+		fitSet, valSet, err := splitSet(trFile, *valFrac, *seed)
+		if err != nil {
+			return fmt.Errorf("-val: %w", err)
+		}
+		splits = []split{{fitSet, valSet}}
+	} else {
+		folds, err := foldSets(trFile, nFolds, *seed)
+		if err != nil {
+			return fmt.Errorf("-val: %w", err)
+		}
+		for _, f := range folds {
+			splits = append(splits, split{f[0], f[1]})
+		}
+	}
+	fitSet := splits[0].fit
 	maxLen := max(longest(trFile), longest(teFile))
 	// Training length in optimiser steps, with the batch from the set's
 	// size; -max-work caps the work.
@@ -160,7 +184,7 @@ func run(args []string, stdout, log io.Writer) error {
 	// the budget allows it for the planned optimiser steps; coarser
 	// increments otherwise (measured on PLAID: 1000 optimiser steps on 32
 	// solver steps reach 57 % where 169 optimiser steps on 224 reach 43 %).
-	capSteps := stepCap(*maxSteps, *maxWork, *optSteps, b / *workers)
+	capSteps := stepCap(*maxSteps, *maxWork, *optSteps, b / *workers + workOverhead)
 	every, nSteps, h, err := solverGrid(maxLen, capSteps)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *trainPath, err)
@@ -188,65 +212,106 @@ func run(args []string, stdout, log io.Writer) error {
 	if *spanArg != "stretch" && *spanArg != "absolute" {
 		return fmt.Errorf("-span %q: want stretch or absolute", *spanArg)
 	}
-	sc := sourceConfig{norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag,
-		counts: trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)}
-	srcs := map[string]*source{}
-	for name, d := range map[string]*train.TSDataset{"training": fitSet, "validation": valSet, "test": teFile} {
-		if srcs[name], err = newSource(d, sc); err != nil {
-			return fmt.Errorf("%s series: %w", name, err)
+	var plan *windowPlan
+	switch *modelArg {
+	case "single":
+	case "windows":
+		if *steps > 0 || *maxSteps > 0 {
+			return fmt.Errorf("-model windows takes -win-steps, not -steps or -max-steps")
 		}
+		dims := trFile.Dims
+		if *instance {
+			dims *= 3
+		}
+		base := channelsFor(dims, trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile))
+		if *qvFlag {
+			base += trFile.Dims
+		}
+		wp, err := planWindows(maxLen, *winSteps, *scalesArg, base)
+		if err != nil {
+			return err
+		}
+		plan, interp, grid = &wp, logsig, nil
+		every, nSteps, h = 0, wp.steps, 1/float64(wp.steps)
+	default:
+		return fmt.Errorf("-model %q: want single or windows", *modelArg)
 	}
-	trSrc := srcs["training"]
-
-	m := &model{channels: trSrc.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: *seed, fieldScale: *fscale,
-		opts: []layers.Option{layers.WithMethod(integrators.NewReversible(tab)), layers.WithGradient(grad)},
-		cdes: map[*train.Net]*layers.CDE{}}
+	opts := []layers.Option{layers.WithMethod(integrators.NewReversible(tab)), layers.WithGradient(grad)}
 	if *steps > 0 {
-		m.opts = append(m.opts, layers.WithSteps(*steps))
+		opts = append(opts, layers.WithSteps(*steps))
 		every, nSteps, h = 0, *steps, 1/float64(*steps)
 	} else {
-		m.opts = append(m.opts, layers.WithStepSize(h))
+		opts = append(opts, layers.WithStepSize(h))
 	}
 	if interp == increments || interp == logsig {
-		m.opts = append(m.opts, layers.WithControlIncrements())
+		opts = append(opts, layers.WithControlIncrements())
 	}
 	if *readout < 1 {
 		return fmt.Errorf("-readout %d: want ≥ 1", *readout)
 	}
+	var readTimes []float64
 	if *readout > 1 {
-		m.readout = readoutTimes(*readout, nSteps, h)
+		readTimes = readoutTimes(*readout, nSteps, h)
 	}
-	for _, s := range srcs {
-		s.m = m
-	}
-	trSrc.noise, trSrc.drop, trSrc.seed = *noise, *drop, *seed
-	trSrc.SetEpoch(0)
 
 	perEpoch := len(fitSet.Series) / b
 	total, subsampled := *optSteps, false
+	rowsPer := float64(b / *workers)
+	if plan != nil {
+		rowsPer *= float64(len(plan.wins))
+	}
+	// Work of one member: optimiser steps × solver steps × (rows per
+	// worker + a fixed cost per call worth workOverhead rows).
+	unit := float64(nSteps) * (rowsPer + workOverhead)
 	if *epochs > 0 {
 		total = *epochs * perEpoch
-	} else if work := float64(total) * float64(b / *workers) * float64(nSteps); *maxWork > 0 && work > *maxWork {
-		total, subsampled = int(*maxWork/(float64(b / *workers)*float64(nSteps))), true
+	} else if work := float64(total) * unit; *maxWork > 0 && work > *maxWork {
+		total, subsampled = int(*maxWork/unit), true
 	}
 	nEpochs := max(1, (total+perEpoch-1)/perEpoch)
 	total = nEpochs * perEpoch
+	members := *membersArg
+	if members == 0 {
+		// As many members as the budget allows at this training length.
+		members = 1
+		if *maxWork > 0 {
+			members = max(1, min(len(splits), int(*maxWork/(float64(total)*unit))))
+		}
+	}
+	if members > len(splits) && len(splits) > 1 {
+		return fmt.Errorf("-members %d: at most %d (the folds of -val %g)", members, len(splits), *valFrac)
+	}
+	if members == 1 && len(splits) > 1 {
+		// One model after all: the single split, as -members 1 makes it.
+		fitSet, valSet, err := splitSet(trFile, *valFrac, *seed)
+		if err != nil {
+			return fmt.Errorf("-val: %w", err)
+		}
+		splits = []split{{fitSet, valSet}}
+	}
+	splits = splits[:members]
 	pat := *patience
 	if pat < 0 {
 		pat = max(5, nEpochs/4)
 	}
 	fmt.Fprintf(log, "%s: %d training series (%d held out for validation), %d test, %d channels, %d classes, up to %d observations\n",
-		trFile.Problem, len(trFile.Series), len(valSet.Series), len(teFile.Series), trFile.Dims, len(trFile.Classes), maxLen)
+		trFile.Problem, len(trFile.Series), len(splits[0].val.Series), len(teFile.Series), trFile.Dims, len(trFile.Classes), maxLen)
 	fmt.Fprintf(log, "solver: %d steps of reversible %s (%s path", nSteps, *solver, interp)
 	if every > 0 {
 		fmt.Fprintf(log, ", %d observation interval(s) per step", every)
 	}
+	if plan != nil {
+		fmt.Fprintf(log, " over each of %d windows: scales %v", len(plan.wins), plan.scales)
+	}
 	fmt.Fprintf(log, "); %d optimiser steps (%d epochs of %d batches of %d), early stopping after %d epochs without progress\n", total, nEpochs, perEpoch, b, pat)
+	if members > 1 {
+		fmt.Fprintf(log, "ensemble of %d members, member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", members, nFolds)
+	}
 	if subsampled {
-		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × rows per worker × solver steps within -max-work %.3g\n", total, *optSteps, *maxWork)
+		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) within -max-work %.3g\n", total, *optSteps, workOverhead, *maxWork)
 	}
 
-	out := result{Dataset: trFile.Problem, Grad: *gradName, Interp: string(interp), Steps: nSteps, Subsampled: subsampled}
+	out := result{Dataset: trFile.Problem, Grad: *gradName, Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members}
 	if *baseline {
 		t0 := time.Now()
 		dtw, err := train.NearestNeighbour(trFile, teFile, train.DTW, *workers)
@@ -265,30 +330,137 @@ func run(args []string, stdout, log io.Writer) error {
 		fmt.Fprintf(log, "1-NN baselines on the test set: DTW %.4f, Euclidean %s (%.0f s)\n", dtw, show(out.BaselineED), time.Since(t0).Seconds())
 	}
 
-	cfg := train.Config{Epochs: nEpochs, Batch: b, Workers: *workers, Seed: *seed, RunDir: *runDir, Resume: *resume, EMA: *emaD,
-		Patience: pat, RestoreBest: true, SelectBy: by, Log: log,
-		Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(max(1, total/20), total, 0.02)}}
-	res, err := train.Fit(m.build, trSrc, srcs["validation"], cfg)
-	if err != nil {
-		return err
+	// Train every member; the test set is read after all of them.
+	type trained struct {
+		m     *model
+		test  *source
+		learn G.Nodes
 	}
-	// The test set, once, with the weights of the best validation epoch.
-	_, testAcc, err := train.Evaluate(m.build, res.Net.Learnables, srcs["test"], b, *workers)
-	if err != nil {
-		return fmt.Errorf("evaluating on the test set: %w", err)
+	var done []trained
+	var valRight, valCount float64
+	for i, sp := range splits {
+		norm, err := fitNormaliser(sp.fit)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *trainPath, err)
+		}
+		if *scaling == "robust" {
+			norm.fitRobust(sp.fit)
+		}
+		sc := sourceConfig{win: plan, norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: *instance,
+			counts: trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)}
+		srcs := map[string]*source{}
+		for name, d := range map[string]*train.TSDataset{"training": sp.fit, "validation": sp.val, "test": teFile} {
+			if srcs[name], err = newSource(d, sc); err != nil {
+				return fmt.Errorf("%s series: %w", name, err)
+			}
+		}
+		trSrc := srcs["training"]
+		seedI := *seed + uint64(i)*1000
+		m := &model{channels: trSrc.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: seedI, fieldScale: *fscale,
+			opts: opts, cdes: map[*train.Net]*layers.CDE{}, win: plan, readout: readTimes}
+		for _, s := range srcs {
+			s.m = m
+		}
+		trSrc.noise, trSrc.drop, trSrc.seed = *noise, *drop, seedI
+		trSrc.SetEpoch(0)
+		dir := *runDir
+		if members > 1 && dir != "" {
+			dir = filepath.Join(dir, fmt.Sprintf("member-%d", i+1))
+			fmt.Fprintf(log, "member %d of %d (validation fold %d, run directory %s)\n", i+1, members, i+1, dir)
+		}
+		cfg := train.Config{Epochs: nEpochs, Batch: b, Workers: *workers, Seed: seedI, RunDir: dir, Resume: *resume, EMA: *emaD,
+			Patience: pat, RestoreBest: true, SelectBy: by, Log: log,
+			Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(max(1, total/20), total, 0.02)}}
+		res, err := train.Fit(m.build, trSrc, srcs["validation"], cfg)
+		if err != nil {
+			return err
+		}
+		done = append(done, trained{m, srcs["test"], res.Net.Learnables})
+		nv := float64(len(sp.val.Series))
+		valRight, valCount = valRight+res.Best*nv, valCount+nv
+		out.OptSteps += min(total, len(res.Epochs)*perEpoch)
+		out.Epochs, out.BestEpoch, out.Stopped = max(out.Epochs, len(res.Epochs)), res.BestEpoch, out.Stopped || res.Stopped
+		out.MemberVal = append(out.MemberVal, *round4(res.Best))
+		fmt.Fprintf(log, "member %d: weights of epoch %d (validation loss %.4f, accuracy %.4f)\n", i+1, res.BestEpoch, res.BestLoss, res.Best)
 	}
-	out.TestAccuracy, out.ValAccuracy = *round4(testAcc), *round4(res.Best)
-	out.OptSteps = min(total, len(res.Epochs)*perEpoch)
-	out.Epochs, out.BestEpoch, out.Stopped = len(res.Epochs), res.BestEpoch, res.Stopped
+	// The test set, once, with each member's weights of its best
+	// validation epoch; an ensemble averages the members' probabilities.
+	var testAcc float64
+	if len(done) == 1 {
+		var err error
+		if _, testAcc, err = train.Evaluate(done[0].m.build, done[0].learn, done[0].test, b, *workers); err != nil {
+			return fmt.Errorf("evaluating on the test set: %w", err)
+		}
+	} else {
+		prob := make([][]float64, len(teFile.Series))
+		for _, d := range done {
+			logits, err := train.Predict(d.m.build, d.learn, d.test, b, *workers)
+			if err != nil {
+				return fmt.Errorf("evaluating on the test set: %w", err)
+			}
+			right := 0
+			for k, row := range logits {
+				p := softmax(row)
+				if prob[k] == nil {
+					prob[k] = make([]float64, len(p))
+				}
+				for c := range p {
+					prob[k][c] += p[c] / float64(len(done))
+				}
+				if argmax(row) == teFile.Series[k].Label {
+					right++
+				}
+			}
+			out.MemberTest = append(out.MemberTest, *round4(float64(right) / float64(len(logits))))
+		}
+		right := 0
+		for k, p := range prob {
+			if argmax(p) == teFile.Series[k].Label {
+				right++
+			}
+		}
+		testAcc = float64(right) / float64(len(prob))
+	}
+	out.TestAccuracy, out.ValAccuracy = *round4(testAcc), *round4(valRight / valCount)
 	out.Seconds = math.Round(time.Since(start).Seconds())
-	fmt.Fprintf(log, "test accuracy %.4f with the weights of epoch %d (validation loss %.4f, accuracy %.4f); 1-NN DTW %s, Euclidean %s\n",
-		testAcc, res.BestEpoch, res.BestLoss, res.Best, show(out.BaselineDTW), show(out.BaselineED))
+	fmt.Fprintf(log, "test accuracy %.4f (%d member(s); validation accuracy %.4f); 1-NN DTW %s, Euclidean %s\n",
+		testAcc, members, valRight/valCount, show(out.BaselineDTW), show(out.BaselineED))
 	line, err := json.Marshal(out)
 	if err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, string(line))
 	return err
+}
+
+// workOverhead is the fixed cost of a field call on a batch, in rows: the
+// work of a run counts solver steps × (rows + workOverhead) per optimiser
+// step, so that many small batches are not taken for free.
+const workOverhead = 16
+
+// softmax is the probability vector of a row of logits.
+func softmax(row []float64) []float64 {
+	top := row[argmax(row)]
+	p := make([]float64, len(row))
+	sum := 0.0
+	for c, v := range row {
+		p[c] = math.Exp(v - top)
+		sum += p[c]
+	}
+	for c := range p {
+		p[c] /= sum
+	}
+	return p
+}
+
+func argmax(row []float64) int {
+	best := 0
+	for c, v := range row {
+		if v > row[best] {
+			best = c
+		}
+	}
+	return best
 }
 
 func round4(x float64) *float64 {

@@ -350,7 +350,7 @@ func TestUnequalMissing(t *testing.T) {
 func TestSmoke(t *testing.T) {
 	var out, log bytes.Buffer
 	args := []string{"-train", "../../data/JapaneseVowels/JapaneseVowels_TRAIN.ts", "-test", "../../data/JapaneseVowels/JapaneseVowels_TEST.ts",
-		"-run", t.TempDir(), "-opt-steps", "8", "-hidden", "4", "-width", "8", "-max-steps", "7"}
+		"-run", t.TempDir(), "-opt-steps", "8", "-hidden", "4", "-width", "8", "-max-steps", "7", "-members", "1"}
 	if err := run(args, &out, &log); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ type model struct {
 	readout                          []float64
 	opts                             []layers.Option
 	cdes                             map[*train.Net]*layers.CDE
+	win                              *windowPlan // nil: one solve per series
 }
 
 func (m *model) build(batch int, training bool) (*train.Net, error) {
@@ -39,7 +40,11 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 		return G.NewMatrix(g, tensor.Float64, G.WithShape(r, c), G.WithName(name),
 			G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(d))))
 	}
-	x := mat("x0", batch, m.channels, 0)
+	rows := batch
+	if m.win != nil {
+		rows = batch * len(m.win.wins)
+	}
+	x := mat("x0", rows, m.channels, 0)
 	y := mat("y", batch, m.classes, 0)
 	w0 := mat("init.W", m.channels, m.hidden, 1/math.Sqrt(float64(m.channels)))
 	b0 := mat("init.b", 1, m.hidden, 0)
@@ -61,7 +66,13 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 	}
 	var heads G.Nodes
 	var proj *G.Node
-	if m.readout == nil {
+	if m.win != nil {
+		wh, p, err := m.pooledHead(g, cde.Out, batch, mat)
+		if err != nil {
+			return nil, err
+		}
+		heads, proj = G.Nodes{wh}, p
+	} else if m.readout == nil {
 		wc := mat("head.W", m.hidden, m.classes, 1/math.Sqrt(float64(m.hidden)))
 		heads, proj = G.Nodes{wc}, G.Must(G.Mul(cde.Out, wc))
 	} else {
@@ -99,4 +110,76 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 	n := &train.Net{Graph: g, Input: x, Target: y, Logits: logits, Loss: loss, Learnables: learn, ODEs: []*layers.ODE{cde.ODE}}
 	m.cdes[n] = cde
 	return n, nil
+}
+
+// pooledHead is the windowed model's head: the states each window reads
+// (at the readout times of its own span), through tanh, pooled over the
+// windows of each scale by their mean and their log-mean-exp
+// (1/τ)·log(mean exp(τ·z)), which lies between the mean and the largest
+// value (τ = 4 on z ∈ [−1, 1]); a linear map of all of them.
+func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(string, int, int, float64) *G.Node) (*G.Node, *G.Node, error) {
+	const tau = 4.0
+	nw := len(m.win.wins)
+	k := max(1, len(m.readout))
+	var zs G.Nodes
+	if m.readout == nil {
+		zs = G.Nodes{out}
+	} else {
+		for i := range m.readout {
+			yk, err := G.Slice(out, G.S(i))
+			if err != nil {
+				return nil, nil, err
+			}
+			zs = append(zs, yk)
+		}
+	}
+	z := zs[0]
+	if len(zs) > 1 {
+		var err error
+		if z, err = G.Concat(1, zs...); err != nil {
+			return nil, nil, err
+		}
+	}
+	z = G.Must(G.Tanh(z))
+	var feats G.Nodes
+	for s := range m.win.scales {
+		cnt := m.win.count(s)
+		if cnt == 1 {
+			// One window: its states are the features.
+			sel := make([]float64, batch*batch*nw)
+			for b := range batch {
+				for w, win := range m.win.wins {
+					if win.scale == s {
+						sel[b*batch*nw+b*nw+w] = 1
+					}
+				}
+			}
+			pick := G.NewConstant(tensor.New(tensor.WithShape(batch, batch*nw), tensor.WithBacking(sel)), G.WithName(fmt.Sprintf("pool%d", s)))
+			feats = append(feats, G.Must(G.Mul(pick, z)))
+			continue
+		}
+		avg := make([]float64, batch*batch*nw)
+		for b := range batch {
+			for w, win := range m.win.wins {
+				if win.scale == s {
+					avg[b*batch*nw+b*nw+w] = 1 / float64(cnt)
+				}
+			}
+		}
+		pool := G.NewConstant(tensor.New(tensor.WithShape(batch, batch*nw), tensor.WithBacking(avg)), G.WithName(fmt.Sprintf("pool%d", s)))
+		mean := G.Must(G.Mul(pool, z))
+		lme := G.Must(G.Mul(pool, G.Must(G.Exp(G.Must(G.Mul(z, G.NewConstant(tau)))))))
+		lme = G.Must(G.Mul(G.Must(G.Log(lme)), G.NewConstant(1/tau)))
+		feats = append(feats, mean, lme)
+	}
+	f := feats[0]
+	if len(feats) > 1 {
+		var err error
+		if f, err = G.Concat(1, feats...); err != nil {
+			return nil, nil, err
+		}
+	}
+	width := len(feats) * k * m.hidden
+	w := mat("head.W", width, m.classes, 1/math.Sqrt(float64(width)))
+	return w, G.Must(G.Mul(f, w)), nil
 }

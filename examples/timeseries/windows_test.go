@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+
+	"github.com/revode/revode/layers"
+	"github.com/revode/revode/train"
+)
+
+// TestPlanWindows: scales ℓ = 4^{-s} while a window of the longest series
+// holds at least one observation interval per step, at most the cap; the
+// windows of a scale overlap by half and cover the span.
+func TestPlanWindows(t *testing.T) {
+	for _, c := range []struct {
+		maxLen, steps, maxScales int
+		scales                   []float64
+	}{
+		{427, 16, 3, []float64{1, 0.25, 0.0625}}, // 426/16 = 26.6 intervals ≥ 16
+		{427, 16, 5, []float64{1, 0.25, 0.0625}}, // 426/64 = 6.7 < 16: no fourth
+		{1344, 16, 3, []float64{1, 0.25, 0.0625}},
+		{1344, 16, 4, []float64{1, 0.25, 0.0625, 0.015625}}, // 1343/64 = 21 ≥ 16
+		{24, 16, 3, []float64{1}},                           // 23/4 < 16: the whole series only
+		{10, 16, 3, []float64{1}},                           // fewer intervals than steps: still the whole
+		{65, 16, 3, []float64{1, 0.25}},                     // 64/4 = 16 exactly
+		{427, 16, 1, []float64{1}},
+	} {
+		wp, err := planWindows(c.maxLen, c.steps, c.maxScales, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(wp.scales) != len(c.scales) {
+			t.Fatalf("%+v: scales %v, want %v", c, wp.scales, c.scales)
+		}
+		want := 0
+		for s, l := range c.scales {
+			if wp.scales[s] != l {
+				t.Fatalf("%+v: scales %v, want %v", c, wp.scales, c.scales)
+			}
+			k := int(math.Round(2/l)) - 1
+			if wp.count(s) != k {
+				t.Fatalf("scale %g: %d windows, want %d", l, wp.count(s), k)
+			}
+			// Windows of the scale: starts j·ℓ/2, the last ending at 1.
+			var starts []float64
+			for _, w := range wp.wins {
+				if w.scale == s {
+					starts = append(starts, w.a)
+				}
+			}
+			if len(starts) != k || starts[0] != 0 || math.Abs(starts[k-1]+l-1) > 1e-15 {
+				t.Fatalf("scale %g: starts %v", l, starts)
+			}
+			for j := 1; j < k; j++ {
+				if math.Abs(starts[j]-starts[j-1]-l/2) > 1e-15 {
+					t.Fatalf("scale %g: starts %v do not overlap by half", l, starts)
+				}
+			}
+			want += k
+		}
+		if len(wp.wins) != want {
+			t.Fatalf("%d windows, want %d", len(wp.wins), want)
+		}
+	}
+	for _, bad := range [][3]int{{100, 15, 3}, {100, 0, 3}, {100, 16, 0}} {
+		if _, err := planWindows(bad[0], bad[1], bad[2], 2); err == nil {
+			t.Errorf("planWindows%v: no error", bad)
+		}
+	}
+}
+
+// TestWindowPaths: every window's path is the series' linear path over
+// [a, a+ℓ] run over [0, 1] (its value channels at the step boundaries,
+// its derivative scaled by ℓ, against central differences), its
+// increments over the window's steps add up to the window's increment, and
+// its initial values keep the values and zero time and areas.
+func TestWindowPaths(t *testing.T) {
+	const n = 65
+	times := make([]float64, n)
+	obs := make([][]float64, n)
+	for i := range times {
+		times[i] = float64(i) / (n - 1)
+		v := math.NaN() // one missing value: the path skips it
+		if i != 20 {
+			v = math.Sin(7 * times[i])
+		}
+		obs[i] = []float64{10 * times[i], v}
+	}
+	lin, err := layers.Linear(times, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, err := planWindows(n, 4, 3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wp.scales) != 3 {
+		t.Fatalf("scales %v", wp.scales)
+	}
+	ps, x0s, err := wp.paths(times, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != len(wp.wins) || len(x0s) != len(wp.wins) {
+		t.Fatalf("%d paths, %d initial values for %d windows", len(ps), len(x0s), len(wp.wins))
+	}
+	want, got, lo, hi := make([]float64, 2), make([]float64, 3), make([]float64, 3), make([]float64, 3)
+	for w, win := range wp.wins {
+		p, l := ps[w], wp.scales[win.scale]
+		if p.Channels() != 3 {
+			t.Fatalf("window %d: %d channels, want time, value, area", w, p.Channels())
+		}
+		for k := 0; k <= wp.steps; k++ {
+			s := float64(k) / float64(wp.steps)
+			p.Eval(got, s)
+			lin.Eval(want, win.a+s*l)
+			for c := range want {
+				if math.Abs(got[c]-want[c]) > 1e-12 {
+					t.Fatalf("window %d (a %g, ℓ %g) at %g: channel %d is %g, want %g", w, win.a, l, s, c, got[c], want[c])
+				}
+			}
+		}
+		// Inside a step the log-signature path is linear; its derivative
+		// is ℓ times the base path's.
+		s := 0.3 / float64(wp.steps)
+		p.Deriv(got, s)
+		p.Eval(hi, s+1e-7)
+		p.Eval(lo, s-1e-7)
+		for c := range got {
+			if fd := (hi[c] - lo[c]) / 2e-7; math.Abs(got[c]-fd) > 1e-6*(1+math.Abs(fd)) {
+				t.Fatalf("window %d: derivative %v, central difference of channel %d %g", w, got, c, fd)
+			}
+		}
+		lin.Eval(want, win.a)
+		if x0 := x0s[w]; x0[0] != 0 || x0[2] != 0 || x0[1] != want[1] {
+			t.Fatalf("window %d at %g: initial values %v, want [0 %g 0]", w, win.a, x0, want[1])
+		}
+	}
+}
+
+// TestWindowsModel: the windowed model on series of unequal lengths with
+// missing values gives a series the same logits alone and beside others,
+// and the command runs it end to end.
+func TestWindowsModel(t *testing.T) {
+	dir := t.TempDir()
+	trPath, tePath := filepath.Join(dir, "s_TRAIN.ts"), filepath.Join(dir, "s_TEST.ts")
+	writeTS(t, trPath, 40, 1)
+	writeTS(t, tePath, 30, 2)
+	tr, err := train.ReadTSFile(trPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm, err := fitNormaliser(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wp, err := planWindows(21, 4, 2, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wp.wins) != 8 {
+		t.Fatalf("%d windows, want 1 + 7", len(wp.wins))
+	}
+	src, err := newSource(tr, sourceConfig{norm: norm, maxLen: 21, interp: logsig, timeScale: 10, counts: true, stretch: true, win: &wp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.channels != 6 {
+		t.Fatalf("%d channels, want time, value, count and their three areas", src.channels)
+	}
+	m := &model{channels: 6, hidden: 5, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{}, win: &wp,
+		readout: readoutTimes(2, 4, 0.25), opts: []layers.Option{layers.WithStepSize(0.25), layers.WithControlIncrements()}}
+	src.m = m
+	logitsOf := func(idx []int) []float64 {
+		n, err := m.build(len(idx), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(n.Graph)
+		defer vm.Close()
+		if err := src.Fill(n, idx); err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
+	}
+	alone := logitsOf([]int{3, 3, 3})
+	if alone[0] == alone[1] {
+		t.Fatalf("logits %v: the head reads nothing", alone)
+	}
+	for _, mixed := range [][]int{{3, 0, 7}, {3, 39, 12}} {
+		got := logitsOf(mixed)
+		for i := range got {
+			if math.IsNaN(got[i]) || math.Abs(got[i]-alone[i]) > 1e-12 {
+				t.Fatalf("series 3 beside %v: logits %v, alone %v", mixed[1:], got, alone)
+			}
+		}
+	}
+
+	var out bytes.Buffer
+	args := []string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "6", "-hidden", "5", "-width", "8", "-model", "windows", "-win-steps", "4"}
+	if err := run(args, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("final line %q: %v", out.String(), err)
+	}
+	if res.Steps != 4 || res.Interp != "logsig" || res.TestAccuracy < 0 || res.TestAccuracy > 1 {
+		t.Errorf("run %+v: want 4 steps a window on log-signatures", res)
+	}
+	for _, bad := range [][]string{{"-model", "windows", "-win-steps", "3"}, {"-model", "windows", "-steps", "8"}, {"-model", "convolutional"}} {
+		if err := run(append([]string{"-train", trPath, "-test", tePath, "-run", ""}, bad...), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+// TestFoldSets: the validation parts of the folds are disjoint, together
+// hold every training series of a class of two or more, and each fold's
+// training part is the rest of the training file.
+func TestFoldSets(t *testing.T) {
+	dir := t.TempDir()
+	trPath := filepath.Join(dir, "s_TRAIN.ts")
+	writeTS(t, trPath, 23, 4)
+	tr, err := train.ReadTSFile(trPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folds, err := foldSets(tr, 5, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Series are told apart by their first value (continuous noise).
+	key := func(s train.TSSeries) float64 { return s.Values[0][0] }
+	inVal := map[float64]int{}
+	for _, f := range folds {
+		if len(f[0].Series)+len(f[1].Series) != len(tr.Series) {
+			t.Fatalf("fold of %d + %d series, the file has %d", len(f[0].Series), len(f[1].Series), len(tr.Series))
+		}
+		fit := map[float64]bool{}
+		for _, s := range f[0].Series {
+			fit[key(s)] = true
+		}
+		for _, s := range f[1].Series {
+			if fit[key(s)] {
+				t.Fatal("a series in both parts of a fold")
+			}
+			inVal[key(s)]++
+		}
+	}
+	for _, s := range tr.Series {
+		if inVal[key(s)] != 1 {
+			t.Fatalf("series %v in %d validation parts, want 1", key(s), inVal[key(s)])
+		}
+	}
+}
+
+// TestInstanceChannels: per channel, the series' own standardisation and
+// its log-scale against the training set's, by hand; a missing value stays
+// missing in the standardised copy.
+func TestInstanceChannels(t *testing.T) {
+	nan := math.NaN()
+	raw := [][]float64{{1, 3, nan, 5}}
+	values := [][]float64{{0.1}, {0.2}, {nan}, {0.3}}
+	norm := normaliser{mean: []float64{0}, std: []float64{2}}
+	instanceChannels(values, raw, norm)
+	// mean 3, σ = √(8/3)
+	sd := math.Sqrt(8.0 / 3)
+	ls := math.Log(sd/2) / 3
+	want := [][]float64{{0.1, -2 / sd, ls}, {0.2, 0, ls}, {nan, nan, ls}, {0.3, 2 / sd, ls}}
+	for i := range want {
+		for c := range want[i] {
+			g, w := values[i][c], want[i][c]
+			if math.IsNaN(w) != math.IsNaN(g) || (!math.IsNaN(w) && math.Abs(g-w) > 1e-15) {
+				t.Fatalf("row %d: %v, want %v", i, values[i], want[i])
+			}
+		}
+	}
+}
+
+// TestEnsembleRun: -members 3 trains three members on three folds and
+// reports each one's validation and test accuracy beside the ensemble's.
+func TestEnsembleRun(t *testing.T) {
+	dir := t.TempDir()
+	trPath, tePath := filepath.Join(dir, "s_TRAIN.ts"), filepath.Join(dir, "s_TEST.ts")
+	writeTS(t, trPath, 40, 1)
+	writeTS(t, tePath, 30, 2)
+	var out, log bytes.Buffer
+	args := []string{"-train", trPath, "-test", tePath, "-run", filepath.Join(dir, "run"), "-opt-steps", "6", "-hidden", "5", "-width", "8", "-members", "3", "-instance"}
+	if err := run(args, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("final line %q: %v", out.String(), err)
+	}
+	if res.Members != 3 || len(res.MemberVal) != 3 || len(res.MemberTest) != 3 {
+		t.Fatalf("run %+v: want 3 members with their accuracies", res)
+	}
+	for _, a := range append(append([]float64{res.TestAccuracy, res.ValAccuracy}, res.MemberVal...), res.MemberTest...) {
+		if a < 0 || a > 1 {
+			t.Fatalf("accuracy %v in %+v", a, res)
+		}
+	}
+	for _, bad := range [][]string{{"-members", "6"}, {"-members", "-1"}} {
+		if err := run(append([]string{"-train", trPath, "-test", tePath, "-run", ""}, bad...), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+}
