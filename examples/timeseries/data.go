@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 
 	"gorgonia.org/tensor"
 
@@ -554,4 +555,42 @@ func instanceChannels(values [][]float64, raw [][]float64, norm normaliser) {
 		}
 		values[i] = append(row, add...)
 	}
+}
+
+// scaleSpread is, over the channels of d, the largest ratio of the 90th to
+// the 10th percentile of the series' own standard deviations of a channel:
+// 1 for a set standardised series by series, orders of magnitude for
+// currents of appliances of different power.
+func scaleSpread(d *train.TSDataset) float64 {
+	spread := 1.0
+	for c := range d.Dims {
+		var sds []float64
+		for _, s := range d.Series {
+			if c >= len(s.Values) {
+				continue
+			}
+			var sum, sq, n float64
+			for _, v := range s.Values[c] {
+				if !math.IsNaN(v) {
+					sum, sq, n = sum+v, sq+v*v, n+1
+				}
+			}
+			if n > 1 {
+				m := sum / n
+				sds = append(sds, math.Sqrt(max(0, sq/n-m*m)))
+			}
+		}
+		if len(sds) < 2 {
+			continue
+		}
+		sort.Float64s(sds)
+		lo, hi := sds[int(0.1*float64(len(sds)-1))], sds[int(0.9*float64(len(sds)-1))]
+		switch {
+		case lo > 0:
+			spread = max(spread, hi/lo)
+		case hi > 0:
+			spread = math.Inf(1)
+		}
+	}
+	return spread
 }

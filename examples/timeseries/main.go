@@ -58,6 +58,8 @@ type result struct {
 	BestEpoch    int       `json:"best_epoch"`
 	Stopped      bool      `json:"early_stopped"`
 	Members      int       `json:"members"`
+	Model        string    `json:"model"`
+	Instance     bool      `json:"instance"`
 	MemberVal    []float64 `json:"member_val_accuracy,omitempty"`
 	MemberTest   []float64 `json:"member_test_accuracy,omitempty"`
 }
@@ -76,7 +78,7 @@ func run(args []string, stdout, log io.Writer) error {
 		solver     = fs.String("solver", "rk4", "base tableau of the reversible solver")
 		gradName   = fs.String("grad", "reversible", "gradient method: reversible, backprop, checkpoint, adjoint")
 		optSteps   = fs.Int("opt-steps", 1000, "optimiser steps of training (fewer when -max-work caps them)")
-		maxWork    = fs.Float64("max-work", 1.2e6, "cap on optimiser steps × batch rows per worker × solver steps, which bounds the run time; a set above it trains fewer optimiser steps and says so")
+		maxWork    = fs.Float64("max-work", 1.9e7, "budget of a run, in optimiser steps × solver steps × (rows per worker + 16) × (path channels + 3)/6 summed over the ensemble's members, which bounds the run time (about 5e-5 processor seconds a unit here); a member above it trains fewer optimiser steps and says so")
 		epochs     = fs.Int("epochs", 0, "training epochs, overriding -opt-steps (0: from -opt-steps)")
 		batch      = fs.Int("batch", 0, "minibatch size (0: a tenth of the training series, between 8 and 32)")
 		patience   = fs.Int("patience", -1, "early stopping: epochs without a better validation result (-1: a quarter of the epochs; 0: off)")
@@ -90,14 +92,14 @@ func run(args []string, stdout, log io.Writer) error {
 		drop       = fs.Float64("drop", 0, "augmentation: drop each interior observation of a training series with this probability each time a batch is drawn")
 		fscale     = fs.Float64("field-scale", 0.2, "scale of the matrix field's initial output layer (layers.OutputScale)")
 		tscale     = fs.Float64("time-scale", 10, "scale of the time channel, which runs from 0 to this at the longest series' end")
-		noise      = fs.Float64("noise", 0.3, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off)")
+		noise      = fs.Float64("noise", -1, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off; −1: 0.3 for the single model, 0 for windows, whose short windows it would swamp)")
 		readout    = fs.Int("readout", 8, "states the head reads: this many, evenly spaced over the span at step boundaries (1: the final state only)")
 		selectBy   = fs.String("select", "accuracy", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss) or loss (ties: the higher accuracy)")
 		scaling    = fs.String("scale", "robust", "channel standardisation from the training series: robust (asinh((x − median)/(1.4826·MAD))) or standard ((x − mean)/σ)")
 		spanArg    = fs.String("span", "stretch", "how series of unequal length fill the solve: stretch (every series' path spans the whole solve, its time a channel: the solution of a CDE does not depend on the parametrisation of its path, so the steps resolve every series alike) or absolute (observation i at i/(L−1), L the longest series: a shorter series ends early)")
-		instance   = fs.Bool("instance", false, "add per channel the series' own standardisation of it and the logarithm of its scale (a constant channel)")
+		instance   = fs.String("instance", "auto", "on: add per channel the series' own standardisation of it and the logarithm of its scale (a constant channel); auto: on where the series' own standard deviations of a channel spread over more than a factor of 10 (90th against 10th percentile of the training file)")
 		qvFlag     = fs.Bool("qv", false, "add a channel per value channel: the cumulative quadratic variation Σ(Δx)² of its observations")
-		modelArg   = fs.String("model", "single", "single (one CDE solve over each series, read at -readout times) or windows (the CDE also over windows of 1/4, 1/16, … of each series, overlapping by half, its states pooled over the windows of each scale)")
+		modelArg   = fs.String("model", "auto", "single (one CDE solve over each series, read at -readout times), windows (the CDE also over windows of 1/4, 1/16, … of each series, overlapping by half, its states pooled over the windows of each scale) or auto (windows where the longest series holds at least two scales of -win-steps intervals a window, else single)")
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
 		scalesArg  = fs.Int("scales", 3, "windows model: at most this many window scales (ℓ = 1, 1/4, 1/16, …; a scale is used while its windows hold at least -win-steps observation intervals)")
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
@@ -212,29 +214,56 @@ func run(args []string, stdout, log io.Writer) error {
 	if *spanArg != "stretch" && *spanArg != "absolute" {
 		return fmt.Errorf("-span %q: want stretch or absolute", *spanArg)
 	}
+	inst := false
+	switch *instance {
+	case "on":
+		inst = true
+	case "off":
+	case "auto":
+		inst = scaleSpread(trFile) > 10
+	default:
+		return fmt.Errorf("-instance %q: want on, off or auto", *instance)
+	}
+	dims := trFile.Dims
+	if inst {
+		dims *= 3
+	}
+	base := channelsFor(dims, trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile))
+	if *qvFlag {
+		base += trFile.Dims
+	}
 	var plan *windowPlan
 	switch *modelArg {
 	case "single":
-	case "windows":
+	case "windows", "auto":
 		if *steps > 0 || *maxSteps > 0 {
-			return fmt.Errorf("-model windows takes -win-steps, not -steps or -max-steps")
-		}
-		dims := trFile.Dims
-		if *instance {
-			dims *= 3
-		}
-		base := channelsFor(dims, trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile))
-		if *qvFlag {
-			base += trFile.Dims
+			if *modelArg == "windows" {
+				return fmt.Errorf("-model windows takes -win-steps, not -steps or -max-steps")
+			}
+			break
 		}
 		wp, err := planWindows(maxLen, *winSteps, *scalesArg, base)
 		if err != nil {
 			return err
 		}
+		if *modelArg == "auto" && len(wp.scales) < 2 {
+			break
+		}
 		plan, interp, grid = &wp, logsig, nil
 		every, nSteps, h = 0, wp.steps, 1/float64(wp.steps)
 	default:
-		return fmt.Errorf("-model %q: want single or windows", *modelArg)
+		return fmt.Errorf("-model %q: want single, windows or auto", *modelArg)
+	}
+	pathChannels := base
+	if interp == logsig {
+		pathChannels += base * (base - 1) / 2
+	}
+	noiseSD := *noise
+	if noiseSD < 0 {
+		noiseSD = 0.3
+		if plan != nil {
+			noiseSD = 0
+		}
 	}
 	opts := []layers.Option{layers.WithMethod(integrators.NewReversible(tab)), layers.WithGradient(grad)}
 	if *steps > 0 {
@@ -262,7 +291,7 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	// Work of one member: optimiser steps × solver steps × (rows per
 	// worker + a fixed cost per call worth workOverhead rows).
-	unit := float64(nSteps) * (rowsPer + workOverhead)
+	unit := float64(nSteps) * (rowsPer + workOverhead) * float64(pathChannels+3) / 6
 	if *epochs > 0 {
 		total = *epochs * perEpoch
 	} else if work := float64(total) * unit; *maxWork > 0 && work > *maxWork {
@@ -303,15 +332,22 @@ func run(args []string, stdout, log io.Writer) error {
 	if plan != nil {
 		fmt.Fprintf(log, " over each of %d windows: scales %v", len(plan.wins), plan.scales)
 	}
+	if inst {
+		fmt.Fprintf(log, "; per-series standardisation channels")
+	}
 	fmt.Fprintf(log, "); %d optimiser steps (%d epochs of %d batches of %d), early stopping after %d epochs without progress\n", total, nEpochs, perEpoch, b, pat)
 	if members > 1 {
 		fmt.Fprintf(log, "ensemble of %d members, member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", members, nFolds)
 	}
 	if subsampled {
-		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) within -max-work %.3g\n", total, *optSteps, workOverhead, *maxWork)
+		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) × (path channels + 3)/6 within -max-work %.3g\n", total, *optSteps, workOverhead, *maxWork)
 	}
 
-	out := result{Dataset: trFile.Problem, Grad: *gradName, Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members}
+	modelName := "single"
+	if plan != nil {
+		modelName = "windows"
+	}
+	out := result{Dataset: trFile.Problem, Grad: *gradName, Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
 	if *baseline {
 		t0 := time.Now()
 		dtw, err := train.NearestNeighbour(trFile, teFile, train.DTW, *workers)
@@ -346,7 +382,7 @@ func run(args []string, stdout, log io.Writer) error {
 		if *scaling == "robust" {
 			norm.fitRobust(sp.fit)
 		}
-		sc := sourceConfig{win: plan, norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: *instance,
+		sc := sourceConfig{win: plan, norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: inst,
 			counts: trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)}
 		srcs := map[string]*source{}
 		for name, d := range map[string]*train.TSDataset{"training": sp.fit, "validation": sp.val, "test": teFile} {
@@ -361,7 +397,7 @@ func run(args []string, stdout, log io.Writer) error {
 		for _, s := range srcs {
 			s.m = m
 		}
-		trSrc.noise, trSrc.drop, trSrc.seed = *noise, *drop, seedI
+		trSrc.noise, trSrc.drop, trSrc.seed = noiseSD, *drop, seedI
 		trSrc.SetEpoch(0)
 		dir := *runDir
 		if members > 1 && dir != "" {

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -294,7 +297,7 @@ func TestEnsembleRun(t *testing.T) {
 	writeTS(t, trPath, 40, 1)
 	writeTS(t, tePath, 30, 2)
 	var out, log bytes.Buffer
-	args := []string{"-train", trPath, "-test", tePath, "-run", filepath.Join(dir, "run"), "-opt-steps", "6", "-hidden", "5", "-width", "8", "-members", "3", "-instance"}
+	args := []string{"-train", trPath, "-test", tePath, "-run", filepath.Join(dir, "run"), "-opt-steps", "6", "-hidden", "5", "-width", "8", "-members", "3", "-instance", "on"}
 	if err := run(args, &out, &log); err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +316,66 @@ func TestEnsembleRun(t *testing.T) {
 	for _, bad := range [][]string{{"-members", "6"}, {"-members", "-1"}} {
 		if err := run(append([]string{"-train", trPath, "-test", tePath, "-run", ""}, bad...), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: no error", bad)
+		}
+	}
+}
+
+// TestAutoChoices: -model auto takes windows only where the longest series
+// holds two scales of -win-steps intervals a window; -instance auto turns
+// on where the series' own scales spread over more than a factor of 10.
+func TestAutoChoices(t *testing.T) {
+	mk := func(scales []float64, length int) *train.TSDataset {
+		d := &train.TSDataset{Dims: 1}
+		for i, sc := range scales {
+			v := make([]float64, length)
+			for k := range v {
+				v[k] = sc * math.Sin(float64(k+i))
+			}
+			d.Series = append(d.Series, train.TSSeries{Values: [][]float64{v}})
+		}
+		return d
+	}
+	if got := scaleSpread(mk([]float64{1, 1, 1, 1}, 30)); math.Abs(got-1) > 0.05 {
+		t.Errorf("equal scales: spread %g, want 1", got)
+	}
+	// Eleven series: the 10th percentile is the second smallest σ, the
+	// 90th the tenth.
+	if got := scaleSpread(mk([]float64{1e-3, 1, 1, 1, 1, 1, 1, 1, 1, 100, 1e4}, 300)); math.Abs(got/100-1) > 0.05 {
+		t.Errorf("spread %g, want about 100", got)
+	}
+
+	dir := t.TempDir()
+	for _, c := range []struct {
+		length int
+		model  string
+	}{{40, "single"}, {70, "windows"}} {
+		var b strings.Builder
+		b.WriteString("@problemName Long\n@timeStamps false\n@missing false\n@univariate true\n@equalLength true\n@classLabel true a b\n@data\n")
+		for i := range 24 {
+			for k := range c.length {
+				if k > 0 {
+					b.WriteByte(',')
+				}
+				amp := []float64{1, 1000}[i%2] // scales apart by 1000: -instance auto turns on
+				fmt.Fprintf(&b, "%.4f", amp*math.Sin(float64(k)*float64(1+i%2)/5))
+			}
+			b.WriteString(":" + string(rune('a'+i%2)) + "\n")
+		}
+		path := filepath.Join(dir, fmt.Sprintf("l%d.ts", c.length))
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		args := []string{"-train", path, "-test", path, "-run", "", "-opt-steps", "2", "-hidden", "3", "-width", "4", "-members", "1", "-baseline=false"}
+		if err := run(args, &out, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+		var res result
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Model != c.model || !res.Instance {
+			t.Errorf("series of %d: model %q instance %v, want %q with instance channels", c.length, res.Model, res.Instance, c.model)
 		}
 	}
 }
