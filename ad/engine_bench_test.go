@@ -12,9 +12,9 @@ import (
 )
 
 // BenchmarkBLASConvShapes times Dgemm on the products of the MNIST
-// example's training step (batch 64 per worker): the im2col convolutions,
-// their weight and input gradients and the dense layer, with this
-// package's BLAS and with gonum's.
+// example's training step (batch 64 per worker, the shapes Engine.MatMul
+// receives): the im2col convolutions, their weight and input gradients and
+// the encoder's dense layer, with this package's BLAS and with gonum's.
 //
 //	go test -run '^$' -bench BLASConvShapes ./ad
 func BenchmarkBLASConvShapes(b *testing.B) {
@@ -27,6 +27,7 @@ func BenchmarkBLASConvShapes(b *testing.B) {
 	for _, s := range []shape{
 		{"conv1", N, T, 50176, 16, 9},
 		{"conv1.dW", T, N, 16, 9, 50176},
+		{"conv1.dX", N, N, 50176, 9, 16},
 		{"conv2", N, T, 12544, 32, 144},
 		{"conv2.dW", T, N, 32, 144, 12544},
 		{"conv2.dX", N, N, 12544, 144, 32},
