@@ -5,6 +5,11 @@
 // (Solve), and runs the backward pass of the chosen Gradient: Reversible
 // (the McCallum–Foster sweep, O(1) memory), Backprop, Checkpoint or Adjoint.
 //
+// Engine (with BLAS) is a Gorgonia tensor engine for the rest of a model:
+// given to a TapeMachine (G.WithEngine), it runs that machine's matrix
+// products on the same GEMM kernels as the fields and its transposes as
+// direct copies; train gives it to its machines.
+//
 // The discrete gradients take each step's VJP from the stepper itself
 // (integrators.Differentiable); a Method whose stepper has none is refused
 // by Solve before any step, with an error naming it.
@@ -21,6 +26,8 @@
 //   - a Trace belongs to the field it was solved with: call Backward from
 //     the goroutine that drives that field, with the parameter values the
 //     solve used still bound.
+//
+// Engine and BLAS hold no state and are safe for concurrent use.
 //
 // Config and the Gradient values (Reversible, Backprop, Checkpoint, Adjoint)
 // are plain values that may be shared, but a Reversible's Warn function is

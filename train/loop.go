@@ -15,6 +15,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/revode/revode/ad"
 	"github.com/revode/revode/layers"
 )
 
@@ -181,12 +182,17 @@ func newWorker(build Builder, batch int, training bool) (*worker, error) {
 	w := &worker{net: n}
 	G.Read(n.Logits, &w.logits)
 	G.Read(n.Loss, &w.loss)
-	w.vm = G.NewTapeMachine(n.Graph)
+	// ad.Engine: Gorgonia's engine with the matrix products on this
+	// module's GEMM kernels and direct transposes, for this machine only.
+	w.vm = G.NewTapeMachine(n.Graph, G.WithEngine(ad.Engine{}))
 	return w, nil
 }
 
 // Fit trains the model built by build on train and evaluates it on val,
-// the validation set, after every epoch. The validation results choose
+// the validation set, after every epoch. Its machines (and Evaluate's)
+// run with ad.Engine: Gorgonia's matrix products on this module's GEMM
+// kernels, equal to gonum's to round-off, and faster transposes; nothing
+// outside those machines is switched. The validation results choose
 // the best epoch (best.ckpt, Result.Best, Config.RestoreBest) and drive
 // early stopping (Config.Patience); a test set has no place here: measure
 // it once, at the end, with Evaluate.

@@ -21,6 +21,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	G "gorgonia.org/gorgonia"
@@ -111,9 +112,21 @@ func run(args []string, out io.Writer) error {
 		emaD    = fs.Float64("ema", 0, "decay of the moving average of the weights that is evaluated and checkpointed (0: off; e.g. 0.999)")
 		shift   = fs.Int("shift", 0, "augment the training images by random translations of up to this many pixels")
 		valFrac = fs.Float64("val", 1.0/12, "fraction of the training images held out for validation (model selection: the epoch kept is the best on it)")
+		cpuProf = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	mc, err := mf.config()
 	if err != nil {
