@@ -94,7 +94,7 @@ func run(args []string, stdout, log io.Writer) error {
 		tscale     = fs.Float64("time-scale", 10, "scale of the time channel, which runs from 0 to this at the longest series' end")
 		noise      = fs.Float64("noise", -1, "standard deviation of Gaussian noise added to the standardised training observations each time a batch is drawn (augmentation; 0: off; −1: 0.3 for the single model, 0 for windows, whose short windows it would swamp)")
 		readout    = fs.Int("readout", 8, "states the head reads: this many, evenly spaced over the span at step boundaries (1: the final state only)")
-		selectBy   = fs.String("select", "accuracy", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss) or loss (ties: the higher accuracy)")
+		selectBy   = fs.String("select", "auto", "what chooses the epoch kept on the validation set: accuracy (ties: the lower loss), loss (ties: the higher accuracy), last (none: the whole schedule is trained and its final weights kept; the validation fold only measures) or auto (accuracy where every validation part holds at least 30 series, else last)")
 		scaling    = fs.String("scale", "robust", "channel standardisation from the training series: robust (asinh((x − median)/(1.4826·MAD))) or standard ((x − mean)/σ)")
 		spanArg    = fs.String("span", "stretch", "how series of unequal length fill the solve: stretch (every series' path spans the whole solve, its time a channel: the solution of a CDE does not depend on the parametrisation of its path, so the steps resolve every series alike) or absolute (observation i at i/(L−1), L the longest series: a shorter series ends early)")
 		instance   = fs.String("instance", "auto", "on: add per channel the series' own standardisation of it and the logarithm of its scale (a constant channel); auto: on where the series' own standard deviations of a channel spread over more than a factor of 10 (90th against 10th percentile of the training file)")
@@ -121,13 +121,15 @@ func run(args []string, stdout, log io.Writer) error {
 	if !interp.valid() && *interpArg != "auto" {
 		return fmt.Errorf("-interp %q: want hermite, linear, increments, logsig or auto", *interpArg)
 	}
-	by := train.ByAccuracy
+	by, restore := train.ByAccuracy, true
 	switch *selectBy {
-	case "accuracy":
+	case "accuracy", "auto":
 	case "loss":
 		by = train.ByLoss
+	case "last":
+		restore = false
 	default:
-		return fmt.Errorf("-select %q: want loss or accuracy", *selectBy)
+		return fmt.Errorf("-select %q: want accuracy, loss, last or auto", *selectBy)
 	}
 	if *workers < 1 {
 		return fmt.Errorf("-workers %d: want ≥ 1", *workers)
@@ -319,9 +321,22 @@ func run(args []string, stdout, log io.Writer) error {
 		splits = []split{{fitSet, valSet}}
 	}
 	splits = splits[:members]
+	if *selectBy == "auto" {
+		// A validation part of fewer than minSelect series moves in steps
+		// of more than 3 % and cannot rank the epochs of one run: it then
+		// only measures, and the schedule's final weights are kept.
+		for _, sp := range splits {
+			if len(sp.val.Series) < minSelect {
+				restore = false
+			}
+		}
+	}
 	pat := *patience
 	if pat < 0 {
 		pat = max(5, nEpochs/4)
+		if !restore {
+			pat = 0 // the final weights are kept: no early stop
+		}
 	}
 	fmt.Fprintf(log, "%s: %d training series (%d held out for validation), %d test, %d channels, %d classes, up to %d observations\n",
 		trFile.Problem, len(trFile.Series), len(splits[0].val.Series), len(teFile.Series), trFile.Dims, len(trFile.Classes), maxLen)
@@ -338,6 +353,9 @@ func run(args []string, stdout, log io.Writer) error {
 	fmt.Fprintf(log, "); %d optimiser steps (%d epochs of %d batches of %d), early stopping after %d epochs without progress\n", total, nEpochs, perEpoch, b, pat)
 	if members > 1 {
 		fmt.Fprintf(log, "ensemble of %d members, member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", members, nFolds)
+	}
+	if !restore {
+		fmt.Fprintf(log, "validation parts of %d series: the final weights are kept (no epoch chosen, no early stop)\n", len(splits[0].val.Series))
 	}
 	if subsampled {
 		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) × (path channels + 3)/6 within -max-work %.3g\n", total, *optSteps, workOverhead, *maxWork)
@@ -405,19 +423,24 @@ func run(args []string, stdout, log io.Writer) error {
 			fmt.Fprintf(log, "member %d of %d (validation fold %d, run directory %s)\n", i+1, members, i+1, dir)
 		}
 		cfg := train.Config{Epochs: nEpochs, Batch: b, Workers: *workers, Seed: seedI, RunDir: dir, Resume: *resume, EMA: *emaD,
-			Patience: pat, RestoreBest: true, SelectBy: by, Log: log,
+			Patience: pat, RestoreBest: restore, SelectBy: by, Log: log,
 			Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(max(1, total/20), total, 0.02)}}
 		res, err := train.Fit(m.build, trSrc, srcs["validation"], cfg)
 		if err != nil {
 			return err
 		}
 		done = append(done, trained{m, srcs["test"], res.Net.Learnables})
+		kept, keptLoss, keptEpoch := res.Best, res.BestLoss, res.BestEpoch
+		if !restore {
+			last := res.Epochs[len(res.Epochs)-1]
+			kept, keptLoss, keptEpoch = last.ValAccuracy, last.ValLoss, len(res.Epochs)
+		}
 		nv := float64(len(sp.val.Series))
-		valRight, valCount = valRight+res.Best*nv, valCount+nv
+		valRight, valCount = valRight+kept*nv, valCount+nv
 		out.OptSteps += min(total, len(res.Epochs)*perEpoch)
-		out.Epochs, out.BestEpoch, out.Stopped = max(out.Epochs, len(res.Epochs)), res.BestEpoch, out.Stopped || res.Stopped
-		out.MemberVal = append(out.MemberVal, *round4(res.Best))
-		fmt.Fprintf(log, "member %d: weights of epoch %d (validation loss %.4f, accuracy %.4f)\n", i+1, res.BestEpoch, res.BestLoss, res.Best)
+		out.Epochs, out.BestEpoch, out.Stopped = max(out.Epochs, len(res.Epochs)), keptEpoch, out.Stopped || res.Stopped
+		out.MemberVal = append(out.MemberVal, *round4(kept))
+		fmt.Fprintf(log, "member %d: weights of epoch %d (validation loss %.4f, accuracy %.4f)\n", i+1, keptEpoch, keptLoss, kept)
 	}
 	// The test set, once, with each member's weights of its best
 	// validation epoch; an ensemble averages the members' probabilities.
@@ -468,6 +491,10 @@ func run(args []string, stdout, log io.Writer) error {
 	_, err = fmt.Fprintln(stdout, string(line))
 	return err
 }
+
+// minSelect is the fewest validation series with which -select auto
+// chooses an epoch.
+const minSelect = 30
 
 // workOverhead is the fixed cost of a field call on a batch, in rows: the
 // work of a run counts solver steps × (rows + workOverhead) per optimiser

@@ -308,6 +308,10 @@ func TestEnsembleRun(t *testing.T) {
 	if res.Members != 3 || len(res.MemberVal) != 3 || len(res.MemberTest) != 3 {
 		t.Fatalf("run %+v: want 3 members with their accuracies", res)
 	}
+	// Folds of 8 series: -select auto keeps every member's final weights.
+	if res.BestEpoch != res.Epochs || res.Stopped || !strings.Contains(log.String(), "final weights are kept") {
+		t.Errorf("run %+v: validation parts of 8 series, want the last epoch's weights and no early stop", res)
+	}
 	for _, a := range append(append([]float64{res.TestAccuracy, res.ValAccuracy}, res.MemberVal...), res.MemberTest...) {
 		if a < 0 || a > 1 {
 			t.Fatalf("accuracy %v in %+v", a, res)
