@@ -123,7 +123,7 @@ func fitExperimentByName(name string) (fitExperiment, bool) {
 type fitFlags struct {
 	trainSteps, seeds  *int
 	methods, snapshots *string
-	interp             *string
+	interp, init       *string
 }
 
 func newFitFlags(fs *flag.FlagSet) *fitFlags {
@@ -132,6 +132,7 @@ func newFitFlags(fs *flag.FlagSet) *fitFlags {
 		seeds:      fs.Int("seeds", 0, "experiments 1–3: seeds (0: 1, or the paper's 3 with -full)"),
 		methods:    fs.String("methods", "", "experiments 1–3: base methods, comma-separated (empty: each experiment's)"),
 		snapshots:  fs.String("snapshots", "", "experiments 1–3: checkpoint counts c, comma-separated (empty: each experiment's)"),
+		init:       fs.String("init", "normal", "experiments 1–3: the field's initial weights: normal (revode's: N(0, 1/fan-in) weights, N(0, 0.01) biases) or uniform (the paper's code: equinox's ±1/√fan-in for weights and biases)"),
 		interp:     fs.String("interp", "linear", "experiment 3: interpolation of the saved steps onto the grid, linear (the paper's code) or hermite (cubic, with the field's values)"),
 	}
 }
@@ -145,6 +146,8 @@ type fitConfig struct {
 	Shortened         bool
 	// Interp is experiment 3's interpolation: linear or hermite.
 	Interp string
+	// Init is the field's initialisation: "" (normal) or "uniform".
+	Init string
 	// Quick shrinks the problems to a few dozen points (a smoke test).
 	Quick bool
 }
@@ -171,6 +174,13 @@ func (f *fitFlags) config(e fitExperiment, full, quick bool) (fitConfig, error) 
 	}
 	if *f.snapshots != "" {
 		snaps = *f.snapshots
+	}
+	switch *f.init {
+	case "normal":
+	case "uniform":
+		c.Init = "uniform"
+	default:
+		return c, fmt.Errorf("-init %q: want normal or uniform", *f.init)
 	}
 	if c.Interp = *f.interp; c.Interp != "linear" && c.Interp != "hermite" {
 		return c, fmt.Errorf("-interp %q: want linear or hermite", c.Interp)
@@ -208,17 +218,24 @@ type fitRun struct {
 	// Trajectory asks for the fitted trajectory and the data in the row
 	// (for the plots).
 	Trajectory bool `json:"trajectory,omitempty"`
+	// Init is the field's initialisation: "" (revode's normal draws) or
+	// "uniform" (equinox's nn.Linear default, the paper's code's).
+	Init string `json:"init,omitempty"`
 }
 
 // fitRow is the result of one training run, and one -json line.
 type fitRow struct {
 	Exp string `json:"exp"`
 	fitRun
-	Seconds   float64 `json:"seconds"`
-	FinalLoss float64 `json:"final_loss"`
-	BestLoss  float64 `json:"best_loss"`
-	FuncEvals int     `json:"func_evals"` // whole run, forward and backward
-	VJPEvals  int     `json:"vjp_evals"`
+	Seconds float64 `json:"seconds"`
+	// CPUSeconds is the processor time (user + system, getrusage) of the
+	// training loop: on a shared machine it measures the run's work where
+	// Seconds also measures its wait for a processor.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	FinalLoss  float64 `json:"final_loss"`
+	BestLoss   float64 `json:"best_loss"`
+	FuncEvals  int     `json:"func_evals"` // whole run, forward and backward
+	VJPEvals   int     `json:"vjp_evals"`
 	// Gradients is the number of gradient evaluations (training steps).
 	Gradients int `json:"gradients"`
 	// AcceptedSteps is the mean number of accepted solver steps per solve.
@@ -232,10 +249,12 @@ type fitRow struct {
 	Shortened  bool    `json:"shortened"`
 	// MinutesPaper is this run's time scaled to the paper's number of
 	// training steps, beside the paper's own minutes.
-	MinutesPaper float64   `json:"minutes_for_paper_steps"`
-	PaperMinutes float64   `json:"paper_minutes,omitempty"`
-	PaperLoss    float64   `json:"paper_loss,omitempty"`
-	LossCurve    []float64 `json:"loss_curve,omitempty"`
+	MinutesPaper float64 `json:"minutes_for_paper_steps"`
+	// CPUMinutesPaper is the same scaling of CPUSeconds.
+	CPUMinutesPaper float64   `json:"cpu_minutes_for_paper_steps"`
+	PaperMinutes    float64   `json:"paper_minutes,omitempty"`
+	PaperLoss       float64   `json:"paper_loss,omitempty"`
+	LossCurve       []float64 `json:"loss_curve,omitempty"`
 	// With fitRun.Trajectory: the output times, the fitted model's
 	// trajectory after training and the data.
 	T    []float64   `json:"t,omitempty"`
@@ -369,21 +388,31 @@ func trainFit(r fitRun) (fitRow, error) {
 	if err != nil {
 		return row, err
 	}
+	// The parameters and the fan-in of the layer each belongs to.
 	var params G.Nodes
-	var field *ad.GraphField
+	var fanIn []int
+	fieldFn := mlp.Autonomous
 	if p.timeInput {
 		params = mlp.Params(G.NewGraph(), mlp.New(1, p.dim, fitWidth, r.Seed), tensor.Float64)
-		field, err = ad.CompileField(mlp.Graph(1), params, 1, p.dim)
+		fanIn, fieldFn = []int{p.dim + 1, p.dim + 1, p.dim + 1, fitWidth, fitWidth}, mlp.Graph(1) // W1y, w1t, b1, W2, b2
 	} else {
 		params = tinyParams(G.NewGraph(), p.dim, fitWidth, p.dim, r.Seed)
-		field, err = ad.CompileField(mlp.Autonomous, params, 1, p.dim)
-	}
-	if err != nil {
-		return row, err
+		fanIn = []int{p.dim, p.dim, fitWidth, fitWidth} // W1, b1, W2, b2
 	}
 	views := make([][]float64, len(params))
 	for i, n := range params {
 		views[i] = n.Value().Data().([]float64)
+	}
+	switch r.Init {
+	case "":
+	case "uniform":
+		initUniform(views, fanIn, r.Seed)
+	default:
+		return row, fmt.Errorf("initialisation %q: want normal or uniform", r.Init)
+	}
+	field, err := ad.CompileField(fieldFn, params, 1, p.dim)
+	if err != nil {
+		return row, err
 	}
 	theta := make([]float64, field.NumParams())
 	opt := newAdamW(len(theta), fitLR, fitDecay)
@@ -403,7 +432,7 @@ func trainFit(r fitRun) (fitRow, error) {
 	scale := 1 / float64(p.dim*len(p.saveAt))
 	row.BestLoss = math.Inf(1)
 	steps := 0
-	start := time.Now()
+	start, cpu0 := time.Now(), procmem.CPUTime()
 	for step := 0; step < r.TrainSteps; step++ {
 		tr, err := ad.Solve(field, 0, p.t1, p.y0, cfg)
 		if err != nil {
@@ -449,6 +478,7 @@ func trainFit(r fitRun) (fitRow, error) {
 		}
 	}
 	row.Seconds = time.Since(start).Seconds()
+	row.CPUSeconds = (procmem.CPUTime() - cpu0).Seconds()
 	if r.Trajectory {
 		tr, err := ad.Solve(field, 0, p.t1, p.y0, cfg)
 		if err != nil {
@@ -464,8 +494,22 @@ func trainFit(r fitRun) (fitRow, error) {
 	}
 	row.AcceptedSteps = float64(steps) / float64(row.Gradients)
 	row.MinutesPaper = row.Seconds / float64(r.TrainSteps) * float64(e.PaperTrain) / 60
+	row.CPUMinutesPaper = row.CPUSeconds / float64(r.TrainSteps) * float64(e.PaperTrain) / 60
 	row.PeakRSS = procmem.Peak()
 	return row, nil
+}
+
+// initUniform redraws the parameters (views, each with the fan-in of its
+// layer) as equinox's nn.Linear initialises a layer, the default of the
+// paper's code: weights and biases uniform on ±1/√fan-in.
+func initUniform(views [][]float64, fanIn []int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 13))
+	for i, v := range views {
+		b := 1 / math.Sqrt(float64(fanIn[i]))
+		for k := range v {
+			v[k] = b * (2*r.Float64() - 1)
+		}
+	}
 }
 
 // paperWhiteDwarfLoss is the paper's white dwarf loss, both gradient
@@ -528,9 +572,9 @@ func fitPlan(c fitConfig) []fitRun {
 	for _, m := range c.Methods {
 		for s := range c.Seeds {
 			seed := uint64(s + 1)
-			plan = append(plan, fitRun{Problem: c.Name, Method: m, Gradient: "reversible", Seed: seed, TrainSteps: c.TrainSteps, Quick: c.Quick, Interp: c.interp()})
+			plan = append(plan, fitRun{Problem: c.Name, Method: m, Gradient: "reversible", Seed: seed, TrainSteps: c.TrainSteps, Quick: c.Quick, Interp: c.interp(), Init: c.Init})
 			for _, k := range c.Snapshots {
-				plan = append(plan, fitRun{Problem: c.Name, Method: m, Gradient: "checkpoint", Snapshots: k, Seed: seed, TrainSteps: c.TrainSteps, Quick: c.Quick, Interp: c.interp()})
+				plan = append(plan, fitRun{Problem: c.Name, Method: m, Gradient: "checkpoint", Snapshots: k, Seed: seed, TrainSteps: c.TrainSteps, Quick: c.Quick, Interp: c.interp(), Init: c.Init})
 			}
 		}
 	}
@@ -559,7 +603,7 @@ func printFit(p *printer, stderr io.Writer, c fitConfig, plotDir string) error {
 		if row.Gradient == "checkpoint" {
 			label = fmt.Sprintf("checkpoint(%d)", row.Snapshots)
 		}
-		lines = append(lines, fmt.Sprintf("%s\t%s\t%d\t%.1f\t%.2f\t%s\t%.3e\t%.3e\t%s\t%d\t%d\t%.0f\t%d\t%s\t%s\t%.0e", row.Method, label, row.Seed, row.Seconds,
+		lines = append(lines, fmt.Sprintf("%s\t%s\t%d\t%.1f\t%.1f\t%.2f\t%s\t%.3e\t%.3e\t%s\t%d\t%d\t%.0f\t%d\t%s\t%s\t%.0e", row.Method, label, row.Seed, row.Seconds, row.CPUSeconds,
 			row.MinutesPaper, orBlank("%.3g", row.PaperMinutes), row.FinalLoss, row.BestLoss, orBlank("%.2e", row.PaperLoss), row.FuncEvals, row.VJPEvals,
 			row.AcceptedSteps, row.FinalSteps, kib(int64(row.HeldBytes)), mib(row.PeakRSS), row.Drift))
 	}
@@ -581,8 +625,15 @@ func printFit(p *printer, stderr io.Writer, c fitConfig, plotDir string) error {
 			return fmt.Errorf("plots: %w", err)
 		}
 	}
-	p.table("method\tgradient\tseed\tseconds\tmin per paper run\tpaper min\tfinal loss\tbest loss\tpaper loss\tf evals\tVJPs\tsteps/solve\tsteps, last solve\theld\tpeak RSS\tmax drift", lines)
+	p.table("method\tgradient\tseed\tseconds\tCPU s\tmin per paper run\tpaper min\tfinal loss\tbest loss\tpaper loss\tf evals\tVJPs\tsteps/solve\tsteps, last solve\theld\tpeak RSS\tmax drift", lines)
 	p.text("\n")
+	if c.Seeds > 1 {
+		sums, err := summarize(rows)
+		if err != nil {
+			return err
+		}
+		printSummaries(p, sums)
+	}
 	return p.err
 }
 

@@ -96,8 +96,8 @@ func plotCost(dir string, rows []costRow) error {
 	return save(p, dir, "sciml-cost.png")
 }
 
-// plotFit draws one fitting experiment: the loss curves of every run, and
-// the fitted trajectory of the first run against the data.
+// plotFit draws one fitting experiment: the loss curves of every run of the
+// first seed, and the fitted trajectory of the first run against the data.
 func plotFit(dir string, c fitConfig, rows []fitRow) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Experiment %d (%s): training loss, %d steps", c.Number, c.Name, c.TrainSteps)
@@ -106,6 +106,9 @@ func plotFit(dir string, c fitConfig, rows []fitRow) error {
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
 	p.Legend.Top = true
 	for i, r := range rows {
+		if r.Seed != rows[0].Seed {
+			continue // one seed's curves: with 3 seeds the others overlap them
+		}
 		xys := make(plotter.XYs, 0, len(r.LossCurve))
 		for k, l := range r.LossCurve {
 			if l > 0 && !math.IsInf(l, 0) {
