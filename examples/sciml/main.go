@@ -50,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		exps      = fs.String("exp", strings.Join(experiments, ","), "comma-separated experiments: "+strings.Join(experiments, ", "))
 		asJSON    = fs.Bool("json", false, "print one JSON object per table row instead of tables")
 		child     = fs.String("child", "", "internal: measure one configuration given as JSON")
-		summary   = fs.String("summary", "", "experiments 1–3: read the rows of earlier -json runs from these files (comma-separated) and print each configuration's mean and range over seeds as Markdown tables (or -json lines), then stop")
+		summary   = fs.String("summary", "", "experiments 1–3: read the rows of earlier -json runs from these files (comma-separated) and print each configuration's mean and range over seeds as Markdown tables (or -json lines), with -plots the loss curves and the figures against c, then stop")
 		quick     = fs.Bool("quick", false, "tiny sizes (a smoke test; the figures mean nothing)")
 		full      = fs.Bool("full", false, "experiments 1–3: the paper's recipe instead of the shortened default (its training lengths, 3 seeds, every c and method)")
 		costSteps = fs.String("cost-steps", "100,250,500,750,1000", "experiment 4: numbers of steps N")
@@ -81,6 +81,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		out := &printer{w: stdout, json: *asJSON}
 		printSummaries(out, sums)
+		if *plotDir != "" {
+			if err := plotSummaries(*plotDir, rows); err != nil {
+				return fmt.Errorf("plots: %w", err)
+			}
+		}
 		return out.err
 	}
 	if *repeats < 1 {

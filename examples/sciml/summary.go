@@ -140,7 +140,7 @@ func readFitRows(r io.Reader) ([]fitRow, error) {
 		if err := json.Unmarshal([]byte(line), &row); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		row.T, row.Fit, row.Data, row.LossCurve = nil, nil, nil, nil
+		row.T, row.Fit, row.Data = nil, nil, nil
 		rows = append(rows, row)
 	}
 	return rows, sc.Err()
@@ -162,6 +162,41 @@ func readFitFiles(paths []string) ([]fitRow, error) {
 		all = append(all, rows...)
 	}
 	return all, nil
+}
+
+// plotSummaries draws, from the rows of earlier runs, each experiment's
+// loss curves (the first seed's) and its time and evaluations against c
+// (the first seed's, in processor seconds where the rows have them).
+func plotSummaries(dir string, rows []fitRow) error {
+	for _, e := range fitExperiments {
+		var mine []fitRow
+		c := fitConfig{fitExperiment: e}
+		for _, r := range rows {
+			if r.Exp != e.Name {
+				continue
+			}
+			if len(mine) == 0 {
+				c.TrainSteps = r.TrainSteps
+			}
+			if r.TrainSteps != c.TrainSteps || r.Init != "" || (r.Interp != "" && r.Interp != "linear") {
+				continue // the rows of the first training length, default initialisation and interpolation
+			}
+			if !contains(c.Methods, r.Method) {
+				c.Methods = append(c.Methods, r.Method)
+			}
+			mine = append(mine, r)
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		if err := plotFit(dir, c, mine); err != nil {
+			return err
+		}
+		if err := plotAgainstC(dir, c, mine); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fmtSpread prints a mean and, where the seeds differ, their range.

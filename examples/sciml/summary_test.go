@@ -181,3 +181,25 @@ func TestInitFlag(t *testing.T) {
 		t.Errorf("-init xavier: %v, want a usage error", err)
 	}
 }
+
+// logTicks125 labels 1, 2 and 5 times each power of ten inside the range,
+// and puts unlabelled ticks at the other integers.
+func TestLogTicks125(t *testing.T) {
+	var labels []string
+	n := 0
+	for _, tk := range (logTicks125{}).Ticks(1.5, 60) {
+		if tk.Value < 1.5 || tk.Value > 60 {
+			t.Errorf("tick at %g outside [1.5, 60]", tk.Value)
+		}
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+		n++
+	}
+	if want := []string{"2", "5", "10", "20", "50"}; !reflect.DeepEqual(labels, want) {
+		t.Errorf("labels %v, want %v", labels, want)
+	}
+	if n != 14 { // 2, 3, …, 9 and 10, 20, …, 60
+		t.Errorf("%d ticks, want 14", n)
+	}
+}
