@@ -158,19 +158,23 @@ func TestInitUniform(t *testing.T) {
 	}
 }
 
-// -init uniform trains (and says so in its rows); a bad -init is a usage
+// -init uniform trains (and says so in its rows); with several seeds the
+// run ends with each configuration's summary; a bad -init is a usage
 // error.
 func TestInitFlag(t *testing.T) {
 	var out, errb bytes.Buffer
-	if err := run([]string{"-quick", "-json", "-exp", "whitedwarf,oscillators", "-init", "uniform"}, &out, &errb); err != nil {
+	if err := run([]string{"-quick", "-json", "-exp", "whitedwarf,oscillators", "-init", "uniform", "-seeds", "2"}, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if n := strings.Count(out.String(), `"exp":"whitedwarf-summary"`); n != 2 {
+		t.Errorf("%d white dwarf summaries, want 2 (reversible, checkpoint(2))", n)
 	}
 	rows, err := readFitRows(&out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 4 {
-		t.Fatalf("%d rows, want 4", len(rows))
+	if len(rows) != 8 {
+		t.Fatalf("%d rows, want 8", len(rows))
 	}
 	for _, r := range rows {
 		if r.Init != "uniform" || !(r.BestLoss > 0) || !(r.CPUSeconds > 0) {
