@@ -96,7 +96,7 @@ func summarize(rows []fitRow) ([]fitSummary, error) {
 			return spreadOf(xs)
 		}
 		s := fitSummary{Exp: k.exp + "-summary", Problem: k.exp, Method: k.method, Gradient: k.gradient, Snapshots: k.snapshots,
-			Interp: k.interp, Init: k.init, TrainSteps: k.trainSteps, PaperMinutes: g[0].PaperMinutes, PaperLoss: g[0].PaperLoss,
+			Interp: k.interp, Init: k.init, TrainSteps: k.trainSteps,
 			FinalLoss:       of(func(r fitRow) float64 { return r.FinalLoss }),
 			BestLoss:        of(func(r fitRow) float64 { return r.BestLoss }),
 			Seconds:         of(func(r fitRow) float64 { return r.Seconds }),
@@ -109,6 +109,10 @@ func summarize(rows []fitRow) ([]fitSummary, error) {
 			PeakRSS:         of(func(r fitRow) float64 { return float64(r.PeakRSS) }),
 			HeldBytes:       of(func(r fitRow) float64 { return float64(r.HeldBytes) }),
 		}
+		// The paper's figures as this command knows them now, not as the
+		// command that wrote the rows did.
+		e, _ := fitExperimentByName(k.exp)
+		s.PaperMinutes, s.PaperLoss = e.paperFigures(g[0].fitRun)
 		for _, r := range g {
 			s.Seeds = append(s.Seeds, r.Seed)
 			s.Drift = math.Max(s.Drift, r.Drift)

@@ -64,6 +64,9 @@ func TestSummarize(t *testing.T) {
 	near("checkpoint final loss", ck.FinalLoss, 6e-4, 5e-4, 7e-4)
 	near("checkpoint CPU min", ck.CPUMinutesPaper, 5.0/60, 4.0/60, 6.0/60)
 	near("short final loss", short.FinalLoss, 9e-3, 9e-3, 9e-3)
+	if ck.PaperMinutes != 5.45 {
+		t.Errorf("checkpoint(44): paper %g min, want Midpoint's 5.45 from the table, whatever the rows say", ck.PaperMinutes)
+	}
 	if rev.Drift != 3e-15 || rev.PaperMinutes != 1.74 || rev.PaperLoss != 0.87e-4 || rev.Exp != "whitedwarf-summary" {
 		t.Errorf("drift %g, paper %g min, %g loss, exp %q; want 3e-15, 1.74, 8.7e-5, whitedwarf-summary", rev.Drift, rev.PaperMinutes, rev.PaperLoss, rev.Exp)
 	}
