@@ -8,6 +8,10 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
 )
 
 // The paper reports each fitting configuration as the mean over 3 seeds;
@@ -97,11 +101,12 @@ func summarize(rows []fitRow) ([]fitSummary, error) {
 		}
 		s := fitSummary{Exp: k.exp + "-summary", Problem: k.exp, Method: k.method, Gradient: k.gradient, Snapshots: k.snapshots,
 			Interp: k.interp, Init: k.init, TrainSteps: k.trainSteps,
-			FinalLoss:       of(func(r fitRow) float64 { return r.FinalLoss }),
-			BestLoss:        of(func(r fitRow) float64 { return r.BestLoss }),
-			Seconds:         of(func(r fitRow) float64 { return r.Seconds }),
-			CPUSeconds:      of(func(r fitRow) float64 { return r.CPUSeconds }),
-			CPUMinutesPaper: of(func(r fitRow) float64 { return r.CPUMinutesPaper }),
+			FinalLoss:  of(func(r fitRow) float64 { return r.FinalLoss }),
+			BestLoss:   of(func(r fitRow) float64 { return r.BestLoss }),
+			Seconds:    of(func(r fitRow) float64 { return r.Seconds }),
+			CPUSeconds: of(func(r fitRow) float64 { return r.CPUSeconds }),
+			// Scaled here to the current table's training length.
+			CPUMinutesPaper: of(func(r fitRow) float64 { return r.CPUSeconds / float64(r.TrainSteps) * float64(paperTrain(r.Exp)) / 60 }),
 			FuncEvals:       of(func(r fitRow) float64 { return float64(r.FuncEvals) }),
 			VJPEvals:        of(func(r fitRow) float64 { return float64(r.VJPEvals) }),
 			AcceptedSteps:   of(func(r fitRow) float64 { return r.AcceptedSteps }),
@@ -120,6 +125,12 @@ func summarize(rows []fitRow) ([]fitSummary, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// paperTrain is the paper's training length of experiment name.
+func paperTrain(name string) int {
+	e, _ := fitExperimentByName(name)
+	return e.PaperTrain
 }
 
 // readFitRows reads the fitting experiments' rows from JSON lines, skipping
@@ -169,7 +180,7 @@ func readFitFiles(paths []string) ([]fitRow, error) {
 }
 
 // plotSummaries draws, from the rows of earlier runs, each experiment's
-// loss curves (the first seed's) and its time and evaluations against c
+// loss curves (every seed of its first method) and its time and evaluations against c
 // (the first seed's, in processor seconds where the rows have them).
 func plotSummaries(dir string, rows []fitRow) error {
 	for _, e := range fitExperiments {
@@ -180,10 +191,10 @@ func plotSummaries(dir string, rows []fitRow) error {
 				continue
 			}
 			if len(mine) == 0 {
-				c.TrainSteps = r.TrainSteps
+				c.TrainSteps, c.Init, c.Interp = r.TrainSteps, r.Init, r.Interp
 			}
-			if r.TrainSteps != c.TrainSteps || r.Init != "" || (r.Interp != "" && r.Interp != "linear") {
-				continue // the rows of the first training length, default initialisation and interpolation
+			if r.TrainSteps != c.TrainSteps || r.Init != c.Init || r.Interp != c.Interp {
+				continue // the rows of the first row's training length, initialisation and interpolation
 			}
 			if !contains(c.Methods, r.Method) {
 				c.Methods = append(c.Methods, r.Method)
@@ -193,7 +204,7 @@ func plotSummaries(dir string, rows []fitRow) error {
 		if len(mine) == 0 {
 			continue
 		}
-		if err := plotFit(dir, c, mine); err != nil {
+		if err := plotSeedLosses(dir, c, mine); err != nil {
 			return err
 		}
 		if err := plotAgainstC(dir, c, mine); err != nil {
@@ -201,6 +212,46 @@ func plotSummaries(dir string, rows []fitRow) error {
 		}
 	}
 	return nil
+}
+
+// plotSeedLosses draws the loss curves of every seed of one method (the
+// first in rows): the reversible gradient solid, checkpointing at its
+// largest c dashed.
+func plotSeedLosses(dir string, c fitConfig, rows []fitRow) error {
+	m, cmax := rows[0].Method, 0
+	for _, r := range rows {
+		if r.Method == m && r.Gradient == "checkpoint" {
+			cmax = max(cmax, r.Snapshots)
+		}
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Experiment %d (%s): training loss of each seed, %s, %d steps", c.Number, c.Name, m, c.TrainSteps)
+	p.X.Label.Text = "training step"
+	p.Y.Label.Text = "MSE"
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks125{}
+	p.Legend.Top = true
+	for _, r := range rows {
+		if r.Method != m || (r.Gradient == "checkpoint" && r.Snapshots != cmax) {
+			continue
+		}
+		xys := make(plotter.XYs, 0, len(r.LossCurve))
+		for k, l := range r.LossCurve {
+			if l > 0 && !math.IsInf(l, 0) {
+				xys = append(xys, plotter.XY{X: float64(k + 1), Y: l})
+			}
+		}
+		if len(xys) == 0 {
+			continue
+		}
+		label, d := fmt.Sprintf("seed %d reversible", r.Seed), []vg.Length(nil)
+		if r.Gradient == "checkpoint" {
+			label, d = fmt.Sprintf("seed %d checkpoint(%d)", r.Seed, r.Snapshots), dashed
+		}
+		if err := addLine(p, label, xys, palette[int(r.Seed-1)%len(palette)], d, false); err != nil {
+			return err
+		}
+	}
+	return save(p, dir, "sciml-"+c.Name+"-seeds-loss.png")
 }
 
 // fmtSpread prints a mean and, where the seeds differ, their range.

@@ -63,6 +63,7 @@ func TestSummarize(t *testing.T) {
 	near("reversible f evals", rev.FuncEvals, 8e6, 8e6, 8e6)
 	near("checkpoint final loss", ck.FinalLoss, 6e-4, 5e-4, 7e-4)
 	near("checkpoint CPU min", ck.CPUMinutesPaper, 5.0/60, 4.0/60, 6.0/60)
+	near("short CPU min per paper run", short.CPUMinutesPaper, 0.5*5/60, 0.5*5/60, 0.5*5/60) // 200 steps scaled to 1000
 	near("short final loss", short.FinalLoss, 9e-3, 9e-3, 9e-3)
 	if ck.PaperMinutes != 5.45 {
 		t.Errorf("checkpoint(44): paper %g min, want Midpoint's 5.45 from the table, whatever the rows say", ck.PaperMinutes)
