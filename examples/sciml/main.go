@@ -17,7 +17,8 @@
 //	go run ./examples/sciml -summary a.json,b.json # mean and range over seeds of earlier -json runs (Markdown)
 //
 // The fitting experiments (1–3) are shortened by default, and say so in
-// their output; -full runs the paper's recipe (hours, mostly in c = 2).
+// their output; -full runs the paper's recipe (about 55 minutes for the
+// three, on one core of a loaded 2-core machine; docs/sciml.md).
 package main
 
 import (
