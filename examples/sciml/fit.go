@@ -73,10 +73,18 @@ var fitExperiments = []fitExperiment{
 		DefaultTrain: 200, PaperTrain: 1000, PaperSeeds: 3,
 		DefaultMethods: "euler,midpoint,ralston3,rk4", PaperMethods: "euler,midpoint,ralston3,rk4",
 		DefaultSnaps: "2,8,44", PaperSnaps: "2,4,8,16,32,44",
+		// The paper's text gives reversible, c = 44 and c = 2; the other c
+		// are the means over the 3 keys of the authors' logs
+		// (sammccallum/reversible-solvers, experiments/white_dwarf/data/
+		// white_dwarf_{euler,midpoint,Ralston3}.txt, which also reproduce
+		// the three the text gives), none stored for RK4.
 		PaperMinutes: map[string]float64{
 			"euler/reversible": 1.52, "euler/checkpoint-44": 5.22, "euler/checkpoint-2": 264,
+			"euler/checkpoint-4": 30.5, "euler/checkpoint-8": 10.7, "euler/checkpoint-16": 8.93, "euler/checkpoint-32": 8.08,
 			"midpoint/reversible": 1.74, "midpoint/checkpoint-44": 5.45, "midpoint/checkpoint-2": 280,
+			"midpoint/checkpoint-4": 30.3, "midpoint/checkpoint-8": 10.6, "midpoint/checkpoint-16": 9.56, "midpoint/checkpoint-32": 8.72,
 			"ralston3/reversible": 1.81, "ralston3/checkpoint-44": 4.90, "ralston3/checkpoint-2": 260,
+			"ralston3/checkpoint-4": 29.8, "ralston3/checkpoint-8": 10.0, "ralston3/checkpoint-16": 8.35, "ralston3/checkpoint-32": 7.61,
 			"rk4/reversible": 2.21, "rk4/checkpoint-44": 4.95, "rk4/checkpoint-2": 254,
 		},
 		PaperNote: "paper loss ≈ 0.87e-4 for both gradient methods, after 1000 training steps",
@@ -100,13 +108,26 @@ var fitExperiments = []fitExperiment{
 	},
 	{
 		Name: "pendulum", Number: 3, Title: "double pendulum (simulated, noisy, ÷10): 500 points on [0, 2], adaptive Bosh3 rtol = atol = 1e-6 stepping freely, every step saved and interpolated onto the grid, MLP 4 → 10 tanh → 4",
-		DefaultTrain: 50, PaperTrain: 1000, PaperSeeds: 3,
+		// The issue does not state the training length; the authors' code
+		// (sammccallum/reversible-solvers, experiments/realdata/pendulum.py)
+		// trains 10,000 steps and logs the best loss.
+		DefaultTrain: 50, PaperTrain: 10000, PaperSeeds: 3,
 		DefaultMethods: "bosh3", PaperMethods: "bosh3",
 		DefaultSnaps: "2,8,32", PaperSnaps: "2,8,32",
 		PaperMinutes: map[string]float64{"bosh3/reversible": 21.9, "bosh3/checkpoint-32": 62.4, "bosh3/checkpoint-8": 82.8, "bosh3/checkpoint-2": 846},
 		PaperLoss:    map[string]float64{"bosh3/reversible": 8.3e-3},
-		PaperNote:    "paper: 445 accepted steps on average reversible, 422–434 checkpointing, loss 7.9–12.8e-3 checkpointing; the issue does not state its training length: -full takes 1000",
+		PaperNote:    "paper: 445 accepted steps on average reversible, 422–434 checkpointing, loss 7.9–12.8e-3 checkpointing, best over training; training length from the authors' code (10,000 steps), not the paper's text",
 	},
+}
+
+// paperFigures are the paper's minutes and loss for the configuration of
+// run r (0 where the paper gives none).
+func (e fitExperiment) paperFigures(r fitRun) (minutes, loss float64) {
+	minutes, loss = e.PaperMinutes[r.key()], e.PaperLoss[r.Method+"/"+r.Gradient]
+	if e.Name == "whitedwarf" {
+		loss = paperWhiteDwarfLoss
+	}
+	return minutes, loss
 }
 
 func fitExperimentByName(name string) (fitExperiment, bool) {
@@ -123,7 +144,7 @@ func fitExperimentByName(name string) (fitExperiment, bool) {
 type fitFlags struct {
 	trainSteps, seeds  *int
 	methods, snapshots *string
-	interp             *string
+	interp, init       *string
 }
 
 func newFitFlags(fs *flag.FlagSet) *fitFlags {
@@ -132,6 +153,7 @@ func newFitFlags(fs *flag.FlagSet) *fitFlags {
 		seeds:      fs.Int("seeds", 0, "experiments 1–3: seeds (0: 1, or the paper's 3 with -full)"),
 		methods:    fs.String("methods", "", "experiments 1–3: base methods, comma-separated (empty: each experiment's)"),
 		snapshots:  fs.String("snapshots", "", "experiments 1–3: checkpoint counts c, comma-separated (empty: each experiment's)"),
+		init:       fs.String("init", "normal", "experiments 1–3: the field's initial weights: normal (revode's: N(0, 1/fan-in) weights, N(0, 0.01) biases) or uniform (the paper's code: equinox's ±1/√fan-in for weights and biases)"),
 		interp:     fs.String("interp", "linear", "experiment 3: interpolation of the saved steps onto the grid, linear (the paper's code) or hermite (cubic, with the field's values)"),
 	}
 }
@@ -145,6 +167,8 @@ type fitConfig struct {
 	Shortened         bool
 	// Interp is experiment 3's interpolation: linear or hermite.
 	Interp string
+	// Init is the field's initialisation: "" (normal) or "uniform".
+	Init string
 	// Quick shrinks the problems to a few dozen points (a smoke test).
 	Quick bool
 }
@@ -171,6 +195,13 @@ func (f *fitFlags) config(e fitExperiment, full, quick bool) (fitConfig, error) 
 	}
 	if *f.snapshots != "" {
 		snaps = *f.snapshots
+	}
+	switch *f.init {
+	case "normal":
+	case "uniform":
+		c.Init = "uniform"
+	default:
+		return c, fmt.Errorf("-init %q: want normal or uniform", *f.init)
 	}
 	if c.Interp = *f.interp; c.Interp != "linear" && c.Interp != "hermite" {
 		return c, fmt.Errorf("-interp %q: want linear or hermite", c.Interp)
@@ -208,17 +239,24 @@ type fitRun struct {
 	// Trajectory asks for the fitted trajectory and the data in the row
 	// (for the plots).
 	Trajectory bool `json:"trajectory,omitempty"`
+	// Init is the field's initialisation: "" (revode's normal draws) or
+	// "uniform" (equinox's nn.Linear default, the paper's code's).
+	Init string `json:"init,omitempty"`
 }
 
 // fitRow is the result of one training run, and one -json line.
 type fitRow struct {
 	Exp string `json:"exp"`
 	fitRun
-	Seconds   float64 `json:"seconds"`
-	FinalLoss float64 `json:"final_loss"`
-	BestLoss  float64 `json:"best_loss"`
-	FuncEvals int     `json:"func_evals"` // whole run, forward and backward
-	VJPEvals  int     `json:"vjp_evals"`
+	Seconds float64 `json:"seconds"`
+	// CPUSeconds is the processor time (user + system, getrusage) of the
+	// training loop: on a shared machine it measures the run's work where
+	// Seconds also measures its wait for a processor.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	FinalLoss  float64 `json:"final_loss"`
+	BestLoss   float64 `json:"best_loss"`
+	FuncEvals  int     `json:"func_evals"` // whole run, forward and backward
+	VJPEvals   int     `json:"vjp_evals"`
 	// Gradients is the number of gradient evaluations (training steps).
 	Gradients int `json:"gradients"`
 	// AcceptedSteps is the mean number of accepted solver steps per solve.
@@ -232,10 +270,12 @@ type fitRow struct {
 	Shortened  bool    `json:"shortened"`
 	// MinutesPaper is this run's time scaled to the paper's number of
 	// training steps, beside the paper's own minutes.
-	MinutesPaper float64   `json:"minutes_for_paper_steps"`
-	PaperMinutes float64   `json:"paper_minutes,omitempty"`
-	PaperLoss    float64   `json:"paper_loss,omitempty"`
-	LossCurve    []float64 `json:"loss_curve,omitempty"`
+	MinutesPaper float64 `json:"minutes_for_paper_steps"`
+	// CPUMinutesPaper is the same scaling of CPUSeconds.
+	CPUMinutesPaper float64   `json:"cpu_minutes_for_paper_steps"`
+	PaperMinutes    float64   `json:"paper_minutes,omitempty"`
+	PaperLoss       float64   `json:"paper_loss,omitempty"`
+	LossCurve       []float64 `json:"loss_curve,omitempty"`
 	// With fitRun.Trajectory: the output times, the fitted model's
 	// trajectory after training and the data.
 	T    []float64   `json:"t,omitempty"`
@@ -351,11 +391,8 @@ func trainFit(r fitRun) (fitRow, error) {
 	if !ok {
 		return fitRow{}, fmt.Errorf("unknown problem %q", r.Problem)
 	}
-	row := fitRow{Exp: r.Problem, fitRun: r, PaperMinutes: e.PaperMinutes[r.key()]}
-	row.PaperLoss = e.PaperLoss[r.Method+"/"+r.Gradient]
-	if r.Problem == "whitedwarf" {
-		row.PaperLoss = paperWhiteDwarfLoss
-	}
+	row := fitRow{Exp: r.Problem, fitRun: r}
+	row.PaperMinutes, row.PaperLoss = e.paperFigures(r)
 	base, ok := integrators.TableauByName(r.Method)
 	if !ok {
 		return row, fmt.Errorf("no method %q", r.Method)
@@ -369,21 +406,31 @@ func trainFit(r fitRun) (fitRow, error) {
 	if err != nil {
 		return row, err
 	}
+	// The parameters and the fan-in of the layer each belongs to.
 	var params G.Nodes
-	var field *ad.GraphField
+	var fanIn []int
+	fieldFn := mlp.Autonomous
 	if p.timeInput {
 		params = mlp.Params(G.NewGraph(), mlp.New(1, p.dim, fitWidth, r.Seed), tensor.Float64)
-		field, err = ad.CompileField(mlp.Graph(1), params, 1, p.dim)
+		fanIn, fieldFn = []int{p.dim + 1, p.dim + 1, p.dim + 1, fitWidth, fitWidth}, mlp.Graph(1) // W1y, w1t, b1, W2, b2
 	} else {
 		params = tinyParams(G.NewGraph(), p.dim, fitWidth, p.dim, r.Seed)
-		field, err = ad.CompileField(mlp.Autonomous, params, 1, p.dim)
-	}
-	if err != nil {
-		return row, err
+		fanIn = []int{p.dim, p.dim, fitWidth, fitWidth} // W1, b1, W2, b2
 	}
 	views := make([][]float64, len(params))
 	for i, n := range params {
 		views[i] = n.Value().Data().([]float64)
+	}
+	switch r.Init {
+	case "":
+	case "uniform":
+		initUniform(views, fanIn, r.Seed)
+	default:
+		return row, fmt.Errorf("initialisation %q: want normal or uniform", r.Init)
+	}
+	field, err := ad.CompileField(fieldFn, params, 1, p.dim)
+	if err != nil {
+		return row, err
 	}
 	theta := make([]float64, field.NumParams())
 	opt := newAdamW(len(theta), fitLR, fitDecay)
@@ -403,7 +450,7 @@ func trainFit(r fitRun) (fitRow, error) {
 	scale := 1 / float64(p.dim*len(p.saveAt))
 	row.BestLoss = math.Inf(1)
 	steps := 0
-	start := time.Now()
+	start, cpu0 := time.Now(), procmem.CPUTime()
 	for step := 0; step < r.TrainSteps; step++ {
 		tr, err := ad.Solve(field, 0, p.t1, p.y0, cfg)
 		if err != nil {
@@ -449,6 +496,7 @@ func trainFit(r fitRun) (fitRow, error) {
 		}
 	}
 	row.Seconds = time.Since(start).Seconds()
+	row.CPUSeconds = (procmem.CPUTime() - cpu0).Seconds()
 	if r.Trajectory {
 		tr, err := ad.Solve(field, 0, p.t1, p.y0, cfg)
 		if err != nil {
@@ -464,8 +512,22 @@ func trainFit(r fitRun) (fitRow, error) {
 	}
 	row.AcceptedSteps = float64(steps) / float64(row.Gradients)
 	row.MinutesPaper = row.Seconds / float64(r.TrainSteps) * float64(e.PaperTrain) / 60
+	row.CPUMinutesPaper = row.CPUSeconds / float64(r.TrainSteps) * float64(e.PaperTrain) / 60
 	row.PeakRSS = procmem.Peak()
 	return row, nil
+}
+
+// initUniform redraws the parameters (views, each with the fan-in of its
+// layer) as equinox's nn.Linear initialises a layer, the default of the
+// paper's code: weights and biases uniform on ±1/√fan-in.
+func initUniform(views [][]float64, fanIn []int, seed uint64) {
+	r := rand.New(rand.NewPCG(seed, 13))
+	for i, v := range views {
+		b := 1 / math.Sqrt(float64(fanIn[i]))
+		for k := range v {
+			v[k] = b * (2*r.Float64() - 1)
+		}
+	}
 }
 
 // paperWhiteDwarfLoss is the paper's white dwarf loss, both gradient
@@ -528,9 +590,9 @@ func fitPlan(c fitConfig) []fitRun {
 	for _, m := range c.Methods {
 		for s := range c.Seeds {
 			seed := uint64(s + 1)
-			plan = append(plan, fitRun{Problem: c.Name, Method: m, Gradient: "reversible", Seed: seed, TrainSteps: c.TrainSteps, Quick: c.Quick, Interp: c.interp()})
+			plan = append(plan, fitRun{Problem: c.Name, Method: m, Gradient: "reversible", Seed: seed, TrainSteps: c.TrainSteps, Quick: c.Quick, Interp: c.interp(), Init: c.Init})
 			for _, k := range c.Snapshots {
-				plan = append(plan, fitRun{Problem: c.Name, Method: m, Gradient: "checkpoint", Snapshots: k, Seed: seed, TrainSteps: c.TrainSteps, Quick: c.Quick, Interp: c.interp()})
+				plan = append(plan, fitRun{Problem: c.Name, Method: m, Gradient: "checkpoint", Snapshots: k, Seed: seed, TrainSteps: c.TrainSteps, Quick: c.Quick, Interp: c.interp(), Init: c.Init})
 			}
 		}
 	}
@@ -559,7 +621,7 @@ func printFit(p *printer, stderr io.Writer, c fitConfig, plotDir string) error {
 		if row.Gradient == "checkpoint" {
 			label = fmt.Sprintf("checkpoint(%d)", row.Snapshots)
 		}
-		lines = append(lines, fmt.Sprintf("%s\t%s\t%d\t%.1f\t%.2f\t%s\t%.3e\t%.3e\t%s\t%d\t%d\t%.0f\t%d\t%s\t%s\t%.0e", row.Method, label, row.Seed, row.Seconds,
+		lines = append(lines, fmt.Sprintf("%s\t%s\t%d\t%.1f\t%.1f\t%.2f\t%s\t%.3e\t%.3e\t%s\t%d\t%d\t%.0f\t%d\t%s\t%s\t%.0e", row.Method, label, row.Seed, row.Seconds, row.CPUSeconds,
 			row.MinutesPaper, orBlank("%.3g", row.PaperMinutes), row.FinalLoss, row.BestLoss, orBlank("%.2e", row.PaperLoss), row.FuncEvals, row.VJPEvals,
 			row.AcceptedSteps, row.FinalSteps, kib(int64(row.HeldBytes)), mib(row.PeakRSS), row.Drift))
 	}
@@ -581,8 +643,15 @@ func printFit(p *printer, stderr io.Writer, c fitConfig, plotDir string) error {
 			return fmt.Errorf("plots: %w", err)
 		}
 	}
-	p.table("method\tgradient\tseed\tseconds\tmin per paper run\tpaper min\tfinal loss\tbest loss\tpaper loss\tf evals\tVJPs\tsteps/solve\tsteps, last solve\theld\tpeak RSS\tmax drift", lines)
+	p.table("method\tgradient\tseed\tseconds\tCPU s\tmin per paper run\tpaper min\tfinal loss\tbest loss\tpaper loss\tf evals\tVJPs\tsteps/solve\tsteps, last solve\theld\tpeak RSS\tmax drift", lines)
 	p.text("\n")
+	if c.Seeds > 1 {
+		sums, err := summarize(rows)
+		if err != nil {
+			return err
+		}
+		printSummaries(p, sums)
+	}
 	return p.err
 }
 

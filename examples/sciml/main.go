@@ -14,9 +14,11 @@
 //	go run ./examples/sciml -exp ude               # universal differential equation: white dwarf forecast
 //	go run ./examples/sciml -json                  # one JSON object per table row
 //	go run ./examples/sciml -plots docs            # also write the plots of docs/sciml.md
+//	go run ./examples/sciml -summary a.json,b.json # mean and range over seeds of earlier -json runs (Markdown)
 //
 // The fitting experiments (1–3) are shortened by default, and say so in
-// their output; -full runs the paper's recipe (hours, mostly in c = 2).
+// their output; -full runs the paper's recipe (about 55 minutes for the
+// three, on one core of a loaded 2-core machine; docs/sciml.md).
 package main
 
 import (
@@ -49,6 +51,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		exps      = fs.String("exp", strings.Join(experiments, ","), "comma-separated experiments: "+strings.Join(experiments, ", "))
 		asJSON    = fs.Bool("json", false, "print one JSON object per table row instead of tables")
 		child     = fs.String("child", "", "internal: measure one configuration given as JSON")
+		summary   = fs.String("summary", "", "experiments 1–3: read the rows of earlier -json runs from these files (comma-separated) and print each configuration's mean and range over seeds as Markdown tables (or -json lines), with -plots the loss curves and the figures against c, then stop")
 		quick     = fs.Bool("quick", false, "tiny sizes (a smoke test; the figures mean nothing)")
 		full      = fs.Bool("full", false, "experiments 1–3: the paper's recipe instead of the shortened default (its training lengths, 3 seeds, every c and method)")
 		costSteps = fs.String("cost-steps", "100,250,500,750,1000", "experiment 4: numbers of steps N")
@@ -67,6 +70,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *child != "" {
 		return runChild(*child, stdout)
+	}
+	if *summary != "" {
+		rows, err := readFitFiles(strings.Split(*summary, ","))
+		if err != nil {
+			return fmt.Errorf("-summary: %w", err)
+		}
+		sums, err := summarize(rows)
+		if err != nil {
+			return fmt.Errorf("-summary: %w", err)
+		}
+		out := &printer{w: stdout, json: *asJSON}
+		printSummaries(out, sums)
+		if *plotDir != "" {
+			if err := plotSummaries(*plotDir, rows); err != nil {
+				return fmt.Errorf("plots: %w", err)
+			}
+		}
+		return out.err
 	}
 	if *repeats < 1 {
 		return fmt.Errorf("%w: -repeats %d: want ≥ 1", command.ErrUsage, *repeats)

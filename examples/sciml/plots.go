@@ -27,6 +27,32 @@ var palette = []color.Color{
 
 var dashed = []vg.Length{vg.Points(5), vg.Points(3)}
 
+// logTicks125 marks a log axis at 1, 2 and 5 times the powers of ten,
+// with minor ticks at the other integers between: gonum's LogTicks labels
+// only the powers of ten, none on an axis that spans less than a decade.
+type logTicks125 struct{}
+
+func (logTicks125) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	if !(lo > 0) || !(hi >= lo) {
+		return ts
+	}
+	for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
+		for m := 1.0; m <= 9; m++ {
+			v := m * math.Pow(10, e)
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = fmt.Sprintf("%g", v)
+			}
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
 func addLine(p *plot.Plot, label string, xys plotter.XYs, c color.Color, dashes []vg.Length, glyphs bool) error {
 	l, err := plotter.NewLine(xys)
 	if err != nil {
@@ -96,8 +122,8 @@ func plotCost(dir string, rows []costRow) error {
 	return save(p, dir, "sciml-cost.png")
 }
 
-// plotFit draws one fitting experiment: the loss curves of every run, and
-// the fitted trajectory of the first run against the data.
+// plotFit draws one fitting experiment: the loss curves of every run of the
+// first seed, and the fitted trajectory of the first run against the data.
 func plotFit(dir string, c fitConfig, rows []fitRow) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Experiment %d (%s): training loss, %d steps", c.Number, c.Name, c.TrainSteps)
@@ -106,6 +132,9 @@ func plotFit(dir string, c fitConfig, rows []fitRow) error {
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
 	p.Legend.Top = true
 	for i, r := range rows {
+		if r.Seed != rows[0].Seed {
+			continue // one seed's curves: with 3 seeds the others overlap them
+		}
 		xys := make(plotter.XYs, 0, len(r.LossCurve))
 		for k, l := range r.LossCurve {
 			if l > 0 && !math.IsInf(l, 0) {
@@ -215,15 +244,26 @@ func plotUDE(dir string, rows []udeRow) error {
 // reversible run as a horizontal dashed line: the choice a user makes
 // between memory (c) and time.
 func plotAgainstC(dir string, c fitConfig, rows []fitRow) error {
+	cpu := true // processor seconds where every row has them
+	for _, r := range rows {
+		cpu = cpu && r.CPUSeconds > 0
+	}
 	for _, what := range []string{"seconds", "evaluations"} {
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("Experiment %d (%s): %s of a %d-step training run against c", c.Number, c.Name, what, c.TrainSteps)
+		label := what
+		if what == "seconds" && cpu {
+			label = "processor seconds"
+		}
+		p.Title.Text = fmt.Sprintf("Experiment %d (%s): %s of a %d-step training run against c", c.Number, c.Name, label, c.TrainSteps)
 		p.X.Label.Text = "checkpoints c (binomial, plain method)"
-		p.Y.Label.Text = what
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+		p.Y.Label.Text = label
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks125{}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks125{}
 		p.Legend.Top = true
 		value := func(r fitRow) float64 {
+			if what == "seconds" && cpu {
+				return r.CPUSeconds
+			}
 			if what == "seconds" {
 				return r.Seconds
 			}
