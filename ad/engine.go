@@ -217,16 +217,7 @@ func (b BLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float
 		b.Implementation.Dgemm(tA, tB, m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc)
 		return
 	}
-	acc := beta != 0
-	if beta != 0 && beta != 1 {
-		for i := 0; i < m; i++ {
-			row := c[i*ldc : i*ldc+n]
-			for j := range row {
-				row[j] *= beta
-			}
-		}
-	}
-	kernels.Gemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, a, lda, bb, ldb, c, ldc, acc)
+	fastGemm(tA, tB, m, n, k, a, lda, bb, ldb, beta, c, ldc)
 }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C, row-major, as gonum does.
@@ -235,7 +226,11 @@ func (b BLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float
 		b.Implementation.Sgemm(tA, tB, m, n, k, alpha, a, lda, bb, ldb, beta, c, ldc)
 		return
 	}
-	acc := beta != 0
+	fastGemm(tA, tB, m, n, k, a, lda, bb, ldb, beta, c, ldc)
+}
+
+// fastGemm is C = op(A)·op(B) + beta·C on revode's kernels (alpha is 1).
+func fastGemm[T float32 | float64](tA, tB blas.Transpose, m, n, k int, a []T, lda int, bb []T, ldb int, beta T, c []T, ldc int) {
 	if beta != 0 && beta != 1 {
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
@@ -244,7 +239,7 @@ func (b BLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float
 			}
 		}
 	}
-	kernels.Gemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, a, lda, bb, ldb, c, ldc, acc)
+	kernels.Gemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, a, lda, bb, ldb, c, ldc, beta != 0)
 }
 
 // gemmArgs says whether a GEMM call's arguments are ones gonum accepts and

@@ -17,15 +17,7 @@ func StratifiedSplit(labels []int, frac float64, seed uint64) (trainIdx, valIdx 
 	if !(frac > 0 && frac < 1) {
 		return nil, nil, fmt.Errorf("train: validation fraction %g: want it in (0, 1)", frac)
 	}
-	byClass := map[int][]int{}
-	var classes []int
-	for i, l := range labels {
-		if _, ok := byClass[l]; !ok {
-			classes = append(classes, l)
-		}
-		byClass[l] = append(byClass[l], i)
-	}
-	slices.Sort(classes)
+	byClass, classes := groupByClass(labels)
 	rng := rand.New(rand.NewPCG(seed, 0x5b117))
 	for _, c := range classes {
 		idx := byClass[c]
@@ -86,15 +78,7 @@ func StratifiedFolds(labels []int, k int, seed uint64) ([][]int, error) {
 	if k < 2 {
 		return nil, fmt.Errorf("train: %d folds: want ≥ 2", k)
 	}
-	byClass := map[int][]int{}
-	var classes []int
-	for i, l := range labels {
-		if _, ok := byClass[l]; !ok {
-			classes = append(classes, l)
-		}
-		byClass[l] = append(byClass[l], i)
-	}
-	slices.Sort(classes)
+	byClass, classes := groupByClass(labels)
 	rng := rand.New(rand.NewPCG(seed, 0xf01d5))
 	folds := make([][]int, k)
 	next := 0
@@ -116,4 +100,19 @@ func StratifiedFolds(labels []int, k int, seed uint64) ([][]int, error) {
 		slices.Sort(folds[f])
 	}
 	return folds, nil
+}
+
+// groupByClass returns the examples of every class, in order, and the
+// classes, sorted.
+func groupByClass(labels []int) (map[int][]int, []int) {
+	byClass := map[int][]int{}
+	var classes []int
+	for i, l := range labels {
+		if _, ok := byClass[l]; !ok {
+			classes = append(classes, l)
+		}
+		byClass[l] = append(byClass[l], i)
+	}
+	slices.Sort(classes)
+	return byClass, classes
 }

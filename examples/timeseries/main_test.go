@@ -296,21 +296,7 @@ func TestUnequalMissing(t *testing.T) {
 		m := &model{channels: 3, hidden: 6, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{},
 			opts: []layers.Option{layers.WithStepSize(1.0 / 20)}}
 		src.m = m
-		logitsOf := func(idx []int) []float64 {
-			n, err := m.build(len(idx), false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vm := G.NewTapeMachine(n.Graph)
-			defer vm.Close()
-			if err := src.Fill(n, idx); err != nil {
-				t.Fatal(err)
-			}
-			if err := vm.RunAll(); err != nil {
-				t.Fatal(err)
-			}
-			return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
-		}
+		logitsOf := func(idx []int) []float64 { return firstLogits(t, m, src, idx) }
 		alone := logitsOf([]int{3, 3, 3, 3})
 		for _, mixed := range [][]int{{3, 0, 7, 12}, {3, 39, 1, 2}} {
 			got := logitsOf(mixed)
@@ -388,4 +374,23 @@ func TestQuadraticVariation(t *testing.T) {
 			}
 		}
 	}
+}
+
+// firstLogits builds m's net for the series idx of src, runs it and
+// returns the first row's logits (two classes).
+func firstLogits(t *testing.T, m *model, src *source, idx []int) []float64 {
+	t.Helper()
+	n, err := m.build(len(idx), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(n.Graph)
+	defer vm.Close()
+	if err := src.Fill(n, idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
 }

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	G "gorgonia.org/gorgonia"
-
 	"github.com/revode/revode/layers"
 	"github.com/revode/revode/train"
 )
@@ -179,21 +177,7 @@ func TestWindowsModel(t *testing.T) {
 	m := &model{channels: 6, hidden: 5, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{}, win: &wp,
 		readout: readoutTimes(2, 4, 0.25), opts: []layers.Option{layers.WithStepSize(0.25), layers.WithControlIncrements()}}
 	src.m = m
-	logitsOf := func(idx []int) []float64 {
-		n, err := m.build(len(idx), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vm := G.NewTapeMachine(n.Graph)
-		defer vm.Close()
-		if err := src.Fill(n, idx); err != nil {
-			t.Fatal(err)
-		}
-		if err := vm.RunAll(); err != nil {
-			t.Fatal(err)
-		}
-		return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
-	}
+	logitsOf := func(idx []int) []float64 { return firstLogits(t, m, src, idx) }
 	alone := logitsOf([]int{3, 3, 3})
 	if alone[0] == alone[1] {
 		t.Fatalf("logits %v: the head reads nothing", alone)
