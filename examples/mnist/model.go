@@ -55,7 +55,10 @@ func (mc modelConfig) builder() train.Builder {
 				G.WithValue(tensor.New(tensor.WithShape(16, 1, 3, 3), tensor.WithBacking(normals(rng, 16*9, math.Sqrt(2.0/9))))))
 			k2 := G.NewTensor(g, tensor.Float64, 4, G.WithShape(32, 16, 3, 3), G.WithName("enc.conv2"),
 				G.WithValue(tensor.New(tensor.WithShape(32, 16, 3, 3), tensor.WithBacking(normals(rng, 32*16*9, math.Sqrt(2.0/144))))))
-			c1, err := G.Conv2d(img, k1, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
+			// layers.Conv2D is G.Conv2d's convolution on revode's GEMM
+			// kernels, without the transposes; the images need no
+			// gradient.
+			c1, err := layers.Conv2D(img, k1, layers.ConvOpts{Pad: [2]int{1, 1}, NoInputGrad: true, Name: "enc.conv1"})
 			if err != nil {
 				return nil, err
 			}
@@ -63,7 +66,7 @@ func (mc modelConfig) builder() train.Builder {
 			if err != nil {
 				return nil, err
 			}
-			c2, err := G.Conv2d(p1, k2, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
+			c2, err := layers.Conv2D(p1, k2, layers.ConvOpts{Pad: [2]int{1, 1}, Name: "enc.conv2"})
 			if err != nil {
 				return nil, err
 			}
