@@ -23,6 +23,11 @@ type ConvOpts struct {
 	// gorgonia.Grad with respect to a node only reachable through x fails
 	// with Gorgonia's "Non Differentiable WRTs".
 	NoInputGrad bool
+	// ReLU applies max(0, ·) to the output in the same pass (the output
+	// is then G.Rectify of the convolution); its gradient passes where
+	// the output is positive. G.Rectify's, x ⊙ (x ≥ 0), passes at 0 as
+	// well: the two differ only where a pre-activation is exactly 0.
+	ReLU bool
 	// Name labels the layer's ops in errors and graph dumps.
 	Name string
 }
@@ -75,11 +80,13 @@ type conv struct {
 	dt   tensor.Dtype
 	convGeom
 	inputGrad bool
+	relu      bool
 	// the shapes of x, w, the patches and y (kept: a shape built per
 	// call would allocate)
 	xs, ws, cs, ys tensor.Shape
 
 	cols, out, dX, dW *tensor.Dense
+	dYm               *tensor.Dense // ∂y masked by the ReLU
 	dCols64           []float64
 	dCols32           []float32
 	ws64              kernels.Workspace[float64]
@@ -99,7 +106,7 @@ func (g convGeom) k() int { return g.c * g.kh * g.kw }
 func (g convGeom) p() int { return g.oh * g.ow }
 
 func newConv(x, w *G.Node, opts ConvOpts) (*conv, error) {
-	cv := &conv{id: convIDs.Add(1), inputGrad: !opts.NoInputGrad}
+	cv := &conv{id: convIDs.Add(1), inputGrad: !opts.NoInputGrad, relu: opts.ReLU}
 	cv.name = opts.Name
 	if cv.name == "" {
 		cv.name = fmt.Sprintf("conv%d", cv.id)
@@ -286,10 +293,29 @@ func convCols[T kernels.Float](g *convGeom, x, cols []T) {
 	}
 }
 
-func convForward[T kernels.Float](g *convGeom, ws *kernels.Workspace[T], cols, w, y []T) {
+func convForward[T kernels.Float](g *convGeom, ws *kernels.Workspace[T], cols, w, y []T, relu bool) {
 	K, P := g.k(), g.p()
 	for b := 0; b < g.b; b++ {
-		ws.Gemm(false, false, g.o, P, K, w, K, cols[b*K*P:], P, y[b*g.o*P:], P, false)
+		yb := y[b*g.o*P : (b+1)*g.o*P]
+		ws.Gemm(false, false, g.o, P, K, w, K, cols[b*K*P:], P, yb, P, false)
+		if relu {
+			for i, v := range yb {
+				if v < 0 { // NaN stays NaN
+					yb[i] = 0
+				}
+			}
+		}
+	}
+}
+
+// reluGrad: dym = dy where y > 0, else 0.
+func reluGrad[T kernels.Float](y, dy, dym []T) {
+	for i, v := range y {
+		if v > 0 {
+			dym[i] = dy[i]
+		} else {
+			dym[i] = 0
+		}
 	}
 }
 
@@ -391,22 +417,28 @@ func (op convOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	y := cv.buffer(&cv.out, cv.yShape())
 	if cv.dt == tensor.Float64 {
-		convForward(&cv.convGeom, &cv.ws64, cols.Float64s(), w.Float64s(), y.Float64s())
+		convForward(&cv.convGeom, &cv.ws64, cols.Float64s(), w.Float64s(), y.Float64s(), cv.relu)
 	} else {
-		convForward(&cv.convGeom, &cv.ws32, cols.Float32s(), w.Float32s(), y.Float32s())
+		convForward(&cv.convGeom, &cv.ws32, cols.Float32s(), w.Float32s(), y.Float32s(), cv.relu)
 	}
 	return y, nil
 }
 
 // SymDiff: ∂x (unless NoInputGrad; nil otherwise, which Gorgonia skips for
-// a non-differentiable input), none for the patches, ∂w.
-func (op convOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+// a non-differentiable input), none for the patches, ∂w; with a ReLU, both
+// from ∂y masked by the output.
+func (op convOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	cv := op.cv
 	if len(inputs) != 3 {
 		return nil, fmt.Errorf("conv %q: %d inputs to differentiate, want 3", cv.name, len(inputs))
 	}
 	out := make(G.Nodes, 3)
 	var err error
+	if cv.relu {
+		if grad, err = G.ApplyOp(reluGradOp{cv}, output, grad); err != nil {
+			return nil, fmt.Errorf("conv %q: %w", cv.name, err)
+		}
+	}
 	if cv.inputGrad {
 		if out[0], err = G.ApplyOp(gradXOp{cv}, inputs[2], grad); err != nil {
 			return nil, fmt.Errorf("conv %q: %w", cv.name, err)
@@ -505,4 +537,47 @@ func (op gradWOp) Do(vals ...G.Value) (G.Value, error) {
 		convGradW(&cv.convGeom, &cv.ws32, cols.Float32s(), dy.Float32s(), dw.Float32s())
 	}
 	return dw, nil
+}
+
+// reluGradOp: (y, ∂y) → ∂y where y > 0, else 0.
+type reluGradOp struct{ cv *conv }
+
+func (op reluGradOp) Arity() int { return 2 }
+func (op reluGradOp) Type() hm.Type {
+	return hm.NewFnType(op.cv.tt(4), op.cv.tt(4), op.cv.tt(4))
+}
+func (op reluGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return op.cv.yShape().Clone(), nil
+}
+func (op reluGradOp) ReturnsPtr() bool      { return false }
+func (op reluGradOp) CallsExtern() bool     { return false }
+func (op reluGradOp) OverwritesInput() int  { return -1 }
+func (op reluGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "revode.conv.relu/%d", op.cv.id) }
+func (op reluGradOp) Hashcode() uint32      { return hashOf(op) }
+func (op reluGradOp) String() string        { return fmt.Sprintf("∂ReLU[%s]", op.cv.name) }
+func (op reluGradOp) DiffWRT(n int) []bool  { return make([]bool, n) }
+func (op reluGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, errNotTwice
+}
+
+func (op reluGradOp) Do(vals ...G.Value) (G.Value, error) {
+	cv := op.cv
+	if len(vals) != 2 {
+		return nil, fmt.Errorf("conv %q: ReLU gradient has %d inputs, want 2", cv.name, len(vals))
+	}
+	y, err := cv.check("output", vals[0], cv.yShape())
+	if err != nil {
+		return nil, err
+	}
+	dy, err := cv.check("output gradient", vals[1], cv.yShape())
+	if err != nil {
+		return nil, err
+	}
+	dym := cv.buffer(&cv.dYm, cv.yShape())
+	if cv.dt == tensor.Float64 {
+		reluGrad(y.Float64s(), dy.Float64s(), dym.Float64s())
+	} else {
+		reluGrad(y.Float32s(), dy.Float32s(), dym.Float32s())
+	}
+	return dym, nil
 }

@@ -83,9 +83,10 @@ type convResult struct {
 }
 
 // runConv builds loss = Σ r ⊙ y² (square: a loss not linear in y) with
-// Conv2D (ours) or G.Conv2d, differentiates it with respect to x (unless
-// noInputGrad) and w, and runs it on a TapeMachine.
-func runConv(t testing.TB, cs convCase, dt tensor.Dtype, ours, noInputGrad bool, xd, wd, rd []float64) convResult {
+// Conv2D (ours) or G.Conv2d, followed by a ReLU if relu (fused in ours),
+// differentiates it with respect to x (unless noInputGrad) and w, and runs
+// it on a TapeMachine.
+func runConv(t testing.TB, cs convCase, dt tensor.Dtype, ours, noInputGrad, relu bool, xd, wd, rd []float64) convResult {
 	t.Helper()
 	g := G.NewGraph()
 	xs, ws := tensor.Shape{cs.b, cs.c, cs.h, cs.w}, tensor.Shape{cs.o, cs.c, cs.kh, cs.kw}
@@ -94,9 +95,12 @@ func runConv(t testing.TB, cs convCase, dt tensor.Dtype, ours, noInputGrad bool,
 	var y *G.Node
 	var err error
 	if ours {
-		y, err = Conv2D(x, w, ConvOpts{Pad: [2]int{cs.pad, cs.pad}, Stride: [2]int{cs.stride, cs.stride}, NoInputGrad: noInputGrad})
+		y, err = Conv2D(x, w, ConvOpts{Pad: [2]int{cs.pad, cs.pad}, Stride: [2]int{cs.stride, cs.stride}, NoInputGrad: noInputGrad, ReLU: relu})
 	} else {
 		y, err = G.Conv2d(x, w, tensor.Shape{cs.kh, cs.kw}, []int{cs.pad, cs.pad}, []int{cs.stride, cs.stride}, []int{1, 1})
+		if err == nil && relu {
+			y, err = G.Rectify(y)
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -151,19 +155,21 @@ func TestConv2DMatchesGorgonia(t *testing.T) {
 			if dt == tensor.Float32 {
 				tol = 2e-5
 			}
-			want := runConv(t, cs, dt, false, false, xd, wd, rd)
-			got := runConv(t, cs, dt, true, false, xd, wd, rd)
-			for _, c := range []struct {
-				what      string
-				got, want []float64
-			}{{"y", got.y, want.y}, {"∂x", got.dx, want.dx}, {"∂w", got.dw, want.dw}} {
-				if e := maxRel(c.got, c.want); !(e <= tol) {
-					t.Errorf("%v %v: %s differs from G.Conv2d's by %.3g relative (%d against %d numbers)", cs, dt, c.what, e, len(c.got), len(c.want))
+			for _, relu := range []bool{false, true} {
+				want := runConv(t, cs, dt, false, false, relu, xd, wd, rd)
+				got := runConv(t, cs, dt, true, false, relu, xd, wd, rd)
+				for _, c := range []struct {
+					what      string
+					got, want []float64
+				}{{"y", got.y, want.y}, {"∂x", got.dx, want.dx}, {"∂w", got.dw, want.dw}} {
+					if e := maxRel(c.got, c.want); !(e <= tol) {
+						t.Errorf("%v %v relu %v: %s differs from G.Conv2d's by %.3g relative (%d against %d numbers)", cs, dt, relu, c.what, e, len(c.got), len(c.want))
+					}
 				}
-			}
-			noX := runConv(t, cs, dt, true, true, xd, wd, rd)
-			if e := maxRel(noX.dw, want.dw); !(e <= tol) {
-				t.Errorf("%v %v NoInputGrad: ∂w differs from G.Conv2d's by %.3g relative", cs, dt, e)
+				noX := runConv(t, cs, dt, true, true, relu, xd, wd, rd)
+				if e := maxRel(noX.dw, want.dw); !(e <= tol) {
+					t.Errorf("%v %v relu %v NoInputGrad: ∂w differs from G.Conv2d's by %.3g relative", cs, dt, relu, e)
+				}
 			}
 		}
 	}
@@ -177,31 +183,34 @@ func TestConv2DFiniteDifferences(t *testing.T) {
 	xd := randoms(rng, cs.b*cs.c*cs.h*cs.w)
 	wd := randoms(rng, cs.o*cs.c*cs.kh*cs.kw)
 	rd := randoms(rng, 1000)
-	got := runConv(t, cs, tensor.Float64, true, false, xd, wd, rd)
-	loss := func() float64 { return runConv(t, cs, tensor.Float64, true, false, xd, wd, rd).loss }
-	const eps = 1e-5
-	fd := func(d []float64) []float64 {
-		out := make([]float64, len(d))
-		for i := range d {
-			orig := d[i]
-			d[i] = orig + eps
-			lp := loss()
-			d[i] = orig - eps
-			lm := loss()
-			d[i] = orig
-			out[i] = (lp - lm) / (2 * eps)
+	for _, relu := range []bool{false, true} {
+		got := runConv(t, cs, tensor.Float64, true, false, relu, xd, wd, rd)
+		loss := func() float64 { return runConv(t, cs, tensor.Float64, true, false, relu, xd, wd, rd).loss }
+		const eps = 1e-5
+		fd := func(d []float64) []float64 {
+			out := make([]float64, len(d))
+			for i := range d {
+				orig := d[i]
+				d[i] = orig + eps
+				lp := loss()
+				d[i] = orig - eps
+				lm := loss()
+				d[i] = orig
+				out[i] = (lp - lm) / (2 * eps)
+			}
+			return out
 		}
-		return out
-	}
-	if e := maxRel(got.dx, fd(xd)); !(e < 1e-8) {
-		t.Errorf("∂x differs from central differences by %.3g relative", e)
-	}
-	if e := maxRel(got.dw, fd(wd)); !(e < 1e-8) {
-		t.Errorf("∂w differs from central differences by %.3g relative", e)
+		if e := maxRel(got.dx, fd(xd)); !(e < 1e-8) {
+			t.Errorf("relu %v: ∂x differs from central differences by %.3g relative", relu, e)
+		}
+		if e := maxRel(got.dw, fd(wd)); !(e < 1e-8) {
+			t.Errorf("relu %v: ∂w differs from central differences by %.3g relative", relu, e)
+		}
 	}
 }
 
-// convNet is conv → ReLU → max-pool → conv → ReLU → max-pool → linear, a
+// convNet is conv → ReLU → max-pool → conv → ReLU → max-pool → linear (in
+// ours, the second ReLU fused into Conv2D, the first G.Rectify), a
 // squared loss, the gradients with respect to both filters and the
 // linear weights, on a TapeMachine; ours chooses Conv2D (the first layer
 // without an input gradient) over G.Conv2d.
@@ -225,14 +234,17 @@ func newConvNet(t testing.TB, ours bool, seed uint64) *convNet {
 	k2 := tens("k2", tensor.Shape{3, 4, 3, 3}, randoms(rng, 3*4*9))
 	lin := tens("lin", tensor.Shape{3 * 2 * 2, 2}, randoms(rng, 24))
 	target := tens("target", tensor.Shape{b, 2}, randoms(rng, 2*b))
-	conv := func(in, k *G.Node, first bool) *G.Node {
-		if ours {
-			return G.Must(Conv2D(in, k, ConvOpts{Pad: [2]int{1, 1}, NoInputGrad: first}))
+	conv := func(in, k *G.Node, first bool) *G.Node { // with the ReLU
+		switch {
+		case ours && first:
+			return G.Must(G.Rectify(G.Must(Conv2D(in, k, ConvOpts{Pad: [2]int{1, 1}, NoInputGrad: true}))))
+		case ours:
+			return G.Must(Conv2D(in, k, ConvOpts{Pad: [2]int{1, 1}, ReLU: true}))
 		}
-		return G.Must(G.Conv2d(in, k, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))
+		return G.Must(G.Rectify(G.Must(G.Conv2d(in, k, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))))
 	}
 	pool := func(in *G.Node) *G.Node {
-		return G.Must(G.MaxPool2D(G.Must(G.Rectify(in)), tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
+		return G.Must(G.MaxPool2D(in, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
 	}
 	h := pool(conv(pool(conv(x, k1, true)), k2, false))
 	out := G.Must(G.Mul(G.Must(G.Reshape(h, tensor.Shape{b, 12})), lin))

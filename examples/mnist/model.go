@@ -19,8 +19,11 @@ type modelConfig struct {
 	dim, hidden int
 	encHidden   int  // hidden ReLU layer of the encoder (0: linear encoder)
 	conv        bool // convolutional encoder instead of the MLP one
-	seed        uint64
-	odeOpts     []layers.Option
+	// gorgoniaConv builds the convolutions with G.Conv2d instead of
+	// layers.Conv2D (the same model; a test compares the two).
+	gorgoniaConv bool
+	seed         uint64
+	odeOpts      []layers.Option
 }
 
 const pixels, classes = 28 * 28, 10
@@ -55,22 +58,32 @@ func (mc modelConfig) builder() train.Builder {
 				G.WithValue(tensor.New(tensor.WithShape(16, 1, 3, 3), tensor.WithBacking(normals(rng, 16*9, math.Sqrt(2.0/9))))))
 			k2 := G.NewTensor(g, tensor.Float64, 4, G.WithShape(32, 16, 3, 3), G.WithName("enc.conv2"),
 				G.WithValue(tensor.New(tensor.WithShape(32, 16, 3, 3), tensor.WithBacking(normals(rng, 32*16*9, math.Sqrt(2.0/144))))))
-			// layers.Conv2D is G.Conv2d's convolution on revode's GEMM
-			// kernels, without the transposes; the images need no
-			// gradient.
-			c1, err := layers.Conv2D(img, k1, layers.ConvOpts{Pad: [2]int{1, 1}, NoInputGrad: true, Name: "enc.conv1"})
+			// conv + ReLU: layers.Conv2D is G.Conv2d's convolution on
+			// revode's GEMM kernels, without the transposes, with the ReLU
+			// in the same pass; the images need no gradient.
+			convolve := func(in, k *G.Node, first bool, name string) (*G.Node, error) {
+				if mc.gorgoniaConv {
+					c, err := G.Conv2d(in, k, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
+					if err != nil {
+						return nil, err
+					}
+					return G.Rectify(c)
+				}
+				return layers.Conv2D(in, k, layers.ConvOpts{Pad: [2]int{1, 1}, NoInputGrad: first, ReLU: true, Name: name})
+			}
+			c1, err := convolve(img, k1, true, "enc.conv1")
 			if err != nil {
 				return nil, err
 			}
-			p1, err := G.MaxPool2D(G.Must(G.Rectify(c1)), tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+			p1, err := G.MaxPool2D(c1, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
 			if err != nil {
 				return nil, err
 			}
-			c2, err := layers.Conv2D(p1, k2, layers.ConvOpts{Pad: [2]int{1, 1}, Name: "enc.conv2"})
+			c2, err := convolve(p1, k2, false, "enc.conv2")
 			if err != nil {
 				return nil, err
 			}
-			p2, err := G.MaxPool2D(G.Must(G.Rectify(c2)), tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+			p2, err := G.MaxPool2D(c2, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
 			if err != nil {
 				return nil, err
 			}
