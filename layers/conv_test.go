@@ -210,7 +210,8 @@ func TestConv2DFiniteDifferences(t *testing.T) {
 }
 
 // convNet is conv → ReLU → max-pool → conv → ReLU → max-pool → linear (in
-// ours, the second ReLU fused into Conv2D, the first G.Rectify), a
+// ours, the second ReLU fused into Conv2D, the first G.Rectify, and
+// MaxPool2D), a
 // squared loss, the gradients with respect to both filters and the
 // linear weights, on a TapeMachine; ours chooses Conv2D (the first layer
 // without an input gradient) over G.Conv2d.
@@ -244,6 +245,9 @@ func newConvNet(t testing.TB, ours bool, seed uint64) *convNet {
 		return G.Must(G.Rectify(G.Must(G.Conv2d(in, k, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1}))))
 	}
 	pool := func(in *G.Node) *G.Node {
+		if ours {
+			return G.Must(MaxPool2D(in, [2]int{2, 2}, [2]int{2, 2}))
+		}
 		return G.Must(G.MaxPool2D(in, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2}))
 	}
 	h := pool(conv(pool(conv(x, k1, true)), k2, false))

@@ -19,11 +19,12 @@ type modelConfig struct {
 	dim, hidden int
 	encHidden   int  // hidden ReLU layer of the encoder (0: linear encoder)
 	conv        bool // convolutional encoder instead of the MLP one
-	// gorgoniaConv builds the convolutions with G.Conv2d instead of
-	// layers.Conv2D (the same model; a test compares the two).
-	gorgoniaConv bool
-	seed         uint64
-	odeOpts      []layers.Option
+	// gorgoniaOps builds the encoder with G.Conv2d, G.Rectify and
+	// G.MaxPool2D instead of layers.Conv2D and layers.MaxPool2D (the same
+	// model; a test compares the two).
+	gorgoniaOps bool
+	seed        uint64
+	odeOpts     []layers.Option
 }
 
 const pixels, classes = 28 * 28, 10
@@ -62,7 +63,7 @@ func (mc modelConfig) builder() train.Builder {
 			// revode's GEMM kernels, without the transposes, with the ReLU
 			// in the same pass; the images need no gradient.
 			convolve := func(in, k *G.Node, first bool, name string) (*G.Node, error) {
-				if mc.gorgoniaConv {
+				if mc.gorgoniaOps {
 					c, err := G.Conv2d(in, k, tensor.Shape{3, 3}, []int{1, 1}, []int{1, 1}, []int{1, 1})
 					if err != nil {
 						return nil, err
@@ -71,11 +72,17 @@ func (mc modelConfig) builder() train.Builder {
 				}
 				return layers.Conv2D(in, k, layers.ConvOpts{Pad: [2]int{1, 1}, NoInputGrad: first, ReLU: true, Name: name})
 			}
+			pool := func(in *G.Node) (*G.Node, error) { // 2×2, stride 2
+				if mc.gorgoniaOps {
+					return G.MaxPool2D(in, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+				}
+				return layers.MaxPool2D(in, [2]int{2, 2}, [2]int{2, 2})
+			}
 			c1, err := convolve(img, k1, true, "enc.conv1")
 			if err != nil {
 				return nil, err
 			}
-			p1, err := G.MaxPool2D(c1, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+			p1, err := pool(c1)
 			if err != nil {
 				return nil, err
 			}
@@ -83,7 +90,7 @@ func (mc modelConfig) builder() train.Builder {
 			if err != nil {
 				return nil, err
 			}
-			p2, err := G.MaxPool2D(c2, tensor.Shape{2, 2}, []int{0, 0}, []int{2, 2})
+			p2, err := pool(c2)
 			if err != nil {
 				return nil, err
 			}

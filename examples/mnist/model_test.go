@@ -13,7 +13,7 @@ import (
 )
 
 // TestConvEncoderUnchanged: the default model built with layers.Conv2D
-// and with G.Conv2d gives the same loss and gradients (to round-off) on
+// and layers.MaxPool2D and with G.Conv2d, G.Rectify and G.MaxPool2D gives the same loss and gradients (to round-off) on
 // two batches of random images, on TapeMachines with ad.Engine as
 // train.Fit runs them.
 func TestConvEncoderUnchanged(t *testing.T) {
@@ -21,7 +21,7 @@ func TestConvEncoderUnchanged(t *testing.T) {
 	opts := []layers.Option{layers.WithMethod(integrators.NewReversible(integrators.RK4())), layers.WithSteps(2)}
 	mc := modelConfig{dim: 8, hidden: 8, conv: true, seed: 3, odeOpts: opts}
 	ref := mc
-	ref.gorgoniaConv = true
+	ref.gorgoniaOps = true
 	ours, err := mc.builder()(batch, true)
 	if err != nil {
 		t.Fatal(err)
