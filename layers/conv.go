@@ -87,8 +87,8 @@ type conv struct {
 
 	cols, out, dX, dW *tensor.Dense
 	dYm               *tensor.Dense // ∂y masked by the ReLU
-	dCols64           []float64
-	dCols32           []float32
+	dCols64, dWt64    []float64
+	dCols32, dWt32    []float32
 	ws64              kernels.Workspace[float64]
 	ws32              kernels.Workspace[float32]
 }
@@ -319,11 +319,25 @@ func reluGrad[T kernels.Float](y, dy, dym []T) {
 	}
 }
 
-// ∂W (o, K) = Σ_b dY[b] (o, P) · cols[b]ᵀ (P, K).
-func convGradW[T kernels.Float](g *convGeom, ws *kernels.Workspace[T], cols, dy, dw []T) {
+// ∂W (o, K) = Σ_b dY[b] (o, P) · cols[b]ᵀ (P, K). The GEMM packs its
+// transposed operand: with fewer filters than patch entries (o < K) it is
+// cheaper to pack dY, computing ∂Wᵀ (K, o) = Σ_b cols[b] · dY[b]ᵀ into dwt
+// and transposing it once at the end.
+func convGradW[T kernels.Float](g *convGeom, ws *kernels.Workspace[T], cols, dy, dw, dwt []T, transposed bool) {
 	K, P := g.k(), g.p()
+	if !transposed {
+		for b := 0; b < g.b; b++ {
+			ws.Gemm(false, true, g.o, K, P, dy[b*g.o*P:], P, cols[b*K*P:], P, dw, K, b > 0)
+		}
+		return
+	}
 	for b := 0; b < g.b; b++ {
-		ws.Gemm(false, true, g.o, K, P, dy[b*g.o*P:], P, cols[b*K*P:], P, dw, K, b > 0)
+		ws.Gemm(false, true, K, g.o, P, cols[b*K*P:], P, dy[b*g.o*P:], P, dwt, g.o, b > 0)
+	}
+	for k := 0; k < K; k++ {
+		for o, v := range dwt[k*g.o : (k+1)*g.o] {
+			dw[o*K+k] = v
+		}
 	}
 }
 
@@ -531,10 +545,17 @@ func (op gradWOp) Do(vals ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	dw := cv.buffer(&cv.dW, cv.wShape())
+	tr := cv.o < cv.k()
 	if cv.dt == tensor.Float64 {
-		convGradW(&cv.convGeom, &cv.ws64, cols.Float64s(), dy.Float64s(), dw.Float64s())
+		if tr && cv.dWt64 == nil {
+			cv.dWt64 = make([]float64, cv.o*cv.k())
+		}
+		convGradW(&cv.convGeom, &cv.ws64, cols.Float64s(), dy.Float64s(), dw.Float64s(), cv.dWt64, tr)
 	} else {
-		convGradW(&cv.convGeom, &cv.ws32, cols.Float32s(), dy.Float32s(), dw.Float32s())
+		if tr && cv.dWt32 == nil {
+			cv.dWt32 = make([]float32, cv.o*cv.k())
+		}
+		convGradW(&cv.convGeom, &cv.ws32, cols.Float32s(), dy.Float32s(), dw.Float32s(), cv.dWt32, tr)
 	}
 	return dw, nil
 }
