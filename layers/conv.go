@@ -300,9 +300,7 @@ func convForward[T kernels.Float](g *convGeom, ws *kernels.Workspace[T], cols, w
 		ws.Gemm(false, false, g.o, P, K, w, K, cols[b*K*P:], P, yb, P, false)
 		if relu {
 			for i, v := range yb {
-				if v < 0 { // NaN stays NaN
-					yb[i] = 0
-				}
+				yb[i] = max(v, 0) // NaN stays NaN
 			}
 		}
 	}
@@ -310,12 +308,14 @@ func convForward[T kernels.Float](g *convGeom, ws *kernels.Workspace[T], cols, w
 
 // reluGrad: dym = dy where y > 0, else 0.
 func reluGrad[T kernels.Float](y, dy, dym []T) {
+	dy = dy[:len(y)]
+	dym = dym[:len(y)]
 	for i, v := range y {
-		if v > 0 {
-			dym[i] = dy[i]
-		} else {
-			dym[i] = 0
+		d := dy[i]
+		if !(v > 0) {
+			d = 0
 		}
+		dym[i] = d
 	}
 }
 

@@ -147,6 +147,35 @@ func poolBackward[T kernels.Float](pl *pool, x, dy, dx []T) {
 	clear(dx)
 	for p := 0; p < pl.b*pl.c; p++ {
 		xp, dyp, dxp := x[p*n:(p+1)*n], dy[p*on:(p+1)*on], dx[p*n:(p+1)*n]
+		if pl.kh == 2 && pl.kw == 2 && pl.sh == 2 && pl.sw == 2 {
+			// the common case, unrolled: the first maximum of a, b, c, d
+			// (or the first NaN) gets the gradient; windows do not overlap
+			for i := 0; i < pl.oh; i++ {
+				o0, o1 := 2*i*pl.w, (2*i+1)*pl.w
+				r0, r1 := xp[o0:o0+2*pl.ow], xp[o1:o1+2*pl.ow]
+				dr := dyp[i*pl.ow : (i+1)*pl.ow]
+				for j, d := range dr {
+					best, m := o0+2*j, r0[2*j]
+					if m == m {
+						if v := r0[2*j+1]; v > m || v != v {
+							best, m = o0+2*j+1, v
+						}
+						if m == m {
+							if v := r1[2*j]; v > m || v != v {
+								best, m = o1+2*j, v
+							}
+							if m == m {
+								if v := r1[2*j+1]; v > m || v != v {
+									best = o1 + 2*j + 1
+								}
+							}
+						}
+					}
+					dxp[best] = d
+				}
+			}
+			continue
+		}
 		for i := 0; i < pl.oh; i++ {
 			for j := 0; j < pl.ow; j++ {
 				dxp[argmax(pl, xp, i, j)] += dyp[i*pl.ow+j]
