@@ -35,6 +35,12 @@
 // options are the ODE block's where they apply, plus WithSDEMethod,
 // WithNoise, WithBrownianDim and WithBrownianTol.
 //
+// Conv2D (with an optional fused ReLU) and MaxPool2D are the encoder
+// layers of examples/mnist: the same mathematics as G.Conv2d, G.Rectify and
+// G.MaxPool2D, on revode's GEMM kernels, writing into buffers they keep
+// (so a layer's output is overwritten by the next run), without the input
+// gradient of a layer whose input is data (ConvOpts.NoInputGrad).
+//
 // A block solves its batch as one state with one sequence of steps. Adaptive
 // steps are accepted on one error norm over the whole batch unless
 // WithPerRowError asks that every row pass on its own (see WithTolerance).
@@ -42,7 +48,8 @@
 // # Concurrency
 //
 // A block (ODE, CDE, SDE) keeps its compiled field and the last forward solve in
-// place, as Gorgonia keeps values on its nodes: a block, like the graph it
+// place, as Gorgonia keeps values on its nodes, and Conv2D and MaxPool2D
+// keep their buffers: a block, like the graph it
 // lives in, is used by one goroutine at a time (one machine running the
 // graph). For data-parallel training build one graph, with its own blocks,
 // per goroutine. WithWorkers starts goroutines of the block's own to split
