@@ -12,24 +12,28 @@ import (
 )
 
 // convCase is one convolution: input (b, c, h, w), o filters of kh×kw,
-// padding and stride the same along both axes.
+// padding, stride and dilation (0: 1) the same along both axes.
 type convCase struct {
-	b, c, h, w, o, kh, kw, pad, stride int
+	b, c, h, w, o, kh, kw, pad, stride, dil int
 }
 
 func (cs convCase) String() string {
-	return fmt.Sprintf("%dx%dx%dx%d*%dx%dx%d/p%ds%d", cs.b, cs.c, cs.h, cs.w, cs.o, cs.kh, cs.kw, cs.pad, cs.stride)
+	return fmt.Sprintf("%dx%dx%dx%d*%dx%dx%d/p%ds%dd%d", cs.b, cs.c, cs.h, cs.w, cs.o, cs.kh, cs.kw, cs.pad, cs.stride, cs.dilation())
 }
 
+func (cs convCase) dilation() int { return max(cs.dil, 1) }
+
 var convCases = []convCase{
-	{1, 1, 5, 5, 1, 3, 3, 0, 1},
-	{5, 1, 7, 9, 8, 3, 3, 1, 1},
-	{1, 3, 9, 7, 8, 3, 3, 1, 2},
-	{5, 8, 6, 5, 3, 3, 3, 0, 2},
-	{5, 3, 11, 11, 8, 5, 3, 1, 2},
-	{1, 8, 4, 4, 1, 1, 1, 0, 1},
-	{5, 3, 8, 8, 3, 2, 2, 1, 1},
-	{1, 1, 28, 28, 16, 3, 3, 1, 1},
+	{1, 1, 5, 5, 1, 3, 3, 0, 1, 0},
+	{5, 1, 7, 9, 8, 3, 3, 1, 1, 0},
+	{1, 3, 9, 7, 8, 3, 3, 1, 2, 0},
+	{5, 8, 6, 5, 3, 3, 3, 0, 2, 0},
+	{5, 3, 11, 11, 8, 5, 3, 1, 2, 0},
+	{1, 8, 4, 4, 1, 1, 1, 0, 1, 0},
+	{5, 3, 8, 8, 3, 2, 2, 1, 1, 0},
+	{1, 1, 28, 28, 16, 3, 3, 1, 1, 0},
+	{5, 3, 9, 8, 8, 3, 3, 1, 1, 2},
+	{1, 8, 10, 11, 3, 2, 3, 0, 2, 3},
 }
 
 func randoms(rng *rand.Rand, n int) []float64 {
@@ -95,9 +99,10 @@ func runConv(t testing.TB, cs convCase, dt tensor.Dtype, ours, noInputGrad, relu
 	var y *G.Node
 	var err error
 	if ours {
-		y, err = Conv2D(x, w, ConvOpts{Pad: [2]int{cs.pad, cs.pad}, Stride: [2]int{cs.stride, cs.stride}, NoInputGrad: noInputGrad, ReLU: relu})
+		y, err = Conv2D(x, w, ConvOpts{Pad: [2]int{cs.pad, cs.pad}, Stride: [2]int{cs.stride, cs.stride}, Dilation: [2]int{cs.dil, cs.dil}, NoInputGrad: noInputGrad, ReLU: relu})
 	} else {
-		y, err = G.Conv2d(x, w, tensor.Shape{cs.kh, cs.kw}, []int{cs.pad, cs.pad}, []int{cs.stride, cs.stride}, []int{1, 1})
+		d := cs.dilation()
+		y, err = G.Conv2d(x, w, tensor.Shape{cs.kh, cs.kw}, []int{cs.pad, cs.pad}, []int{cs.stride, cs.stride}, []int{d, d})
 		if err == nil && relu {
 			y, err = G.Rectify(y)
 		}
@@ -179,7 +184,7 @@ func TestConv2DMatchesGorgonia(t *testing.T) {
 // output against central differences.
 func TestConv2DFiniteDifferences(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	cs := convCase{2, 2, 5, 4, 3, 3, 2, 1, 2}
+	cs := convCase{2, 2, 5, 4, 3, 3, 2, 1, 2, 0}
 	xd := randoms(rng, cs.b*cs.c*cs.h*cs.w)
 	wd := randoms(rng, cs.o*cs.c*cs.kh*cs.kw)
 	rd := randoms(rng, 1000)
