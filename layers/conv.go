@@ -50,9 +50,10 @@ type ConvOpts struct {
 // buffers allocated on the first run and reused: a run allocates nothing,
 // and a value read from the node is overwritten by the next run.
 //
-// Both nodes must be float64 or float32 (the same). The graph is for the
-// TapeMachine with gorgonia.Grad (the ops implement SymDiff, not the
-// LispMachine's DoDiff).
+// Both nodes must be float64 or float32 (the same). The graph is for
+// gorgonia.Grad (the TapeMachine, or the LispMachine in forward-only
+// mode); the LispMachine's own automatic differentiation is refused with
+// an error rather than given a zero gradient.
 func Conv2D(x, w *G.Node, opts ConvOpts) (*G.Node, error) {
 	cv, err := newConv(x, w, opts)
 	if err != nil {
@@ -559,6 +560,21 @@ func (op gradWOp) Do(vals ...G.Value) (G.Value, error) {
 	}
 	return dw, nil
 }
+
+// errLispDiff is what the LispMachine's automatic differentiation gets
+// from the convolution and max-pool ops (without a DoDiff it would treat
+// their gradients as zero, silently).
+func errLispDiff(what string) error {
+	return fmt.Errorf("%s: the LispMachine's automatic differentiation is not supported; build the gradient with gorgonia.Grad and run the TapeMachine (or the LispMachine with ExecuteFwdOnly)", what)
+}
+
+// DoDiff refuses the LispMachine's automatic differentiation.
+func (op convOp) DoDiff(G.ExecutionContext, G.Nodes, *G.Node) error {
+	return errLispDiff(fmt.Sprintf("conv %q", op.cv.name))
+}
+
+// DoDiff: the patches pass no gradient on (convOp takes x itself).
+func (op colsOp) DoDiff(G.ExecutionContext, G.Nodes, *G.Node) error { return nil }
 
 // reluGradOp: (y, ∂y) → ∂y where y > 0, else 0.
 type reluGradOp struct{ cv *conv }

@@ -450,3 +450,45 @@ func BenchmarkConv2DGradW(b *testing.B) {
 		})
 	}
 }
+
+// TestConv2DLispMachine: the LispMachine's automatic differentiation is an
+// error (not a zero gradient); in forward-only mode it evaluates the
+// symbolic gradient as the TapeMachine does.
+func TestConv2DLispMachine(t *testing.T) {
+	build := func(grad bool) (*G.ExprGraph, *G.Node) {
+		g := G.NewGraph()
+		rng := rand.New(rand.NewPCG(8, 8))
+		x := G.NewTensor(g, tensor.Float64, 4, G.WithShape(2, 1, 6, 6), G.WithName("x"), G.WithValue(denseOf(tensor.Float64, tensor.Shape{2, 1, 6, 6}, randoms(rng, 72))))
+		w := G.NewTensor(g, tensor.Float64, 4, G.WithShape(3, 1, 3, 3), G.WithName("w"), G.WithValue(denseOf(tensor.Float64, tensor.Shape{3, 1, 3, 3}, randoms(rng, 27))))
+		y := G.Must(MaxPool2D(G.Must(Conv2D(x, w, ConvOpts{Pad: [2]int{1, 1}, ReLU: true})), [2]int{2, 2}, [2]int{}))
+		loss := G.Must(G.Sum(G.Must(G.Square(y))))
+		if grad {
+			if _, err := G.Grad(loss, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return g, w
+	}
+	g, _ := build(false)
+	lisp := G.NewLispMachine(g)
+	if err := lisp.RunAll(); err == nil || !strings.Contains(err.Error(), "LispMachine") {
+		t.Errorf("LispMachine backward pass: error %v, want one refusing it", err)
+	}
+	lisp.Close()
+	g, w := build(true)
+	tape := G.NewTapeMachine(g)
+	if err := tape.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	want := floats(t, w.Deriv().Value())
+	tape.Close()
+	g, w = build(true)
+	fwd := G.NewLispMachine(g, G.ExecuteFwdOnly())
+	defer fwd.Close()
+	if err := fwd.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	if e := maxRel(floats(t, w.Deriv().Value()), want); !(e <= 1e-14) {
+		t.Errorf("forward-only LispMachine: ∂w differs from the TapeMachine's by %.3g", e)
+	}
+}

@@ -236,6 +236,11 @@ func (op poolOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	return G.Nodes{dx}, nil
 }
 
+// DoDiff refuses the LispMachine's automatic differentiation.
+func (op poolOp) DoDiff(G.ExecutionContext, G.Nodes, *G.Node) error {
+	return errLispDiff("max-pool " + op.pl.name())
+}
+
 // poolGradOp: (x, ∂y) → ∂x.
 type poolGradOp struct{ pl *pool }
 
