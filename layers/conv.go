@@ -59,11 +59,11 @@ func Conv2D(x, w *G.Node, opts ConvOpts) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	cols, err := G.ApplyOp(colsOp{cv}, x)
+	cols, err := G.ApplyOp(colsOp{cv: cv}, x)
 	if err != nil {
 		return nil, fmt.Errorf("conv %q: %w", cv.name, err)
 	}
-	y, err := G.ApplyOp(convOp{cv}, x, cols, w)
+	y, err := G.ApplyOp(convOp{cv: cv}, x, cols, w)
 	if err != nil {
 		return nil, fmt.Errorf("conv %q: %w", cv.name, err)
 	}
@@ -352,22 +352,39 @@ func convGradX[T kernels.Float](g *convGeom, ws *kernels.Workspace[T], w, dy, dc
 	}
 }
 
+// plainOp holds the methods every op of this file and pool.go shares: it
+// returns a fresh value (a buffer of its own), calls nothing external and
+// overwrites no input.
+type plainOp struct{}
+
+func (plainOp) ReturnsPtr() bool     { return false }
+func (plainOp) CallsExtern() bool    { return false }
+func (plainOp) OverwritesInput() int { return -1 }
+
+// leafOp is a plainOp that is itself not differentiated: the ops of the
+// backward pass, and the patches, whose gradient the convolution op gives.
+type leafOp struct{ plainOp }
+
+func (leafOp) DiffWRT(n int) []bool { return make([]bool, n) }
+func (leafOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, errNotTwice
+}
+
 // colsOp: x → the patches (b, K, P). Not differentiated: convOp takes x
 // itself as the input its gradient flows to.
-type colsOp struct{ cv *conv }
+type colsOp struct {
+	leafOp
+	cv *conv
+}
 
 func (op colsOp) Arity() int    { return 1 }
 func (op colsOp) Type() hm.Type { return hm.NewFnType(op.cv.tt(4), op.cv.tt(3)) }
 func (op colsOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return op.cv.colShape().Clone(), nil
 }
-func (op colsOp) ReturnsPtr() bool      { return false }
-func (op colsOp) CallsExtern() bool     { return false }
-func (op colsOp) OverwritesInput() int  { return -1 }
 func (op colsOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "revode.conv.cols/%d", op.cv.id) }
 func (op colsOp) Hashcode() uint32      { return hashOf(op) }
 func (op colsOp) String() string        { return fmt.Sprintf("Im2Col[%s]", op.cv.name) }
-func (op colsOp) DiffWRT(n int) []bool  { return make([]bool, n) }
 func (op colsOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
 	return nil, fmt.Errorf("conv %q: the patches are not differentiated (the gradient flows through the convolution's input)", op.cv.name)
 }
@@ -392,16 +409,16 @@ func (op colsOp) Do(vals ...G.Value) (G.Value, error) {
 
 // convOp: (x, cols, w) → y. It reads the patches; x is an input so that
 // the gradient reaches it (and so that the node depends on x's value).
-type convOp struct{ cv *conv }
+type convOp struct {
+	plainOp
+	cv *conv
+}
 
 func (op convOp) Arity() int { return 3 }
 func (op convOp) Type() hm.Type {
 	return hm.NewFnType(op.cv.tt(4), op.cv.tt(3), op.cv.tt(4), op.cv.tt(4))
 }
 func (op convOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.cv.yShape().Clone(), nil }
-func (op convOp) ReturnsPtr() bool                               { return false }
-func (op convOp) CallsExtern() bool                              { return false }
-func (op convOp) OverwritesInput() int                           { return -1 }
 func (op convOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "revode.conv/%d", op.cv.id) }
 func (op convOp) Hashcode() uint32                               { return hashOf(op) }
 func (op convOp) String() string                                 { return fmt.Sprintf("Conv2D[%s]", op.cv.name) }
@@ -450,39 +467,35 @@ func (op convOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) 
 	out := make(G.Nodes, 3)
 	var err error
 	if cv.relu {
-		if grad, err = G.ApplyOp(reluGradOp{cv}, output, grad); err != nil {
+		if grad, err = G.ApplyOp(reluGradOp{cv: cv}, output, grad); err != nil {
 			return nil, fmt.Errorf("conv %q: %w", cv.name, err)
 		}
 	}
 	if cv.inputGrad {
-		if out[0], err = G.ApplyOp(gradXOp{cv}, inputs[2], grad); err != nil {
+		if out[0], err = G.ApplyOp(gradXOp{cv: cv}, inputs[2], grad); err != nil {
 			return nil, fmt.Errorf("conv %q: %w", cv.name, err)
 		}
 	}
-	if out[2], err = G.ApplyOp(gradWOp{cv}, inputs[1], grad); err != nil {
+	if out[2], err = G.ApplyOp(gradWOp{cv: cv}, inputs[1], grad); err != nil {
 		return nil, fmt.Errorf("conv %q: %w", cv.name, err)
 	}
 	return out, nil
 }
 
 // gradXOp: (w, ∂y) → ∂x.
-type gradXOp struct{ cv *conv }
+type gradXOp struct {
+	leafOp
+	cv *conv
+}
 
 func (op gradXOp) Arity() int { return 2 }
 func (op gradXOp) Type() hm.Type {
 	return hm.NewFnType(op.cv.tt(4), op.cv.tt(4), op.cv.tt(4))
 }
 func (op gradXOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.cv.xShape().Clone(), nil }
-func (op gradXOp) ReturnsPtr() bool                               { return false }
-func (op gradXOp) CallsExtern() bool                              { return false }
-func (op gradXOp) OverwritesInput() int                           { return -1 }
 func (op gradXOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "revode.conv.dx/%d", op.cv.id) }
 func (op gradXOp) Hashcode() uint32                               { return hashOf(op) }
 func (op gradXOp) String() string                                 { return fmt.Sprintf("∂xConv2D[%s]", op.cv.name) }
-func (op gradXOp) DiffWRT(n int) []bool                           { return make([]bool, n) }
-func (op gradXOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, errNotTwice
-}
 
 func (op gradXOp) Do(vals ...G.Value) (G.Value, error) {
 	cv := op.cv
@@ -514,23 +527,19 @@ func (op gradXOp) Do(vals ...G.Value) (G.Value, error) {
 }
 
 // gradWOp: (cols, ∂y) → ∂w.
-type gradWOp struct{ cv *conv }
+type gradWOp struct {
+	leafOp
+	cv *conv
+}
 
 func (op gradWOp) Arity() int { return 2 }
 func (op gradWOp) Type() hm.Type {
 	return hm.NewFnType(op.cv.tt(3), op.cv.tt(4), op.cv.tt(4))
 }
 func (op gradWOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.cv.wShape().Clone(), nil }
-func (op gradWOp) ReturnsPtr() bool                               { return false }
-func (op gradWOp) CallsExtern() bool                              { return false }
-func (op gradWOp) OverwritesInput() int                           { return -1 }
 func (op gradWOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "revode.conv.dw/%d", op.cv.id) }
 func (op gradWOp) Hashcode() uint32                               { return hashOf(op) }
 func (op gradWOp) String() string                                 { return fmt.Sprintf("∂wConv2D[%s]", op.cv.name) }
-func (op gradWOp) DiffWRT(n int) []bool                           { return make([]bool, n) }
-func (op gradWOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, errNotTwice
-}
 
 func (op gradWOp) Do(vals ...G.Value) (G.Value, error) {
 	cv := op.cv
@@ -577,7 +586,10 @@ func (op convOp) DoDiff(G.ExecutionContext, G.Nodes, *G.Node) error {
 func (op colsOp) DoDiff(G.ExecutionContext, G.Nodes, *G.Node) error { return nil }
 
 // reluGradOp: (y, ∂y) → ∂y where y > 0, else 0.
-type reluGradOp struct{ cv *conv }
+type reluGradOp struct {
+	leafOp
+	cv *conv
+}
 
 func (op reluGradOp) Arity() int { return 2 }
 func (op reluGradOp) Type() hm.Type {
@@ -586,16 +598,9 @@ func (op reluGradOp) Type() hm.Type {
 func (op reluGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return op.cv.yShape().Clone(), nil
 }
-func (op reluGradOp) ReturnsPtr() bool      { return false }
-func (op reluGradOp) CallsExtern() bool     { return false }
-func (op reluGradOp) OverwritesInput() int  { return -1 }
 func (op reluGradOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "revode.conv.relu/%d", op.cv.id) }
 func (op reluGradOp) Hashcode() uint32      { return hashOf(op) }
 func (op reluGradOp) String() string        { return fmt.Sprintf("∂ReLU[%s]", op.cv.name) }
-func (op reluGradOp) DiffWRT(n int) []bool  { return make([]bool, n) }
-func (op reluGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, errNotTwice
-}
 
 func (op reluGradOp) Do(vals ...G.Value) (G.Value, error) {
 	cv := op.cv

@@ -374,13 +374,13 @@ func TestConv2DErrors(t *testing.T) {
 		op   G.Op
 		vals []G.Value
 	}{
-		{colsOp{cv}, []G.Value{good(2, 3, 5, 6)}},
-		{colsOp{cv}, []G.Value{tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(2, 3, 5, 5))}},
-		{colsOp{cv}, []G.Value{G.NewF64(1)}},
-		{convOp{cv}, []G.Value{good(2, 3, 5, 5), good(2, 27, 24), good(4, 3, 3, 3)}},
-		{convOp{cv}, []G.Value{good(2, 3, 5, 5), good(2, 27, 25)}},
-		{gradXOp{cv}, []G.Value{good(4, 3, 3, 3), good(2, 4, 5, 4)}},
-		{gradWOp{cv}, []G.Value{good(2, 27, 25), good(2, 3, 5, 5)}},
+		{colsOp{cv: cv}, []G.Value{good(2, 3, 5, 6)}},
+		{colsOp{cv: cv}, []G.Value{tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(2, 3, 5, 5))}},
+		{colsOp{cv: cv}, []G.Value{G.NewF64(1)}},
+		{convOp{cv: cv}, []G.Value{good(2, 3, 5, 5), good(2, 27, 24), good(4, 3, 3, 3)}},
+		{convOp{cv: cv}, []G.Value{good(2, 3, 5, 5), good(2, 27, 25)}},
+		{gradXOp{cv: cv}, []G.Value{good(4, 3, 3, 3), good(2, 4, 5, 4)}},
+		{gradWOp{cv: cv}, []G.Value{good(2, 27, 25), good(2, 3, 5, 5)}},
 	}
 	for i, b := range bad {
 		if _, err := b.op.Do(b.vals...); err == nil {
@@ -402,15 +402,15 @@ func TestConv2DNoAllocs(t *testing.T) {
 	cv := y.Op().(convOp).cv
 	dy := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(cv.yShape()...))
 	step := func() {
-		cols, err := colsOp{cv}.Do(x.Value())
+		cols, err := colsOp{cv: cv}.Do(x.Value())
 		if err == nil {
-			_, err = convOp{cv}.Do(x.Value(), cols, w.Value())
+			_, err = convOp{cv: cv}.Do(x.Value(), cols, w.Value())
 		}
 		if err == nil {
-			_, err = gradXOp{cv}.Do(w.Value(), dy)
+			_, err = gradXOp{cv: cv}.Do(w.Value(), dy)
 		}
 		if err == nil {
-			_, err = gradWOp{cv}.Do(cols, dy)
+			_, err = gradWOp{cv: cv}.Do(cols, dy)
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -51,7 +51,7 @@ func MaxPool2D(x *G.Node, kernel, stride [2]int) (*G.Node, error) {
 	pl.oh, pl.ow = (pl.h-pl.kh)/pl.sh+1, (pl.w-pl.kw)/pl.sw+1
 	pl.xs = tensor.Shape{pl.b, pl.c, pl.h, pl.w}
 	pl.ys = tensor.Shape{pl.b, pl.c, pl.oh, pl.ow}
-	return G.ApplyOp(poolOp{pl}, x)
+	return G.ApplyOp(poolOp{pl: pl}, x)
 }
 
 var poolIDs atomic.Uint64
@@ -185,7 +185,10 @@ func poolBackward[T kernels.Float](pl *pool, x, dy, dx []T) {
 }
 
 // poolOp: x → y.
-type poolOp struct{ pl *pool }
+type poolOp struct {
+	plainOp
+	pl *pool
+}
 
 func (op poolOp) Arity() int { return 1 }
 func (op poolOp) Type() hm.Type {
@@ -193,9 +196,6 @@ func (op poolOp) Type() hm.Type {
 	return hm.NewFnType(t, t)
 }
 func (op poolOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.pl.ys.Clone(), nil }
-func (op poolOp) ReturnsPtr() bool                               { return false }
-func (op poolOp) CallsExtern() bool                              { return false }
-func (op poolOp) OverwritesInput() int                           { return -1 }
 func (op poolOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "revode.maxpool/%d", op.pl.id) }
 func (op poolOp) Hashcode() uint32                               { return hashOf(op) }
 func (op poolOp) String() string                                 { return fmt.Sprintf("MaxPool[%s]", op.pl.name()) }
@@ -229,7 +229,7 @@ func (op poolOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != 1 {
 		return nil, fmt.Errorf("max-pool %s: %d inputs to differentiate, want 1", op.pl.name(), len(inputs))
 	}
-	dx, err := G.ApplyOp(poolGradOp(op), inputs[0], grad)
+	dx, err := G.ApplyOp(poolGradOp{pl: op.pl}, inputs[0], grad)
 	if err != nil {
 		return nil, fmt.Errorf("max-pool %s: %w", op.pl.name(), err)
 	}
@@ -242,7 +242,10 @@ func (op poolOp) DoDiff(G.ExecutionContext, G.Nodes, *G.Node) error {
 }
 
 // poolGradOp: (x, ∂y) → ∂x.
-type poolGradOp struct{ pl *pool }
+type poolGradOp struct {
+	leafOp
+	pl *pool
+}
 
 func (op poolGradOp) Arity() int { return 2 }
 func (op poolGradOp) Type() hm.Type {
@@ -250,16 +253,9 @@ func (op poolGradOp) Type() hm.Type {
 	return hm.NewFnType(t, t, t)
 }
 func (op poolGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.pl.xs.Clone(), nil }
-func (op poolGradOp) ReturnsPtr() bool                               { return false }
-func (op poolGradOp) CallsExtern() bool                              { return false }
-func (op poolGradOp) OverwritesInput() int                           { return -1 }
 func (op poolGradOp) WriteHash(h hash.Hash)                          { fmt.Fprintf(h, "revode.maxpool.dx/%d", op.pl.id) }
 func (op poolGradOp) Hashcode() uint32                               { return hashOf(op) }
 func (op poolGradOp) String() string                                 { return fmt.Sprintf("∂MaxPool[%s]", op.pl.name()) }
-func (op poolGradOp) DiffWRT(n int) []bool                           { return make([]bool, n) }
-func (op poolGradOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
-	return nil, errNotTwice
-}
 
 func (op poolGradOp) Do(vals ...G.Value) (G.Value, error) {
 	pl := op.pl

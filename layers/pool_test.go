@@ -123,20 +123,20 @@ func TestMaxPool2DErrors(t *testing.T) {
 	p := G.Must(MaxPool2D(x, [2]int{2, 2}, [2]int{}))
 	pl := p.Op().(poolOp).pl
 	bad := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(2, 3, 5, 4))
-	if _, err := (poolOp{pl}).Do(bad); err == nil {
+	if _, err := (poolOp{pl: pl}).Do(bad); err == nil {
 		t.Error("the forward op accepted an input of the wrong shape")
 	}
-	if _, err := (poolGradOp{pl}).Do(tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(2, 3, 5, 5)), bad); err == nil {
+	if _, err := (poolGradOp{pl: pl}).Do(tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(2, 3, 5, 5)), bad); err == nil {
 		t.Error("the gradient op accepted an output gradient of the wrong shape")
 	}
 	// a forward run and a backward run allocate nothing
 	xv := tensor.New(tensor.WithShape(2, 3, 5, 5), tensor.WithBacking(randoms(rand.New(rand.NewPCG(1, 1)), 150)))
 	dy := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(2, 3, 2, 2))
 	step := func() {
-		if _, err := (poolOp{pl}).Do(xv); err != nil {
+		if _, err := (poolOp{pl: pl}).Do(xv); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := (poolGradOp{pl}).Do(xv, dy); err != nil {
+		if _, err := (poolGradOp{pl: pl}).Do(xv, dy); err != nil {
 			t.Fatal(err)
 		}
 	}

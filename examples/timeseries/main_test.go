@@ -243,18 +243,7 @@ func writeTS(t *testing.T, path string, n int, seed uint64) {
 // gives the same output in any batch, and the example completes with a
 // DTW baseline and no Euclidean one.
 func TestUnequalMissing(t *testing.T) {
-	dir := t.TempDir()
-	trPath, tePath := filepath.Join(dir, "s_TRAIN.ts"), filepath.Join(dir, "s_TEST.ts")
-	writeTS(t, trPath, 40, 1)
-	writeTS(t, tePath, 30, 2)
-	tr, err := train.ReadTSFile(trPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	norm, err := fitNormaliser(tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	trPath, tePath, tr, norm := syntheticSets(t)
 	// Absolute time: observation i of every series at i/20; stretched:
 	// at i/(n−1) for a series of n. The time channel is i/20 in both.
 	var srcs []*source
@@ -393,4 +382,23 @@ func firstLogits(t *testing.T, m *model, src *source, idx []int) []float64 {
 		t.Fatal(err)
 	}
 	return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
+}
+
+// syntheticSets writes a training file of 40 and a test file of 30 series
+// of unequal lengths with missing values (writeTS) and returns their
+// paths, the training set and its normaliser.
+func syntheticSets(t *testing.T) (trPath, tePath string, tr *train.TSDataset, norm normaliser) {
+	t.Helper()
+	dir := t.TempDir()
+	trPath, tePath = filepath.Join(dir, "s_TRAIN.ts"), filepath.Join(dir, "s_TEST.ts")
+	writeTS(t, trPath, 40, 1)
+	writeTS(t, tePath, 30, 2)
+	tr, err := train.ReadTSFile(trPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if norm, err = fitNormaliser(tr); err != nil {
+		t.Fatal(err)
+	}
+	return trPath, tePath, tr, norm
 }

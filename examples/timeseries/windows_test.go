@@ -148,18 +148,7 @@ func TestWindowPaths(t *testing.T) {
 // missing values gives a series the same logits alone and beside others,
 // and the command runs it end to end.
 func TestWindowsModel(t *testing.T) {
-	dir := t.TempDir()
-	trPath, tePath := filepath.Join(dir, "s_TRAIN.ts"), filepath.Join(dir, "s_TEST.ts")
-	writeTS(t, trPath, 40, 1)
-	writeTS(t, tePath, 30, 2)
-	tr, err := train.ReadTSFile(trPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	norm, err := fitNormaliser(tr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	trPath, tePath, tr, norm := syntheticSets(t)
 	wp, err := planWindows(21, 4, 2, 3)
 	if err != nil {
 		t.Fatal(err)
