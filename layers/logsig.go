@@ -27,6 +27,20 @@ import (
 // grid must be strictly increasing; observations outside it are ignored
 // (the path is constant before the first and after the last observation).
 func LogSignature(times []float64, values [][]float64, grid []float64) (*LinearPath, error) {
+	return logSignature(times, values, grid, false)
+}
+
+// LogSignatureTime is LogSignature with the Lévy areas of channel 0 (time,
+// as layers.Augment puts it first) against each other channel only:
+// C + (C − 1) channels instead of C + C(C−1)/2, the first 2C − 1 channels
+// of LogSignature's. Where the channels are many, this keeps what each
+// channel did against time within a step (a slow rise or a fast one) at a
+// cost linear in C, and drops the channels' areas against each other.
+func LogSignatureTime(times []float64, values [][]float64, grid []float64) (*LinearPath, error) {
+	return logSignature(times, values, grid, true)
+}
+
+func logSignature(times []float64, values [][]float64, grid []float64, timeOnly bool) (*LinearPath, error) {
 	lp, err := Linear(times, values)
 	if err != nil {
 		return nil, err
@@ -41,6 +55,10 @@ func LogSignature(times []float64, values [][]float64, grid []float64) (*LinearP
 	}
 	c := lp.Channels()
 	width := c + c*(c-1)/2
+	pairs := c // the first channel of each pair runs over 0 … pairs−1
+	if timeOnly {
+		width, pairs = 2*c-1, 1
+	}
 	out := make([][]float64, len(grid))
 	out[0] = make([]float64, width)
 	lp.Eval(out[0][:c], grid[0])
@@ -63,7 +81,7 @@ func LogSignature(times []float64, values [][]float64, grid []float64) (*LinearP
 				d[j] = b[j] - a[j]
 			}
 			p := c
-			for x := 0; x < c; x++ {
+			for x := 0; x < pairs; x++ {
 				for y := x + 1; y < c; y++ {
 					row[p] += 0.5 * (s[x]*d[y] - s[y]*d[x])
 					p++

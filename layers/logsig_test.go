@@ -118,3 +118,36 @@ func TestLogSignatureErrors(t *testing.T) {
 		t.Errorf("repeated times: %v, want ErrPath", err)
 	}
 }
+
+// TestLogSignatureTime: the time-only log-signature is the full one's
+// increments and its areas of channel 0 against the others (its first
+// 2C − 1 channels), at grid points and between them, with a missing value.
+func TestLogSignatureTime(t *testing.T) {
+	times := []float64{0, 0.1, 0.35, 0.5, 0.8, 1}
+	values := [][]float64{{0, 1, 2, 0}, {1, 3, math.NaN(), 1}, {2, 2, 1, -1}, {3, 5, 0, 2}, {4, 4, 2, 0}, {5, 6, 1, 1}}
+	grid := []float64{0, 0.3, 0.55, 1}
+	full, err := LogSignature(times, values, grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := LogSignatureTime(times, values, grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Channels() != 4+6 || tl.Channels() != 4+3 {
+		t.Fatalf("channels %d and %d, want 10 and 7", full.Channels(), tl.Channels())
+	}
+	a, b := make([]float64, full.Channels()), make([]float64, tl.Channels())
+	for _, at := range []float64{0, 0.1, 0.3, 0.42, 0.55, 0.9, 1} {
+		full.Eval(a, at)
+		tl.Eval(b, at)
+		for i := range b {
+			if b[i] != a[i] {
+				t.Fatalf("at %g: time-only %v, full %v", at, b, a)
+			}
+		}
+	}
+	if _, err := LogSignatureTime(times, values, []float64{0, 0.5, 0.5}); !errors.Is(err, ErrPath) {
+		t.Errorf("a repeated grid point: %v, want ErrPath", err)
+	}
+}

@@ -292,12 +292,12 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 	}
 	if sc.win != nil {
 		s.win = sc.win
-		s.channels += s.channels * (s.channels - 1) / 2
+		s.channels += areaCount(s.channels)
 	} else if s.interp == logsig {
 		if len(sc.grid) < 2 {
 			return nil, fmt.Errorf("a log-signature path needs the solver's step boundaries")
 		}
-		s.channels += s.channels * (s.channels - 1) / 2
+		s.channels += areaCount(s.channels)
 	}
 	for k, ser := range d.Series {
 		length := 0
@@ -376,7 +376,7 @@ func (s *source) path(times []float64, obs [][]float64) (layers.Path, error) {
 	case hermite:
 		return layers.HermiteCubic(times, obs)
 	case logsig:
-		return layers.LogSignature(times, obs, s.grid)
+		return logSig(times, obs, s.grid)
 	}
 	return layers.Linear(times, obs)
 }
@@ -593,4 +593,29 @@ func scaleSpread(d *train.TSDataset) float64 {
 		}
 	}
 	return spread
+}
+
+// fullAreas is the most path channels whose log-signature keeps the Lévy
+// areas of every pair (36 areas at 9); past it, only the areas of time
+// against each channel (layers.LogSignatureTime), so that a set of many
+// channels does not get a control of quadratic width (61 channels would
+// give 1830 areas, and the field an output 32 × 1891 wide).
+const fullAreas = 9
+
+// areaCount is the number of area channels the log-signature of c path
+// channels carries.
+func areaCount(c int) int {
+	if c <= fullAreas {
+		return c * (c - 1) / 2
+	}
+	return c - 1
+}
+
+// logSig is the log-signature path of the observations over grid, with
+// every area or, past fullAreas channels, the areas against time.
+func logSig(times []float64, obs [][]float64, grid []float64) (*layers.LinearPath, error) {
+	if len(obs) > 0 && len(obs[0]) > fullAreas {
+		return layers.LogSignatureTime(times, obs, grid)
+	}
+	return layers.LogSignature(times, obs, grid)
 }

@@ -258,7 +258,7 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	pathChannels := base
 	if interp == logsig {
-		pathChannels += base * (base - 1) / 2
+		pathChannels += areaCount(base)
 	}
 	noiseSD := *noise
 	if noiseSD < 0 {

@@ -77,7 +77,7 @@ func (wp windowPlan) paths(times []float64, obs [][]float64) ([]layers.Path, [][
 		for i := range grid {
 			grid[i] = float64(i) / float64(n)
 		}
-		p, err := layers.LogSignature(times, obs, grid)
+		p, err := logSig(times, obs, grid)
 		if err != nil {
 			return nil, nil, err
 		}

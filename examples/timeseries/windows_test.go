@@ -356,3 +356,36 @@ func TestAutoChoices(t *testing.T) {
 		}
 	}
 }
+
+// TestManyChannelAreas: past fullAreas path channels the log-signature
+// keeps only the areas against time, so the control's width grows
+// linearly: 12 value channels and time make 13 + 12 channels, not 13 + 78.
+func TestManyChannelAreas(t *testing.T) {
+	d := &train.TSDataset{Dims: 12}
+	for i := range 4 {
+		s := train.TSSeries{Label: i % 2}
+		for c := range 12 {
+			v := make([]float64, 30)
+			for k := range v {
+				v[k] = math.Sin(float64(k*(c+1)+i) / 7)
+			}
+			s.Values = append(s.Values, v)
+		}
+		d.Series = append(d.Series, s)
+	}
+	norm, err := fitNormaliser(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grid := stepBoundaries(4, 30)
+	src, err := newSource(d, sourceConfig{norm: norm, maxLen: 30, interp: logsig, timeScale: 10, grid: grid, stretch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.channels != 13+12 || src.paths[0].Channels() != 25 {
+		t.Fatalf("%d channels (path %d), want 25", src.channels, src.paths[0].Channels())
+	}
+	if areaCount(9) != 36 || areaCount(10) != 9 {
+		t.Errorf("areaCount(9), (10) = %d, %d; want 36, 9", areaCount(9), areaCount(10))
+	}
+}
