@@ -32,7 +32,8 @@ func gemmF64AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb 
 //go:noescape
 func gemmF32AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
-// The activations of act_amd64.s, n a multiple of 4 (AVX2) or 8 (AVX-512).
+// The activations of act_amd64.s, n a multiple of 4 (AVX2) or 16 (AVX-512;
+// 32 for tanhF32AVX512, which computes in float32).
 
 //go:noescape
 func tanhF64AVX2(dst, x unsafe.Pointer, n int)
@@ -106,6 +107,9 @@ func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n 
 		return nil, 0
 	case isa == isaAVX512 && activationAVX512:
 		wide, lanes = 1, 16
+		if a == actTanh && !f64 {
+			lanes = 32 // native float32: 2×16 lanes
+		}
 	}
 	prec := 0
 	if f64 {
@@ -209,11 +213,14 @@ func activationTail[T Float](a activation, dst, x []T) bool {
 	lanes := 4
 	if wide {
 		lanes = 16
+		if a == actTanh && !f64 {
+			lanes = 32
+		}
 	}
 	if isa < isaAVX2 || len(x) >= lanes {
 		return false
 	}
-	var in, out [16]T
+	var in, out [32]T
 	copy(in[:], x)
 	pi, po := unsafe.Pointer(&in[0]), unsafe.Pointer(&out[0])
 	switch {
