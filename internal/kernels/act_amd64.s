@@ -1685,3 +1685,55 @@ softplusF32AVX512_done:
 	VZEROUPPER
 	RET
 
+// func widenAVX512(dst, src unsafe.Pointer, n int)
+TEXT ·widenAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	JE widenAVX512_done
+widenAVX512_loop:
+	VCVTPS2PD 0(SI), Z0
+	VCVTPS2PD 32(SI), Z1
+	VCVTPS2PD 64(SI), Z2
+	VCVTPS2PD 96(SI), Z3
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	ADDQ $128, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ widenAVX512_loop
+widenAVX512_done:
+	VZEROUPPER
+	RET
+
+// func narrowAVX512(dst, src unsafe.Pointer, n int)
+TEXT ·narrowAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	JE narrowAVX512_done
+narrowAVX512_loop:
+	VMOVUPD 0(SI), Z0
+	VMOVUPD 64(SI), Z1
+	VMOVUPD 128(SI), Z2
+	VMOVUPD 192(SI), Z3
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Y0, 0(DI)
+	VCVTPD2PS Z1, Y1
+	VMOVUPS Y1, 32(DI)
+	VCVTPD2PS Z2, Y2
+	VMOVUPS Y2, 64(DI)
+	VCVTPD2PS Z3, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $256, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ narrowAVX512_loop
+narrowAVX512_done:
+	VZEROUPPER
+	RET
+

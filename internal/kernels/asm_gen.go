@@ -44,6 +44,8 @@ func main() {
 			activation(&a, f, 4, w512)
 		}
 	}
+	convert(&a, true)
+	convert(&a, false)
 	write("act_amd64.s", &a)
 
 	var e bytes.Buffer
@@ -780,6 +782,55 @@ func tanh32(w *bytes.Buffer) {
 	}
 	p("ADDQ $128, SI")
 	p("ADDQ $128, DI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// convert emits func widenAVX512(dst, src unsafe.Pointer, n int) (float32
+// → float64) or narrowAVX512 (float64 → float32, rounding to nearest even
+// as Go's conversion does) for n a multiple of 32: four zmm of float64 a
+// round.
+func convert(w *bytes.Buffer, widen bool) {
+	name := "narrowAVX512"
+	if widen {
+		name = "widenAVX512"
+	}
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
+	fmt.Fprintf(w, "// func %s(dst, src unsafe.Pointer, n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ src+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for i := 0; i < 4; i++ {
+		if widen {
+			p("VCVTPS2PD %d(SI), Z%d", 32*i, i)
+		} else {
+			p("VMOVUPD %d(SI), Z%d", 64*i, i)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if widen {
+			p("VMOVUPD Z%d, %d(DI)", i, 64*i)
+		} else {
+			p("VCVTPD2PS Z%d, Y%d", i, i)
+			p("VMOVUPS Y%d, %d(DI)", i, 32*i)
+		}
+	}
+	src, dst := 256, 128
+	if widen {
+		src, dst = 128, 256
+	}
+	p("ADDQ $%d, SI", src)
+	p("ADDQ $%d, DI", dst)
 	p("DECQ CX")
 	p("JNZ %s_loop", name)
 	fmt.Fprintf(w, "%s_done:\n", name)

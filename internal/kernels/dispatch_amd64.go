@@ -252,3 +252,29 @@ func activationTail[T Float](a activation, dst, x []T) bool {
 	copy(dst, out[:len(x)])
 	return true
 }
+
+// widenAVX512 and narrowAVX512 convert n float32 to float64 or back, n a
+// multiple of 32 (act_amd64.s).
+
+//go:noescape
+func widenAVX512(dst, src unsafe.Pointer, n int)
+
+//go:noescape
+func narrowAVX512(dst, src unsafe.Pointer, n int)
+
+// convertBody converts the largest multiple of 32 elements of src into dst
+// with AVX-512 and returns how many it did (0 without it).
+func convertBody(widen bool, dst, src unsafe.Pointer, n int) int {
+	if isa != isaAVX512 {
+		return 0
+	}
+	body := n - n%32
+	if body > 0 {
+		if widen {
+			widenAVX512(dst, src, body)
+		} else {
+			narrowAVX512(dst, src, body)
+		}
+	}
+	return body
+}

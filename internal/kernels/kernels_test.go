@@ -499,3 +499,40 @@ func TestActivationTail(t *testing.T) {
 		}
 	})
 }
+
+// TestConvert: Widen and Narrow equal Go's conversions bit for bit (NaN,
+// ±Inf, overflow to ±Inf, subnormals, ties), on every length's body and
+// tail.
+func TestConvert(t *testing.T) {
+	eachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(7, 8))
+		for _, n := range []int{0, 1, 5, 31, 32, 33, 100, 1000} {
+			x := make([]float64, n)
+			for i := range x {
+				x[i] = math.Float64frombits(r.Uint64())
+				if i%3 == 0 {
+					x[i] = r.NormFloat64() * 100
+				}
+			}
+			for i, e := range []float64{math.NaN(), math.Inf(-1), 1e300, -1e-320, 1e-45, 1 + 0x1p-24, 1 + 3*0x1p-24, math.Copysign(0, -1)} {
+				if i < n {
+					x[i] = e
+				}
+			}
+			x32 := make([]float32, n)
+			Narrow(x32, x)
+			for i, v := range x {
+				if want := float32(v); math.Float32bits(x32[i]) != math.Float32bits(want) && !(want != want && x32[i] != x32[i]) {
+					t.Fatalf("n = %d: Narrow(%g) = %g, want %g", n, v, x32[i], want)
+				}
+			}
+			back := make([]float64, n)
+			Widen(back, x32)
+			for i, v := range x32 {
+				if want := float64(v); math.Float64bits(back[i]) != math.Float64bits(want) && !(want != want && back[i] != back[i]) {
+					t.Fatalf("n = %d: Widen(%g) = %g, want %g", n, v, back[i], want)
+				}
+			}
+		}
+	})
+}
