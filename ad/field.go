@@ -732,9 +732,7 @@ func addInto(dst []float64, v G.Value) error {
 				dst[i] += f
 			}
 		case tensor.Float32:
-			for i, f := range x.Float32s() {
-				dst[i] += float64(f)
-			}
+			kernels.AddWiden(dst, x.Float32s())
 		default:
 			return fmt.Errorf("ad: gradient of dtype %v", x.Dtype())
 		}

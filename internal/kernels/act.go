@@ -73,6 +73,18 @@ func Narrow(dst []float32, src []float64) {
 	}
 }
 
+// AddWiden adds float64(src[i]) into dst[i]; the slices have one length.
+func AddWiden(dst []float64, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) == 0 {
+		return
+	}
+	i := addWidenBody(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), len(src))
+	for ; i < len(src); i++ {
+		dst[i] += float64(src[i])
+	}
+}
+
 func checkLen(n ...int) {
 	for _, l := range n[1:] {
 		if l != n[0] {

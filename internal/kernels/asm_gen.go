@@ -46,6 +46,7 @@ func main() {
 	}
 	convert(&a, true)
 	convert(&a, false)
+	addWiden(&a)
 	write("act_amd64.s", &a)
 
 	var e bytes.Buffer
@@ -831,6 +832,40 @@ func convert(w *bytes.Buffer, widen bool) {
 	}
 	p("ADDQ $%d, SI", src)
 	p("ADDQ $%d, DI", dst)
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// addWiden emits func addWidenAVX512(dst, src unsafe.Pointer, n int):
+// dst[i] += float64(src[i]) (float64 dst, float32 src), n a multiple of 32.
+func addWiden(w *bytes.Buffer) {
+	const name = "addWidenAVX512"
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
+	fmt.Fprintf(w, "// func %s(dst, src unsafe.Pointer, n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ src+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for i := 0; i < 4; i++ {
+		p("VCVTPS2PD %d(SI), Z%d", 32*i, i)
+	}
+	for i := 0; i < 4; i++ {
+		p("VADDPD %d(DI), Z%d, Z%d", 64*i, i, i)
+	}
+	for i := 0; i < 4; i++ {
+		p("VMOVUPD Z%d, %d(DI)", i, 64*i)
+	}
+	p("ADDQ $128, SI")
+	p("ADDQ $256, DI")
 	p("DECQ CX")
 	p("JNZ %s_loop", name)
 	fmt.Fprintf(w, "%s_done:\n", name)

@@ -262,6 +262,22 @@ func widenAVX512(dst, src unsafe.Pointer, n int)
 //go:noescape
 func narrowAVX512(dst, src unsafe.Pointer, n int)
 
+//go:noescape
+func addWidenAVX512(dst, src unsafe.Pointer, n int)
+
+// addWidenBody adds the largest multiple of 32 elements of float32 src
+// into float64 dst with AVX-512 and returns how many it did.
+func addWidenBody(dst, src unsafe.Pointer, n int) int {
+	if isa != isaAVX512 {
+		return 0
+	}
+	body := n - n%32
+	if body > 0 {
+		addWidenAVX512(dst, src, body)
+	}
+	return body
+}
+
 // convertBody converts the largest multiple of 32 elements of src into dst
 // with AVX-512 and returns how many it did (0 without it).
 func convertBody(widen bool, dst, src unsafe.Pointer, n int) int {

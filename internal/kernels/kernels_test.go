@@ -500,7 +500,8 @@ func TestActivationTail(t *testing.T) {
 	})
 }
 
-// TestConvert: Widen and Narrow equal Go's conversions bit for bit (NaN,
+// TestConvert: Widen, Narrow and AddWiden equal Go's conversions (and
+// the float64 sum) bit for bit (NaN,
 // ±Inf, overflow to ±Inf, subnormals, ties), on every length's body and
 // tail.
 func TestConvert(t *testing.T) {
@@ -524,6 +525,17 @@ func TestConvert(t *testing.T) {
 			for i, v := range x {
 				if want := float32(v); math.Float32bits(x32[i]) != math.Float32bits(want) && !(want != want && x32[i] != x32[i]) {
 					t.Fatalf("n = %d: Narrow(%g) = %g, want %g", n, v, x32[i], want)
+				}
+			}
+			acc, want := make([]float64, n), make([]float64, n)
+			for i := range acc {
+				acc[i] = r.NormFloat64()
+				want[i] = acc[i] + float64(x32[i])
+			}
+			AddWiden(acc, x32)
+			for i := range acc {
+				if math.Float64bits(acc[i]) != math.Float64bits(want[i]) && !(want[i] != want[i] && acc[i] != acc[i]) {
+					t.Fatalf("n = %d: AddWiden at %d: %g, want %g", n, i, acc[i], want[i])
 				}
 			}
 			back := make([]float64, n)
