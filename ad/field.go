@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/kernels"
 )
 
 // Field is a vector field f(t, y; θ) with parameters θ that can take
@@ -605,10 +606,7 @@ func (gf *GraphField) setInputs(t float64, y []float64, yTen *tensor.Dense) {
 		}
 	case *G.F32:
 		*tv = G.F32(t)
-		dst := yTen.Float32s()
-		for i, x := range y {
-			dst[i] = float32(x)
-		}
+		kernels.Narrow(yTen.Float32s()[:len(y)], y)
 	}
 }
 
@@ -703,9 +701,7 @@ func readInto(dst []float64, v G.Value) error {
 		case tensor.Float64:
 			copy(dst, x.Float64s())
 		case tensor.Float32:
-			for i, f := range x.Float32s() {
-				dst[i] = float64(f)
-			}
+			kernels.Widen(dst, x.Float32s())
 		default:
 			return fmt.Errorf("ad: value of dtype %v", x.Dtype())
 		}
@@ -736,9 +732,7 @@ func addInto(dst []float64, v G.Value) error {
 				dst[i] += f
 			}
 		case tensor.Float32:
-			for i, f := range x.Float32s() {
-				dst[i] += float64(f)
-			}
+			kernels.AddWiden(dst, x.Float32s())
 		default:
 			return fmt.Errorf("ad: gradient of dtype %v", x.Dtype())
 		}

@@ -48,6 +48,43 @@ func SoftplusGrad[T Float](dst, x, g []T) {
 	}
 }
 
+// Widen writes float64(src[i]) into dst[i]; the slices have one length.
+func Widen(dst []float64, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) == 0 {
+		return
+	}
+	i := convertBody(true, unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), len(src))
+	for ; i < len(src); i++ {
+		dst[i] = float64(src[i])
+	}
+}
+
+// Narrow writes float32(src[i]) into dst[i] (rounded to nearest even, as
+// Go converts); the slices have one length.
+func Narrow(dst []float32, src []float64) {
+	checkLen(len(dst), len(src))
+	if len(src) == 0 {
+		return
+	}
+	i := convertBody(false, unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), len(src))
+	for ; i < len(src); i++ {
+		dst[i] = float32(src[i])
+	}
+}
+
+// AddWiden adds float64(src[i]) into dst[i]; the slices have one length.
+func AddWiden(dst []float64, src []float32) {
+	checkLen(len(dst), len(src))
+	if len(src) == 0 {
+		return
+	}
+	i := addWidenBody(unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0]), len(src))
+	for ; i < len(src); i++ {
+		dst[i] += float64(src[i])
+	}
+}
+
 func checkLen(n ...int) {
 	for _, l := range n[1:] {
 		if l != n[0] {

@@ -374,6 +374,279 @@ DATA atanh16<>+48(SB)/8, $0x3f9f07c1f07c1f08
 DATA atanh16<>+56(SB)/8, $0x3f9f07c1f07c1f08
 GLOBL atanh16<>(SB), RODATA|NOPTR, $64
 
+DATA onef<>+0(SB)/4, $0x3f800000
+DATA onef<>+4(SB)/4, $0x3f800000
+DATA onef<>+8(SB)/4, $0x3f800000
+DATA onef<>+12(SB)/4, $0x3f800000
+DATA onef<>+16(SB)/4, $0x3f800000
+DATA onef<>+20(SB)/4, $0x3f800000
+DATA onef<>+24(SB)/4, $0x3f800000
+DATA onef<>+28(SB)/4, $0x3f800000
+DATA onef<>+32(SB)/4, $0x3f800000
+DATA onef<>+36(SB)/4, $0x3f800000
+DATA onef<>+40(SB)/4, $0x3f800000
+DATA onef<>+44(SB)/4, $0x3f800000
+DATA onef<>+48(SB)/4, $0x3f800000
+DATA onef<>+52(SB)/4, $0x3f800000
+DATA onef<>+56(SB)/4, $0x3f800000
+DATA onef<>+60(SB)/4, $0x3f800000
+GLOBL onef<>(SB), RODATA|NOPTR, $64
+DATA twof<>+0(SB)/4, $0x40000000
+DATA twof<>+4(SB)/4, $0x40000000
+DATA twof<>+8(SB)/4, $0x40000000
+DATA twof<>+12(SB)/4, $0x40000000
+DATA twof<>+16(SB)/4, $0x40000000
+DATA twof<>+20(SB)/4, $0x40000000
+DATA twof<>+24(SB)/4, $0x40000000
+DATA twof<>+28(SB)/4, $0x40000000
+DATA twof<>+32(SB)/4, $0x40000000
+DATA twof<>+36(SB)/4, $0x40000000
+DATA twof<>+40(SB)/4, $0x40000000
+DATA twof<>+44(SB)/4, $0x40000000
+DATA twof<>+48(SB)/4, $0x40000000
+DATA twof<>+52(SB)/4, $0x40000000
+DATA twof<>+56(SB)/4, $0x40000000
+DATA twof<>+60(SB)/4, $0x40000000
+GLOBL twof<>(SB), RODATA|NOPTR, $64
+DATA absmaskf<>+0(SB)/4, $0x7fffffff
+DATA absmaskf<>+4(SB)/4, $0x7fffffff
+DATA absmaskf<>+8(SB)/4, $0x7fffffff
+DATA absmaskf<>+12(SB)/4, $0x7fffffff
+DATA absmaskf<>+16(SB)/4, $0x7fffffff
+DATA absmaskf<>+20(SB)/4, $0x7fffffff
+DATA absmaskf<>+24(SB)/4, $0x7fffffff
+DATA absmaskf<>+28(SB)/4, $0x7fffffff
+DATA absmaskf<>+32(SB)/4, $0x7fffffff
+DATA absmaskf<>+36(SB)/4, $0x7fffffff
+DATA absmaskf<>+40(SB)/4, $0x7fffffff
+DATA absmaskf<>+44(SB)/4, $0x7fffffff
+DATA absmaskf<>+48(SB)/4, $0x7fffffff
+DATA absmaskf<>+52(SB)/4, $0x7fffffff
+DATA absmaskf<>+56(SB)/4, $0x7fffffff
+DATA absmaskf<>+60(SB)/4, $0x7fffffff
+GLOBL absmaskf<>(SB), RODATA|NOPTR, $64
+DATA signmaskf<>+0(SB)/4, $0x80000000
+DATA signmaskf<>+4(SB)/4, $0x80000000
+DATA signmaskf<>+8(SB)/4, $0x80000000
+DATA signmaskf<>+12(SB)/4, $0x80000000
+DATA signmaskf<>+16(SB)/4, $0x80000000
+DATA signmaskf<>+20(SB)/4, $0x80000000
+DATA signmaskf<>+24(SB)/4, $0x80000000
+DATA signmaskf<>+28(SB)/4, $0x80000000
+DATA signmaskf<>+32(SB)/4, $0x80000000
+DATA signmaskf<>+36(SB)/4, $0x80000000
+DATA signmaskf<>+40(SB)/4, $0x80000000
+DATA signmaskf<>+44(SB)/4, $0x80000000
+DATA signmaskf<>+48(SB)/4, $0x80000000
+DATA signmaskf<>+52(SB)/4, $0x80000000
+DATA signmaskf<>+56(SB)/4, $0x80000000
+DATA signmaskf<>+60(SB)/4, $0x80000000
+GLOBL signmaskf<>(SB), RODATA|NOPTR, $64
+DATA tanhclampf<>+0(SB)/4, $0x41200000
+DATA tanhclampf<>+4(SB)/4, $0x41200000
+DATA tanhclampf<>+8(SB)/4, $0x41200000
+DATA tanhclampf<>+12(SB)/4, $0x41200000
+DATA tanhclampf<>+16(SB)/4, $0x41200000
+DATA tanhclampf<>+20(SB)/4, $0x41200000
+DATA tanhclampf<>+24(SB)/4, $0x41200000
+DATA tanhclampf<>+28(SB)/4, $0x41200000
+DATA tanhclampf<>+32(SB)/4, $0x41200000
+DATA tanhclampf<>+36(SB)/4, $0x41200000
+DATA tanhclampf<>+40(SB)/4, $0x41200000
+DATA tanhclampf<>+44(SB)/4, $0x41200000
+DATA tanhclampf<>+48(SB)/4, $0x41200000
+DATA tanhclampf<>+52(SB)/4, $0x41200000
+DATA tanhclampf<>+56(SB)/4, $0x41200000
+DATA tanhclampf<>+60(SB)/4, $0x41200000
+GLOBL tanhclampf<>(SB), RODATA|NOPTR, $64
+DATA log2ef<>+0(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+4(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+8(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+12(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+16(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+20(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+24(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+28(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+32(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+36(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+40(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+44(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+48(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+52(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+56(SB)/4, $0x3fb8aa3b
+DATA log2ef<>+60(SB)/4, $0x3fb8aa3b
+GLOBL log2ef<>(SB), RODATA|NOPTR, $64
+DATA magicf<>+0(SB)/4, $0x4b400000
+DATA magicf<>+4(SB)/4, $0x4b400000
+DATA magicf<>+8(SB)/4, $0x4b400000
+DATA magicf<>+12(SB)/4, $0x4b400000
+DATA magicf<>+16(SB)/4, $0x4b400000
+DATA magicf<>+20(SB)/4, $0x4b400000
+DATA magicf<>+24(SB)/4, $0x4b400000
+DATA magicf<>+28(SB)/4, $0x4b400000
+DATA magicf<>+32(SB)/4, $0x4b400000
+DATA magicf<>+36(SB)/4, $0x4b400000
+DATA magicf<>+40(SB)/4, $0x4b400000
+DATA magicf<>+44(SB)/4, $0x4b400000
+DATA magicf<>+48(SB)/4, $0x4b400000
+DATA magicf<>+52(SB)/4, $0x4b400000
+DATA magicf<>+56(SB)/4, $0x4b400000
+DATA magicf<>+60(SB)/4, $0x4b400000
+GLOBL magicf<>(SB), RODATA|NOPTR, $64
+DATA ln2hif<>+0(SB)/4, $0x3f317000
+DATA ln2hif<>+4(SB)/4, $0x3f317000
+DATA ln2hif<>+8(SB)/4, $0x3f317000
+DATA ln2hif<>+12(SB)/4, $0x3f317000
+DATA ln2hif<>+16(SB)/4, $0x3f317000
+DATA ln2hif<>+20(SB)/4, $0x3f317000
+DATA ln2hif<>+24(SB)/4, $0x3f317000
+DATA ln2hif<>+28(SB)/4, $0x3f317000
+DATA ln2hif<>+32(SB)/4, $0x3f317000
+DATA ln2hif<>+36(SB)/4, $0x3f317000
+DATA ln2hif<>+40(SB)/4, $0x3f317000
+DATA ln2hif<>+44(SB)/4, $0x3f317000
+DATA ln2hif<>+48(SB)/4, $0x3f317000
+DATA ln2hif<>+52(SB)/4, $0x3f317000
+DATA ln2hif<>+56(SB)/4, $0x3f317000
+DATA ln2hif<>+60(SB)/4, $0x3f317000
+GLOBL ln2hif<>(SB), RODATA|NOPTR, $64
+DATA ln2lof<>+0(SB)/4, $0x3805fdf4
+DATA ln2lof<>+4(SB)/4, $0x3805fdf4
+DATA ln2lof<>+8(SB)/4, $0x3805fdf4
+DATA ln2lof<>+12(SB)/4, $0x3805fdf4
+DATA ln2lof<>+16(SB)/4, $0x3805fdf4
+DATA ln2lof<>+20(SB)/4, $0x3805fdf4
+DATA ln2lof<>+24(SB)/4, $0x3805fdf4
+DATA ln2lof<>+28(SB)/4, $0x3805fdf4
+DATA ln2lof<>+32(SB)/4, $0x3805fdf4
+DATA ln2lof<>+36(SB)/4, $0x3805fdf4
+DATA ln2lof<>+40(SB)/4, $0x3805fdf4
+DATA ln2lof<>+44(SB)/4, $0x3805fdf4
+DATA ln2lof<>+48(SB)/4, $0x3805fdf4
+DATA ln2lof<>+52(SB)/4, $0x3805fdf4
+DATA ln2lof<>+56(SB)/4, $0x3805fdf4
+DATA ln2lof<>+60(SB)/4, $0x3805fdf4
+GLOBL ln2lof<>(SB), RODATA|NOPTR, $64
+DATA expf2<>+0(SB)/4, $0x3f000000
+DATA expf2<>+4(SB)/4, $0x3f000000
+DATA expf2<>+8(SB)/4, $0x3f000000
+DATA expf2<>+12(SB)/4, $0x3f000000
+DATA expf2<>+16(SB)/4, $0x3f000000
+DATA expf2<>+20(SB)/4, $0x3f000000
+DATA expf2<>+24(SB)/4, $0x3f000000
+DATA expf2<>+28(SB)/4, $0x3f000000
+DATA expf2<>+32(SB)/4, $0x3f000000
+DATA expf2<>+36(SB)/4, $0x3f000000
+DATA expf2<>+40(SB)/4, $0x3f000000
+DATA expf2<>+44(SB)/4, $0x3f000000
+DATA expf2<>+48(SB)/4, $0x3f000000
+DATA expf2<>+52(SB)/4, $0x3f000000
+DATA expf2<>+56(SB)/4, $0x3f000000
+DATA expf2<>+60(SB)/4, $0x3f000000
+GLOBL expf2<>(SB), RODATA|NOPTR, $64
+DATA expf3<>+0(SB)/4, $0x3e2aaaab
+DATA expf3<>+4(SB)/4, $0x3e2aaaab
+DATA expf3<>+8(SB)/4, $0x3e2aaaab
+DATA expf3<>+12(SB)/4, $0x3e2aaaab
+DATA expf3<>+16(SB)/4, $0x3e2aaaab
+DATA expf3<>+20(SB)/4, $0x3e2aaaab
+DATA expf3<>+24(SB)/4, $0x3e2aaaab
+DATA expf3<>+28(SB)/4, $0x3e2aaaab
+DATA expf3<>+32(SB)/4, $0x3e2aaaab
+DATA expf3<>+36(SB)/4, $0x3e2aaaab
+DATA expf3<>+40(SB)/4, $0x3e2aaaab
+DATA expf3<>+44(SB)/4, $0x3e2aaaab
+DATA expf3<>+48(SB)/4, $0x3e2aaaab
+DATA expf3<>+52(SB)/4, $0x3e2aaaab
+DATA expf3<>+56(SB)/4, $0x3e2aaaab
+DATA expf3<>+60(SB)/4, $0x3e2aaaab
+GLOBL expf3<>(SB), RODATA|NOPTR, $64
+DATA expf4<>+0(SB)/4, $0x3d2aaaab
+DATA expf4<>+4(SB)/4, $0x3d2aaaab
+DATA expf4<>+8(SB)/4, $0x3d2aaaab
+DATA expf4<>+12(SB)/4, $0x3d2aaaab
+DATA expf4<>+16(SB)/4, $0x3d2aaaab
+DATA expf4<>+20(SB)/4, $0x3d2aaaab
+DATA expf4<>+24(SB)/4, $0x3d2aaaab
+DATA expf4<>+28(SB)/4, $0x3d2aaaab
+DATA expf4<>+32(SB)/4, $0x3d2aaaab
+DATA expf4<>+36(SB)/4, $0x3d2aaaab
+DATA expf4<>+40(SB)/4, $0x3d2aaaab
+DATA expf4<>+44(SB)/4, $0x3d2aaaab
+DATA expf4<>+48(SB)/4, $0x3d2aaaab
+DATA expf4<>+52(SB)/4, $0x3d2aaaab
+DATA expf4<>+56(SB)/4, $0x3d2aaaab
+DATA expf4<>+60(SB)/4, $0x3d2aaaab
+GLOBL expf4<>(SB), RODATA|NOPTR, $64
+DATA expf5<>+0(SB)/4, $0x3c088889
+DATA expf5<>+4(SB)/4, $0x3c088889
+DATA expf5<>+8(SB)/4, $0x3c088889
+DATA expf5<>+12(SB)/4, $0x3c088889
+DATA expf5<>+16(SB)/4, $0x3c088889
+DATA expf5<>+20(SB)/4, $0x3c088889
+DATA expf5<>+24(SB)/4, $0x3c088889
+DATA expf5<>+28(SB)/4, $0x3c088889
+DATA expf5<>+32(SB)/4, $0x3c088889
+DATA expf5<>+36(SB)/4, $0x3c088889
+DATA expf5<>+40(SB)/4, $0x3c088889
+DATA expf5<>+44(SB)/4, $0x3c088889
+DATA expf5<>+48(SB)/4, $0x3c088889
+DATA expf5<>+52(SB)/4, $0x3c088889
+DATA expf5<>+56(SB)/4, $0x3c088889
+DATA expf5<>+60(SB)/4, $0x3c088889
+GLOBL expf5<>(SB), RODATA|NOPTR, $64
+DATA expf6<>+0(SB)/4, $0x3ab60b61
+DATA expf6<>+4(SB)/4, $0x3ab60b61
+DATA expf6<>+8(SB)/4, $0x3ab60b61
+DATA expf6<>+12(SB)/4, $0x3ab60b61
+DATA expf6<>+16(SB)/4, $0x3ab60b61
+DATA expf6<>+20(SB)/4, $0x3ab60b61
+DATA expf6<>+24(SB)/4, $0x3ab60b61
+DATA expf6<>+28(SB)/4, $0x3ab60b61
+DATA expf6<>+32(SB)/4, $0x3ab60b61
+DATA expf6<>+36(SB)/4, $0x3ab60b61
+DATA expf6<>+40(SB)/4, $0x3ab60b61
+DATA expf6<>+44(SB)/4, $0x3ab60b61
+DATA expf6<>+48(SB)/4, $0x3ab60b61
+DATA expf6<>+52(SB)/4, $0x3ab60b61
+DATA expf6<>+56(SB)/4, $0x3ab60b61
+DATA expf6<>+60(SB)/4, $0x3ab60b61
+GLOBL expf6<>(SB), RODATA|NOPTR, $64
+DATA expf7<>+0(SB)/4, $0x39500d01
+DATA expf7<>+4(SB)/4, $0x39500d01
+DATA expf7<>+8(SB)/4, $0x39500d01
+DATA expf7<>+12(SB)/4, $0x39500d01
+DATA expf7<>+16(SB)/4, $0x39500d01
+DATA expf7<>+20(SB)/4, $0x39500d01
+DATA expf7<>+24(SB)/4, $0x39500d01
+DATA expf7<>+28(SB)/4, $0x39500d01
+DATA expf7<>+32(SB)/4, $0x39500d01
+DATA expf7<>+36(SB)/4, $0x39500d01
+DATA expf7<>+40(SB)/4, $0x39500d01
+DATA expf7<>+44(SB)/4, $0x39500d01
+DATA expf7<>+48(SB)/4, $0x39500d01
+DATA expf7<>+52(SB)/4, $0x39500d01
+DATA expf7<>+56(SB)/4, $0x39500d01
+DATA expf7<>+60(SB)/4, $0x39500d01
+GLOBL expf7<>(SB), RODATA|NOPTR, $64
+DATA expf8<>+0(SB)/4, $0x37d00d01
+DATA expf8<>+4(SB)/4, $0x37d00d01
+DATA expf8<>+8(SB)/4, $0x37d00d01
+DATA expf8<>+12(SB)/4, $0x37d00d01
+DATA expf8<>+16(SB)/4, $0x37d00d01
+DATA expf8<>+20(SB)/4, $0x37d00d01
+DATA expf8<>+24(SB)/4, $0x37d00d01
+DATA expf8<>+28(SB)/4, $0x37d00d01
+DATA expf8<>+32(SB)/4, $0x37d00d01
+DATA expf8<>+36(SB)/4, $0x37d00d01
+DATA expf8<>+40(SB)/4, $0x37d00d01
+DATA expf8<>+44(SB)/4, $0x37d00d01
+DATA expf8<>+48(SB)/4, $0x37d00d01
+DATA expf8<>+52(SB)/4, $0x37d00d01
+DATA expf8<>+56(SB)/4, $0x37d00d01
+DATA expf8<>+60(SB)/4, $0x37d00d01
+GLOBL expf8<>(SB), RODATA|NOPTR, $64
+
 // func tanhF64AVX2(dst, x unsafe.Pointer, n int)
 TEXT ·tanhF64AVX2(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
@@ -588,99 +861,80 @@ TEXT ·tanhF32AVX512(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), DI
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
-	SHRQ $4, CX
+	SHRQ $5, CX
 	JE tanhF32AVX512_done
-	VMOVUPD tanhclamp<>(SB), Z15
-	VPXORQ Z14, Z14, Z14
+	VMOVUPS tanhclampf<>(SB), Z15
 tanhF32AVX512_loop:
-	VCVTPS2PD 0(SI), Z0
-	VCVTPS2PD 32(SI), Z16
-	VPANDQ absmask<>(SB), Z0, Z1
-	VPANDQ absmask<>(SB), Z16, Z17
-	VMINPD Z1, Z15, Z2
-	VMINPD Z17, Z15, Z18
-	VADDPD Z2, Z2, Z2
-	VADDPD Z18, Z18, Z18
-	VMULPD log2e<>(SB), Z2, Z4
-	VMULPD log2e<>(SB), Z18, Z20
-	VADDPD magic<>(SB), Z4, Z5
-	VADDPD magic<>(SB), Z20, Z21
-	VSUBPD magic<>(SB), Z5, Z4
-	VSUBPD magic<>(SB), Z21, Z20
-	VMOVAPD Z2, Z3
-	VMOVAPD Z18, Z19
-	VFNMADD231PD ln2hi<>(SB), Z4, Z3
-	VFNMADD231PD ln2hi<>(SB), Z20, Z19
-	VFNMADD231PD ln2lo<>(SB), Z4, Z3
-	VFNMADD231PD ln2lo<>(SB), Z20, Z19
-	VMOVUPD exp13<>(SB), Z6
-	VMOVUPD exp13<>(SB), Z22
-	VFMADD213PD exp12<>(SB), Z3, Z6
-	VFMADD213PD exp12<>(SB), Z19, Z22
-	VFMADD213PD exp11<>(SB), Z3, Z6
-	VFMADD213PD exp11<>(SB), Z19, Z22
-	VFMADD213PD exp10<>(SB), Z3, Z6
-	VFMADD213PD exp10<>(SB), Z19, Z22
-	VFMADD213PD exp9<>(SB), Z3, Z6
-	VFMADD213PD exp9<>(SB), Z19, Z22
-	VFMADD213PD exp8<>(SB), Z3, Z6
-	VFMADD213PD exp8<>(SB), Z19, Z22
-	VFMADD213PD exp7<>(SB), Z3, Z6
-	VFMADD213PD exp7<>(SB), Z19, Z22
-	VFMADD213PD exp6<>(SB), Z3, Z6
-	VFMADD213PD exp6<>(SB), Z19, Z22
-	VFMADD213PD exp5<>(SB), Z3, Z6
-	VFMADD213PD exp5<>(SB), Z19, Z22
-	VFMADD213PD exp4<>(SB), Z3, Z6
-	VFMADD213PD exp4<>(SB), Z19, Z22
-	VFMADD213PD exp3<>(SB), Z3, Z6
-	VFMADD213PD exp3<>(SB), Z19, Z22
-	VFMADD213PD exp2<>(SB), Z3, Z6
-	VFMADD213PD exp2<>(SB), Z19, Z22
-	VMULPD Z3, Z3, Z7
-	VMULPD Z19, Z19, Z23
-	VFMADD213PD Z3, Z6, Z7
-	VFMADD213PD Z19, Z22, Z23
-	VPSLLQ $52, Z5, Z5
-	VPSLLQ $52, Z21, Z21
-	VPADDQ one<>(SB), Z5, Z5
-	VPADDQ one<>(SB), Z21, Z21
-	VSUBPD one<>(SB), Z5, Z8
-	VSUBPD one<>(SB), Z21, Z24
-	VFMADD213PD Z8, Z5, Z7
-	VFMADD213PD Z24, Z21, Z23
-	VADDPD two<>(SB), Z7, Z8
-	VADDPD two<>(SB), Z23, Z24
-	VRCP14PD Z8, Z11
-	VRCP14PD Z24, Z27
-	VMOVUPD one<>(SB), Z12
-	VMOVUPD one<>(SB), Z28
-	VFNMADD231PD Z8, Z11, Z12
-	VFNMADD231PD Z24, Z27, Z28
-	VFMADD231PD Z12, Z11, Z11
-	VFMADD231PD Z28, Z27, Z27
-	VMULPD Z11, Z7, Z10
-	VMULPD Z27, Z23, Z26
-	VMOVAPD Z7, Z12
-	VMOVAPD Z23, Z28
-	VFNMADD231PD Z8, Z10, Z12
-	VFNMADD231PD Z24, Z26, Z28
-	VFMADD231PD Z12, Z11, Z10
-	VFMADD231PD Z28, Z27, Z26
-	VPANDQ signmask<>(SB), Z0, Z6
-	VPANDQ signmask<>(SB), Z16, Z22
-	VPORQ Z6, Z10, Z10
-	VPORQ Z22, Z26, Z26
-	VCMPPD $3, Z0, Z0, K2
-	VCMPPD $3, Z16, Z16, K4
-	VBLENDMPD Z0, Z10, K2, Z10
-	VBLENDMPD Z16, Z26, K4, Z26
-	VCVTPD2PS Z10, Y10
-	VCVTPD2PS Z26, Y26
-	VMOVUPS Y10, 0(DI)
-	VMOVUPS Y26, 32(DI)
-	ADDQ $64, SI
-	ADDQ $64, DI
+	VMOVUPS 0(SI), Z0
+	VMOVUPS 64(SI), Z16
+	VPANDD absmaskf<>(SB), Z0, Z1
+	VPANDD absmaskf<>(SB), Z16, Z17
+	VMINPS Z1, Z15, Z2
+	VMINPS Z17, Z15, Z18
+	VADDPS Z2, Z2, Z2
+	VADDPS Z18, Z18, Z18
+	VMULPS log2ef<>(SB), Z2, Z4
+	VMULPS log2ef<>(SB), Z18, Z20
+	VADDPS magicf<>(SB), Z4, Z5
+	VADDPS magicf<>(SB), Z20, Z21
+	VSUBPS magicf<>(SB), Z5, Z4
+	VSUBPS magicf<>(SB), Z21, Z20
+	VMOVAPS Z2, Z3
+	VMOVAPS Z18, Z19
+	VFNMADD231PS ln2hif<>(SB), Z4, Z3
+	VFNMADD231PS ln2hif<>(SB), Z20, Z19
+	VFNMADD231PS ln2lof<>(SB), Z4, Z3
+	VFNMADD231PS ln2lof<>(SB), Z20, Z19
+	VMOVUPS expf8<>(SB), Z6
+	VMOVUPS expf8<>(SB), Z22
+	VFMADD213PS expf7<>(SB), Z3, Z6
+	VFMADD213PS expf7<>(SB), Z19, Z22
+	VFMADD213PS expf6<>(SB), Z3, Z6
+	VFMADD213PS expf6<>(SB), Z19, Z22
+	VFMADD213PS expf5<>(SB), Z3, Z6
+	VFMADD213PS expf5<>(SB), Z19, Z22
+	VFMADD213PS expf4<>(SB), Z3, Z6
+	VFMADD213PS expf4<>(SB), Z19, Z22
+	VFMADD213PS expf3<>(SB), Z3, Z6
+	VFMADD213PS expf3<>(SB), Z19, Z22
+	VFMADD213PS expf2<>(SB), Z3, Z6
+	VFMADD213PS expf2<>(SB), Z19, Z22
+	VMULPS Z3, Z3, Z7
+	VMULPS Z19, Z19, Z23
+	VFMADD213PS Z3, Z6, Z7
+	VFMADD213PS Z19, Z22, Z23
+	VPSLLD $23, Z5, Z5
+	VPSLLD $23, Z21, Z21
+	VPADDD onef<>(SB), Z5, Z5
+	VPADDD onef<>(SB), Z21, Z21
+	VSUBPS onef<>(SB), Z5, Z8
+	VSUBPS onef<>(SB), Z21, Z24
+	VFMADD213PS Z8, Z5, Z7
+	VFMADD213PS Z24, Z21, Z23
+	VADDPS twof<>(SB), Z7, Z8
+	VADDPS twof<>(SB), Z23, Z24
+	VRCP14PS Z8, Z11
+	VRCP14PS Z24, Z27
+	VMULPS Z11, Z7, Z10
+	VMULPS Z27, Z23, Z26
+	VMOVAPS Z7, Z12
+	VMOVAPS Z23, Z28
+	VFNMADD231PS Z8, Z10, Z12
+	VFNMADD231PS Z24, Z26, Z28
+	VFMADD231PS Z12, Z11, Z10
+	VFMADD231PS Z28, Z27, Z26
+	VPANDD signmaskf<>(SB), Z0, Z6
+	VPANDD signmaskf<>(SB), Z16, Z22
+	VPORD Z6, Z10, Z10
+	VPORD Z22, Z26, Z26
+	VCMPPS $3, Z0, Z0, K2
+	VCMPPS $3, Z16, Z16, K4
+	VBLENDMPS Z0, Z10, K2, Z10
+	VBLENDMPS Z16, Z26, K4, Z26
+	VMOVUPS Z10, 0(DI)
+	VMOVUPS Z26, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
 	DECQ CX
 	JNZ tanhF32AVX512_loop
 tanhF32AVX512_done:
@@ -1428,6 +1682,86 @@ softplusF32AVX512_loop:
 	DECQ CX
 	JNZ softplusF32AVX512_loop
 softplusF32AVX512_done:
+	VZEROUPPER
+	RET
+
+// func widenAVX512(dst, src unsafe.Pointer, n int)
+TEXT ·widenAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	JE widenAVX512_done
+widenAVX512_loop:
+	VCVTPS2PD 0(SI), Z0
+	VCVTPS2PD 32(SI), Z1
+	VCVTPS2PD 64(SI), Z2
+	VCVTPS2PD 96(SI), Z3
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	ADDQ $128, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ widenAVX512_loop
+widenAVX512_done:
+	VZEROUPPER
+	RET
+
+// func narrowAVX512(dst, src unsafe.Pointer, n int)
+TEXT ·narrowAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	JE narrowAVX512_done
+narrowAVX512_loop:
+	VMOVUPD 0(SI), Z0
+	VMOVUPD 64(SI), Z1
+	VMOVUPD 128(SI), Z2
+	VMOVUPD 192(SI), Z3
+	VCVTPD2PS Z0, Y0
+	VMOVUPS Y0, 0(DI)
+	VCVTPD2PS Z1, Y1
+	VMOVUPS Y1, 32(DI)
+	VCVTPD2PS Z2, Y2
+	VMOVUPS Y2, 64(DI)
+	VCVTPD2PS Z3, Y3
+	VMOVUPS Y3, 96(DI)
+	ADDQ $256, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ narrowAVX512_loop
+narrowAVX512_done:
+	VZEROUPPER
+	RET
+
+// func addWidenAVX512(dst, src unsafe.Pointer, n int)
+TEXT ·addWidenAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	JE addWidenAVX512_done
+addWidenAVX512_loop:
+	VCVTPS2PD 0(SI), Z0
+	VCVTPS2PD 32(SI), Z1
+	VCVTPS2PD 64(SI), Z2
+	VCVTPS2PD 96(SI), Z3
+	VADDPD 0(DI), Z0, Z0
+	VADDPD 64(DI), Z1, Z1
+	VADDPD 128(DI), Z2, Z2
+	VADDPD 192(DI), Z3, Z3
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, 192(DI)
+	ADDQ $128, SI
+	ADDQ $256, DI
+	DECQ CX
+	JNZ addWidenAVX512_loop
+addWidenAVX512_done:
 	VZEROUPPER
 	RET
 

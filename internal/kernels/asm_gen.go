@@ -33,12 +33,20 @@ func main() {
 	var a bytes.Buffer
 	header(&a)
 	constants(&a)
+	constants32(&a)
 	for _, f := range []string{"tanh", "sigmoid", "softplus"} {
 		for _, w512 := range []bool{false, true} {
 			activation(&a, f, 8, w512)
+			if f == "tanh" && w512 {
+				tanh32(&a) // native float32, 16 lanes per zmm
+				continue
+			}
 			activation(&a, f, 4, w512)
 		}
 	}
+	convert(&a, true)
+	convert(&a, false)
+	addWiden(&a)
 	write("act_amd64.s", &a)
 
 	var e bytes.Buffer
@@ -653,4 +661,215 @@ func activationBody(p func(string, ...any), v vec, f string, elem, off int) {
 		p("VCVTPD2PSY %s, X10", r(10))
 		p("VMOVUPS X10, (DI)")
 	}
+}
+
+// Float32 constants, each repeated over a zmm register's 16 lanes.
+var consts32 = []struct {
+	name string
+	bits uint32
+}{
+	{"onef", math.Float32bits(1)},
+	{"twof", math.Float32bits(2)},
+	{"absmaskf", 1<<31 - 1},
+	{"signmaskf", 1 << 31},
+	// tanh(x) rounds to 1 in float32 above 13 ln 2 ≈ 9.01; at the clamp 10,
+	// 2x = 20 gives n ≤ 29, so 2^n and E stay normal.
+	{"tanhclampf", math.Float32bits(10)},
+	{"log2ef", math.Float32bits(math.Log2E)},
+	{"magicf", math.Float32bits(0x1.8p23)}, // adding it rounds to an integer
+	// ln 2 split: ln2hif has 12 trailing zero bits (n·ln2hif exact for
+	// |n| < 2^12); ln2hif + ln2lof = ln 2 to about 2^-48.
+	{"ln2hif", 0x3f317000},
+	{"ln2lof", math.Float32bits(float32(math.Ln2 - float64(math.Float32frombits(0x3f317000))))},
+}
+
+// expm1Terms32: expm1(r) = r + r²·Σ r^(i-2)/i!, 2 ≤ i ≤ 8, for
+// |r| ≤ ln2/2: truncation below |r|^8/9! ≈ 6e-10 relative to r, a hundredth
+// of float32's 2^-24 ≈ 6e-8 (degree 7 would leave 1.5e-8).
+const expm1Terms32 = 8
+
+func constants32(w *bytes.Buffer) {
+	all := append([]struct {
+		name string
+		bits uint32
+	}{}, consts32...)
+	fact := 1.0
+	for i := 1; i <= expm1Terms32; i++ {
+		fact *= float64(i)
+		if i >= 2 {
+			all = append(all, struct {
+				name string
+				bits uint32
+			}{fmt.Sprintf("expf%d", i), math.Float32bits(float32(1 / fact))})
+		}
+	}
+	for _, c := range all {
+		for l := 0; l < 16; l++ {
+			fmt.Fprintf(w, "DATA %s<>+%d(SB)/4, $0x%08x\n", c.name, 4*l, c.bits)
+		}
+		fmt.Fprintf(w, "GLOBL %s<>(SB), RODATA|NOPTR, $64\n", c.name)
+	}
+	fmt.Fprintln(w)
+}
+
+// tanh32 emits func tanhF32AVX512(dst, x unsafe.Pointer, n int) for n a
+// multiple of 32: tanh in float32 arithmetic, 16 lanes per zmm, two
+// vectors interleaved as in activation. The same formula as the float64
+// kernel: tanh|x| = E/(E+2), E = expm1(2|x|) = 2^n·expm1(r) + (2^n − 1),
+// 2|x| = n ln2 + r, |r| ≤ ln2/2, with x's sign; |x| clamped to 10.
+func tanh32(w *bytes.Buffer) {
+	const name = "tanhF32AVX512"
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
+	fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	p("JE %s_done", name)
+	p("VMOVUPS tanhclampf<>(SB), Z15")
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	var lines [2][]string
+	for st := 0; st < 2; st++ {
+		v := vec{w512: true, off: 16 * st}
+		r := v.r
+		off := 64 * st
+		p := func(format string, args ...any) {
+			lines[st] = append(lines[st], fmt.Sprintf("\t"+format+"\n", args...))
+		}
+		p("VMOVUPS %d(SI), %s", off, r(0))
+		p("VPANDD absmaskf<>(SB), %s, %s", r(0), r(1))
+		// min(clamp, |x|), NaN → |x| (MINPS returns its second source).
+		p("VMINPS %s, Z15, %s", r(1), r(2))
+		p("VADDPS %s, %s, %s", r(2), r(2), r(2))
+		p("VMULPS log2ef<>(SB), %s, %s", r(2), r(4))
+		p("VADDPS magicf<>(SB), %s, %s", r(4), r(5)) // n in the low bits
+		p("VSUBPS magicf<>(SB), %s, %s", r(5), r(4)) // n
+		p("VMOVAPS %s, %s", r(2), r(3))
+		p("VFNMADD231PS ln2hif<>(SB), %s, %s", r(4), r(3))
+		p("VFNMADD231PS ln2lof<>(SB), %s, %s", r(4), r(3)) // r
+		p("VMOVUPS expf%d<>(SB), %s", expm1Terms32, r(6))
+		for i := expm1Terms32 - 1; i >= 2; i-- {
+			p("VFMADD213PS expf%d<>(SB), %s, %s", i, r(3), r(6))
+		}
+		p("VMULPS %s, %s, %s", r(3), r(3), r(7))
+		p("VFMADD213PS %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
+		p("VPSLLD $23, %s, %s", r(5), r(5))
+		p("VPADDD onef<>(SB), %s, %s", r(5), r(5)) // 2^n
+		p("VSUBPS onef<>(SB), %s, %s", r(5), r(8))
+		p("VFMADD213PS %s, %s, %s", r(8), r(5), r(7)) // E
+		p("VADDPS twof<>(SB), %s, %s", r(7), r(8))
+		// E/(E+2): the 14-bit reciprocal estimate and one correction of
+		// the quotient, q + r(E − (E+2)q), which squares its error to
+		// about 2^-28, below float32's half ulp.
+		p("VRCP14PS %s, %s", r(8), r(11))
+		p("VMULPS %s, %s, %s", r(11), r(7), r(10))
+		p("VMOVAPS %s, %s", r(7), r(12))
+		p("VFNMADD231PS %s, %s, %s", r(8), r(10), r(12))
+		p("VFMADD231PS %s, %s, %s", r(12), r(11), r(10))
+		p("VPANDD signmaskf<>(SB), %s, %s", r(0), r(6))
+		p("VPORD %s, %s, %s", r(6), r(10), r(10))
+		// NaN in, NaN out.
+		p("VCMPPS $3, %s, %s, %s", r(0), r(0), v.m(2))
+		p("VBLENDMPS %s, %s, %s, %s", r(0), r(10), v.m(2), r(10))
+		p("VMOVUPS %s, %d(DI)", r(10), off)
+	}
+	for i := range lines[0] {
+		for st := 0; st < 2; st++ {
+			w.WriteString(lines[st][i])
+		}
+	}
+	p("ADDQ $128, SI")
+	p("ADDQ $128, DI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// convert emits func widenAVX512(dst, src unsafe.Pointer, n int) (float32
+// → float64) or narrowAVX512 (float64 → float32, rounding to nearest even
+// as Go's conversion does) for n a multiple of 32: four zmm of float64 a
+// round.
+func convert(w *bytes.Buffer, widen bool) {
+	name := "narrowAVX512"
+	if widen {
+		name = "widenAVX512"
+	}
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
+	fmt.Fprintf(w, "// func %s(dst, src unsafe.Pointer, n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ src+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for i := 0; i < 4; i++ {
+		if widen {
+			p("VCVTPS2PD %d(SI), Z%d", 32*i, i)
+		} else {
+			p("VMOVUPD %d(SI), Z%d", 64*i, i)
+		}
+	}
+	for i := 0; i < 4; i++ {
+		if widen {
+			p("VMOVUPD Z%d, %d(DI)", i, 64*i)
+		} else {
+			p("VCVTPD2PS Z%d, Y%d", i, i)
+			p("VMOVUPS Y%d, %d(DI)", i, 32*i)
+		}
+	}
+	src, dst := 256, 128
+	if widen {
+		src, dst = 128, 256
+	}
+	p("ADDQ $%d, SI", src)
+	p("ADDQ $%d, DI", dst)
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// addWiden emits func addWidenAVX512(dst, src unsafe.Pointer, n int):
+// dst[i] += float64(src[i]) (float64 dst, float32 src), n a multiple of 32.
+func addWiden(w *bytes.Buffer) {
+	const name = "addWidenAVX512"
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
+	fmt.Fprintf(w, "// func %s(dst, src unsafe.Pointer, n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ src+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for i := 0; i < 4; i++ {
+		p("VCVTPS2PD %d(SI), Z%d", 32*i, i)
+	}
+	for i := 0; i < 4; i++ {
+		p("VADDPD %d(DI), Z%d, Z%d", 64*i, i, i)
+	}
+	for i := 0; i < 4; i++ {
+		p("VMOVUPD Z%d, %d(DI)", i, 64*i)
+	}
+	p("ADDQ $128, SI")
+	p("ADDQ $256, DI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
 }

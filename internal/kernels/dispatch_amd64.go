@@ -32,7 +32,8 @@ func gemmF64AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb 
 //go:noescape
 func gemmF32AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
-// The activations of act_amd64.s, n a multiple of 4 (AVX2) or 8 (AVX-512).
+// The activations of act_amd64.s, n a multiple of 4 (AVX2) or 16 (AVX-512;
+// 32 for tanhF32AVX512, which computes in float32).
 
 //go:noescape
 func tanhF64AVX2(dst, x unsafe.Pointer, n int)
@@ -106,6 +107,9 @@ func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n 
 		return nil, 0
 	case isa == isaAVX512 && activationAVX512:
 		wide, lanes = 1, 16
+		if a == actTanh && !f64 {
+			lanes = 32 // native float32: 2×16 lanes
+		}
 	}
 	prec := 0
 	if f64 {
@@ -209,11 +213,14 @@ func activationTail[T Float](a activation, dst, x []T) bool {
 	lanes := 4
 	if wide {
 		lanes = 16
+		if a == actTanh && !f64 {
+			lanes = 32
+		}
 	}
 	if isa < isaAVX2 || len(x) >= lanes {
 		return false
 	}
-	var in, out [16]T
+	var in, out [32]T
 	copy(in[:], x)
 	pi, po := unsafe.Pointer(&in[0]), unsafe.Pointer(&out[0])
 	switch {
@@ -244,4 +251,46 @@ func activationTail[T Float](a activation, dst, x []T) bool {
 	}
 	copy(dst, out[:len(x)])
 	return true
+}
+
+// widenAVX512 and narrowAVX512 convert n float32 to float64 or back, n a
+// multiple of 32 (act_amd64.s).
+
+//go:noescape
+func widenAVX512(dst, src unsafe.Pointer, n int)
+
+//go:noescape
+func narrowAVX512(dst, src unsafe.Pointer, n int)
+
+//go:noescape
+func addWidenAVX512(dst, src unsafe.Pointer, n int)
+
+// addWidenBody adds the largest multiple of 32 elements of float32 src
+// into float64 dst with AVX-512 and returns how many it did.
+func addWidenBody(dst, src unsafe.Pointer, n int) int {
+	if isa != isaAVX512 {
+		return 0
+	}
+	body := n - n%32
+	if body > 0 {
+		addWidenAVX512(dst, src, body)
+	}
+	return body
+}
+
+// convertBody converts the largest multiple of 32 elements of src into dst
+// with AVX-512 and returns how many it did (0 without it).
+func convertBody(widen bool, dst, src unsafe.Pointer, n int) int {
+	if isa != isaAVX512 {
+		return 0
+	}
+	body := n - n%32
+	if body > 0 {
+		if widen {
+			widenAVX512(dst, src, body)
+		} else {
+			narrowAVX512(dst, src, body)
+		}
+	}
+	return body
 }

@@ -17,3 +17,7 @@ func binaryVV[T Float](op Op, dst, a, b []T) int { return 0 }
 func binaryScalar[T Float](op Op, left bool, dst, a []T, s T) int { return 0 }
 
 func activationTail[T Float](a activation, dst, x []T) bool { return false }
+
+func convertBody(widen bool, dst, src unsafe.Pointer, n int) int { return 0 }
+
+func addWidenBody(dst, src unsafe.Pointer, n int) int { return 0 }
