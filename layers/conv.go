@@ -195,6 +195,21 @@ func (cv *conv) check(what string, v G.Value, want tensor.Shape) (*tensor.Dense,
 	return d, nil
 }
 
+// check2 checks the two inputs of a backward op: their number, then each
+// as check does.
+func (cv *conv) check2(op string, vals []G.Value, aName string, aShape tensor.Shape, bName string, bShape tensor.Shape) (a, b *tensor.Dense, err error) {
+	if len(vals) != 2 {
+		return nil, nil, fmt.Errorf("conv %q: %s has %d inputs, want 2", cv.name, op, len(vals))
+	}
+	if a, err = cv.check(aName, vals[0], aShape); err != nil {
+		return nil, nil, err
+	}
+	if b, err = cv.check(bName, vals[1], bShape); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
 // buffer returns *buf, allocated with shape s on the first call.
 func (cv *conv) buffer(buf **tensor.Dense, s tensor.Shape) *tensor.Dense {
 	if *buf == nil {
@@ -499,14 +514,7 @@ func (op gradXOp) String() string                                 { return fmt.S
 
 func (op gradXOp) Do(vals ...G.Value) (G.Value, error) {
 	cv := op.cv
-	if len(vals) != 2 {
-		return nil, fmt.Errorf("conv %q: input gradient has %d inputs, want 2", cv.name, len(vals))
-	}
-	w, err := cv.check("filter", vals[0], cv.wShape())
-	if err != nil {
-		return nil, err
-	}
-	dy, err := cv.check("output gradient", vals[1], cv.yShape())
+	w, dy, err := cv.check2("input gradient", vals, "filter", cv.wShape(), "output gradient", cv.yShape())
 	if err != nil {
 		return nil, err
 	}
@@ -543,14 +551,7 @@ func (op gradWOp) String() string                                 { return fmt.S
 
 func (op gradWOp) Do(vals ...G.Value) (G.Value, error) {
 	cv := op.cv
-	if len(vals) != 2 {
-		return nil, fmt.Errorf("conv %q: filter gradient has %d inputs, want 2", cv.name, len(vals))
-	}
-	cols, err := cv.check("patches", vals[0], cv.colShape())
-	if err != nil {
-		return nil, err
-	}
-	dy, err := cv.check("output gradient", vals[1], cv.yShape())
+	cols, dy, err := cv.check2("filter gradient", vals, "patches", cv.colShape(), "output gradient", cv.yShape())
 	if err != nil {
 		return nil, err
 	}
@@ -604,14 +605,7 @@ func (op reluGradOp) String() string        { return fmt.Sprintf("∂ReLU[%s]", 
 
 func (op reluGradOp) Do(vals ...G.Value) (G.Value, error) {
 	cv := op.cv
-	if len(vals) != 2 {
-		return nil, fmt.Errorf("conv %q: ReLU gradient has %d inputs, want 2", cv.name, len(vals))
-	}
-	y, err := cv.check("output", vals[0], cv.yShape())
-	if err != nil {
-		return nil, err
-	}
-	dy, err := cv.check("output gradient", vals[1], cv.yShape())
+	y, dy, err := cv.check2("ReLU gradient", vals, "output", cv.yShape(), "output gradient", cv.yShape())
 	if err != nil {
 		return nil, err
 	}

@@ -143,21 +143,8 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 	z = G.Must(G.Tanh(z))
 	var feats G.Nodes
 	for s := range m.win.scales {
+		// Row b of pool averages series b's windows of scale s.
 		cnt := m.win.count(s)
-		if cnt == 1 {
-			// One window: its states are the features.
-			sel := make([]float64, batch*batch*nw)
-			for b := range batch {
-				for w, win := range m.win.wins {
-					if win.scale == s {
-						sel[b*batch*nw+b*nw+w] = 1
-					}
-				}
-			}
-			pick := G.NewConstant(tensor.New(tensor.WithShape(batch, batch*nw), tensor.WithBacking(sel)), G.WithName(fmt.Sprintf("pool%d", s)))
-			feats = append(feats, G.Must(G.Mul(pick, z)))
-			continue
-		}
 		avg := make([]float64, batch*batch*nw)
 		for b := range batch {
 			for w, win := range m.win.wins {
@@ -167,10 +154,12 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 			}
 		}
 		pool := G.NewConstant(tensor.New(tensor.WithShape(batch, batch*nw), tensor.WithBacking(avg)), G.WithName(fmt.Sprintf("pool%d", s)))
-		mean := G.Must(G.Mul(pool, z))
+		feats = append(feats, G.Must(G.Mul(pool, z)))
+		if cnt == 1 {
+			continue // one window: its states are the features
+		}
 		lme := G.Must(G.Mul(pool, G.Must(G.Exp(G.Must(G.Mul(z, G.NewConstant(tau)))))))
-		lme = G.Must(G.Mul(G.Must(G.Log(lme)), G.NewConstant(1/tau)))
-		feats = append(feats, mean, lme)
+		feats = append(feats, G.Must(G.Mul(G.Must(G.Log(lme)), G.NewConstant(1/tau))))
 	}
 	f := feats[0]
 	if len(feats) > 1 {
