@@ -184,7 +184,7 @@ func newBlock(y0 *G.Node, params G.Nodes, compile func(cfg config, batch, dim in
 		l.sizes = append(l.sizes, p.Shape().TotalSize())
 	}
 	inputs := append(G.Nodes{y0}, params...)
-	if l.Out, err = G.ApplyOp(odeOp{l}, inputs...); err != nil {
+	if l.Out, err = G.ApplyOp(layerOp{l}, inputs...); err != nil {
 		return nil, fail("%v", err)
 	}
 	return l, nil

@@ -4,17 +4,19 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"strings"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// The three Gorgonia ops of an ODE layer. Gorgonia ops have one output, so
-// the backward pass is one adjointOp that runs the gradient method once and
-// returns the packed vector [∂L/∂y0 | ∂L/∂θ1 | …], plus one cheap unpackOp
-// per input. Every op's hash includes the layer's id, so two layers on the
-// same inputs never merge into one node (Gorgonia merges nodes by hash).
+// The three Gorgonia ops of an ODE, CDE or SDE layer. Gorgonia ops have one
+// output, so the backward pass is one adjointOp that runs the gradient
+// method once (an SDE on the forward pass's Brownian sample) and returns
+// the packed vector [∂L/∂y0 | ∂L/∂θ1 | …], plus one cheap unpackOp per
+// input. Every op's hash includes the layer's kind and id, so two layers on
+// the same inputs never merge into one node (Gorgonia merges nodes by hash).
 
 // nodeType is the Gorgonia type of a value of this shape and dtype.
 func nodeType(dt tensor.Dtype, dims int) hm.Type {
@@ -24,13 +26,78 @@ func nodeType(dt tensor.Dtype, dims int) hm.Type {
 	return G.TensorType{Dims: dims, Of: dt}
 }
 
-func (l *ODE) inputTypes() []hm.Type {
-	ts := []hm.Type{nodeType(l.dtype, 2)}
-	for _, p := range l.params {
-		ts = append(ts, nodeType(l.dtype, p.Shape().Dims()))
+// block is what the ops need of a layer: an ODE (CDE) or SDE block.
+type block interface {
+	info() blockInfo
+	outShape() tensor.Shape
+	// run solves from the inputs' values and returns the output.
+	run(vals []G.Value) (G.Value, error)
+	// backward returns the packed gradient [∂L/∂y0 | ∂L/∂θ1 | …].
+	backward(vals []G.Value, dOut G.Value) (tensor.Tensor, error)
+	// gradParts returns the same gradient cut per input, for DoDiff.
+	gradParts(vals []G.Value, dOut G.Value) ([][]float64, error)
+}
+
+// blockInfo identifies a block: kind ("ode" or "sde") names its ops and
+// enters their hashes beside the layer's id.
+type blockInfo struct {
+	kind, name string
+	id         uint64
+	dtype      tensor.Dtype
+	params     G.Nodes
+	sizes      []int // y0, then every parameter, in scalars
+}
+
+func (l *ODE) info() blockInfo {
+	return blockInfo{kind: "ode", name: l.name, id: l.id, dtype: l.dtype, params: l.params, sizes: l.sizes}
+}
+
+func (l *ODE) run(vals []G.Value) (G.Value, error) {
+	if err := l.forward(vals); err != nil {
+		return nil, err
+	}
+	return l.output(), nil
+}
+
+func (l *ODE) gradParts(vals []G.Value, dOut G.Value) ([][]float64, error) {
+	g, err := l.gradients(vals, dOut)
+	if err != nil {
+		return nil, err
+	}
+	return append([][]float64{g.Y0}, splitSizes(g.Theta, l.sizes[1:])...), nil
+}
+
+func (l *SDE) info() blockInfo {
+	return blockInfo{kind: "sde", name: l.name, id: l.id, dtype: l.dtype, params: l.params, sizes: l.sizes}
+}
+
+// run solves on a fresh Brownian sample.
+func (l *SDE) run(vals []G.Value) (G.Value, error) {
+	if err := l.forward(vals, l.draw()); err != nil {
+		return nil, err
+	}
+	return l.output(), nil
+}
+
+func (l *SDE) gradParts(vals []G.Value, dOut G.Value) ([][]float64, error) {
+	g, err := l.gradients(vals, dOut)
+	if err != nil {
+		return nil, err
+	}
+	return splitSizes(g, l.sizes), nil
+}
+
+// inputTypes are the Gorgonia types of (y0, θ1, …).
+func (b blockInfo) inputTypes() []hm.Type {
+	ts := []hm.Type{nodeType(b.dtype, 2)}
+	for _, p := range b.params {
+		ts = append(ts, nodeType(b.dtype, p.Shape().Dims()))
 	}
 	return ts
 }
+
+// label is the op's name for printing: ODE[name] or SDE[name].
+func (b blockInfo) label() string { return fmt.Sprintf("%s[%s]", strings.ToUpper(b.kind), b.name) }
 
 func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
 	h := fnv.New32a()
@@ -38,43 +105,41 @@ func hashOf(op interface{ WriteHash(hash.Hash) }) uint32 {
 	return h.Sum32()
 }
 
-// odeOp: (y0, θ1, …, θk) → y(t1), or the stacked outputs.
-type odeOp struct{ l *ODE }
+// layerOp: (y0, θ1, …, θk) → y(t1), or the stacked outputs.
+type layerOp struct{ b block }
 
 var (
-	_ G.SDOp = odeOp{}
-	_ G.ADOp = odeOp{}
+	_ G.SDOp = layerOp{}
+	_ G.ADOp = layerOp{}
 )
 
-func (op odeOp) Arity() int { return 1 + len(op.l.params) }
+func (op layerOp) Arity() int { return 1 + len(op.b.info().params) }
 
-func (op odeOp) Type() hm.Type {
-	ts := append(op.l.inputTypes(), nodeType(op.l.dtype, op.l.outShape().Dims()))
-	return hm.NewFnType(ts...)
+func (op layerOp) Type() hm.Type {
+	i := op.b.info()
+	return hm.NewFnType(append(i.inputTypes(), nodeType(i.dtype, op.b.outShape().Dims()))...)
 }
 
-func (op odeOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.l.outShape(), nil }
+func (op layerOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.b.outShape(), nil }
 
-func (op odeOp) Do(vals ...G.Value) (G.Value, error) {
+func (op layerOp) Do(vals ...G.Value) (G.Value, error) {
 	if len(vals) != op.Arity() {
-		return nil, fmt.Errorf("layer %q: %d inputs, want %d", op.l.name, len(vals), op.Arity())
+		return nil, fmt.Errorf("layer %q: %d inputs, want %d", op.b.info().name, len(vals), op.Arity())
 	}
-	if err := op.l.forward(vals); err != nil {
-		return nil, err
-	}
-	return op.l.output(), nil
+	return op.b.run(vals)
 }
 
-func (op odeOp) ReturnsPtr() bool     { return false }
-func (op odeOp) CallsExtern() bool    { return false }
-func (op odeOp) OverwritesInput() int { return -1 }
-func (op odeOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "revode.ode/%d", op.l.id)
+func (op layerOp) ReturnsPtr() bool     { return false }
+func (op layerOp) CallsExtern() bool    { return false }
+func (op layerOp) OverwritesInput() int { return -1 }
+func (op layerOp) WriteHash(h hash.Hash) {
+	i := op.b.info()
+	fmt.Fprintf(h, "revode.%s/%d", i.kind, i.id)
 }
-func (op odeOp) Hashcode() uint32 { return hashOf(op) }
-func (op odeOp) String() string   { return fmt.Sprintf("ODE[%s]", op.l.name) }
+func (op layerOp) Hashcode() uint32 { return hashOf(op) }
+func (op layerOp) String() string   { return op.b.info().label() }
 
-func (op odeOp) DiffWRT(n int) []bool {
+func (op layerOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
 	for i := range d {
 		d[i] = true
@@ -84,36 +149,37 @@ func (op odeOp) DiffWRT(n int) []bool {
 
 // SymDiff applies one adjointOp to (y0, θ…, ∂L/∂Out) and unpacks its result
 // into one gradient node per input.
-func (op odeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	packed, err := G.ApplyOp(adjointOp{op.l}, append(append(G.Nodes{}, inputs...), grad)...)
+func (op layerOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	i := op.b.info()
+	packed, err := G.ApplyOp(adjointOp(op), append(append(G.Nodes{}, inputs...), grad)...)
 	if err != nil {
-		return nil, fmt.Errorf("layer %q: %w", op.l.name, err)
+		return nil, fmt.Errorf("layer %q: %w", i.name, err)
 	}
-	return unpackAll(unpackOp{kind: "ode", id: op.l.id, name: op.l.name, dtype: op.l.dtype}, op.l.sizes, inputs, packed)
+	return unpackAll(unpackOp{kind: i.kind, id: i.id, name: i.name, dtype: i.dtype}, i.sizes, inputs, packed)
 }
 
 // DoDiff is the LispMachine's backward pass (automatic differentiation
 // mode): it runs the same gradient method as the symbolic gradient, once,
 // from the output's accumulated gradient, and adds ∂L/∂y0 and ∂L/∂θ into
 // the gradients of the inputs.
-func (op odeOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) error {
-	l := op.l
+func (op layerOp) DoDiff(_ G.ExecutionContext, inputs G.Nodes, output *G.Node) error {
+	name := op.b.info().name
 	if len(inputs) != op.Arity() {
-		return fmt.Errorf("layer %q: %d inputs to the backward pass, want %d", l.name, len(inputs), op.Arity())
+		return fmt.Errorf("layer %q: %d inputs to the backward pass, want %d", name, len(inputs), op.Arity())
 	}
 	dOut, err := output.Grad()
 	if err != nil {
-		return fmt.Errorf("layer %q: output gradient: %w", l.name, err)
+		return fmt.Errorf("layer %q: output gradient: %w", name, err)
 	}
-	vals, err := inputValues(l.name, inputs)
+	vals, err := inputValues(name, inputs)
 	if err != nil {
 		return err
 	}
-	g, err := l.gradients(vals, dOut)
+	parts, err := op.b.gradParts(vals, dOut)
 	if err != nil {
 		return err
 	}
-	return addGrads(l.name, inputs, append([][]float64{g.Y0}, splitSizes(g.Theta, l.sizes[1:])...))
+	return addGrads(name, inputs, parts)
 }
 
 // inputValues are the values of a layer op's input nodes, for DoDiff.
@@ -188,18 +254,19 @@ func addInto(dst G.Value, src []float64) error {
 }
 
 // adjointOp: (y0, θ…, ∂L/∂Out) → [∂L/∂y0 | ∂L/∂θ1 | …].
-type adjointOp struct{ l *ODE }
+type adjointOp struct{ b block }
 
-func (op adjointOp) Arity() int { return 2 + len(op.l.params) }
+func (op adjointOp) Arity() int { return 2 + len(op.b.info().params) }
 
 func (op adjointOp) Type() hm.Type {
-	ts := append(op.l.inputTypes(), nodeType(op.l.dtype, op.l.outShape().Dims()), nodeType(op.l.dtype, 1))
+	i := op.b.info()
+	ts := append(i.inputTypes(), nodeType(i.dtype, op.b.outShape().Dims()), nodeType(i.dtype, 1))
 	return hm.NewFnType(ts...)
 }
 
 func (op adjointOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	n := 0
-	for _, s := range op.l.sizes {
+	for _, s := range op.b.info().sizes {
 		n += s
 	}
 	return tensor.Shape{n}, nil
@@ -207,19 +274,20 @@ func (op adjointOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 
 func (op adjointOp) Do(vals ...G.Value) (G.Value, error) {
 	if len(vals) != op.Arity() {
-		return nil, fmt.Errorf("layer %q: %d inputs to the backward pass, want %d", op.l.name, len(vals), op.Arity())
+		return nil, fmt.Errorf("layer %q: %d inputs to the backward pass, want %d", op.b.info().name, len(vals), op.Arity())
 	}
-	return op.l.backward(vals[:len(vals)-1], vals[len(vals)-1])
+	return op.b.backward(vals[:len(vals)-1], vals[len(vals)-1])
 }
 
 func (op adjointOp) ReturnsPtr() bool     { return false }
 func (op adjointOp) CallsExtern() bool    { return false }
 func (op adjointOp) OverwritesInput() int { return -1 }
 func (op adjointOp) WriteHash(h hash.Hash) {
-	fmt.Fprintf(h, "revode.ode.adjoint/%d", op.l.id)
+	i := op.b.info()
+	fmt.Fprintf(h, "revode.%s.adjoint/%d", i.kind, i.id)
 }
 func (op adjointOp) Hashcode() uint32 { return hashOf(op) }
-func (op adjointOp) String() string   { return fmt.Sprintf("∇ODE[%s]", op.l.name) }
+func (op adjointOp) String() string   { return "∇" + op.b.info().label() }
 
 func (op adjointOp) DiffWRT(n int) []bool { return make([]bool, n) }
 func (op adjointOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {

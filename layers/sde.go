@@ -291,7 +291,7 @@ func NewSDE(y0 *G.Node, drift, diffusion VectorField, opts ...Option) (*SDE, err
 	for _, p := range l.params {
 		l.sizes = append(l.sizes, p.Shape().TotalSize())
 	}
-	if l.Out, err = G.ApplyOp(sdeOp{l}, append(G.Nodes{y0}, l.params...)...); err != nil {
+	if l.Out, err = G.ApplyOp(layerOp{l}, append(G.Nodes{y0}, l.params...)...); err != nil {
 		return nil, fail("%w", err)
 	}
 	return l, nil
