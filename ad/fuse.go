@@ -300,29 +300,14 @@ func (p *program) fuseSquareGrad(uses []int) {
 	}
 }
 
-// squareGrad writes c − x⊙x into o, times g when g is not nil. Long
-// slices take the vector loops pass by pass (bit-identical to scalar Go);
-// short ones one scalar loop, cheaper than three calls.
+// squareGrad writes c − x⊙x into o, times g when g is not nil, in one
+// pass (kernels.SquareGrad) that rounds each operation as the chain's
+// steps did: the same bits.
 func squareGrad[T float](o, x, g []T, c T) {
-	x = x[:len(o)]
-	if len(o) >= vectorMin {
-		kernels.Binary(kernels.OpMul, o, x, x)
-		kernels.ScalarOp(kernels.OpSub, o, c, o)
-		if g != nil {
-			kernels.Binary(kernels.OpMul, o, o, g[:len(o)])
-		}
-		return
+	if g != nil {
+		g = g[:len(o)]
 	}
-	if g == nil {
-		for i, v := range x {
-			o[i] = c - T(v*v)
-		}
-		return
-	}
-	g = g[:len(o)]
-	for i, v := range x {
-		o[i] = T(c-T(v*v)) * g[i]
-	}
+	kernels.SquareGrad(o, x[:len(o)], g, c)
 }
 
 // vectorMin is the length from which the vector loops of internal/kernels

@@ -27,9 +27,9 @@ func TestAddRows(t *testing.T) {
 	}
 }
 
-// TestSquareGrad: c − x⊙x (times g) by the vector passes and by the scalar
-// loop equals the plain definition bit for bit, at lengths on both sides of
-// vectorMin.
+// TestSquareGrad: c − x⊙x (times g) by the one-pass kernel (vector body
+// and scalar tail) equals the plain definition bit for bit, at lengths on
+// both sides of a vector block.
 func TestSquareGrad(t *testing.T) {
 	for _, n := range []int{1, 10, vectorMin - 1, vectorMin, 1000, 8192} {
 		x, g := randomVec(n, 0.9), randomVec(n, 1.7)

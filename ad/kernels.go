@@ -404,19 +404,8 @@ func sumKernel(axis int, in []G.Value, out *tensor.Dense) *kernel {
 
 // sumAxis writes the sums of the r×c matrix a along axis into o.
 func sumAxis[T float](o, a []T, r, c, axis int) {
-	clear(o)
 	if axis == 0 {
-		o = o[:c]
-		for i := 0; i < r; i++ {
-			row := a[i*c : (i+1)*c]
-			if c < 32 { // shorter than one vector block: the call costs more
-				for j, v := range row {
-					o[j] += v
-				}
-				continue
-			}
-			kernels.Binary(kernels.OpAdd, o, o, row)
-		}
+		kernels.SumRows(o, a, r, c)
 		return
 	}
 	for i := 0; i < r; i++ {

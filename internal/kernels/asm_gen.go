@@ -1,7 +1,9 @@
 //go:build ignore
 
-// asm_gen writes gemm_amd64.s and act_amd64.s: the GEMM micro-kernels and
-// the vectorised activations. Run with `go generate ./internal/kernels`.
+// asm_gen writes gemm_amd64.s, act_amd64.s, binary_amd64.s and
+// rows_amd64.s: the GEMM micro-kernels, the vectorised activations, the
+// elementwise arithmetic, and the column sums and the tanh-gradient pass.
+// Run with `go generate ./internal/kernels`.
 // The assembly is generated because every kernel is the same few
 // instructions repeated over a register tile or a constant table; a
 // generator keeps the tiles' shapes and the polynomials' coefficients in
@@ -62,6 +64,157 @@ func main() {
 	}
 	write("binary_amd64.s", &e)
 	binaryDecls()
+
+	var r bytes.Buffer
+	header(&r)
+	for _, elem := range []int{8, 4} {
+		for _, w512 := range []bool{false, true} {
+			for nv := 1; nv <= 4; nv++ {
+				sumRows(&r, elem, w512, nv)
+			}
+			squareGrad(&r, elem, w512, true)
+			squareGrad(&r, elem, w512, false)
+		}
+	}
+	write("rows_amd64.s", &r)
+}
+
+// sumRows emits
+//
+//	func sumRows{F64,F32}{AVX2,AVX512}x{nv}(dst, a unsafe.Pointer, rows, ld, mask int)
+//
+// which writes into dst's nv vectors the sums of rows rows of a (row i at
+// a + i·ld elements), added in row order onto +0: the bits of the loop
+// dst[j] = 0; for each row, dst[j] += row[j]. One accumulator per vector,
+// so the chain along the rows is the only dependency. The AVX-512 kernels
+// load and store the last vector under the lane mask (which also suppresses
+// faults on the lanes left out); the AVX2 ones ignore it.
+func sumRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
+	v := vec{w512: w512}
+	ty, sfx, shift := "F64", "PD", 3
+	if elem == 4 {
+		ty, sfx, shift = "F32", "PS", 2
+	}
+	isa, width := "AVX2", 32
+	if w512 {
+		isa, width = "AVX512", 64
+	}
+	name := fmt.Sprintf("sumRows%s%sx%d", ty, isa, nv)
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintf(w, "// func %s(dst, a unsafe.Pointer, rows, ld, mask int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ a+8(FP), SI")
+	p("MOVQ rows+16(FP), CX")
+	p("MOVQ ld+24(FP), R8")
+	p("SHLQ $%d, R8", shift)
+	if w512 {
+		p("MOVQ mask+32(FP), R10")
+		p("KMOVW R10, K1")
+	}
+	for i := 0; i < nv; i++ {
+		if w512 {
+			p("VPXORQ %s, %s, %s", v.r(i), v.r(i), v.r(i))
+		} else {
+			p("VXOR%s %s, %s, %s", sfx, v.r(i), v.r(i), v.r(i))
+		}
+	}
+	p("TESTQ CX, CX")
+	p("JE %s_store", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for i := 0; i < nv; i++ {
+		if w512 && i == nv-1 {
+			p("VADD%s %d(SI), %s, K1, %s", sfx, i*width, v.r(i), v.r(i))
+			continue
+		}
+		p("VADD%s %d(SI), %s, %s", sfx, i*width, v.r(i), v.r(i))
+	}
+	p("ADDQ R8, SI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_store:\n", name)
+	for i := 0; i < nv; i++ {
+		if w512 && i == nv-1 {
+			p("VMOVUP%c %s, K1, %d(DI)", sfx[1], v.r(i), i*width)
+			continue
+		}
+		p("VMOVUP%c %s, %d(DI)", sfx[1], v.r(i), i*width)
+	}
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// squareGrad emits
+//
+//	func squareGrad{F64,F32}{AVX2,AVX512}(dst, x, w unsafe.Pointer, c T, n int)
+//	func squareSub{F64,F32}{AVX2,AVX512}(dst, x unsafe.Pointer, c T, n int)
+//
+// dst = (c − x·x)·w or dst = c − x·x, each operation rounded on its own
+// (no FMA): the bits of scalar Go's T(c−T(x·x))·w. n is a multiple of 4
+// vectors' lanes; 4 vectors a round.
+func squareGrad(w *bytes.Buffer, elem int, w512, withG bool) {
+	v := vec{w512: w512}
+	ty, sfx, mov, bc, goTy := "F64", "PD", "VMOVUPD", "VBROADCASTSD", "float64"
+	if elem == 4 {
+		ty, sfx, mov, bc, goTy = "F32", "PS", "VMOVUPS", "VBROADCASTSS", "float32"
+	}
+	isa, width := "AVX2", 32
+	if w512 {
+		isa, width = "AVX512", 64
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	name := "squareSub" + ty + isa
+	cOff, nOff, frame := 16, 24, 32
+	if withG {
+		name = "squareGrad" + ty + isa
+		cOff, nOff, frame = 24, 32, 40
+	}
+	if withG {
+		fmt.Fprintf(w, "// func %s(dst, x, w unsafe.Pointer, c %s, n int)\n", name, goTy)
+	} else {
+		fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, c %s, n int)\n", name, goTy)
+	}
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, frame)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	if withG {
+		p("MOVQ w+16(FP), DX")
+	}
+	p("%s c+%d(FP), %s", bc, cOff, v.r(8))
+	p("MOVQ n+%d(FP), CX", nOff)
+	lanes := width / elem
+	p("SHRQ $%d, CX", map[int]int{4: 2, 8: 3, 16: 4}[lanes]+2)
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for u := 0; u < 4; u++ {
+		p("%s %d(SI), %s", mov, u*width, v.r(u))
+	}
+	for u := 0; u < 4; u++ {
+		p("VMUL%s %s, %s, %s", sfx, v.r(u), v.r(u), v.r(u))
+	}
+	for u := 0; u < 4; u++ {
+		p("VSUB%s %s, %s, %s", sfx, v.r(u), v.r(8), v.r(u))
+	}
+	if withG {
+		for u := 0; u < 4; u++ {
+			p("VMUL%s %d(DX), %s, %s", sfx, u*width, v.r(u), v.r(u))
+		}
+	}
+	for u := 0; u < 4; u++ {
+		p("%s %s, %d(DI)", mov, v.r(u), u*width)
+	}
+	p("ADDQ $%d, SI", 4*width)
+	if withG {
+		p("ADDQ $%d, DX", 4*width)
+	}
+	p("ADDQ $%d, DI", 4*width)
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
 }
 
 // binaryDecls writes binary_amd64.go: the Go declarations of binary_amd64.s

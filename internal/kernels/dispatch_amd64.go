@@ -294,3 +294,158 @@ func convertBody(widen bool, dst, src unsafe.Pointer, n int) int {
 	}
 	return body
 }
+
+// The column sums and the tanh-gradient pass of rows_amd64.s (asm_gen.go's
+// sumRows and squareGrad).
+
+//go:noescape
+func sumRowsF64AVX2x1(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX2x2(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX2x3(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX2x4(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX512x1(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX512x2(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX512x3(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX512x4(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX2x1(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX2x2(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX2x3(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX2x4(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX512x1(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX512x2(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX512x3(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX512x4(dst, a unsafe.Pointer, rows, ld, mask int)
+
+// sumRowsKernels is indexed [f64][avx512][vectors−1].
+var sumRowsKernels = [2][2][4]func(dst, a unsafe.Pointer, rows, ld, mask int){
+	{
+		{sumRowsF32AVX2x1, sumRowsF32AVX2x2, sumRowsF32AVX2x3, sumRowsF32AVX2x4},
+		{sumRowsF32AVX512x1, sumRowsF32AVX512x2, sumRowsF32AVX512x3, sumRowsF32AVX512x4},
+	},
+	{
+		{sumRowsF64AVX2x1, sumRowsF64AVX2x2, sumRowsF64AVX2x3, sumRowsF64AVX2x4},
+		{sumRowsF64AVX512x1, sumRowsF64AVX512x2, sumRowsF64AVX512x3, sumRowsF64AVX512x4},
+	},
+}
+
+// sumRowsBody writes the column sums of the leading columns of the
+// rows×cols matrix a that the vector kernels cover, in strips of up to 4
+// vectors, and returns how many columns it did: all of them with AVX-512
+// (the last vector under a lane mask), whole vectors with AVX2, none
+// without assembly or rows.
+func sumRowsBody[T Float](dst, a []T, rows, cols int) int {
+	if isa < isaAVX2 || rows == 0 || cols == 0 {
+		return 0
+	}
+	var z T
+	size := int(unsafe.Sizeof(z))
+	f64, wide, lanes := 0, 0, 32/size
+	if size == 8 {
+		f64 = 1
+	}
+	if isa == isaAVX512 {
+		wide, lanes = 1, 64/size
+	}
+	run := &sumRowsKernels[f64][wide]
+	full := 1<<lanes - 1
+	j := 0
+	for ; j+4*lanes <= cols; j += 4 * lanes {
+		run[3](unsafe.Pointer(&dst[j]), unsafe.Pointer(&a[j]), rows, cols, full)
+	}
+	rest := cols - j
+	if rest == 0 {
+		return cols
+	}
+	if wide == 0 {
+		nv := rest / lanes
+		if nv > 0 {
+			run[nv-1](unsafe.Pointer(&dst[j]), unsafe.Pointer(&a[j]), rows, cols, full)
+		}
+		return j + nv*lanes
+	}
+	nv := (rest + lanes - 1) / lanes
+	last := rest - (nv-1)*lanes
+	run[nv-1](unsafe.Pointer(&dst[j]), unsafe.Pointer(&a[j]), rows, cols, 1<<last-1)
+	return cols
+}
+
+//go:noescape
+func squareGradF64AVX2(dst, x, w unsafe.Pointer, c float64, n int)
+
+//go:noescape
+func squareGradF64AVX512(dst, x, w unsafe.Pointer, c float64, n int)
+
+//go:noescape
+func squareGradF32AVX2(dst, x, w unsafe.Pointer, c float32, n int)
+
+//go:noescape
+func squareGradF32AVX512(dst, x, w unsafe.Pointer, c float32, n int)
+
+//go:noescape
+func squareSubF64AVX2(dst, x unsafe.Pointer, c float64, n int)
+
+//go:noescape
+func squareSubF64AVX512(dst, x unsafe.Pointer, c float64, n int)
+
+//go:noescape
+func squareSubF32AVX2(dst, x unsafe.Pointer, c float32, n int)
+
+//go:noescape
+func squareSubF32AVX512(dst, x unsafe.Pointer, c float32, n int)
+
+// squareGradBody runs the assembly of SquareGrad over the largest whole
+// number of 4-vector blocks and returns how many elements it did; g is nil
+// for c − x·x.
+func squareGradBody[T Float](dst, x, g []T, c T) int {
+	if isa < isaAVX2 {
+		return 0
+	}
+	block, wide := binaryBlock[T]()
+	n := len(dst) - len(dst)%block
+	if n == 0 {
+		return 0
+	}
+	var z T
+	d, px := unsafe.Pointer(&dst[0]), unsafe.Pointer(&x[0])
+	switch {
+	case unsafe.Sizeof(z) == 8 && g != nil:
+		[2]func(dst, x, g unsafe.Pointer, c float64, n int){squareGradF64AVX2, squareGradF64AVX512}[wide](d, px, unsafe.Pointer(&g[0]), float64(c), n)
+	case unsafe.Sizeof(z) == 8:
+		[2]func(dst, x unsafe.Pointer, c float64, n int){squareSubF64AVX2, squareSubF64AVX512}[wide](d, px, float64(c), n)
+	case g != nil:
+		[2]func(dst, x, g unsafe.Pointer, c float32, n int){squareGradF32AVX2, squareGradF32AVX512}[wide](d, px, unsafe.Pointer(&g[0]), float32(c), n)
+	default:
+		[2]func(dst, x unsafe.Pointer, c float32, n int){squareSubF32AVX2, squareSubF32AVX512}[wide](d, px, float32(c), n)
+	}
+	return n
+}
