@@ -453,9 +453,32 @@ func (p *program) firstRun() error {
 	}
 	p.ranOnce = true
 	p.freezeShapeOps()
+	p.keepWeightPacks()
 	p.fuse()
 	p.planRuns()
 	return nil
+}
+
+// keepWeightPacks gives the products whose B is an input of the program
+// (a parameter, bound by the caller, not computed by a step) the kernel
+// that keeps B's packing between calls: in a VJP, the weights' transposes.
+// That kernel repacks whenever B's numbers differ from those it packed, so
+// a parameter updated in place is never multiplied stale; like every
+// kernel it is checked against the first run's value.
+func (p *program) keepWeightPacks() {
+	produced := make([]bool, len(p.vals)+1)
+	for _, st := range p.steps {
+		produced[st.out] = true
+	}
+	for i := range p.steps {
+		st := &p.steps[i]
+		if st.mode != modeKernel || st.kernel.keepB == nil || produced[st.b] {
+			continue
+		}
+		if p.elementwiseAgrees(st.kernel.keepB, st, st.a, st.b) {
+			st.kernel = st.kernel.keepB
+		}
+	}
 }
 
 // planRuns sorts the steps after the first run: constants are done,
