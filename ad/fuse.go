@@ -152,11 +152,12 @@ func fusedLayer(p *program, mm *kernel, sum, bias, cols int, act *execStep) *ker
 }
 
 // addRows adds the row bias to every row of the matrix t of cols columns.
-// Wide rows take the vector add row by row. Narrow rows (a 10-unit hidden
-// layer over a batch of 1000) are added in blocks: the bias tiled into
-// tiled (a multiple of cols, refilled per call since the bias may change in
-// place) and added to t a block at a time, so that the vector loop runs
-// over long slices instead of 1000 ten-element calls or a scalar loop.
+// Wide rows take kernels.AddRows, which keeps the bias in registers while
+// the rows stream past. Narrow rows (a 10-unit hidden layer over a batch
+// of 1000) are added in blocks: the bias tiled into tiled (a multiple of
+// cols, refilled per call since the bias may change in place) and added
+// to t a block at a time, so that the vector loop runs over long slices
+// instead of 1000 ten-element rows.
 func addRows[T float](t, bias, tiled []T, cols int) {
 	bias = bias[:cols]
 	if cols < vectorMin && len(tiled) >= vectorMin && len(t) >= 2*len(tiled) {
@@ -171,16 +172,7 @@ func addRows[T float](t, bias, tiled []T, cols int) {
 		}
 		return
 	}
-	for r := 0; r+cols <= len(t); r += cols {
-		row := t[r : r+cols]
-		if cols < vectorMin {
-			for j, x := range bias {
-				row[j] += x
-			}
-			continue
-		}
-		kernels.Binary(kernels.OpAdd, row, row, bias)
-	}
+	kernels.AddRows(t, bias, len(t)/cols, cols)
 }
 
 // tiledRows is the number of bias rows addRows tiles for narrow layers:

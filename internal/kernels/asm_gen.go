@@ -2,7 +2,8 @@
 
 // asm_gen writes gemm_amd64.s, act_amd64.s, binary_amd64.s and
 // rows_amd64.s: the GEMM micro-kernels, the vectorised activations, the
-// elementwise arithmetic, and the column sums and the tanh-gradient pass.
+// elementwise arithmetic, and the row kernels (column sums, a bias row
+// added to every row, the tanh-gradient pass).
 // Run with `go generate ./internal/kernels`.
 // The assembly is generated because every kernel is the same few
 // instructions repeated over a register tile or a constant table; a
@@ -71,6 +72,7 @@ func main() {
 		for _, w512 := range []bool{false, true} {
 			for nv := 1; nv <= 4; nv++ {
 				sumRows(&r, elem, w512, nv)
+				addRows(&r, elem, w512, nv)
 			}
 			squareGrad(&r, elem, w512, true)
 			squareGrad(&r, elem, w512, false)
@@ -140,6 +142,74 @@ func sumRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
 		}
 		p("VMOVUP%c %s, %d(DI)", sfx[1], v.r(i), i*width)
 	}
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// addRows emits
+//
+//	func addRows{F64,F32}{AVX2,AVX512}x{nv}(t, bias unsafe.Pointer, rows, ld, mask int)
+//
+// which adds the nv vectors at bias to the same columns of rows rows of t
+// (row i at t + i·ld elements), in place: a bias row broadcast over a
+// batch. The bias stays in registers. The AVX-512 kernels load and store
+// the last vector under the lane mask; the AVX2 ones ignore it.
+func addRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
+	v := vec{w512: w512}
+	ty, sfx, shift := "F64", "PD", 3
+	if elem == 4 {
+		ty, sfx, shift = "F32", "PS", 2
+	}
+	isa, width := "AVX2", 32
+	if w512 {
+		isa, width = "AVX512", 64
+	}
+	name := fmt.Sprintf("addRows%s%sx%d", ty, isa, nv)
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintf(w, "// func %s(t, bias unsafe.Pointer, rows, ld, mask int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+	p("MOVQ t+0(FP), DI")
+	p("MOVQ bias+8(FP), SI")
+	p("MOVQ rows+16(FP), CX")
+	p("MOVQ ld+24(FP), R8")
+	p("SHLQ $%d, R8", shift)
+	if w512 {
+		p("MOVQ mask+32(FP), R10")
+		p("KMOVW R10, K1")
+	}
+	last := func(i int) bool { return w512 && i == nv-1 }
+	for i := 0; i < nv; i++ {
+		if last(i) {
+			p("VMOVUP%c.Z %d(SI), K1, %s", sfx[1], i*width, v.r(8+i))
+			continue
+		}
+		p("VMOVUP%c %d(SI), %s", sfx[1], i*width, v.r(8+i))
+	}
+	p("TESTQ CX, CX")
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for i := 0; i < nv; i++ {
+		if last(i) {
+			p("VMOVUP%c.Z %d(DI), K1, %s", sfx[1], i*width, v.r(i))
+		} else {
+			p("VMOVUP%c %d(DI), %s", sfx[1], i*width, v.r(i))
+		}
+	}
+	for i := 0; i < nv; i++ {
+		p("VADD%s %s, %s, %s", sfx, v.r(8+i), v.r(i), v.r(i))
+	}
+	for i := 0; i < nv; i++ {
+		if last(i) {
+			p("VMOVUP%c %s, K1, %d(DI)", sfx[1], v.r(i), i*width)
+			continue
+		}
+		p("VMOVUP%c %s, %d(DI)", sfx[1], v.r(i), i*width)
+	}
+	p("ADDQ R8, DI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
 	p("VZEROUPPER")
 	p("RET")
 	fmt.Fprintln(w)

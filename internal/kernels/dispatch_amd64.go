@@ -346,24 +346,101 @@ func sumRowsF32AVX512x3(dst, a unsafe.Pointer, rows, ld, mask int)
 //go:noescape
 func sumRowsF32AVX512x4(dst, a unsafe.Pointer, rows, ld, mask int)
 
-// sumRowsKernels is indexed [f64][avx512][vectors−1].
-var sumRowsKernels = [2][2][4]func(dst, a unsafe.Pointer, rows, ld, mask int){
-	{
-		{sumRowsF32AVX2x1, sumRowsF32AVX2x2, sumRowsF32AVX2x3, sumRowsF32AVX2x4},
-		{sumRowsF32AVX512x1, sumRowsF32AVX512x2, sumRowsF32AVX512x3, sumRowsF32AVX512x4},
-	},
-	{
-		{sumRowsF64AVX2x1, sumRowsF64AVX2x2, sumRowsF64AVX2x3, sumRowsF64AVX2x4},
-		{sumRowsF64AVX512x1, sumRowsF64AVX512x2, sumRowsF64AVX512x3, sumRowsF64AVX512x4},
-	},
-}
+//go:noescape
+func addRowsF64AVX2x1(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX2x2(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX2x3(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX2x4(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX512x1(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX512x2(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX512x3(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX512x4(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX2x1(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX2x2(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX2x3(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX2x4(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX512x1(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX512x2(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX512x3(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX512x4(t, bias unsafe.Pointer, rows, ld, mask int)
+
+// rowKernel is the signature of the strip kernels of rows_amd64.s.
+type rowKernel func(p, q unsafe.Pointer, rows, ld, mask int)
+
+// sumRowsKernels and addRowsKernels are indexed [f64][avx512][vectors−1].
+var (
+	sumRowsKernels = [2][2][4]rowKernel{
+		{
+			{sumRowsF32AVX2x1, sumRowsF32AVX2x2, sumRowsF32AVX2x3, sumRowsF32AVX2x4},
+			{sumRowsF32AVX512x1, sumRowsF32AVX512x2, sumRowsF32AVX512x3, sumRowsF32AVX512x4},
+		},
+		{
+			{sumRowsF64AVX2x1, sumRowsF64AVX2x2, sumRowsF64AVX2x3, sumRowsF64AVX2x4},
+			{sumRowsF64AVX512x1, sumRowsF64AVX512x2, sumRowsF64AVX512x3, sumRowsF64AVX512x4},
+		},
+	}
+	addRowsKernels = [2][2][4]rowKernel{
+		{
+			{addRowsF32AVX2x1, addRowsF32AVX2x2, addRowsF32AVX2x3, addRowsF32AVX2x4},
+			{addRowsF32AVX512x1, addRowsF32AVX512x2, addRowsF32AVX512x3, addRowsF32AVX512x4},
+		},
+		{
+			{addRowsF64AVX2x1, addRowsF64AVX2x2, addRowsF64AVX2x3, addRowsF64AVX2x4},
+			{addRowsF64AVX512x1, addRowsF64AVX512x2, addRowsF64AVX512x3, addRowsF64AVX512x4},
+		},
+	}
+)
 
 // sumRowsBody writes the column sums of the leading columns of the
-// rows×cols matrix a that the vector kernels cover, in strips of up to 4
-// vectors, and returns how many columns it did: all of them with AVX-512
-// (the last vector under a lane mask), whole vectors with AVX2, none
-// without assembly or rows.
+// rows×cols matrix a that the vector kernels cover and returns how many
+// columns it did (rowStrips).
 func sumRowsBody[T Float](dst, a []T, rows, cols int) int {
+	return rowStrips(&sumRowsKernels, dst, a, rows, cols)
+}
+
+// addRowsBody adds bias to the leading columns of every row of the
+// rows×cols matrix t that the vector kernels cover and returns how many
+// columns it did (rowStrips).
+func addRowsBody[T Float](t, bias []T, rows, cols int) int {
+	return rowStrips(&addRowsKernels, t, bias, rows, cols)
+}
+
+// rowStrips runs a strip kernel of table over the columns of a row of
+// cols numbers, in strips of up to 4 vectors, x and y both advanced to
+// the strip's first column, and returns how many columns it covered: all
+// of them with AVX-512 (the last vector under a lane mask), whole vectors
+// with AVX2, none without assembly or rows.
+func rowStrips[T Float](table *[2][2][4]rowKernel, x, y []T, rows, cols int) int {
 	if isa < isaAVX2 || rows == 0 || cols == 0 {
 		return 0
 	}
@@ -376,11 +453,11 @@ func sumRowsBody[T Float](dst, a []T, rows, cols int) int {
 	if isa == isaAVX512 {
 		wide, lanes = 1, 64/size
 	}
-	run := &sumRowsKernels[f64][wide]
+	run := &table[f64][wide]
 	full := 1<<lanes - 1
 	j := 0
 	for ; j+4*lanes <= cols; j += 4 * lanes {
-		run[3](unsafe.Pointer(&dst[j]), unsafe.Pointer(&a[j]), rows, cols, full)
+		run[3](unsafe.Pointer(&x[j]), unsafe.Pointer(&y[j]), rows, cols, full)
 	}
 	rest := cols - j
 	if rest == 0 {
@@ -389,13 +466,13 @@ func sumRowsBody[T Float](dst, a []T, rows, cols int) int {
 	if wide == 0 {
 		nv := rest / lanes
 		if nv > 0 {
-			run[nv-1](unsafe.Pointer(&dst[j]), unsafe.Pointer(&a[j]), rows, cols, full)
+			run[nv-1](unsafe.Pointer(&x[j]), unsafe.Pointer(&y[j]), rows, cols, full)
 		}
 		return j + nv*lanes
 	}
 	nv := (rest + lanes - 1) / lanes
 	last := rest - (nv-1)*lanes
-	run[nv-1](unsafe.Pointer(&dst[j]), unsafe.Pointer(&a[j]), rows, cols, 1<<last-1)
+	run[nv-1](unsafe.Pointer(&x[j]), unsafe.Pointer(&y[j]), rows, cols, 1<<last-1)
 	return cols
 }
 

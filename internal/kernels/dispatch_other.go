@@ -25,3 +25,5 @@ func addWidenBody(dst, src unsafe.Pointer, n int) int { return 0 }
 func sumRowsBody[T Float](dst, a []T, rows, cols int) int { return 0 }
 
 func squareGradBody[T Float](dst, x, g []T, c T) int { return 0 }
+
+func addRowsBody[T Float](t, bias []T, rows, cols int) int { return 0 }

@@ -25,6 +25,26 @@ func SumRows[T Float](dst, a []T, rows, cols int) {
 	}
 }
 
+// AddRows adds bias[:cols] to every row of the rows×cols row-major matrix
+// t, in place: a bias row broadcast over a batch, with the bits of
+// t[i][j] += bias[j]. The bias stays in registers while the rows stream
+// past.
+func AddRows[T Float](t, bias []T, rows, cols int) {
+	if rows < 0 || cols < 0 || len(bias) < cols || len(t) < rows*cols {
+		panic(fmt.Sprintf("kernels: AddRows of %d numbers to %d×%d in %d", len(bias), rows, cols, len(t)))
+	}
+	j := addRowsBody(t, bias, rows, cols)
+	if j == cols {
+		return
+	}
+	for i := 0; i < rows; i++ {
+		row := t[i*cols+j : (i+1)*cols]
+		for jj, b := range bias[j:cols] {
+			row[jj] += b
+		}
+	}
+}
+
 // SquareGrad writes (c − x·x)·g into dst, or c − x·x when g is nil (the
 // gradient through tanh, c = 1, times the incoming gradient). Each
 // operation is rounded on its own, as scalar Go's T(c − T(x·x))·g rounds

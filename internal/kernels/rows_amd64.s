@@ -24,6 +24,27 @@ sumRowsF64AVX2x1_store:
 	VZEROUPPER
 	RET
 
+// func addRowsF64AVX2x1(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF64AVX2x1(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $3, R8
+	VMOVUPD 0(SI), Y8
+	TESTQ CX, CX
+	JE addRowsF64AVX2x1_done
+addRowsF64AVX2x1_loop:
+	VMOVUPD 0(DI), Y0
+	VADDPD Y8, Y0, Y0
+	VMOVUPD Y0, 0(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF64AVX2x1_loop
+addRowsF64AVX2x1_done:
+	VZEROUPPER
+	RET
+
 // func sumRowsF64AVX2x2(dst, a unsafe.Pointer, rows, ld, mask int)
 TEXT ·sumRowsF64AVX2x2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -44,6 +65,31 @@ sumRowsF64AVX2x2_loop:
 sumRowsF64AVX2x2_store:
 	VMOVUPD Y0, 0(DI)
 	VMOVUPD Y1, 32(DI)
+	VZEROUPPER
+	RET
+
+// func addRowsF64AVX2x2(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF64AVX2x2(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $3, R8
+	VMOVUPD 0(SI), Y8
+	VMOVUPD 32(SI), Y9
+	TESTQ CX, CX
+	JE addRowsF64AVX2x2_done
+addRowsF64AVX2x2_loop:
+	VMOVUPD 0(DI), Y0
+	VMOVUPD 32(DI), Y1
+	VADDPD Y8, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF64AVX2x2_loop
+addRowsF64AVX2x2_done:
 	VZEROUPPER
 	RET
 
@@ -73,6 +119,35 @@ sumRowsF64AVX2x3_store:
 	VZEROUPPER
 	RET
 
+// func addRowsF64AVX2x3(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF64AVX2x3(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $3, R8
+	VMOVUPD 0(SI), Y8
+	VMOVUPD 32(SI), Y9
+	VMOVUPD 64(SI), Y10
+	TESTQ CX, CX
+	JE addRowsF64AVX2x3_done
+addRowsF64AVX2x3_loop:
+	VMOVUPD 0(DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VADDPD Y8, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VADDPD Y10, Y2, Y2
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF64AVX2x3_loop
+addRowsF64AVX2x3_done:
+	VZEROUPPER
+	RET
+
 // func sumRowsF64AVX2x4(dst, a unsafe.Pointer, rows, ld, mask int)
 TEXT ·sumRowsF64AVX2x4(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -99,6 +174,39 @@ sumRowsF64AVX2x4_store:
 	VMOVUPD Y1, 32(DI)
 	VMOVUPD Y2, 64(DI)
 	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func addRowsF64AVX2x4(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF64AVX2x4(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $3, R8
+	VMOVUPD 0(SI), Y8
+	VMOVUPD 32(SI), Y9
+	VMOVUPD 64(SI), Y10
+	VMOVUPD 96(SI), Y11
+	TESTQ CX, CX
+	JE addRowsF64AVX2x4_done
+addRowsF64AVX2x4_loop:
+	VMOVUPD 0(DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	VADDPD Y8, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VADDPD Y10, Y2, Y2
+	VADDPD Y11, Y3, Y3
+	VMOVUPD Y0, 0(DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF64AVX2x4_loop
+addRowsF64AVX2x4_done:
 	VZEROUPPER
 	RET
 
@@ -196,6 +304,29 @@ sumRowsF64AVX512x1_store:
 	VZEROUPPER
 	RET
 
+// func addRowsF64AVX512x1(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF64AVX512x1(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $3, R8
+	MOVQ mask+32(FP), R10
+	KMOVW R10, K1
+	VMOVUPD.Z 0(SI), K1, Z8
+	TESTQ CX, CX
+	JE addRowsF64AVX512x1_done
+addRowsF64AVX512x1_loop:
+	VMOVUPD.Z 0(DI), K1, Z0
+	VADDPD Z8, Z0, Z0
+	VMOVUPD Z0, K1, 0(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF64AVX512x1_loop
+addRowsF64AVX512x1_done:
+	VZEROUPPER
+	RET
+
 // func sumRowsF64AVX512x2(dst, a unsafe.Pointer, rows, ld, mask int)
 TEXT ·sumRowsF64AVX512x2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -218,6 +349,33 @@ sumRowsF64AVX512x2_loop:
 sumRowsF64AVX512x2_store:
 	VMOVUPD Z0, 0(DI)
 	VMOVUPD Z1, K1, 64(DI)
+	VZEROUPPER
+	RET
+
+// func addRowsF64AVX512x2(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF64AVX512x2(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $3, R8
+	MOVQ mask+32(FP), R10
+	KMOVW R10, K1
+	VMOVUPD 0(SI), Z8
+	VMOVUPD.Z 64(SI), K1, Z9
+	TESTQ CX, CX
+	JE addRowsF64AVX512x2_done
+addRowsF64AVX512x2_loop:
+	VMOVUPD 0(DI), Z0
+	VMOVUPD.Z 64(DI), K1, Z1
+	VADDPD Z8, Z0, Z0
+	VADDPD Z9, Z1, Z1
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, K1, 64(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF64AVX512x2_loop
+addRowsF64AVX512x2_done:
 	VZEROUPPER
 	RET
 
@@ -249,6 +407,37 @@ sumRowsF64AVX512x3_store:
 	VZEROUPPER
 	RET
 
+// func addRowsF64AVX512x3(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF64AVX512x3(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $3, R8
+	MOVQ mask+32(FP), R10
+	KMOVW R10, K1
+	VMOVUPD 0(SI), Z8
+	VMOVUPD 64(SI), Z9
+	VMOVUPD.Z 128(SI), K1, Z10
+	TESTQ CX, CX
+	JE addRowsF64AVX512x3_done
+addRowsF64AVX512x3_loop:
+	VMOVUPD 0(DI), Z0
+	VMOVUPD 64(DI), Z1
+	VMOVUPD.Z 128(DI), K1, Z2
+	VADDPD Z8, Z0, Z0
+	VADDPD Z9, Z1, Z1
+	VADDPD Z10, Z2, Z2
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, K1, 128(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF64AVX512x3_loop
+addRowsF64AVX512x3_done:
+	VZEROUPPER
+	RET
+
 // func sumRowsF64AVX512x4(dst, a unsafe.Pointer, rows, ld, mask int)
 TEXT ·sumRowsF64AVX512x4(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -277,6 +466,41 @@ sumRowsF64AVX512x4_store:
 	VMOVUPD Z1, 64(DI)
 	VMOVUPD Z2, 128(DI)
 	VMOVUPD Z3, K1, 192(DI)
+	VZEROUPPER
+	RET
+
+// func addRowsF64AVX512x4(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF64AVX512x4(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $3, R8
+	MOVQ mask+32(FP), R10
+	KMOVW R10, K1
+	VMOVUPD 0(SI), Z8
+	VMOVUPD 64(SI), Z9
+	VMOVUPD 128(SI), Z10
+	VMOVUPD.Z 192(SI), K1, Z11
+	TESTQ CX, CX
+	JE addRowsF64AVX512x4_done
+addRowsF64AVX512x4_loop:
+	VMOVUPD 0(DI), Z0
+	VMOVUPD 64(DI), Z1
+	VMOVUPD 128(DI), Z2
+	VMOVUPD.Z 192(DI), K1, Z3
+	VADDPD Z8, Z0, Z0
+	VADDPD Z9, Z1, Z1
+	VADDPD Z10, Z2, Z2
+	VADDPD Z11, Z3, Z3
+	VMOVUPD Z0, 0(DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	VMOVUPD Z3, K1, 192(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF64AVX512x4_loop
+addRowsF64AVX512x4_done:
 	VZEROUPPER
 	RET
 
@@ -372,6 +596,27 @@ sumRowsF32AVX2x1_store:
 	VZEROUPPER
 	RET
 
+// func addRowsF32AVX2x1(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF32AVX2x1(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	VMOVUPS 0(SI), Y8
+	TESTQ CX, CX
+	JE addRowsF32AVX2x1_done
+addRowsF32AVX2x1_loop:
+	VMOVUPS 0(DI), Y0
+	VADDPS Y8, Y0, Y0
+	VMOVUPS Y0, 0(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF32AVX2x1_loop
+addRowsF32AVX2x1_done:
+	VZEROUPPER
+	RET
+
 // func sumRowsF32AVX2x2(dst, a unsafe.Pointer, rows, ld, mask int)
 TEXT ·sumRowsF32AVX2x2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -392,6 +637,31 @@ sumRowsF32AVX2x2_loop:
 sumRowsF32AVX2x2_store:
 	VMOVUPS Y0, 0(DI)
 	VMOVUPS Y1, 32(DI)
+	VZEROUPPER
+	RET
+
+// func addRowsF32AVX2x2(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF32AVX2x2(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	VMOVUPS 0(SI), Y8
+	VMOVUPS 32(SI), Y9
+	TESTQ CX, CX
+	JE addRowsF32AVX2x2_done
+addRowsF32AVX2x2_loop:
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VADDPS Y8, Y0, Y0
+	VADDPS Y9, Y1, Y1
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF32AVX2x2_loop
+addRowsF32AVX2x2_done:
 	VZEROUPPER
 	RET
 
@@ -421,6 +691,35 @@ sumRowsF32AVX2x3_store:
 	VZEROUPPER
 	RET
 
+// func addRowsF32AVX2x3(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF32AVX2x3(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	VMOVUPS 0(SI), Y8
+	VMOVUPS 32(SI), Y9
+	VMOVUPS 64(SI), Y10
+	TESTQ CX, CX
+	JE addRowsF32AVX2x3_done
+addRowsF32AVX2x3_loop:
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VADDPS Y8, Y0, Y0
+	VADDPS Y9, Y1, Y1
+	VADDPS Y10, Y2, Y2
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF32AVX2x3_loop
+addRowsF32AVX2x3_done:
+	VZEROUPPER
+	RET
+
 // func sumRowsF32AVX2x4(dst, a unsafe.Pointer, rows, ld, mask int)
 TEXT ·sumRowsF32AVX2x4(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -447,6 +746,39 @@ sumRowsF32AVX2x4_store:
 	VMOVUPS Y1, 32(DI)
 	VMOVUPS Y2, 64(DI)
 	VMOVUPS Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func addRowsF32AVX2x4(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF32AVX2x4(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	VMOVUPS 0(SI), Y8
+	VMOVUPS 32(SI), Y9
+	VMOVUPS 64(SI), Y10
+	VMOVUPS 96(SI), Y11
+	TESTQ CX, CX
+	JE addRowsF32AVX2x4_done
+addRowsF32AVX2x4_loop:
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VADDPS Y8, Y0, Y0
+	VADDPS Y9, Y1, Y1
+	VADDPS Y10, Y2, Y2
+	VADDPS Y11, Y3, Y3
+	VMOVUPS Y0, 0(DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF32AVX2x4_loop
+addRowsF32AVX2x4_done:
 	VZEROUPPER
 	RET
 
@@ -544,6 +876,29 @@ sumRowsF32AVX512x1_store:
 	VZEROUPPER
 	RET
 
+// func addRowsF32AVX512x1(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF32AVX512x1(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	MOVQ mask+32(FP), R10
+	KMOVW R10, K1
+	VMOVUPS.Z 0(SI), K1, Z8
+	TESTQ CX, CX
+	JE addRowsF32AVX512x1_done
+addRowsF32AVX512x1_loop:
+	VMOVUPS.Z 0(DI), K1, Z0
+	VADDPS Z8, Z0, Z0
+	VMOVUPS Z0, K1, 0(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF32AVX512x1_loop
+addRowsF32AVX512x1_done:
+	VZEROUPPER
+	RET
+
 // func sumRowsF32AVX512x2(dst, a unsafe.Pointer, rows, ld, mask int)
 TEXT ·sumRowsF32AVX512x2(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -566,6 +921,33 @@ sumRowsF32AVX512x2_loop:
 sumRowsF32AVX512x2_store:
 	VMOVUPS Z0, 0(DI)
 	VMOVUPS Z1, K1, 64(DI)
+	VZEROUPPER
+	RET
+
+// func addRowsF32AVX512x2(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF32AVX512x2(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	MOVQ mask+32(FP), R10
+	KMOVW R10, K1
+	VMOVUPS 0(SI), Z8
+	VMOVUPS.Z 64(SI), K1, Z9
+	TESTQ CX, CX
+	JE addRowsF32AVX512x2_done
+addRowsF32AVX512x2_loop:
+	VMOVUPS 0(DI), Z0
+	VMOVUPS.Z 64(DI), K1, Z1
+	VADDPS Z8, Z0, Z0
+	VADDPS Z9, Z1, Z1
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, K1, 64(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF32AVX512x2_loop
+addRowsF32AVX512x2_done:
 	VZEROUPPER
 	RET
 
@@ -597,6 +979,37 @@ sumRowsF32AVX512x3_store:
 	VZEROUPPER
 	RET
 
+// func addRowsF32AVX512x3(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF32AVX512x3(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	MOVQ mask+32(FP), R10
+	KMOVW R10, K1
+	VMOVUPS 0(SI), Z8
+	VMOVUPS 64(SI), Z9
+	VMOVUPS.Z 128(SI), K1, Z10
+	TESTQ CX, CX
+	JE addRowsF32AVX512x3_done
+addRowsF32AVX512x3_loop:
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS.Z 128(DI), K1, Z2
+	VADDPS Z8, Z0, Z0
+	VADDPS Z9, Z1, Z1
+	VADDPS Z10, Z2, Z2
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, K1, 128(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF32AVX512x3_loop
+addRowsF32AVX512x3_done:
+	VZEROUPPER
+	RET
+
 // func sumRowsF32AVX512x4(dst, a unsafe.Pointer, rows, ld, mask int)
 TEXT ·sumRowsF32AVX512x4(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
@@ -625,6 +1038,41 @@ sumRowsF32AVX512x4_store:
 	VMOVUPS Z1, 64(DI)
 	VMOVUPS Z2, 128(DI)
 	VMOVUPS Z3, K1, 192(DI)
+	VZEROUPPER
+	RET
+
+// func addRowsF32AVX512x4(t, bias unsafe.Pointer, rows, ld, mask int)
+TEXT ·addRowsF32AVX512x4(SB), NOSPLIT, $0-40
+	MOVQ t+0(FP), DI
+	MOVQ bias+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), R8
+	SHLQ $2, R8
+	MOVQ mask+32(FP), R10
+	KMOVW R10, K1
+	VMOVUPS 0(SI), Z8
+	VMOVUPS 64(SI), Z9
+	VMOVUPS 128(SI), Z10
+	VMOVUPS.Z 192(SI), K1, Z11
+	TESTQ CX, CX
+	JE addRowsF32AVX512x4_done
+addRowsF32AVX512x4_loop:
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
+	VMOVUPS 128(DI), Z2
+	VMOVUPS.Z 192(DI), K1, Z3
+	VADDPS Z8, Z0, Z0
+	VADDPS Z9, Z1, Z1
+	VADDPS Z10, Z2, Z2
+	VADDPS Z11, Z3, Z3
+	VMOVUPS Z0, 0(DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, K1, 192(DI)
+	ADDQ R8, DI
+	DECQ CX
+	JNZ addRowsF32AVX512x4_loop
+addRowsF32AVX512x4_done:
 	VZEROUPPER
 	RET
 

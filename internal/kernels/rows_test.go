@@ -121,3 +121,37 @@ func TestSquareGrad(t *testing.T) {
 		}
 	})
 }
+
+// TestAddRows: the bias added to every row is the bits of the scalar loop
+// for every shape (wide, narrow, odd, one row, one column, no rows), in
+// both precisions and on every instruction set, with special values; the
+// numbers after the matrix are untouched.
+func TestAddRows(t *testing.T) {
+	eachISA(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(25, 26))
+		for _, rows := range []int{0, 1, 2, 3, 7, 128, 1000} {
+			for _, cols := range []int{1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 96, 127, 128, 129, 200} {
+				m := withSpecials(r, randSlice(r, rows*cols+5))
+				bias := withSpecials(r, randSlice(r, cols))
+				m32, bias32 := to32(m), to32(bias)
+				want, want32 := append([]float64(nil), m...), append([]float32(nil), m32...)
+				for i := 0; i < rows; i++ {
+					for j := 0; j < cols; j++ {
+						want[i*cols+j] += bias[j]
+						want32[i*cols+j] += bias32[j]
+					}
+				}
+				AddRows(m, bias, rows, cols)
+				AddRows(m32, bias32, rows, cols)
+				for i := range m {
+					if !sameBits64(m[i], want[i]) || i >= rows*cols && math.Float64bits(m[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("%d×%d float64: [%d] = %v, want %v", rows, cols, i, m[i], want[i])
+					}
+					if !sameBits32(m32[i], want32[i]) || i >= rows*cols && math.Float32bits(m32[i]) != math.Float32bits(want32[i]) {
+						t.Fatalf("%d×%d float32: [%d] = %v, want %v", rows, cols, i, m32[i], want32[i])
+					}
+				}
+			}
+		}
+	})
+}
