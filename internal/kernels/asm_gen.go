@@ -40,8 +40,12 @@ func main() {
 	for _, f := range []string{"tanh", "sigmoid", "softplus"} {
 		for _, w512 := range []bool{false, true} {
 			activation(&a, f, 8, w512)
-			if f == "tanh" && w512 {
-				tanh32(&a) // native float32, 16 lanes per zmm
+			if w512 { // native float32, 16 lanes per zmm
+				if f == "tanh" {
+					tanh32(&a)
+				} else {
+					expNeg32(&a, f)
+				}
 				continue
 			}
 			activation(&a, f, 4, w512)
@@ -898,6 +902,10 @@ var consts32 = []struct {
 	// tanh(x) rounds to 1 in float32 above 13 ln 2 ≈ 9.01; at the clamp 10,
 	// 2x = 20 gives n ≤ 29, so 2^n and E stay normal.
 	{"tanhclampf", math.Float32bits(10)},
+	// e^{-|x|} for |x| ≤ 88: n = round(−88 log2 e) = −127 makes 2^n's
+	// exponent field 0, so e^{-|x|} is 0 from |x| ≈ 87.7 on (the exact
+	// value is below 2^-126 there) and every 2^n built is normal or 0.
+	{"expclampf", math.Float32bits(88)},
 	{"log2ef", math.Float32bits(math.Log2E)},
 	{"magicf", math.Float32bits(0x1.8p23)}, // adding it rounds to an integer
 	// ln 2 split: ln2hif has 12 trailing zero bits (n·ln2hif exact for
@@ -925,6 +933,12 @@ func constants32(w *bytes.Buffer) {
 				bits uint32
 			}{fmt.Sprintf("expf%d", i), math.Float32bits(float32(1 / fact))})
 		}
+	}
+	for i := 1; i <= atanhTerms32; i++ {
+		all = append(all, struct {
+			name string
+			bits uint32
+		}{fmt.Sprintf("atanhf%d", i), math.Float32bits(float32(1 / float64(2*i+1)))})
 	}
 	for _, c := range all {
 		for l := 0; l < 16; l++ {
@@ -994,6 +1008,121 @@ func tanh32(w *bytes.Buffer) {
 		p("VFMADD231PS %s, %s, %s", r(12), r(11), r(10))
 		p("VPANDD signmaskf<>(SB), %s, %s", r(0), r(6))
 		p("VPORD %s, %s, %s", r(6), r(10), r(10))
+		// NaN in, NaN out.
+		p("VCMPPS $3, %s, %s, %s", r(0), r(0), v.m(2))
+		p("VBLENDMPS %s, %s, %s, %s", r(0), r(10), v.m(2), r(10))
+		p("VMOVUPS %s, %d(DI)", r(10), off)
+	}
+	for i := range lines[0] {
+		for st := 0; st < 2; st++ {
+			w.WriteString(lines[st][i])
+		}
+	}
+	p("ADDQ $128, SI")
+	p("ADDQ $128, DI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// atanhTerms32: log1p(e) = 2 atanh(s) = 2s Σ s^(2i)/(2i+1), 0 ≤ i ≤ 7,
+// s = e/(2+e) ≤ 1/3: truncation below (1/9)^8/17 ≈ 1.4e-9 relative, a
+// fortieth of float32's 2^-24.
+const atanhTerms32 = 7
+
+// expNeg32 emits sigmoidF32AVX512 or softplusF32AVX512 (dst, x
+// unsafe.Pointer, n int) for n a multiple of 32: in float32 arithmetic, 16
+// lanes per zmm, two vectors interleaved as in tanh32. Both start from
+// e = e^{-|x|} (|x| clamped to 88; 2^n·(1 + expm1(r)) with expm1 as in
+// tanh32): σ(|x|) = 1/(1+e) and σ(−|x|) = e/(1+e); softplus(x) =
+// max(x, 0) + log1p(e), log1p(e) = 2 atanh(e/(2+e)).
+func expNeg32(w *bytes.Buffer, f string) {
+	name := f + "F32AVX512"
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
+	fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	p("JE %s_done", name)
+	p("VMOVUPS expclampf<>(SB), Z15")
+	p("VPXORD Z14, Z14, Z14")
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	var lines [2][]string
+	for st := 0; st < 2; st++ {
+		v := vec{w512: true, off: 16 * st}
+		r := v.r
+		off := 64 * st
+		p := func(format string, args ...any) {
+			lines[st] = append(lines[st], fmt.Sprintf("\t"+format+"\n", args...))
+		}
+		p("VMOVUPS %d(SI), %s", off, r(0))
+		p("VPANDD absmaskf<>(SB), %s, %s", r(0), r(1))
+		// −min(clamp, |x|), NaN → |x| (MINPS returns its second source).
+		p("VMINPS %s, Z15, %s", r(1), r(2))
+		p("VPXORD signmaskf<>(SB), %s, %s", r(2), r(2))
+		p("VMULPS log2ef<>(SB), %s, %s", r(2), r(4))
+		p("VADDPS magicf<>(SB), %s, %s", r(4), r(5)) // n in the low bits
+		p("VSUBPS magicf<>(SB), %s, %s", r(5), r(4)) // n
+		p("VMOVAPS %s, %s", r(2), r(3))
+		p("VFNMADD231PS ln2hif<>(SB), %s, %s", r(4), r(3))
+		p("VFNMADD231PS ln2lof<>(SB), %s, %s", r(4), r(3)) // r
+		p("VMOVUPS expf%d<>(SB), %s", expm1Terms32, r(6))
+		for i := expm1Terms32 - 1; i >= 2; i-- {
+			p("VFMADD213PS expf%d<>(SB), %s, %s", i, r(3), r(6))
+		}
+		p("VMULPS %s, %s, %s", r(3), r(3), r(7))
+		p("VFMADD213PS %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
+		p("VPSLLD $23, %s, %s", r(5), r(5))
+		p("VPADDD onef<>(SB), %s, %s", r(5), r(5))    // 2^n (0 for n = −127)
+		p("VFMADD213PS %s, %s, %s", r(5), r(5), r(7)) // e = 2^n·expm1(r) + 2^n
+		// q = num/(den + lo), den + lo the exact sum c + e (c = 1 or 2,
+		// den its rounding, lo = e − (den − c), both subtractions exact:
+		// Fast2Sum, c ≥ e): the reciprocal estimate of den, then one
+		// correction by the residual num − (den + lo)·q, formed with two
+		// FMAs so that the rounding of c + e does not reach q.
+		quotient := func(num, den, lo, q string) {
+			p("VRCP14PS %s, %s", den, r(11))
+			p("VMULPS %s, %s, %s", r(11), num, q)
+			p("VMOVAPS %s, %s", num, r(12))
+			p("VFNMADD231PS %s, %s, %s", den, q, r(12))
+			p("VFNMADD231PS %s, %s, %s", lo, q, r(12))
+			p("VFMADD231PS %s, %s, %s", r(12), r(11), q)
+		}
+		c := "onef"
+		if f == "softplus" {
+			c = "twof"
+		}
+		p("VADDPS %s<>(SB), %s, %s", c, r(7), r(8)) // den = c + e, rounded
+		p("VSUBPS %s<>(SB), %s, %s", c, r(8), r(13))
+		p("VSUBPS %s, %s, %s", r(13), r(7), r(13)) // lo = e − (den − c)
+		switch f {
+		case "sigmoid":
+			p("VMOVUPS onef<>(SB), %s", r(9))
+			p("VCMPPS $1, Z14, %s, %s", r(0), v.m(1))               // x < 0
+			p("VBLENDMPS %s, %s, %s, %s", r(7), r(9), v.m(1), r(9)) // e or 1
+			quotient(r(9), r(8), r(13), r(10))
+		case "softplus":
+			quotient(r(7), r(8), r(13), r(9))        // s = e/(2+e)
+			p("VMULPS %s, %s, %s", r(9), r(9), r(4)) // s²
+			// log1p(e) = 2(s + s·Q), Q = s²·Σ_{i≥1} s^(2i−2)/(2i+1): the
+			// last step one FMA, so s is rounded once more, not twice.
+			p("VMOVUPS atanhf%d<>(SB), %s", atanhTerms32, r(6))
+			for i := atanhTerms32 - 1; i >= 1; i-- {
+				p("VFMADD213PS atanhf%d<>(SB), %s, %s", i, r(4), r(6))
+			}
+			p("VMULPS %s, %s, %s", r(4), r(6), r(6))
+			p("VFMADD213PS %s, %s, %s", r(9), r(9), r(6))
+			p("VADDPS %s, %s, %s", r(6), r(6), r(6)) // log1p(e)
+			p("VMAXPS Z14, %s, %s", r(0), r(7))
+			p("VADDPS %s, %s, %s", r(7), r(6), r(10))
+		}
 		// NaN in, NaN out.
 		p("VCMPPS $3, %s, %s, %s", r(0), r(0), v.m(2))
 		p("VBLENDMPS %s, %s, %s, %s", r(0), r(10), v.m(2), r(10))

@@ -33,7 +33,7 @@ func gemmF64AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb 
 func gemmF32AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
 // The activations of act_amd64.s, n a multiple of 4 (AVX2) or 16 (AVX-512;
-// 32 for tanhF32AVX512, which computes in float32).
+// 32 for the float32 ones, which compute in float32).
 
 //go:noescape
 func tanhF64AVX2(dst, x unsafe.Pointer, n int)
@@ -107,7 +107,7 @@ func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n 
 		return nil, 0
 	case isa == isaAVX512 && activationAVX512:
 		wide, lanes = 1, 16
-		if a == actTanh && !f64 {
+		if !f64 {
 			lanes = 32 // native float32: 2×16 lanes
 		}
 	}
@@ -213,7 +213,7 @@ func activationTail[T Float](a activation, dst, x []T) bool {
 	lanes := 4
 	if wide {
 		lanes = 16
-		if a == actTanh && !f64 {
+		if !f64 {
 			lanes = 32
 		}
 	}
