@@ -157,7 +157,8 @@ func fusedLayer(p *program, mm *kernel, sum, bias, cols int, act *execStep) *ker
 // of 1000) are added in blocks: the bias tiled into tiled (a multiple of
 // cols, refilled per call since the bias may change in place) and added
 // to t a block at a time, so that the vector loop runs over long slices
-// instead of 1000 ten-element rows.
+// instead of 1000 ten-element rows; narrow rows too few for a block take
+// a scalar loop, cheaper than a call.
 func addRows[T float](t, bias, tiled []T, cols int) {
 	bias = bias[:cols]
 	if cols < vectorMin && len(tiled) >= vectorMin && len(t) >= 2*len(tiled) {
@@ -169,6 +170,15 @@ func addRows[T float](t, bias, tiled []T, cols int) {
 		}
 		if rest := t[r:]; len(rest) > 0 {
 			kernels.Binary(kernels.OpAdd, rest, rest, tiled[:len(rest)])
+		}
+		return
+	}
+	if cols < vectorMin {
+		for r := 0; r+cols <= len(t); r += cols {
+			row := t[r : r+cols]
+			for j, x := range bias {
+				row[j] += x
+			}
 		}
 		return
 	}
@@ -293,13 +303,28 @@ func (p *program) fuseSquareGrad(uses []int) {
 }
 
 // squareGrad writes c − x⊙x into o, times g when g is not nil, in one
-// pass (kernels.SquareGrad) that rounds each operation as the chain's
-// steps did: the same bits.
+// pass (kernels.SquareGrad; short slices a scalar loop, cheaper than the
+// call) that rounds each operation as the chain's steps did: the same
+// bits.
 func squareGrad[T float](o, x, g []T, c T) {
-	if g != nil {
-		g = g[:len(o)]
+	x = x[:len(o)]
+	if len(o) >= vectorMin {
+		if g != nil {
+			g = g[:len(o)]
+		}
+		kernels.SquareGrad(o, x, g, c)
+		return
 	}
-	kernels.SquareGrad(o, x[:len(o)], g, c)
+	if g == nil {
+		for i, v := range x {
+			o[i] = c - T(v*v)
+		}
+		return
+	}
+	g = g[:len(o)]
+	for i, v := range x {
+		o[i] = T(c-T(v*v)) * g[i]
+	}
 }
 
 // vectorMin is the length from which the vector loops of internal/kernels

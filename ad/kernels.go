@@ -420,8 +420,18 @@ func sumKernel(axis int, in []G.Value, out *tensor.Dense) *kernel {
 
 // sumAxis writes the sums of the r×c matrix a along axis into o.
 func sumAxis[T float](o, a []T, r, c, axis int) {
-	if axis == 0 {
+	if axis == 0 && r*c >= vectorMin {
 		kernels.SumRows(o, a, r, c)
+		return
+	}
+	if axis == 0 { // fewer numbers than a call costs: the loop, same bits
+		o = o[:c]
+		clear(o)
+		for i := 0; i < r; i++ {
+			for j, v := range a[i*c : (i+1)*c] {
+				o[j] += v
+			}
+		}
 		return
 	}
 	for i := 0; i < r; i++ {

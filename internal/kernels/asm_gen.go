@@ -158,7 +158,8 @@ func sumRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
 // which adds the nv vectors at bias to the same columns of rows rows of t
 // (row i at t + i·ld elements), in place: a bias row broadcast over a
 // batch. The bias stays in registers. The AVX-512 kernels load and store
-// the last vector under the lane mask; the AVX2 ones ignore it.
+// the last vector under the lane mask (AddRows passes a full one: see
+// addRowsBody); the AVX2 ones ignore it.
 func addRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
 	v := vec{w512: w512}
 	ty, sfx, shift := "F64", "PD", 3
