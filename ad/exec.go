@@ -48,6 +48,10 @@ type program struct {
 	ranOnce bool
 	// frontier holds the slots of the values VJPKept binds per call.
 	frontier []int
+	// perCall marks the input slots whose numbers change at every call
+	// (the time, the state, the cotangent, the control): not parameters,
+	// for keepWeightPacks.
+	perCall map[int]bool
 }
 
 // How a step produces its value once buffers exist.
@@ -460,15 +464,22 @@ func (p *program) firstRun() error {
 }
 
 // keepWeightPacks gives the products whose B is an input of the program
-// (a parameter, bound by the caller, not computed by a step) the kernel
-// that keeps B's packing between calls: in a VJP, the weights' transposes.
-// That kernel repacks whenever B's numbers differ from those it packed, so
-// a parameter updated in place is never multiplied stale; like every
-// kernel it is checked against the first run's value.
+// (a parameter, bound by the caller, not computed by a step, nor a state,
+// time, cotangent, control or kept value refilled at every call) the
+// kernel that keeps B's packing between calls: in a VJP, the weights'
+// transposes. That kernel repacks whenever B's numbers differ from those
+// it packed, so a parameter updated in place is never multiplied stale;
+// like every kernel it is checked against the first run's value.
 func (p *program) keepWeightPacks() {
 	produced := make([]bool, len(p.vals)+1)
 	for _, st := range p.steps {
 		produced[st.out] = true
+	}
+	for s := range p.perCall {
+		produced[s] = true
+	}
+	for _, s := range p.frontier {
+		produced[s] = true
 	}
 	for i := range p.steps {
 		st := &p.steps[i]

@@ -1,6 +1,7 @@
 package ad
 
 import (
+	"slices"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -10,10 +11,12 @@ import (
 )
 
 // TestWeightsUpdatedInPlace: the VJP's products with the transposed
-// weights keep their packing between calls (kernel keepB), and an update
-// of the weights in place, without a new Bind (as an optimiser does it),
-// is seen at the next call: the VJP equals the hand-written MLP's at the
-// new weights, and is bit for bit that of a field compiled afresh on them.
+// weights keep their packing between calls (kernel keepB), in the VJP and
+// in the kept VJP (VJPKept, whose kept forward values are no parameters),
+// and an update of the weights in place, without a new Bind (as an
+// optimiser does it), is seen at the next call: the VJP and the kept VJP
+// equal the hand-written MLP's at the new weights, and are bit for bit
+// those of a field compiled afresh on them.
 // Every update is small (one step of a gradient descent), and one changes
 // a single weight of each matrix, so a check that sampled B would miss it.
 func TestWeightsUpdatedInPlace(t *testing.T) {
@@ -25,14 +28,19 @@ func TestWeightsUpdatedInPlace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keeping := 0
-		for _, st := range gf.vjp.steps {
-			if st.mode == modeKernel && st.kernel.keepsB {
-				keeping++
+		for name, p := range map[string]*program{"VJP": gf.vjp, "kept VJP": gf.kept} {
+			keeping := 0
+			for _, st := range p.steps {
+				if st.mode == modeKernel && st.kernel.keepsB {
+					keeping++
+					if p.perCall[st.b] || slices.Contains(p.frontier, st.b) {
+						t.Errorf("%v %s: a product keeps the packing of a value bound at every call", dt, name)
+					}
+				}
 			}
-		}
-		if keeping != 2 {
-			t.Fatalf("%v: %d products keep B's packing, want 2 (v·W2ᵀ and dpre·W1ᵀ)", dt, keeping)
+			if keeping != 2 {
+				t.Fatalf("%v %s: %d products keep B's packing, want 2 (v·W2ᵀ and dpre·W1ᵀ)", dt, name, keeping)
+			}
 		}
 		tol := 1e-13
 		if dt == tensor.Float32 {
@@ -54,6 +62,9 @@ func TestWeightsUpdatedInPlace(t *testing.T) {
 			writeParams(params, ref.Params)
 			dy, dth := make([]float64, n), make([]float64, ref.NumParams())
 			gf.VJP(dy, dth, 0.37, y, v)
+			dyK, dthK, fK := make([]float64, n), make([]float64, ref.NumParams()), make([]float64, n)
+			gf.EvalKeep(fK, 0.37, y, 0)
+			gf.VJPKept(dyK, dthK, 0.37, y, v, 0)
 			dyR, dthR := make([]float64, n), make([]float64, ref.NumParams())
 			ref.VJP(dyR, dthR, 0.37, y, v)
 			if e := maxRelDiff(dy, dyR); e > tol {
@@ -69,13 +80,13 @@ func TestWeightsUpdatedInPlace(t *testing.T) {
 			dyF, dthF := make([]float64, n), make([]float64, ref.NumParams())
 			fresh.VJP(dyF, dthF, 0.37, y, v)
 			for i := range dy {
-				if dy[i] != dyF[i] {
-					t.Fatalf("%v round %d: dy[%d] = %v, a fresh field gives %v", dt, round, i, dy[i], dyF[i])
+				if dy[i] != dyF[i] || dyK[i] != dyF[i] {
+					t.Fatalf("%v round %d: dy[%d] = %v (kept %v), a fresh field gives %v", dt, round, i, dy[i], dyK[i], dyF[i])
 				}
 			}
 			for i := range dth {
-				if dth[i] != dthF[i] {
-					t.Fatalf("%v round %d: dθ[%d] = %v, a fresh field gives %v", dt, round, i, dth[i], dthF[i])
+				if dth[i] != dthF[i] || dthK[i] != dthF[i] {
+					t.Fatalf("%v round %d: dθ[%d] = %v (kept %v), a fresh field gives %v", dt, round, i, dth[i], dthK[i], dthF[i])
 				}
 			}
 		}
