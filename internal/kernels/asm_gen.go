@@ -54,7 +54,7 @@ func main() {
 	convert(&a, true)
 	convert(&a, false)
 	addWiden(&a)
-	write("act_amd64.s", &a)
+	write("act_amd64.s", bytes.NewBufferString(broadcastConsts(a.String())))
 
 	var e bytes.Buffer
 	header(&e)
@@ -1142,6 +1142,42 @@ func expNeg32(w *bytes.Buffer, f string) {
 	p("VZEROUPPER")
 	p("RET")
 	fmt.Fprintln(w)
+}
+
+// broadcastConsts rewrites the AVX-512 instructions that read a constant
+// table (name<>(SB)) to read one element and broadcast it (.BCST, and
+// VBROADCASTSD/SS for the loads): the tables are 64 bytes of one repeated
+// value, but the linker aligns them to 32 bytes only, and a full 64-byte
+// read of a table that straddles a cache line costs a split load at every
+// use. Which tables straddled changed with unrelated code (the read-only
+// data moves as the binary changes): float64 tanh ran 16 % slower in the
+// builds where they did (docs/kernels.md). An element-sized read never
+// straddles. The AVX2 kernels read 32-byte tables, which the linker's
+// alignment keeps whole.
+func broadcastConsts(asm string) string {
+	lines := strings.Split(asm, "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, "<>(SB)") || !strings.Contains(l, " Z") && !strings.HasSuffix(l, ", Z15") {
+			continue
+		}
+		f := strings.Fields(l)
+		if len(f) < 2 || !strings.HasSuffix(f[1], "<>(SB),") {
+			continue
+		}
+		op := f[0]
+		switch {
+		case op == "VMOVUPD":
+			f[0] = "VBROADCASTSD"
+		case op == "VMOVUPS":
+			f[0] = "VBROADCASTSS"
+		case strings.HasPrefix(op, "V") && !strings.Contains(op, "."):
+			f[0] = op + ".BCST"
+		default:
+			continue
+		}
+		lines[i] = "\t" + strings.Join(f, " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // convert emits func widenAVX512(dst, src unsafe.Pointer, n int) (float32
