@@ -152,8 +152,9 @@ func fusedLayer(p *program, mm *kernel, sum, bias, cols int, act *execStep) *ker
 }
 
 // addRows adds the row bias to every row of the matrix t of cols columns.
-// Wide rows take kernels.AddRows, which keeps the bias in registers while
-// the rows stream past. Narrow rows (a 10-unit hidden layer over a batch
+// Wide rows, and rows of whole vectors (a multiple of 16 numbers), take
+// kernels.AddRows, which keeps the bias in registers while the rows stream
+// past. Other narrow rows (a 10-unit hidden layer over a batch
 // of 1000) are added in blocks: the bias tiled into tiled (a multiple of
 // cols, refilled per call since the bias may change in place) and added
 // to t a block at a time, so that the vector loop runs over long slices
@@ -161,7 +162,11 @@ func fusedLayer(p *program, mm *kernel, sum, bias, cols int, act *execStep) *ker
 // a scalar loop, cheaper than a call.
 func addRows[T float](t, bias, tiled []T, cols int) {
 	bias = bias[:cols]
-	if cols < vectorMin && len(tiled) >= vectorMin && len(t) >= 2*len(tiled) {
+	if cols >= vectorMin || cols%16 == 0 { // whole vectors: no ragged tail per row
+		kernels.AddRows(t, bias, len(t)/cols, cols)
+		return
+	}
+	if len(tiled) >= vectorMin && len(t) >= 2*len(tiled) {
 		reps := len(tiled) / cols
 		tile(tiled, bias, reps, cols, 1, cols)
 		r := 0
@@ -173,16 +178,12 @@ func addRows[T float](t, bias, tiled []T, cols int) {
 		}
 		return
 	}
-	if cols < vectorMin {
-		for r := 0; r+cols <= len(t); r += cols {
-			row := t[r : r+cols]
-			for j, x := range bias {
-				row[j] += x
-			}
+	for r := 0; r+cols <= len(t); r += cols {
+		row := t[r : r+cols]
+		for j, x := range bias {
+			row[j] += x
 		}
-		return
 	}
-	kernels.AddRows(t, bias, len(t)/cols, cols)
 }
 
 // tiledRows is the number of bias rows addRows tiles for narrow layers:
