@@ -48,6 +48,10 @@ type program struct {
 	ranOnce bool
 	// frontier holds the slots of the values VJPKept binds per call.
 	frontier []int
+	// perCall marks the input slots whose numbers change at every call
+	// (the time, the state, the cotangent, the control): not parameters,
+	// for keepWeightPacks.
+	perCall map[int]bool
 }
 
 // How a step produces its value once buffers exist.
@@ -453,9 +457,39 @@ func (p *program) firstRun() error {
 	}
 	p.ranOnce = true
 	p.freezeShapeOps()
+	p.keepWeightPacks()
 	p.fuse()
 	p.planRuns()
 	return nil
+}
+
+// keepWeightPacks gives the products whose B is an input of the program
+// (a parameter, bound by the caller, not computed by a step, nor a state,
+// time, cotangent, control or kept value refilled at every call) the
+// kernel that keeps B's packing between calls: in a VJP, the weights'
+// transposes. That kernel repacks whenever B's numbers differ from those
+// it packed, so a parameter updated in place is never multiplied stale;
+// like every kernel it is checked against the first run's value.
+func (p *program) keepWeightPacks() {
+	produced := make([]bool, len(p.vals)+1)
+	for _, st := range p.steps {
+		produced[st.out] = true
+	}
+	for s := range p.perCall {
+		produced[s] = true
+	}
+	for _, s := range p.frontier {
+		produced[s] = true
+	}
+	for i := range p.steps {
+		st := &p.steps[i]
+		if st.mode != modeKernel || st.kernel.keepB == nil || produced[st.b] {
+			continue
+		}
+		if p.elementwiseAgrees(st.kernel.keepB, st, st.a, st.b) {
+			st.kernel = st.kernel.keepB
+		}
+	}
 }
 
 // planRuns sorts the steps after the first run: constants are done,

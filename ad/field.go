@@ -375,6 +375,12 @@ func (gf *GraphField) bindInputs() {
 		gf.vTen = tensor.New(tensor.WithShape(gf.batch, gf.dim), tensor.WithBacking(make([]float32, n)))
 	}
 	for _, p := range gf.programs() {
+		p.perCall = map[int]bool{}
+		for _, n := range []*G.Node{gf.t, gf.y, gf.v, gf.ctl} {
+			if s, ok := p.slotOf[n]; ok && n != nil {
+				p.perCall[s] = true
+			}
+		}
 		if _, ok := p.slotOf[gf.t]; ok {
 			p.bind(gf.t, gf.tVal)
 		}

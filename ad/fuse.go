@@ -152,14 +152,21 @@ func fusedLayer(p *program, mm *kernel, sum, bias, cols int, act *execStep) *ker
 }
 
 // addRows adds the row bias to every row of the matrix t of cols columns.
-// Wide rows take the vector add row by row. Narrow rows (a 10-unit hidden
-// layer over a batch of 1000) are added in blocks: the bias tiled into
-// tiled (a multiple of cols, refilled per call since the bias may change in
-// place) and added to t a block at a time, so that the vector loop runs
-// over long slices instead of 1000 ten-element calls or a scalar loop.
+// Wide rows, and rows of whole vectors (a multiple of 16 numbers), take
+// kernels.AddRows, which keeps the bias in registers while the rows stream
+// past. Other narrow rows (a 10-unit hidden layer over a batch
+// of 1000) are added in blocks: the bias tiled into tiled (a multiple of
+// cols, refilled per call since the bias may change in place) and added
+// to t a block at a time, so that the vector loop runs over long slices
+// instead of 1000 ten-element rows; narrow rows too few for a block take
+// a scalar loop, cheaper than a call.
 func addRows[T float](t, bias, tiled []T, cols int) {
 	bias = bias[:cols]
-	if cols < vectorMin && len(tiled) >= vectorMin && len(t) >= 2*len(tiled) {
+	if cols >= vectorMin || cols%16 == 0 { // whole vectors: no ragged tail per row
+		kernels.AddRows(t, bias, len(t)/cols, cols)
+		return
+	}
+	if len(tiled) >= vectorMin && len(t) >= 2*len(tiled) {
 		reps := len(tiled) / cols
 		tile(tiled, bias, reps, cols, 1, cols)
 		r := 0
@@ -173,13 +180,9 @@ func addRows[T float](t, bias, tiled []T, cols int) {
 	}
 	for r := 0; r+cols <= len(t); r += cols {
 		row := t[r : r+cols]
-		if cols < vectorMin {
-			for j, x := range bias {
-				row[j] += x
-			}
-			continue
+		for j, x := range bias {
+			row[j] += x
 		}
-		kernels.Binary(kernels.OpAdd, row, row, bias)
 	}
 }
 
@@ -300,17 +303,17 @@ func (p *program) fuseSquareGrad(uses []int) {
 	}
 }
 
-// squareGrad writes c − x⊙x into o, times g when g is not nil. Long
-// slices take the vector loops pass by pass (bit-identical to scalar Go);
-// short ones one scalar loop, cheaper than three calls.
+// squareGrad writes c − x⊙x into o, times g when g is not nil, in one
+// pass (kernels.SquareGrad; short slices a scalar loop, cheaper than the
+// call) that rounds each operation as the chain's steps did: the same
+// bits.
 func squareGrad[T float](o, x, g []T, c T) {
 	x = x[:len(o)]
 	if len(o) >= vectorMin {
-		kernels.Binary(kernels.OpMul, o, x, x)
-		kernels.ScalarOp(kernels.OpSub, o, c, o)
 		if g != nil {
-			kernels.Binary(kernels.OpMul, o, o, g[:len(o)])
+			g = g[:len(o)]
 		}
+		kernels.SquareGrad(o, x, g, c)
 		return
 	}
 	if g == nil {

@@ -6,10 +6,11 @@ import (
 	"github.com/revode/revode/internal/mlp"
 )
 
-// TestAddRows: the bias added row by row, by blocks of a tiled bias or by
-// the vector loop, equals the plain definition bit for bit.
+// TestAddRows: the bias added by kernels.AddRows (wide rows, rows of whole
+// vectors), by blocks of a tiled bias or by the scalar loop equals the
+// plain definition bit for bit.
 func TestAddRows(t *testing.T) {
-	for _, c := range [][2]int{{1, 10}, {16, 10}, {1000, 10}, {1000, 1}, {103, 7}, {128, 64}, {5, 100}, {300, 3}} {
+	for _, c := range [][2]int{{1, 10}, {16, 10}, {1000, 10}, {1000, 1}, {103, 7}, {128, 64}, {5, 100}, {300, 3}, {128, 32}, {1, 16}, {7, 48}} {
 		rows, cols := c[0], c[1]
 		m, bias := randomVec(rows*cols, 0.37), randomVec(cols, 1.1)
 		want := append([]float64(nil), m...)
@@ -27,9 +28,9 @@ func TestAddRows(t *testing.T) {
 	}
 }
 
-// TestSquareGrad: c − x⊙x (times g) by the vector passes and by the scalar
-// loop equals the plain definition bit for bit, at lengths on both sides of
-// vectorMin.
+// TestSquareGrad: c − x⊙x (times g) by the one-pass kernel (vector body
+// and scalar tail) equals the plain definition bit for bit, at lengths on
+// both sides of a vector block.
 func TestSquareGrad(t *testing.T) {
 	for _, n := range []int{1, 10, vectorMin - 1, vectorMin, 1000, 8192} {
 		x, g := randomVec(n, 0.9), randomVec(n, 1.7)

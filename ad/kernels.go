@@ -37,6 +37,14 @@ import (
 type kernel struct {
 	f64 func(o, a, b []float64)
 	f32 func(o, a, b []float32)
+	// keepB, for a product whose B is packed at every call (B
+	// transposed), is the same product keeping that packing from call to
+	// call while B's numbers stay the same (kernels.Workspace.GemmKeepB):
+	// the executor uses it when B is an input of the program, a
+	// parameter, which changes between solves rather than between calls.
+	// keepsB marks that variant.
+	keepB  *kernel
+	keepsB bool
 }
 
 // apply runs the kernel on Gorgonia values: the first-run check and the
@@ -168,7 +176,11 @@ func matMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) *kernel {
 	if ta {
 		k = a.Shape()[0]
 	}
-	return &kernel{f64: matMul[float64](ta, tb, m, n, k, lda, ldb), f32: matMul[float32](ta, tb, m, n, k, lda, ldb)}
+	kn := &kernel{f64: matMul[float64](ta, tb, m, n, k, lda, ldb, false), f32: matMul[float32](ta, tb, m, n, k, lda, ldb, false)}
+	if tb && m*n*k > smallProduct {
+		kn.keepB = &kernel{f64: matMul[float64](ta, tb, m, n, k, lda, ldb, true), f32: matMul[float32](ta, tb, m, n, k, lda, ldb, true), keepsB: true}
+	}
+	return kn
 }
 
 // batchedMatMulKernel is Gorgonia's BatchedMatMul of two 3-d tensors
@@ -223,13 +235,17 @@ func batchedMatMul[T float](ta, tb bool, nb, m, n, k, lda, ldb, sa, sb, so int) 
 const smallProduct = 512
 
 // matMul is the m×n product of op(A) (m×k) and op(B) (k×n), A and B of
-// leading dimensions lda and ldb.
-func matMul[T float](ta, tb bool, m, n, k, lda, ldb int) func(o, a, b []T) {
+// leading dimensions lda and ldb; keepB keeps B's packing between calls
+// while B is unchanged (kernels.Workspace.GemmKeepB).
+func matMul[T float](ta, tb bool, m, n, k, lda, ldb int, keepB bool) func(o, a, b []T) {
 	if m*n*k <= smallProduct {
 		return func(o, a, b []T) { kernels.GemmSmall(ta, tb, m, n, k, a, lda, b, ldb, o, n) }
 	}
 	// Each step owns its GEMM workspace: no allocation after the first run.
 	var ws kernels.Workspace[T]
+	if keepB {
+		return func(o, a, b []T) { ws.GemmKeepB(ta, tb, m, n, k, a, lda, b, ldb, o, n, false) }
+	}
 	return func(o, a, b []T) { ws.Gemm(ta, tb, m, n, k, a, lda, b, ldb, o, n, false) }
 }
 
@@ -404,18 +420,17 @@ func sumKernel(axis int, in []G.Value, out *tensor.Dense) *kernel {
 
 // sumAxis writes the sums of the r×c matrix a along axis into o.
 func sumAxis[T float](o, a []T, r, c, axis int) {
-	clear(o)
-	if axis == 0 {
+	if axis == 0 && r*c >= vectorMin {
+		kernels.SumRows(o, a, r, c)
+		return
+	}
+	if axis == 0 { // fewer numbers than a call costs: the loop, same bits
 		o = o[:c]
+		clear(o)
 		for i := 0; i < r; i++ {
-			row := a[i*c : (i+1)*c]
-			if c < 32 { // shorter than one vector block: the call costs more
-				for j, v := range row {
-					o[j] += v
-				}
-				continue
+			for j, v := range a[i*c : (i+1)*c] {
+				o[j] += v
 			}
-			kernels.Binary(kernels.OpAdd, o, o, row)
 		}
 		return
 	}

@@ -1,7 +1,10 @@
 //go:build ignore
 
-// asm_gen writes gemm_amd64.s and act_amd64.s: the GEMM micro-kernels and
-// the vectorised activations. Run with `go generate ./internal/kernels`.
+// asm_gen writes gemm_amd64.s, act_amd64.s, binary_amd64.s and
+// rows_amd64.s: the GEMM micro-kernels, the vectorised activations, the
+// elementwise arithmetic, and the row kernels (column sums, a bias row
+// added to every row, the tanh-gradient pass).
+// Run with `go generate ./internal/kernels`.
 // The assembly is generated because every kernel is the same few
 // instructions repeated over a register tile or a constant table; a
 // generator keeps the tiles' shapes and the polynomials' coefficients in
@@ -37,8 +40,12 @@ func main() {
 	for _, f := range []string{"tanh", "sigmoid", "softplus"} {
 		for _, w512 := range []bool{false, true} {
 			activation(&a, f, 8, w512)
-			if f == "tanh" && w512 {
-				tanh32(&a) // native float32, 16 lanes per zmm
+			if w512 { // native float32, 16 lanes per zmm
+				if f == "tanh" {
+					tanh32(&a)
+				} else {
+					expNeg32(&a, f)
+				}
 				continue
 			}
 			activation(&a, f, 4, w512)
@@ -47,7 +54,7 @@ func main() {
 	convert(&a, true)
 	convert(&a, false)
 	addWiden(&a)
-	write("act_amd64.s", &a)
+	write("act_amd64.s", bytes.NewBufferString(broadcastConsts(a.String())))
 
 	var e bytes.Buffer
 	header(&e)
@@ -62,6 +69,227 @@ func main() {
 	}
 	write("binary_amd64.s", &e)
 	binaryDecls()
+
+	var r bytes.Buffer
+	header(&r)
+	for _, elem := range []int{8, 4} {
+		for _, w512 := range []bool{false, true} {
+			for nv := 1; nv <= 4; nv++ {
+				sumRows(&r, elem, w512, nv)
+				addRows(&r, elem, w512, nv)
+			}
+			squareGrad(&r, elem, w512, true)
+			squareGrad(&r, elem, w512, false)
+		}
+	}
+	write("rows_amd64.s", &r)
+}
+
+// sumRows emits
+//
+//	func sumRows{F64,F32}{AVX2,AVX512}x{nv}(dst, a unsafe.Pointer, rows, ld, mask int)
+//
+// which writes into dst's nv vectors the sums of rows rows of a (row i at
+// a + i·ld elements), added in row order onto +0: the bits of the loop
+// dst[j] = 0; for each row, dst[j] += row[j]. One accumulator per vector,
+// so the chain along the rows is the only dependency. The AVX-512 kernels
+// load and store the last vector under the lane mask (which also suppresses
+// faults on the lanes left out); the AVX2 ones ignore it.
+func sumRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
+	v := vec{w512: w512}
+	ty, sfx, shift := "F64", "PD", 3
+	if elem == 4 {
+		ty, sfx, shift = "F32", "PS", 2
+	}
+	isa, width := "AVX2", 32
+	if w512 {
+		isa, width = "AVX512", 64
+	}
+	name := fmt.Sprintf("sumRows%s%sx%d", ty, isa, nv)
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintf(w, "// func %s(dst, a unsafe.Pointer, rows, ld, mask int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ a+8(FP), SI")
+	p("MOVQ rows+16(FP), CX")
+	p("MOVQ ld+24(FP), R8")
+	p("SHLQ $%d, R8", shift)
+	if w512 {
+		p("MOVQ mask+32(FP), R10")
+		p("KMOVW R10, K1")
+	}
+	for i := 0; i < nv; i++ {
+		if w512 {
+			p("VPXORQ %s, %s, %s", v.r(i), v.r(i), v.r(i))
+		} else {
+			p("VXOR%s %s, %s, %s", sfx, v.r(i), v.r(i), v.r(i))
+		}
+	}
+	p("TESTQ CX, CX")
+	p("JE %s_store", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for i := 0; i < nv; i++ {
+		if w512 && i == nv-1 {
+			p("VADD%s %d(SI), %s, K1, %s", sfx, i*width, v.r(i), v.r(i))
+			continue
+		}
+		p("VADD%s %d(SI), %s, %s", sfx, i*width, v.r(i), v.r(i))
+	}
+	p("ADDQ R8, SI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_store:\n", name)
+	for i := 0; i < nv; i++ {
+		if w512 && i == nv-1 {
+			p("VMOVUP%c %s, K1, %d(DI)", sfx[1], v.r(i), i*width)
+			continue
+		}
+		p("VMOVUP%c %s, %d(DI)", sfx[1], v.r(i), i*width)
+	}
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// addRows emits
+//
+//	func addRows{F64,F32}{AVX2,AVX512}x{nv}(t, bias unsafe.Pointer, rows, ld, mask int)
+//
+// which adds the nv vectors at bias to the same columns of rows rows of t
+// (row i at t + i·ld elements), in place: a bias row broadcast over a
+// batch. The bias stays in registers. The AVX-512 kernels load and store
+// the last vector under the lane mask (AddRows passes a full one: see
+// addRowsBody); the AVX2 ones ignore it.
+func addRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
+	v := vec{w512: w512}
+	ty, sfx, shift := "F64", "PD", 3
+	if elem == 4 {
+		ty, sfx, shift = "F32", "PS", 2
+	}
+	isa, width := "AVX2", 32
+	if w512 {
+		isa, width = "AVX512", 64
+	}
+	name := fmt.Sprintf("addRows%s%sx%d", ty, isa, nv)
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintf(w, "// func %s(t, bias unsafe.Pointer, rows, ld, mask int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+	p("MOVQ t+0(FP), DI")
+	p("MOVQ bias+8(FP), SI")
+	p("MOVQ rows+16(FP), CX")
+	p("MOVQ ld+24(FP), R8")
+	p("SHLQ $%d, R8", shift)
+	if w512 {
+		p("MOVQ mask+32(FP), R10")
+		p("KMOVW R10, K1")
+	}
+	last := func(i int) bool { return w512 && i == nv-1 }
+	for i := 0; i < nv; i++ {
+		if last(i) {
+			p("VMOVUP%c.Z %d(SI), K1, %s", sfx[1], i*width, v.r(8+i))
+			continue
+		}
+		p("VMOVUP%c %d(SI), %s", sfx[1], i*width, v.r(8+i))
+	}
+	p("TESTQ CX, CX")
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for i := 0; i < nv; i++ {
+		if last(i) {
+			p("VMOVUP%c.Z %d(DI), K1, %s", sfx[1], i*width, v.r(i))
+		} else {
+			p("VMOVUP%c %d(DI), %s", sfx[1], i*width, v.r(i))
+		}
+	}
+	for i := 0; i < nv; i++ {
+		p("VADD%s %s, %s, %s", sfx, v.r(8+i), v.r(i), v.r(i))
+	}
+	for i := 0; i < nv; i++ {
+		if last(i) {
+			p("VMOVUP%c %s, K1, %d(DI)", sfx[1], v.r(i), i*width)
+			continue
+		}
+		p("VMOVUP%c %s, %d(DI)", sfx[1], v.r(i), i*width)
+	}
+	p("ADDQ R8, DI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// squareGrad emits
+//
+//	func squareGrad{F64,F32}{AVX2,AVX512}(dst, x, w unsafe.Pointer, c T, n int)
+//	func squareSub{F64,F32}{AVX2,AVX512}(dst, x unsafe.Pointer, c T, n int)
+//
+// dst = (c − x·x)·w or dst = c − x·x, each operation rounded on its own
+// (no FMA): the bits of scalar Go's T(c−T(x·x))·w. n is a multiple of 4
+// vectors' lanes; 4 vectors a round.
+func squareGrad(w *bytes.Buffer, elem int, w512, withG bool) {
+	v := vec{w512: w512}
+	ty, sfx, mov, bc, goTy := "F64", "PD", "VMOVUPD", "VBROADCASTSD", "float64"
+	if elem == 4 {
+		ty, sfx, mov, bc, goTy = "F32", "PS", "VMOVUPS", "VBROADCASTSS", "float32"
+	}
+	isa, width := "AVX2", 32
+	if w512 {
+		isa, width = "AVX512", 64
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	name := "squareSub" + ty + isa
+	cOff, nOff, frame := 16, 24, 32
+	if withG {
+		name = "squareGrad" + ty + isa
+		cOff, nOff, frame = 24, 32, 40
+	}
+	if withG {
+		fmt.Fprintf(w, "// func %s(dst, x, w unsafe.Pointer, c %s, n int)\n", name, goTy)
+	} else {
+		fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, c %s, n int)\n", name, goTy)
+	}
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", name, frame)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	if withG {
+		p("MOVQ w+16(FP), DX")
+	}
+	p("%s c+%d(FP), %s", bc, cOff, v.r(8))
+	p("MOVQ n+%d(FP), CX", nOff)
+	lanes := width / elem
+	p("SHRQ $%d, CX", map[int]int{4: 2, 8: 3, 16: 4}[lanes]+2)
+	p("JE %s_done", name)
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	for u := 0; u < 4; u++ {
+		p("%s %d(SI), %s", mov, u*width, v.r(u))
+	}
+	for u := 0; u < 4; u++ {
+		p("VMUL%s %s, %s, %s", sfx, v.r(u), v.r(u), v.r(u))
+	}
+	for u := 0; u < 4; u++ {
+		p("VSUB%s %s, %s, %s", sfx, v.r(u), v.r(8), v.r(u))
+	}
+	if withG {
+		for u := 0; u < 4; u++ {
+			p("VMUL%s %d(DX), %s, %s", sfx, u*width, v.r(u), v.r(u))
+		}
+	}
+	for u := 0; u < 4; u++ {
+		p("%s %s, %d(DI)", mov, v.r(u), u*width)
+	}
+	p("ADDQ $%d, SI", 4*width)
+	if withG {
+		p("ADDQ $%d, DX", 4*width)
+	}
+	p("ADDQ $%d, DI", 4*width)
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
 }
 
 // binaryDecls writes binary_amd64.go: the Go declarations of binary_amd64.s
@@ -675,6 +903,10 @@ var consts32 = []struct {
 	// tanh(x) rounds to 1 in float32 above 13 ln 2 ≈ 9.01; at the clamp 10,
 	// 2x = 20 gives n ≤ 29, so 2^n and E stay normal.
 	{"tanhclampf", math.Float32bits(10)},
+	// e^{-|x|} for |x| ≤ 88: n = round(−88 log2 e) = −127 makes 2^n's
+	// exponent field 0, so e^{-|x|} is 0 from |x| ≈ 87.7 on (the exact
+	// value is below 2^-126 there) and every 2^n built is normal or 0.
+	{"expclampf", math.Float32bits(88)},
 	{"log2ef", math.Float32bits(math.Log2E)},
 	{"magicf", math.Float32bits(0x1.8p23)}, // adding it rounds to an integer
 	// ln 2 split: ln2hif has 12 trailing zero bits (n·ln2hif exact for
@@ -702,6 +934,12 @@ func constants32(w *bytes.Buffer) {
 				bits uint32
 			}{fmt.Sprintf("expf%d", i), math.Float32bits(float32(1 / fact))})
 		}
+	}
+	for i := 1; i <= atanhTerms32; i++ {
+		all = append(all, struct {
+			name string
+			bits uint32
+		}{fmt.Sprintf("atanhf%d", i), math.Float32bits(float32(1 / float64(2*i+1)))})
 	}
 	for _, c := range all {
 		for l := 0; l < 16; l++ {
@@ -789,6 +1027,157 @@ func tanh32(w *bytes.Buffer) {
 	p("VZEROUPPER")
 	p("RET")
 	fmt.Fprintln(w)
+}
+
+// atanhTerms32: log1p(e) = 2 atanh(s) = 2s Σ s^(2i)/(2i+1), 0 ≤ i ≤ 7,
+// s = e/(2+e) ≤ 1/3: truncation below (1/9)^8/17 ≈ 1.4e-9 relative, a
+// fortieth of float32's 2^-24.
+const atanhTerms32 = 7
+
+// expNeg32 emits sigmoidF32AVX512 or softplusF32AVX512 (dst, x
+// unsafe.Pointer, n int) for n a multiple of 32: in float32 arithmetic, 16
+// lanes per zmm, two vectors interleaved as in tanh32. Both start from
+// e = e^{-|x|} (|x| clamped to 88; 2^n·(1 + expm1(r)) with expm1 as in
+// tanh32): σ(|x|) = 1/(1+e) and σ(−|x|) = e/(1+e); softplus(x) =
+// max(x, 0) + log1p(e), log1p(e) = 2 atanh(e/(2+e)).
+func expNeg32(w *bytes.Buffer, f string) {
+	name := f + "F32AVX512"
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "\t"+format+"\n", args...)
+	}
+	fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
+	p("MOVQ dst+0(FP), DI")
+	p("MOVQ x+8(FP), SI")
+	p("MOVQ n+16(FP), CX")
+	p("SHRQ $5, CX")
+	p("JE %s_done", name)
+	p("VMOVUPS expclampf<>(SB), Z15")
+	p("VPXORD Z14, Z14, Z14")
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	var lines [2][]string
+	for st := 0; st < 2; st++ {
+		v := vec{w512: true, off: 16 * st}
+		r := v.r
+		off := 64 * st
+		p := func(format string, args ...any) {
+			lines[st] = append(lines[st], fmt.Sprintf("\t"+format+"\n", args...))
+		}
+		p("VMOVUPS %d(SI), %s", off, r(0))
+		p("VPANDD absmaskf<>(SB), %s, %s", r(0), r(1))
+		// −min(clamp, |x|), NaN → |x| (MINPS returns its second source).
+		p("VMINPS %s, Z15, %s", r(1), r(2))
+		p("VPXORD signmaskf<>(SB), %s, %s", r(2), r(2))
+		p("VMULPS log2ef<>(SB), %s, %s", r(2), r(4))
+		p("VADDPS magicf<>(SB), %s, %s", r(4), r(5)) // n in the low bits
+		p("VSUBPS magicf<>(SB), %s, %s", r(5), r(4)) // n
+		p("VMOVAPS %s, %s", r(2), r(3))
+		p("VFNMADD231PS ln2hif<>(SB), %s, %s", r(4), r(3))
+		p("VFNMADD231PS ln2lof<>(SB), %s, %s", r(4), r(3)) // r
+		p("VMOVUPS expf%d<>(SB), %s", expm1Terms32, r(6))
+		for i := expm1Terms32 - 1; i >= 2; i-- {
+			p("VFMADD213PS expf%d<>(SB), %s, %s", i, r(3), r(6))
+		}
+		p("VMULPS %s, %s, %s", r(3), r(3), r(7))
+		p("VFMADD213PS %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
+		p("VPSLLD $23, %s, %s", r(5), r(5))
+		p("VPADDD onef<>(SB), %s, %s", r(5), r(5))    // 2^n (0 for n = −127)
+		p("VFMADD213PS %s, %s, %s", r(5), r(5), r(7)) // e = 2^n·expm1(r) + 2^n
+		// q = num/(den + lo), den + lo the exact sum c + e (c = 1 or 2,
+		// den its rounding, lo = e − (den − c), both subtractions exact:
+		// Fast2Sum, c ≥ e): the reciprocal estimate of den, then one
+		// correction by the residual num − (den + lo)·q, formed with two
+		// FMAs so that the rounding of c + e does not reach q.
+		quotient := func(num, den, lo, q string) {
+			p("VRCP14PS %s, %s", den, r(11))
+			p("VMULPS %s, %s, %s", r(11), num, q)
+			p("VMOVAPS %s, %s", num, r(12))
+			p("VFNMADD231PS %s, %s, %s", den, q, r(12))
+			p("VFNMADD231PS %s, %s, %s", lo, q, r(12))
+			p("VFMADD231PS %s, %s, %s", r(12), r(11), q)
+		}
+		c := "onef"
+		if f == "softplus" {
+			c = "twof"
+		}
+		p("VADDPS %s<>(SB), %s, %s", c, r(7), r(8)) // den = c + e, rounded
+		p("VSUBPS %s<>(SB), %s, %s", c, r(8), r(13))
+		p("VSUBPS %s, %s, %s", r(13), r(7), r(13)) // lo = e − (den − c)
+		switch f {
+		case "sigmoid":
+			p("VMOVUPS onef<>(SB), %s", r(9))
+			p("VCMPPS $1, Z14, %s, %s", r(0), v.m(1))               // x < 0
+			p("VBLENDMPS %s, %s, %s, %s", r(7), r(9), v.m(1), r(9)) // e or 1
+			quotient(r(9), r(8), r(13), r(10))
+		case "softplus":
+			quotient(r(7), r(8), r(13), r(9))        // s = e/(2+e)
+			p("VMULPS %s, %s, %s", r(9), r(9), r(4)) // s²
+			// log1p(e) = 2(s + s·Q), Q = s²·Σ_{i≥1} s^(2i−2)/(2i+1): the
+			// last step one FMA, so s is rounded once more, not twice.
+			p("VMOVUPS atanhf%d<>(SB), %s", atanhTerms32, r(6))
+			for i := atanhTerms32 - 1; i >= 1; i-- {
+				p("VFMADD213PS atanhf%d<>(SB), %s, %s", i, r(4), r(6))
+			}
+			p("VMULPS %s, %s, %s", r(4), r(6), r(6))
+			p("VFMADD213PS %s, %s, %s", r(9), r(9), r(6))
+			p("VADDPS %s, %s, %s", r(6), r(6), r(6)) // log1p(e)
+			p("VMAXPS Z14, %s, %s", r(0), r(7))
+			p("VADDPS %s, %s, %s", r(7), r(6), r(10))
+		}
+		// NaN in, NaN out.
+		p("VCMPPS $3, %s, %s, %s", r(0), r(0), v.m(2))
+		p("VBLENDMPS %s, %s, %s, %s", r(0), r(10), v.m(2), r(10))
+		p("VMOVUPS %s, %d(DI)", r(10), off)
+	}
+	for i := range lines[0] {
+		for st := 0; st < 2; st++ {
+			w.WriteString(lines[st][i])
+		}
+	}
+	p("ADDQ $128, SI")
+	p("ADDQ $128, DI")
+	p("DECQ CX")
+	p("JNZ %s_loop", name)
+	fmt.Fprintf(w, "%s_done:\n", name)
+	p("VZEROUPPER")
+	p("RET")
+	fmt.Fprintln(w)
+}
+
+// broadcastConsts rewrites the AVX-512 instructions that read a constant
+// table (name<>(SB)) to read one element and broadcast it (.BCST, and
+// VBROADCASTSD/SS for the loads): the tables are 64 bytes of one repeated
+// value, but the linker aligns them to 32 bytes only, and a full 64-byte
+// read of a table that straddles a cache line costs a split load at every
+// use. Which tables straddled changed with unrelated code (the read-only
+// data moves as the binary changes): float64 tanh ran 16 % slower in the
+// builds where they did (docs/kernels.md). An element-sized read never
+// straddles. The AVX2 kernels read 32-byte tables, which the linker's
+// alignment keeps whole.
+func broadcastConsts(asm string) string {
+	lines := strings.Split(asm, "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, "<>(SB)") || !strings.Contains(l, " Z") && !strings.HasSuffix(l, ", Z15") {
+			continue
+		}
+		f := strings.Fields(l)
+		if len(f) < 2 || !strings.HasSuffix(f[1], "<>(SB),") {
+			continue
+		}
+		op := f[0]
+		switch {
+		case op == "VMOVUPD":
+			f[0] = "VBROADCASTSD"
+		case op == "VMOVUPS":
+			f[0] = "VBROADCASTSS"
+		case strings.HasPrefix(op, "V") && !strings.Contains(op, "."):
+			f[0] = op + ".BCST"
+		default:
+			continue
+		}
+		lines[i] = "\t" + strings.Join(f, " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // convert emits func widenAVX512(dst, src unsafe.Pointer, n int) (float32

@@ -33,7 +33,7 @@ func gemmF64AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb 
 func gemmF32AVX512(k int, a unsafe.Pointer, rsA, csA int, b unsafe.Pointer, ldb int, c unsafe.Pointer, ldc int, acc, rows, mask int)
 
 // The activations of act_amd64.s, n a multiple of 4 (AVX2) or 16 (AVX-512;
-// 32 for tanhF32AVX512, which computes in float32).
+// 32 for the float32 ones, which compute in float32).
 
 //go:noescape
 func tanhF64AVX2(dst, x unsafe.Pointer, n int)
@@ -107,7 +107,7 @@ func activationKernel[T Float](a activation) (run func(dst, x unsafe.Pointer, n 
 		return nil, 0
 	case isa == isaAVX512 && activationAVX512:
 		wide, lanes = 1, 16
-		if a == actTanh && !f64 {
+		if !f64 {
 			lanes = 32 // native float32: 2×16 lanes
 		}
 	}
@@ -213,7 +213,7 @@ func activationTail[T Float](a activation, dst, x []T) bool {
 	lanes := 4
 	if wide {
 		lanes = 16
-		if a == actTanh && !f64 {
+		if !f64 {
 			lanes = 32
 		}
 	}
@@ -293,4 +293,239 @@ func convertBody(widen bool, dst, src unsafe.Pointer, n int) int {
 		}
 	}
 	return body
+}
+
+// The column sums and the tanh-gradient pass of rows_amd64.s (asm_gen.go's
+// sumRows and squareGrad).
+
+//go:noescape
+func sumRowsF64AVX2x1(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX2x2(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX2x3(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX2x4(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX512x1(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX512x2(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX512x3(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF64AVX512x4(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX2x1(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX2x2(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX2x3(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX2x4(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX512x1(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX512x2(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX512x3(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func sumRowsF32AVX512x4(dst, a unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX2x1(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX2x2(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX2x3(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX2x4(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX512x1(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX512x2(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX512x3(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF64AVX512x4(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX2x1(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX2x2(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX2x3(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX2x4(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX512x1(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX512x2(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX512x3(t, bias unsafe.Pointer, rows, ld, mask int)
+
+//go:noescape
+func addRowsF32AVX512x4(t, bias unsafe.Pointer, rows, ld, mask int)
+
+// rowKernel is the signature of the strip kernels of rows_amd64.s.
+type rowKernel func(p, q unsafe.Pointer, rows, ld, mask int)
+
+// sumRowsKernels and addRowsKernels are indexed [f64][avx512][vectors−1].
+var (
+	sumRowsKernels = [2][2][4]rowKernel{
+		{
+			{sumRowsF32AVX2x1, sumRowsF32AVX2x2, sumRowsF32AVX2x3, sumRowsF32AVX2x4},
+			{sumRowsF32AVX512x1, sumRowsF32AVX512x2, sumRowsF32AVX512x3, sumRowsF32AVX512x4},
+		},
+		{
+			{sumRowsF64AVX2x1, sumRowsF64AVX2x2, sumRowsF64AVX2x3, sumRowsF64AVX2x4},
+			{sumRowsF64AVX512x1, sumRowsF64AVX512x2, sumRowsF64AVX512x3, sumRowsF64AVX512x4},
+		},
+	}
+	addRowsKernels = [2][2][4]rowKernel{
+		{
+			{addRowsF32AVX2x1, addRowsF32AVX2x2, addRowsF32AVX2x3, addRowsF32AVX2x4},
+			{addRowsF32AVX512x1, addRowsF32AVX512x2, addRowsF32AVX512x3, addRowsF32AVX512x4},
+		},
+		{
+			{addRowsF64AVX2x1, addRowsF64AVX2x2, addRowsF64AVX2x3, addRowsF64AVX2x4},
+			{addRowsF64AVX512x1, addRowsF64AVX512x2, addRowsF64AVX512x3, addRowsF64AVX512x4},
+		},
+	}
+)
+
+// sumRowsBody writes the column sums of the leading columns of the
+// rows×cols matrix a that the vector kernels cover and returns how many
+// columns it did (rowStrips).
+func sumRowsBody[T Float](dst, a []T, rows, cols int) int {
+	return rowStrips(&sumRowsKernels, dst, a, rows, cols, true)
+}
+
+// addRowsBody adds bias to the whole vectors of columns of every row of
+// the rows×cols matrix t and returns how many columns it did (rowStrips);
+// a ragged tail is left to Go, since a masked store that the next row's
+// load overlaps in its cache line stalls that load until the store is
+// written (with the masked kernel on its 1000×1 output bias, the 1 → 10 →
+// 1 field at batch 1000 took 1.2–1.45× as long per f).
+func addRowsBody[T Float](t, bias []T, rows, cols int) int {
+	return rowStrips(&addRowsKernels, t, bias, rows, cols, false)
+}
+
+// rowStrips runs a strip kernel of table over the columns of a row of
+// cols numbers, in strips of up to 4 vectors, x and y both advanced to
+// the strip's first column, and returns how many columns it covered: all
+// of them with AVX-512 when masked (the last vector under a lane mask),
+// whole vectors otherwise and with AVX2, none without assembly or rows.
+func rowStrips[T Float](table *[2][2][4]rowKernel, x, y []T, rows, cols int, masked bool) int {
+	if isa < isaAVX2 || rows == 0 || cols == 0 {
+		return 0
+	}
+	var z T
+	size := int(unsafe.Sizeof(z))
+	f64, wide, lanes := 0, 0, 32/size
+	if size == 8 {
+		f64 = 1
+	}
+	if isa == isaAVX512 {
+		wide, lanes = 1, 64/size
+	}
+	run := &table[f64][wide]
+	full := 1<<lanes - 1
+	j := 0
+	for ; j+4*lanes <= cols; j += 4 * lanes {
+		run[3](unsafe.Pointer(&x[j]), unsafe.Pointer(&y[j]), rows, cols, full)
+	}
+	rest := cols - j
+	if rest == 0 {
+		return cols
+	}
+	if wide == 0 || !masked {
+		nv := rest / lanes
+		if nv > 0 {
+			run[nv-1](unsafe.Pointer(&x[j]), unsafe.Pointer(&y[j]), rows, cols, full)
+		}
+		return j + nv*lanes
+	}
+	nv := (rest + lanes - 1) / lanes
+	last := rest - (nv-1)*lanes
+	run[nv-1](unsafe.Pointer(&x[j]), unsafe.Pointer(&y[j]), rows, cols, 1<<last-1)
+	return cols
+}
+
+//go:noescape
+func squareGradF64AVX2(dst, x, w unsafe.Pointer, c float64, n int)
+
+//go:noescape
+func squareGradF64AVX512(dst, x, w unsafe.Pointer, c float64, n int)
+
+//go:noescape
+func squareGradF32AVX2(dst, x, w unsafe.Pointer, c float32, n int)
+
+//go:noescape
+func squareGradF32AVX512(dst, x, w unsafe.Pointer, c float32, n int)
+
+//go:noescape
+func squareSubF64AVX2(dst, x unsafe.Pointer, c float64, n int)
+
+//go:noescape
+func squareSubF64AVX512(dst, x unsafe.Pointer, c float64, n int)
+
+//go:noescape
+func squareSubF32AVX2(dst, x unsafe.Pointer, c float32, n int)
+
+//go:noescape
+func squareSubF32AVX512(dst, x unsafe.Pointer, c float32, n int)
+
+// squareGradBody runs the assembly of SquareGrad over the largest whole
+// number of 4-vector blocks and returns how many elements it did; g is nil
+// for c − x·x.
+func squareGradBody[T Float](dst, x, g []T, c T) int {
+	if isa < isaAVX2 {
+		return 0
+	}
+	block, wide := binaryBlock[T]()
+	n := len(dst) - len(dst)%block
+	if n == 0 {
+		return 0
+	}
+	var z T
+	d, px := unsafe.Pointer(&dst[0]), unsafe.Pointer(&x[0])
+	switch {
+	case unsafe.Sizeof(z) == 8 && g != nil:
+		[2]func(dst, x, g unsafe.Pointer, c float64, n int){squareGradF64AVX2, squareGradF64AVX512}[wide](d, px, unsafe.Pointer(&g[0]), float64(c), n)
+	case unsafe.Sizeof(z) == 8:
+		[2]func(dst, x unsafe.Pointer, c float64, n int){squareSubF64AVX2, squareSubF64AVX512}[wide](d, px, float64(c), n)
+	case g != nil:
+		[2]func(dst, x, g unsafe.Pointer, c float32, n int){squareGradF32AVX2, squareGradF32AVX512}[wide](d, px, unsafe.Pointer(&g[0]), float32(c), n)
+	default:
+		[2]func(dst, x unsafe.Pointer, c float32, n int){squareSubF32AVX2, squareSubF32AVX512}[wide](d, px, float32(c), n)
+	}
+	return n
 }

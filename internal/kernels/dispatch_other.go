@@ -21,3 +21,9 @@ func activationTail[T Float](a activation, dst, x []T) bool { return false }
 func convertBody(widen bool, dst, src unsafe.Pointer, n int) int { return 0 }
 
 func addWidenBody(dst, src unsafe.Pointer, n int) int { return 0 }
+
+func sumRowsBody[T Float](dst, a []T, rows, cols int) int { return 0 }
+
+func squareGradBody[T Float](dst, x, g []T, c T) int { return 0 }
+
+func addRowsBody[T Float](t, bias []T, rows, cols int) int { return 0 }

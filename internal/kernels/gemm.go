@@ -62,6 +62,11 @@ func Gemm[T Float](transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb 
 // ready to use. A Workspace is not safe for concurrent use.
 type Workspace[T Float] struct {
 	a, b, c []T
+	// GemmKeepB's packed op(B) (every panel of every depth block) and the
+	// copy of B it was packed from, with the shape and tile width it was
+	// packed for.
+	bPacked, bKey []T
+	bShape        [4]int
 }
 
 // Gemm is the package's Gemm with the workspace's buffers: it allocates
@@ -90,7 +95,83 @@ func (ws *Workspace[T]) Gemm(transA, transB bool, m, n, k int, a []T, lda int, b
 	ws.a = grow(ws.a, mr*pk)
 	ws.b = grow(ws.b, pk*nr)
 	ws.c = grow(ws.c, mr*nr)
-	gemmTiled(ws, mr, nr, run, masked, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+	gemmTiled(ws, mr, nr, run, masked, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, nil)
+}
+
+// GemmKeepB is Gemm for a B that seldom changes, such as a layer's weights
+// in the products of a backward pass: when op(B) has to be packed (B
+// transposed), the packed panels are kept in the workspace and reused for
+// as long as B holds the same bits as when they were packed. Whether it
+// does is checked at every call, by comparing B with a copy taken at
+// packing time (a memory comparison, a fraction of the cost of the
+// strided gather it saves), so a B updated in place, an optimiser step on
+// the weights, is packed anew at the next call: a stale pack is never
+// used, and the result is always Gemm's, bit for bit. It costs a copy of B
+// in the workspace. Products that read B in place are Gemm.
+func (ws *Workspace[T]) GemmKeepB(transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+	mr, nr, run, masked := microKernel[T]()
+	if !transB || run == nil || m == 0 || n == 0 || k == 0 {
+		ws.Gemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate)
+		return
+	}
+	checkMatrix("A", transA, m, k, a, lda)
+	checkMatrix("B", transB, k, n, b, ldb)
+	checkMatrix("C", false, m, n, c, ldc)
+	pk := min(k, kc)
+	ws.a = grow(ws.a, mr*pk)
+	ws.c = grow(ws.c, mr*nr)
+	// B is stored n×k (transposed): n rows of k numbers, ldb apart.
+	shape := [4]int{n, k, ldb, nr}
+	if ws.bShape != shape || !sameRows(ws.bKey, b, n, k, ldb) {
+		panels := (n + nr - 1) / nr
+		ws.bPacked = grow(ws.bPacked, k*panels*nr)
+		ws.bKey = grow(ws.bKey, n*k)
+		for p0 := 0; p0 < k; p0 += kc {
+			pk := min(kc, k-p0)
+			for j0 := 0; j0 < n; j0 += nr {
+				off := packedOffset(p0, j0, pk, panels, nr)
+				packB(ws.bPacked[off:off+pk*nr], nr, true, pk, min(nr, n-j0), b, ldb, p0, j0)
+			}
+		}
+		for j := 0; j < n; j++ {
+			copy(ws.bKey[j*k:(j+1)*k], b[j*ldb:j*ldb+k])
+		}
+		ws.bShape = shape
+	}
+	gemmTiled(ws, mr, nr, run, masked, transA, transB, m, n, k, a, lda, b, ldb, c, ldc, accumulate, ws.bPacked)
+}
+
+// packedOffset is where GemmKeepB keeps the panel of op(B) at depth p0 and
+// column j0: the depth blocks before p0 are kc deep and hold every panel.
+func packedOffset(p0, j0, pk, panels, nr int) int {
+	return p0*panels*nr + j0/nr*pk*nr
+}
+
+// sameRows reports whether the rows×cols matrix b (leading dimension ld)
+// holds the bits of key (rows×cols, contiguous).
+func sameRows[T Float](key, b []T, rows, cols, ld int) bool {
+	if len(key) < rows*cols {
+		return false
+	}
+	if ld == cols {
+		return sameBits(key[:rows*cols], b[:rows*cols])
+	}
+	for i := 0; i < rows; i++ {
+		if !sameBits(key[i*cols:(i+1)*cols], b[i*ld:i*ld+cols]) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameBits compares two slices of one length byte for byte (the runtime's
+// vectorised memory comparison).
+func sameBits[T Float](x, y []T) bool {
+	if len(x) == 0 {
+		return true
+	}
+	size := len(x) * int(unsafe.Sizeof(x[0]))
+	return string(unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), size)) == string(unsafe.Slice((*byte)(unsafe.Pointer(&y[0])), size))
 }
 
 func grow[T Float](s []T, n int) []T {
@@ -141,8 +222,10 @@ func ptr[T Float](s []T, i int) unsafe.Pointer { return unsafe.Pointer(&s[i]) }
 // whole, packed otherwise), for each row tile of A (read in place when
 // whole, packed with zero rows otherwise). A masked kernel cuts the tiles
 // on C's edges itself and reads a ragged panel of B in place; otherwise
-// those tiles are computed into ws.c and merged.
-func gemmTiled[T Float](ws *Workspace[T], mr, nr int, run microFunc, masked bool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool) {
+// those tiles are computed into ws.c and merged. packed, when not nil,
+// holds every panel of a transposed B already packed (GemmKeepB).
+func gemmTiled[T Float](ws *Workspace[T], mr, nr int, run microFunc, masked bool, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int, accumulate bool, packed []T) {
+	panels := (n + nr - 1) / nr
 	rsA, csA := lda, 1
 	if transA {
 		rsA, csA = 1, lda
@@ -161,6 +244,8 @@ func gemmTiled[T Float](ws *Workspace[T], mr, nr int, run microFunc, masked bool
 			bld := nr
 			if !transB && (nj == nr || masked) {
 				bp, bld = ptr(b, p0*ldb+j0), ldb
+			} else if transB && packed != nil {
+				bp = ptr(packed, packedOffset(p0, j0, pk, panels, nr))
 			} else {
 				packB(ws.b[:pk*nr], nr, transB, pk, nj, b, ldb, p0, j0)
 				bp = ptr(ws.b, 0)
