@@ -211,13 +211,7 @@ func addRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
 		}
 		p("VMOVUP%c %s, %d(DI)", sfx[1], v.r(i), i*width)
 	}
-	p("ADDQ R8, DI")
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
+	loopEnd(w, name, "R8, DI")
 }
 
 // squareGrad emits
@@ -283,13 +277,38 @@ func squareGrad(w *bytes.Buffer, elem int, w512, withG bool) {
 	if withG {
 		p("ADDQ $%d, DX", 4*width)
 	}
-	p("ADDQ $%d, DI", 4*width)
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
+	loopEnd(w, name, fmt.Sprintf("$%d, DI", 4*width))
+}
+
+// loopEnd closes a kernel's main loop: the pointer advances (ADDQ
+// operands), the count down and the jump back, then the done label, a
+// clean upper state for the Go code after the call (which runs SSE) and
+// the return.
+func loopEnd(w *bytes.Buffer, name string, advance ...string) {
+	for _, a := range advance {
+		fmt.Fprintf(w, "\tADDQ %s\n", a)
+	}
+	fmt.Fprintf(w, "\tDECQ CX\n\tJNZ %s_loop\n%s_done:\n\tVZEROUPPER\n\tRET\n\n", name, name)
+}
+
+// interleave writes the streams' instruction lists line by line in turn,
+// so that independent vectors' instructions overlap in the pipeline.
+func interleave(w *bytes.Buffer, streams [][]string) {
+	for i := range streams[0] {
+		for _, st := range streams {
+			w.WriteString(st[i])
+		}
+	}
+}
+
+// storeNaNKept ends a float32 AVX-512 activation: the result in r(10)
+// takes x (r(0)) back where x is NaN (NaN in, NaN out), and is stored at
+// byte offset off of DI.
+func storeNaNKept(p func(string, ...any), v vec, off int) {
+	r := v.r
+	p("VCMPPS $3, %s, %s, %s", r(0), r(0), v.m(2))
+	p("VBLENDMPS %s, %s, %s, %s", r(0), r(10), v.m(2), r(10))
+	p("VMOVUPS %s, %d(DI)", r(10), off)
 }
 
 // binaryDecls writes binary_amd64.go: the Go declarations of binary_amd64.s
@@ -400,13 +419,7 @@ func binary(w *bytes.Buffer, op, form string, elem int, w512 bool) {
 	if form == "VV" {
 		p("ADDQ $%d, DX", 4*width)
 	}
-	p("ADDQ $%d, DI", 4*width)
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
+	loopEnd(w, name, fmt.Sprintf("$%d, DI", 4*width))
 }
 
 func header(w *bytes.Buffer) {
@@ -596,12 +609,7 @@ func fmaPeak(w *bytes.Buffer, name string, avx512 bool) {
 			p("VFMADD231PD %s%d, %s%d, %s%d", reg, regs, reg, regs+1, reg, i)
 		}
 	}
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER") // Go code after the call runs SSE: leave the upper halves clean
-	p("RET")
-	fmt.Fprintln(w)
+	loopEnd(w, name)
 }
 
 // Constants, each repeated over a zmm register's 8 lanes.
@@ -786,19 +794,8 @@ func activation(w *bytes.Buffer, f string, elem int, w512 bool) {
 		}
 		activationBody(p, vec{w512: w512, off: 16 * st}, f, elem, st*lanes*8)
 	}
-	for i := range lines[0] {
-		for st := 0; st < streams; st++ {
-			w.WriteString(lines[st][i])
-		}
-	}
-	p("ADDQ $%d, SI", streams*lanes*elem)
-	p("ADDQ $%d, DI", streams*lanes*elem)
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
+	interleave(w, lines[:streams])
+	loopEnd(w, name, fmt.Sprintf("$%d, SI", streams*lanes*elem), fmt.Sprintf("$%d, DI", streams*lanes*elem))
 }
 
 // activationBody emits one vector's computation of f, from the load at
@@ -1009,24 +1006,10 @@ func tanh32(w *bytes.Buffer) {
 		p("VFMADD231PS %s, %s, %s", r(12), r(11), r(10))
 		p("VPANDD signmaskf<>(SB), %s, %s", r(0), r(6))
 		p("VPORD %s, %s, %s", r(6), r(10), r(10))
-		// NaN in, NaN out.
-		p("VCMPPS $3, %s, %s, %s", r(0), r(0), v.m(2))
-		p("VBLENDMPS %s, %s, %s, %s", r(0), r(10), v.m(2), r(10))
-		p("VMOVUPS %s, %d(DI)", r(10), off)
+		storeNaNKept(p, v, off)
 	}
-	for i := range lines[0] {
-		for st := 0; st < 2; st++ {
-			w.WriteString(lines[st][i])
-		}
-	}
-	p("ADDQ $128, SI")
-	p("ADDQ $128, DI")
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
+	interleave(w, lines[:])
+	loopEnd(w, name, "$128, SI", "$128, DI")
 }
 
 // atanhTerms32: log1p(e) = 2 atanh(s) = 2s Σ s^(2i)/(2i+1), 0 ≤ i ≤ 7,
@@ -1124,24 +1107,10 @@ func expNeg32(w *bytes.Buffer, f string) {
 			p("VMAXPS Z14, %s, %s", r(0), r(7))
 			p("VADDPS %s, %s, %s", r(7), r(6), r(10))
 		}
-		// NaN in, NaN out.
-		p("VCMPPS $3, %s, %s, %s", r(0), r(0), v.m(2))
-		p("VBLENDMPS %s, %s, %s, %s", r(0), r(10), v.m(2), r(10))
-		p("VMOVUPS %s, %d(DI)", r(10), off)
+		storeNaNKept(p, v, off)
 	}
-	for i := range lines[0] {
-		for st := 0; st < 2; st++ {
-			w.WriteString(lines[st][i])
-		}
-	}
-	p("ADDQ $128, SI")
-	p("ADDQ $128, DI")
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
+	interleave(w, lines[:])
+	loopEnd(w, name, "$128, SI", "$128, DI")
 }
 
 // broadcastConsts rewrites the AVX-512 instructions that read a constant
@@ -1219,14 +1188,7 @@ func convert(w *bytes.Buffer, widen bool) {
 	if widen {
 		src, dst = 128, 256
 	}
-	p("ADDQ $%d, SI", src)
-	p("ADDQ $%d, DI", dst)
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
+	loopEnd(w, name, fmt.Sprintf("$%d, SI", src), fmt.Sprintf("$%d, DI", dst))
 }
 
 // addWiden emits func addWidenAVX512(dst, src unsafe.Pointer, n int):
@@ -1253,12 +1215,5 @@ func addWiden(w *bytes.Buffer) {
 	for i := 0; i < 4; i++ {
 		p("VMOVUPD Z%d, %d(DI)", i, 64*i)
 	}
-	p("ADDQ $128, SI")
-	p("ADDQ $256, DI")
-	p("DECQ CX")
-	p("JNZ %s_loop", name)
-	fmt.Fprintf(w, "%s_done:\n", name)
-	p("VZEROUPPER")
-	p("RET")
-	fmt.Fprintln(w)
+	loopEnd(w, name, "$128, SI", "$256, DI")
 }
