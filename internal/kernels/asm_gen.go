@@ -97,27 +97,7 @@ func main() {
 // faults on the lanes left out); the AVX2 ones ignore it.
 func sumRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
 	v := vec{w512: w512}
-	ty, sfx, shift := "F64", "PD", 3
-	if elem == 4 {
-		ty, sfx, shift = "F32", "PS", 2
-	}
-	isa, width := "AVX2", 32
-	if w512 {
-		isa, width = "AVX512", 64
-	}
-	name := fmt.Sprintf("sumRows%s%sx%d", ty, isa, nv)
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	fmt.Fprintf(w, "// func %s(dst, a unsafe.Pointer, rows, ld, mask int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
-	p("MOVQ dst+0(FP), DI")
-	p("MOVQ a+8(FP), SI")
-	p("MOVQ rows+16(FP), CX")
-	p("MOVQ ld+24(FP), R8")
-	p("SHLQ $%d, R8", shift)
-	if w512 {
-		p("MOVQ mask+32(FP), R10")
-		p("KMOVW R10, K1")
-	}
+	name, sfx, width, p := rowsHead(w, "sumRows", "dst", "a", elem, w512, nv)
 	for i := 0; i < nv; i++ {
 		if w512 {
 			p("VPXORQ %s, %s, %s", v.r(i), v.r(i), v.r(i))
@@ -162,27 +142,7 @@ func sumRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
 // addRowsBody); the AVX2 ones ignore it.
 func addRows(w *bytes.Buffer, elem int, w512 bool, nv int) {
 	v := vec{w512: w512}
-	ty, sfx, shift := "F64", "PD", 3
-	if elem == 4 {
-		ty, sfx, shift = "F32", "PS", 2
-	}
-	isa, width := "AVX2", 32
-	if w512 {
-		isa, width = "AVX512", 64
-	}
-	name := fmt.Sprintf("addRows%s%sx%d", ty, isa, nv)
-	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
-	fmt.Fprintf(w, "// func %s(t, bias unsafe.Pointer, rows, ld, mask int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
-	p("MOVQ t+0(FP), DI")
-	p("MOVQ bias+8(FP), SI")
-	p("MOVQ rows+16(FP), CX")
-	p("MOVQ ld+24(FP), R8")
-	p("SHLQ $%d, R8", shift)
-	if w512 {
-		p("MOVQ mask+32(FP), R10")
-		p("KMOVW R10, K1")
-	}
+	name, sfx, width, p := rowsHead(w, "addRows", "t", "bias", elem, w512, nv)
 	last := func(i int) bool { return w512 && i == nv-1 }
 	for i := 0; i < nv; i++ {
 		if last(i) {
@@ -278,6 +238,36 @@ func squareGrad(w *bytes.Buffer, elem int, w512, withG bool) {
 		p("ADDQ $%d, DX", 4*width)
 	}
 	loopEnd(w, name, fmt.Sprintf("$%d, DI", 4*width))
+}
+
+// rowsHead begins a row kernel func kind<type><isa>x<nv>(dst, src
+// unsafe.Pointer, rows, ld, mask int): DI = dst, SI = src, CX = rows, R8 =
+// ld in bytes and, on AVX-512, K1 = mask (the last vector's lanes). It
+// returns the name, the instruction suffix (PD or PS), the vector width in
+// bytes and the line emitter.
+func rowsHead(w *bytes.Buffer, kind, dst, src string, elem int, w512 bool, nv int) (name, sfx string, width int, p func(string, ...any)) {
+	ty, sfx, shift := "F64", "PD", 3
+	if elem == 4 {
+		ty, sfx, shift = "F32", "PS", 2
+	}
+	isa, width := "AVX2", 32
+	if w512 {
+		isa, width = "AVX512", 64
+	}
+	name = fmt.Sprintf("%s%s%sx%d", kind, ty, isa, nv)
+	p = func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
+	fmt.Fprintf(w, "// func %s(%s, %s unsafe.Pointer, rows, ld, mask int)\n", name, dst, src)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-40\n", name)
+	p("MOVQ %s+0(FP), DI", dst)
+	p("MOVQ %s+8(FP), SI", src)
+	p("MOVQ rows+16(FP), CX")
+	p("MOVQ ld+24(FP), R8")
+	p("SHLQ $%d, R8", shift)
+	if w512 {
+		p("MOVQ mask+32(FP), R10")
+		p("KMOVW R10, K1")
+	}
+	return name, sfx, width, p
 }
 
 // loopEnd closes a kernel's main loop: the pointer advances (ADDQ
