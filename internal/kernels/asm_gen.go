@@ -969,19 +969,7 @@ func tanh32(w *bytes.Buffer) {
 		// min(clamp, |x|), NaN → |x| (MINPS returns its second source).
 		p("VMINPS %s, Z15, %s", r(1), r(2))
 		p("VADDPS %s, %s, %s", r(2), r(2), r(2))
-		p("VMULPS log2ef<>(SB), %s, %s", r(2), r(4))
-		p("VADDPS magicf<>(SB), %s, %s", r(4), r(5)) // n in the low bits
-		p("VSUBPS magicf<>(SB), %s, %s", r(5), r(4)) // n
-		p("VMOVAPS %s, %s", r(2), r(3))
-		p("VFNMADD231PS ln2hif<>(SB), %s, %s", r(4), r(3))
-		p("VFNMADD231PS ln2lof<>(SB), %s, %s", r(4), r(3)) // r
-		p("VMOVUPS expf%d<>(SB), %s", expm1Terms32, r(6))
-		for i := expm1Terms32 - 1; i >= 2; i-- {
-			p("VFMADD213PS expf%d<>(SB), %s, %s", i, r(3), r(6))
-		}
-		p("VMULPS %s, %s, %s", r(3), r(3), r(7))
-		p("VFMADD213PS %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
-		p("VPSLLD $23, %s, %s", r(5), r(5))
+		expm1Reduce32(p, r)
 		p("VPADDD onef<>(SB), %s, %s", r(5), r(5)) // 2^n
 		p("VSUBPS onef<>(SB), %s, %s", r(5), r(8))
 		p("VFMADD213PS %s, %s, %s", r(8), r(5), r(7)) // E
@@ -1000,6 +988,28 @@ func tanh32(w *bytes.Buffer) {
 	}
 	interleave(w, lines[:])
 	loopEnd(w, name, "$128, SI", "$128, DI")
+}
+
+// expm1Reduce32 emits the range reduction shared by the float32 AVX-512
+// activations: for the argument y in r(2), n = round(y/ln 2) (r(4), and
+// its bits in r(5) shifted to the exponent field), the reduced
+// r = y − n·ln 2 in two parts (r(3)) and expm1(r) = r²·P(r) + r (r(7),
+// r(6) the polynomial); the caller adds 1's exponent bits to r(5) to make
+// 2^n.
+func expm1Reduce32(p func(string, ...any), r func(int) string) {
+	p("VMULPS log2ef<>(SB), %s, %s", r(2), r(4))
+	p("VADDPS magicf<>(SB), %s, %s", r(4), r(5)) // n in the low bits
+	p("VSUBPS magicf<>(SB), %s, %s", r(5), r(4)) // n
+	p("VMOVAPS %s, %s", r(2), r(3))
+	p("VFNMADD231PS ln2hif<>(SB), %s, %s", r(4), r(3))
+	p("VFNMADD231PS ln2lof<>(SB), %s, %s", r(4), r(3)) // r
+	p("VMOVUPS expf%d<>(SB), %s", expm1Terms32, r(6))
+	for i := expm1Terms32 - 1; i >= 2; i-- {
+		p("VFMADD213PS expf%d<>(SB), %s, %s", i, r(3), r(6))
+	}
+	p("VMULPS %s, %s, %s", r(3), r(3), r(7))
+	p("VFMADD213PS %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
+	p("VPSLLD $23, %s, %s", r(5), r(5))
 }
 
 // atanhTerms32: log1p(e) = 2 atanh(s) = 2s Σ s^(2i)/(2i+1), 0 ≤ i ≤ 7,
@@ -1041,19 +1051,7 @@ func expNeg32(w *bytes.Buffer, f string) {
 		// −min(clamp, |x|), NaN → |x| (MINPS returns its second source).
 		p("VMINPS %s, Z15, %s", r(1), r(2))
 		p("VPXORD signmaskf<>(SB), %s, %s", r(2), r(2))
-		p("VMULPS log2ef<>(SB), %s, %s", r(2), r(4))
-		p("VADDPS magicf<>(SB), %s, %s", r(4), r(5)) // n in the low bits
-		p("VSUBPS magicf<>(SB), %s, %s", r(5), r(4)) // n
-		p("VMOVAPS %s, %s", r(2), r(3))
-		p("VFNMADD231PS ln2hif<>(SB), %s, %s", r(4), r(3))
-		p("VFNMADD231PS ln2lof<>(SB), %s, %s", r(4), r(3)) // r
-		p("VMOVUPS expf%d<>(SB), %s", expm1Terms32, r(6))
-		for i := expm1Terms32 - 1; i >= 2; i-- {
-			p("VFMADD213PS expf%d<>(SB), %s, %s", i, r(3), r(6))
-		}
-		p("VMULPS %s, %s, %s", r(3), r(3), r(7))
-		p("VFMADD213PS %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
-		p("VPSLLD $23, %s, %s", r(5), r(5))
+		expm1Reduce32(p, r)
 		p("VPADDD onef<>(SB), %s, %s", r(5), r(5))    // 2^n (0 for n = −127)
 		p("VFMADD213PS %s, %s, %s", r(5), r(5), r(7)) // e = 2^n·expm1(r) + 2^n
 		// q = num/(den + lo), den + lo the exact sum c + e (c = 1 or 2,
