@@ -937,38 +937,44 @@ func constants32(w *bytes.Buffer) {
 	fmt.Fprintln(w)
 }
 
+// act32 emits a float32 AVX-512 activation func name(dst, x
+// unsafe.Pointer, n int) for n a multiple of 32: the setup instructions
+// once, then per round two vectors of 16 lanes (at byte offsets 0 and 64),
+// each loaded into r(0) with |x| in r(1) and min(clamp in Z15, |x|) in
+// r(2) (NaN → |x|: MINPS returns its second source) before body, the two
+// streams' instructions interleaved.
+func act32(w *bytes.Buffer, name string, setup []string, body func(p func(string, ...any), v vec, off int)) {
+	fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, n int)\n", name)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
+	fmt.Fprintf(w, "\tMOVQ dst+0(FP), DI\n\tMOVQ x+8(FP), SI\n\tMOVQ n+16(FP), CX\n\tSHRQ $5, CX\n\tJE %s_done\n", name)
+	for _, l := range setup {
+		fmt.Fprintf(w, "\t%s\n", l)
+	}
+	fmt.Fprintf(w, "%s_loop:\n", name)
+	var lines [2][]string
+	for st := range 2 {
+		v := vec{w512: true, off: 16 * st}
+		p := func(format string, args ...any) {
+			lines[st] = append(lines[st], fmt.Sprintf("\t"+format+"\n", args...))
+		}
+		p("VMOVUPS %d(SI), %s", 64*st, v.r(0))
+		p("VPANDD absmaskf<>(SB), %s, %s", v.r(0), v.r(1))
+		p("VMINPS %s, Z15, %s", v.r(1), v.r(2))
+		body(p, v, 64*st)
+	}
+	interleave(w, lines[:])
+	loopEnd(w, name, "$128, SI", "$128, DI")
+}
+
 // tanh32 emits func tanhF32AVX512(dst, x unsafe.Pointer, n int) for n a
 // multiple of 32: tanh in float32 arithmetic, 16 lanes per zmm, two
 // vectors interleaved as in activation. The same formula as the float64
 // kernel: tanh|x| = E/(E+2), E = expm1(2|x|) = 2^n·expm1(r) + (2^n − 1),
 // 2|x| = n ln2 + r, |r| ≤ ln2/2, with x's sign; |x| clamped to 10.
 func tanh32(w *bytes.Buffer) {
-	const name = "tanhF32AVX512"
-	p := func(format string, args ...any) {
-		fmt.Fprintf(w, "\t"+format+"\n", args...)
-	}
-	fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, n int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
-	p("MOVQ dst+0(FP), DI")
-	p("MOVQ x+8(FP), SI")
-	p("MOVQ n+16(FP), CX")
-	p("SHRQ $5, CX")
-	p("JE %s_done", name)
-	p("VMOVUPS tanhclampf<>(SB), Z15")
-	fmt.Fprintf(w, "%s_loop:\n", name)
-	var lines [2][]string
-	for st := 0; st < 2; st++ {
-		v := vec{w512: true, off: 16 * st}
+	act32(w, "tanhF32AVX512", []string{"VMOVUPS tanhclampf<>(SB), Z15"}, func(p func(string, ...any), v vec, off int) {
 		r := v.r
-		off := 64 * st
-		p := func(format string, args ...any) {
-			lines[st] = append(lines[st], fmt.Sprintf("\t"+format+"\n", args...))
-		}
-		p("VMOVUPS %d(SI), %s", off, r(0))
-		p("VPANDD absmaskf<>(SB), %s, %s", r(0), r(1))
-		// min(clamp, |x|), NaN → |x| (MINPS returns its second source).
-		p("VMINPS %s, Z15, %s", r(1), r(2))
-		p("VADDPS %s, %s, %s", r(2), r(2), r(2))
+		p("VADDPS %s, %s, %s", r(2), r(2), r(2)) // 2·min(clamp, |x|)
 		expm1Reduce32(p, r)
 		p("VPADDD onef<>(SB), %s, %s", r(5), r(5)) // 2^n
 		p("VSUBPS onef<>(SB), %s, %s", r(5), r(8))
@@ -985,9 +991,7 @@ func tanh32(w *bytes.Buffer) {
 		p("VPANDD signmaskf<>(SB), %s, %s", r(0), r(6))
 		p("VPORD %s, %s, %s", r(6), r(10), r(10))
 		storeNaNKept(p, v, off)
-	}
-	interleave(w, lines[:])
-	loopEnd(w, name, "$128, SI", "$128, DI")
+	})
 }
 
 // expm1Reduce32 emits the range reduction shared by the float32 AVX-512
@@ -1024,33 +1028,9 @@ const atanhTerms32 = 7
 // tanh32): σ(|x|) = 1/(1+e) and σ(−|x|) = e/(1+e); softplus(x) =
 // max(x, 0) + log1p(e), log1p(e) = 2 atanh(e/(2+e)).
 func expNeg32(w *bytes.Buffer, f string) {
-	name := f + "F32AVX512"
-	p := func(format string, args ...any) {
-		fmt.Fprintf(w, "\t"+format+"\n", args...)
-	}
-	fmt.Fprintf(w, "// func %s(dst, x unsafe.Pointer, n int)\n", name)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-24\n", name)
-	p("MOVQ dst+0(FP), DI")
-	p("MOVQ x+8(FP), SI")
-	p("MOVQ n+16(FP), CX")
-	p("SHRQ $5, CX")
-	p("JE %s_done", name)
-	p("VMOVUPS expclampf<>(SB), Z15")
-	p("VPXORD Z14, Z14, Z14")
-	fmt.Fprintf(w, "%s_loop:\n", name)
-	var lines [2][]string
-	for st := 0; st < 2; st++ {
-		v := vec{w512: true, off: 16 * st}
+	act32(w, f+"F32AVX512", []string{"VMOVUPS expclampf<>(SB), Z15", "VPXORD Z14, Z14, Z14"}, func(p func(string, ...any), v vec, off int) {
 		r := v.r
-		off := 64 * st
-		p := func(format string, args ...any) {
-			lines[st] = append(lines[st], fmt.Sprintf("\t"+format+"\n", args...))
-		}
-		p("VMOVUPS %d(SI), %s", off, r(0))
-		p("VPANDD absmaskf<>(SB), %s, %s", r(0), r(1))
-		// −min(clamp, |x|), NaN → |x| (MINPS returns its second source).
-		p("VMINPS %s, Z15, %s", r(1), r(2))
-		p("VPXORD signmaskf<>(SB), %s, %s", r(2), r(2))
+		p("VPXORD signmaskf<>(SB), %s, %s", r(2), r(2)) // −min(clamp, |x|)
 		expm1Reduce32(p, r)
 		p("VPADDD onef<>(SB), %s, %s", r(5), r(5))    // 2^n (0 for n = −127)
 		p("VFMADD213PS %s, %s, %s", r(5), r(5), r(7)) // e = 2^n·expm1(r) + 2^n
@@ -1096,9 +1076,7 @@ func expNeg32(w *bytes.Buffer, f string) {
 			p("VADDPS %s, %s, %s", r(7), r(6), r(10))
 		}
 		storeNaNKept(p, v, off)
-	}
-	interleave(w, lines[:])
-	loopEnd(w, name, "$128, SI", "$128, DI")
+	})
 }
 
 // broadcastConsts rewrites the AVX-512 instructions that read a constant
