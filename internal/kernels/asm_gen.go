@@ -811,19 +811,7 @@ func activationBody(p func(string, ...any), v vec, f string, elem, off int) {
 		// 2^n − 1 is exact; no second formula for small |x|, so no
 		// blend and no second quotient.
 		p("VADDPD %s, %s, %s", r(2), r(2), r(2))
-		p("VMULPD log2e<>(SB), %s, %s", r(2), r(4))
-		p("VADDPD magic<>(SB), %s, %s", r(4), r(5)) // n in the low bits
-		p("VSUBPD magic<>(SB), %s, %s", r(5), r(4)) // n
-		p("VMOVAPD %s, %s", r(2), r(3))
-		p("VFNMADD231PD ln2hi<>(SB), %s, %s", r(4), r(3))
-		p("VFNMADD231PD ln2lo<>(SB), %s, %s", r(4), r(3)) // r
-		p("VMOVUPD exp%d<>(SB), %s", expTerms, r(6))
-		for i := expTerms - 1; i >= 2; i-- {
-			p("VFMADD213PD exp%d<>(SB), %s, %s", i, r(3), r(6))
-		}
-		p("VMULPD %s, %s, %s", r(3), r(3), r(7))
-		p("VFMADD213PD %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
-		p("VPSLLQ $52, %s, %s", r(5), r(5))
+		expm1Reduce(p, r, false)
 		p("VPADDQ one<>(SB), %s, %s", r(5), r(5)) // 2^n
 		p("VSUBPD one<>(SB), %s, %s", r(5), r(8))
 		p("VFMADD213PD %s, %s, %s", r(8), r(5), r(7)) // E
@@ -975,7 +963,7 @@ func tanh32(w *bytes.Buffer) {
 	act32(w, "tanhF32AVX512", []string{"VMOVUPS tanhclampf<>(SB), Z15"}, func(p func(string, ...any), v vec, off int) {
 		r := v.r
 		p("VADDPS %s, %s, %s", r(2), r(2), r(2)) // 2·min(clamp, |x|)
-		expm1Reduce32(p, r)
+		expm1Reduce(p, r, true)
 		p("VPADDD onef<>(SB), %s, %s", r(5), r(5)) // 2^n
 		p("VSUBPS onef<>(SB), %s, %s", r(5), r(8))
 		p("VFMADD213PS %s, %s, %s", r(8), r(5), r(7)) // E
@@ -994,26 +982,30 @@ func tanh32(w *bytes.Buffer) {
 	})
 }
 
-// expm1Reduce32 emits the range reduction shared by the float32 AVX-512
-// activations: for the argument y in r(2), n = round(y/ln 2) (r(4), and
-// its bits in r(5) shifted to the exponent field), the reduced
-// r = y − n·ln 2 in two parts (r(3)) and expm1(r) = r²·P(r) + r (r(7),
-// r(6) the polynomial); the caller adds 1's exponent bits to r(5) to make
-// 2^n.
-func expm1Reduce32(p func(string, ...any), r func(int) string) {
-	p("VMULPS log2ef<>(SB), %s, %s", r(2), r(4))
-	p("VADDPS magicf<>(SB), %s, %s", r(4), r(5)) // n in the low bits
-	p("VSUBPS magicf<>(SB), %s, %s", r(5), r(4)) // n
-	p("VMOVAPS %s, %s", r(2), r(3))
-	p("VFNMADD231PS ln2hif<>(SB), %s, %s", r(4), r(3))
-	p("VFNMADD231PS ln2lof<>(SB), %s, %s", r(4), r(3)) // r
-	p("VMOVUPS expf%d<>(SB), %s", expm1Terms32, r(6))
-	for i := expm1Terms32 - 1; i >= 2; i-- {
-		p("VFMADD213PS expf%d<>(SB), %s, %s", i, r(3), r(6))
+// expm1Reduce emits the range reduction of the tanh, sigmoid and softplus
+// kernels that work from expm1, in float64 (PD) or float32 (PS, f32)
+// arithmetic: for the argument y in r(2), n = round(y/ln 2) (r(4), and its
+// bits in r(5) shifted to the exponent field), the reduced r = y − n·ln 2
+// in two parts (r(3)) and expm1(r) = r²·P(r) + r (r(7), r(6) the
+// polynomial); the caller adds 1's exponent bits to r(5) to make 2^n.
+func expm1Reduce(p func(string, ...any), r func(int) string, f32 bool) {
+	sfx, c, terms, shift := "PD", "", expTerms, "VPSLLQ $52"
+	if f32 {
+		sfx, c, terms, shift = "PS", "f", expm1Terms32, "VPSLLD $23"
 	}
-	p("VMULPS %s, %s, %s", r(3), r(3), r(7))
-	p("VFMADD213PS %s, %s, %s", r(3), r(6), r(7)) // expm1(r) = r²·P + r
-	p("VPSLLD $23, %s, %s", r(5), r(5))
+	p("VMUL%s log2e%s<>(SB), %s, %s", sfx, c, r(2), r(4))
+	p("VADD%s magic%s<>(SB), %s, %s", sfx, c, r(4), r(5)) // n in the low bits
+	p("VSUB%s magic%s<>(SB), %s, %s", sfx, c, r(5), r(4)) // n
+	p("VMOVA%s %s, %s", sfx, r(2), r(3))
+	p("VFNMADD231%s ln2hi%s<>(SB), %s, %s", sfx, c, r(4), r(3))
+	p("VFNMADD231%s ln2lo%s<>(SB), %s, %s", sfx, c, r(4), r(3)) // r
+	p("VMOVU%s exp%s%d<>(SB), %s", sfx, c, terms, r(6))
+	for i := terms - 1; i >= 2; i-- {
+		p("VFMADD213%s exp%s%d<>(SB), %s, %s", sfx, c, i, r(3), r(6))
+	}
+	p("VMUL%s %s, %s, %s", sfx, r(3), r(3), r(7))
+	p("VFMADD213%s %s, %s, %s", sfx, r(3), r(6), r(7)) // expm1(r) = r²·P + r
+	p("%s, %s, %s", shift, r(5), r(5))
 }
 
 // atanhTerms32: log1p(e) = 2 atanh(s) = 2s Σ s^(2i)/(2i+1), 0 ≤ i ≤ 7,
@@ -1031,7 +1023,7 @@ func expNeg32(w *bytes.Buffer, f string) {
 	act32(w, f+"F32AVX512", []string{"VMOVUPS expclampf<>(SB), Z15", "VPXORD Z14, Z14, Z14"}, func(p func(string, ...any), v vec, off int) {
 		r := v.r
 		p("VPXORD signmaskf<>(SB), %s, %s", r(2), r(2)) // −min(clamp, |x|)
-		expm1Reduce32(p, r)
+		expm1Reduce(p, r, true)
 		p("VPADDD onef<>(SB), %s, %s", r(5), r(5))    // 2^n (0 for n = −127)
 		p("VFMADD213PS %s, %s, %s", r(5), r(5), r(7)) // e = 2^n·expm1(r) + 2^n
 		// q = num/(den + lo), den + lo the exact sum c + e (c = 1 or 2,
