@@ -152,14 +152,21 @@ func binaryBlock[T Float]() (block, wide int) {
 	return 4 * lanes, 0
 }
 
+// wholeBlocks is how many of n elements the block kernels (binary,
+// SquareGrad) run, the largest whole number of blocks (0 without the
+// assembly), and which variant (1: AVX-512).
+func wholeBlocks[T Float](n int) (int, int) {
+	if isa < isaAVX2 {
+		return 0, 0
+	}
+	block, wide := binaryBlock[T]()
+	return n - n%block, wide
+}
+
 // binaryVV runs the assembly over the largest whole number of blocks and
 // returns how many elements it did.
 func binaryVV[T Float](op Op, dst, a, b []T) int {
-	if isa < isaAVX2 {
-		return 0
-	}
-	block, wide := binaryBlock[T]()
-	n := len(dst) - len(dst)%block
+	n, wide := wholeBlocks[T](len(dst))
 	if n == 0 {
 		return 0
 	}
@@ -175,11 +182,7 @@ func binaryVV[T Float](op Op, dst, a, b []T) int {
 
 // binaryScalar is binaryVV for s op a (left) or a op s.
 func binaryScalar[T Float](op Op, left bool, dst, a []T, s T) int {
-	if isa < isaAVX2 {
-		return 0
-	}
-	block, wide := binaryBlock[T]()
-	n := len(dst) - len(dst)%block
+	n, wide := wholeBlocks[T](len(dst))
 	if n == 0 {
 		return 0
 	}
@@ -507,11 +510,7 @@ func squareSubF32AVX512(dst, x unsafe.Pointer, c float32, n int)
 // number of 4-vector blocks and returns how many elements it did; g is nil
 // for c − x·x.
 func squareGradBody[T Float](dst, x, g []T, c T) int {
-	if isa < isaAVX2 {
-		return 0
-	}
-	block, wide := binaryBlock[T]()
-	n := len(dst) - len(dst)%block
+	n, wide := wholeBlocks[T](len(dst))
 	if n == 0 {
 		return 0
 	}
