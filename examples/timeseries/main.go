@@ -16,6 +16,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -104,6 +105,7 @@ func run(args []string, stdout, log io.Writer) error {
 		scalesArg  = fs.Int("scales", 3, "windows model: at most this many window scales (ℓ = 1, 1/4, 1/16, …; a scale is used while its windows hold at least -win-steps observation intervals)")
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
 		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
+		dumpArg    = fs.String("dump", "", "diagnostics: after the test evaluation, write per member and series (fitted, validation and test parts) the logits and the features the head maps to them, as CSV to this file")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -386,9 +388,10 @@ func run(args []string, stdout, log io.Writer) error {
 
 	// Train every member; the test set is read after all of them.
 	type trained struct {
-		m     *model
-		test  *source
-		learn G.Nodes
+		m        *model
+		test     *source
+		learn    G.Nodes
+		fit, val *source
 	}
 	var done []trained
 	var valRight, valCount float64
@@ -429,7 +432,7 @@ func run(args []string, stdout, log io.Writer) error {
 		if err != nil {
 			return err
 		}
-		done = append(done, trained{m, srcs["test"], res.Net.Learnables})
+		done = append(done, trained{m, srcs["test"], res.Net.Learnables, trSrc, srcs["validation"]})
 		kept, keptLoss, keptEpoch := res.Best, res.BestLoss, res.BestEpoch
 		if !restore {
 			last := res.Epochs[len(res.Epochs)-1]
@@ -479,6 +482,17 @@ func run(args []string, stdout, log io.Writer) error {
 			}
 		}
 		testAcc = float64(right) / float64(len(prob))
+	}
+	if *dumpArg != "" {
+		parts := make([]dumpPart, len(done))
+		for i, d := range done {
+			fit := *d.fit // the fitted series without augmentation
+			fit.noise, fit.drop = 0, 0
+			parts[i] = dumpPart{d.m, d.learn, &fit, d.val, d.test}
+		}
+		if err := dumpFeatures(*dumpArg, parts, trFile, b, *workers); err != nil {
+			return fmt.Errorf("-dump: %w", err)
+		}
 	}
 	out.TestAccuracy, out.ValAccuracy = *round4(testAcc), *round4(valRight / valCount)
 	out.Seconds = math.Round(time.Since(start).Seconds())
@@ -577,4 +591,75 @@ func stepBoundaries(every, maxLen int) []float64 {
 		grid = append(grid, float64(i)/float64(maxLen-1))
 	}
 	return append(grid, 1)
+}
+
+// dumpPart is one member for dumpFeatures.
+type dumpPart struct {
+	m              *model
+	learn          G.Nodes
+	fit, val, test *source
+}
+
+// dumpFeatures writes, per member and series, the logits and the features
+// the head maps to them (model.features) as CSV: member, part (fit,
+// validation or test), index (the series' place in its file, from 0),
+// label (the class index), then logit_1…logit_K, then feature_1….
+func dumpFeatures(path string, parts []dumpPart, trFile *train.TSDataset, b, workers int) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	// The parts hold copies of the training file's series, whose Values
+	// share its storage: that finds a series' place in the file.
+	place := map[*[]float64]int{}
+	for i := range trFile.Series {
+		place[&trFile.Series[i].Values[0]] = i
+	}
+	for mi, p := range parts {
+		for _, part := range []struct {
+			name string
+			src  *source
+		}{{"fit", p.fit}, {"validation", p.val}, {"test", p.test}} {
+			fm := *p.m
+			fm.features = true
+			feats, err := train.Predict(fm.build, p.learn, part.src, b, workers)
+			if err != nil {
+				return err
+			}
+			logits, err := train.Predict(p.m.build, p.learn, part.src, b, workers)
+			if err != nil {
+				return err
+			}
+			if mi == 0 && part.name == "fit" {
+				fmt.Fprint(w, "member,part,index,label")
+				for k := range logits[0] {
+					fmt.Fprintf(w, ",logit_%d", k+1)
+				}
+				for k := range feats[0] {
+					fmt.Fprintf(w, ",feature_%d", k+1)
+				}
+				fmt.Fprintln(w)
+			}
+			for k := range feats {
+				idx := k
+				if part.name != "test" {
+					var ok bool
+					if idx, ok = place[&part.src.set.Series[k].Values[0]]; !ok {
+						return fmt.Errorf("%s series %d is not in the training file", part.name, k)
+					}
+				}
+				fmt.Fprintf(w, "%d,%s,%d,%d", mi+1, part.name, idx, part.src.Label(k))
+				for _, v := range append(logits[k], feats[k]...) {
+					fmt.Fprintf(w, ",%g", v)
+				}
+				fmt.Fprintln(w)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

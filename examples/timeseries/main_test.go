@@ -402,3 +402,114 @@ func syntheticSets(t *testing.T) (trPath, tePath string, tr *train.TSDataset, no
 	}
 	return trPath, tePath, tr, norm
 }
+
+// TestDump: -dump writes, per member, every training series once (in the
+// fitted part or the validation fold, never both; the folds of the
+// members cover the file), every test series, their labels, and logits
+// whose averaged softmax gives the reported test accuracy; the features
+// are as wide as the head's input, for the single and the windowed model.
+func TestDump(t *testing.T) {
+	trPath, tePath, tr, _ := syntheticSets(t)
+	te, err := train.ReadTSFile(tePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hidden = 6
+	for _, c := range []struct {
+		name  string
+		args  []string
+		width int // features per series
+	}{
+		// 20 steps, the states at 8 readout times side by side.
+		{"single", nil, 8 * hidden},
+		// Scales 1 and 1/4 of 2 steps a window, read at 2 times: the
+		// whole series' states, and the mean and log-mean-exp of the
+		// seven windows'.
+		{"windows", []string{"-model", "windows", "-win-steps", "2", "-scales", "2"}, 3 * 2 * hidden},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "dump.csv")
+			args := append([]string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "6", "-hidden", fmt.Sprint(hidden), "-width", "8",
+				"-members", "2", "-baseline=false", "-dump", path}, c.args...)
+			var out bytes.Buffer
+			if err := run(args, &out, &bytes.Buffer{}); err != nil {
+				t.Fatal(err)
+			}
+			var res result
+			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+				t.Fatal(err)
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			head := strings.Split(lines[0], ",")
+			classes := 2
+			if want := 4 + classes + c.width; len(head) != want || head[4] != "logit_1" || head[4+classes] != "feature_1" {
+				t.Fatalf("header %q: want %d columns, logits then features", lines[0], want)
+			}
+			seen := map[[2]int]string{} // (member, training index) → part
+			folds := map[int]bool{}
+			prob := make([][]float64, len(te.Series))
+			tests := 0
+			for _, line := range lines[1:] {
+				f := strings.Split(line, ",")
+				if len(f) != len(head) {
+					t.Fatalf("row %q: %d columns, want %d", line, len(f), len(head))
+				}
+				var member, idx, label int
+				fmt.Sscan(f[0], &member)
+				fmt.Sscan(f[2], &idx)
+				fmt.Sscan(f[3], &label)
+				logits := make([]float64, classes)
+				for k := range logits {
+					fmt.Sscan(f[4+k], &logits[k])
+				}
+				switch f[1] {
+				case "fit", "validation":
+					if tr.Series[idx].Label != label {
+						t.Fatalf("training series %d: label %d, file says %d", idx, label, tr.Series[idx].Label)
+					}
+					key := [2]int{member, idx}
+					if p, ok := seen[key]; ok {
+						t.Fatalf("member %d: training series %d in %s and %s", member, idx, p, f[1])
+					}
+					seen[key] = f[1]
+					if f[1] == "validation" {
+						folds[idx] = true
+					}
+				case "test":
+					if te.Series[idx].Label != label {
+						t.Fatalf("test series %d: label %d, file says %d", idx, label, te.Series[idx].Label)
+					}
+					p := softmax(logits)
+					if prob[idx] == nil {
+						prob[idx] = make([]float64, classes)
+					}
+					for k := range p {
+						prob[idx][k] += p[k] / 2
+					}
+					tests++
+				default:
+					t.Fatalf("row %q: part %q", line, f[1])
+				}
+			}
+			if len(seen) != 2*len(tr.Series) || tests != 2*len(te.Series) {
+				t.Fatalf("%d training and %d test rows for 2 members, want %d and %d", len(seen), tests, 2*len(tr.Series), 2*len(te.Series))
+			}
+			if len(folds) == 0 || len(folds) > len(tr.Series) {
+				t.Fatalf("%d series in the members' validation folds", len(folds))
+			}
+			right := 0
+			for k, p := range prob {
+				if argmax(p) == te.Series[k].Label {
+					right++
+				}
+			}
+			if got := *round4(float64(right) / float64(len(prob))); got != res.TestAccuracy {
+				t.Errorf("the dumped logits give test accuracy %v, the run reported %v", got, res.TestAccuracy)
+			}
+		})
+	}
+}

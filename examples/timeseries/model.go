@@ -25,6 +25,10 @@ type model struct {
 	opts                             []layers.Option
 	cdes                             map[*train.Net]*layers.CDE
 	win                              *windowPlan // nil: one solve per series
+	// features makes the net's Logits the head's input features instead
+	// (what -dump writes): the pooled window features, the final state,
+	// or the states read at the readout times side by side.
+	features bool
 }
 
 func (m *model) build(batch int, training bool) (*train.Net, error) {
@@ -65,24 +69,26 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 		return nil, err
 	}
 	var heads G.Nodes
-	var proj *G.Node
+	var proj, feat *G.Node
 	if m.win != nil {
-		wh, p, err := m.pooledHead(g, cde.Out, batch, mat)
+		wh, p, fz, err := m.pooledHead(g, cde.Out, batch, mat)
 		if err != nil {
 			return nil, err
 		}
-		heads, proj = G.Nodes{wh}, p
+		heads, proj, feat = G.Nodes{wh}, p, fz
 	} else if m.readout == nil {
 		wc := mat("head.W", m.hidden, m.classes, 1/math.Sqrt(float64(m.hidden)))
-		heads, proj = G.Nodes{wc}, G.Must(G.Mul(cde.Out, wc))
+		heads, proj, feat = G.Nodes{wc}, G.Must(G.Mul(cde.Out, wc)), cde.Out
 	} else {
 		std := 1 / math.Sqrt(float64(m.hidden*len(m.readout)))
+		var ys G.Nodes
 		for k := range m.readout {
 			wk := mat(fmt.Sprintf("head.W%d", k), m.hidden, m.classes, std)
 			yk, err := G.Slice(cde.Out, G.S(k))
 			if err != nil {
 				return nil, err
 			}
+			ys = append(ys, yk)
 			term := G.Must(G.Mul(yk, wk))
 			if proj == nil {
 				proj = term
@@ -90,6 +96,11 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 				proj = G.Must(G.Add(proj, term))
 			}
 			heads = append(heads, wk)
+		}
+		if m.features {
+			if feat, err = G.Concat(1, ys...); err != nil {
+				return nil, err
+			}
 		}
 	}
 	bc := mat("head.b", 1, m.classes, 0)
@@ -108,6 +119,9 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 		}
 	}
 	n := &train.Net{Graph: g, Input: x, Target: y, Logits: logits, Loss: loss, Learnables: learn, ODEs: []*layers.ODE{cde.ODE}}
+	if m.features {
+		n.Logits = feat
+	}
 	m.cdes[n] = cde
 	return n, nil
 }
@@ -116,8 +130,9 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 // (at the readout times of its own span), through tanh, pooled over the
 // windows of each scale by their mean and their log-mean-exp
 // (1/τ)·log(mean exp(τ·z)), which lies between the mean and the largest
-// value (τ = 4 on z ∈ [−1, 1]); a linear map of all of them.
-func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(string, int, int, float64) *G.Node) (*G.Node, *G.Node, error) {
+// value (τ = 4 on z ∈ [−1, 1]); a linear map of all of them. It returns
+// the map's weights, the logits before the bias and the pooled features.
+func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(string, int, int, float64) *G.Node) (*G.Node, *G.Node, *G.Node, error) {
 	const tau = 4.0
 	nw := len(m.win.wins)
 	k := max(1, len(m.readout))
@@ -128,7 +143,7 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 		for i := range m.readout {
 			yk, err := G.Slice(out, G.S(i))
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			zs = append(zs, yk)
 		}
@@ -137,7 +152,7 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 	if len(zs) > 1 {
 		var err error
 		if z, err = G.Concat(1, zs...); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	z = G.Must(G.Tanh(z))
@@ -165,10 +180,10 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 	if len(feats) > 1 {
 		var err error
 		if f, err = G.Concat(1, feats...); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	width := len(feats) * k * m.hidden
 	w := mat("head.W", width, m.classes, 1/math.Sqrt(float64(width)))
-	return w, G.Must(G.Mul(f, w)), nil
+	return w, G.Must(G.Mul(f, w)), f, nil
 }
