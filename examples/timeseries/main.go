@@ -111,6 +111,16 @@ func run(args []string, stdout, log io.Writer) error {
 		return err
 	}
 	start := time.Now()
+	var dump *os.File
+	if *dumpArg != "" {
+		// Created now, so that a path that cannot be written fails before
+		// the training, not after it.
+		var err error
+		if dump, err = os.Create(*dumpArg); err != nil {
+			return fmt.Errorf("-dump: %w", err)
+		}
+		defer dump.Close()
+	}
 	tab, ok := integrators.TableauByName(*solver)
 	if !ok {
 		return fmt.Errorf("-solver %q: no such tableau", *solver)
@@ -483,15 +493,18 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 		testAcc = float64(right) / float64(len(prob))
 	}
-	if *dumpArg != "" {
+	if dump != nil {
 		parts := make([]dumpPart, len(done))
 		for i, d := range done {
 			fit := *d.fit // the fitted series without augmentation
 			fit.noise, fit.drop = 0, 0
 			parts[i] = dumpPart{d.m, d.learn, &fit, d.val, d.test}
 		}
-		if err := dumpFeatures(*dumpArg, parts, trFile, b, *workers); err != nil {
-			return fmt.Errorf("-dump: %w", err)
+		if err := dumpFeatures(dump, parts, trFile, b, *workers); err != nil {
+			return fmt.Errorf("-dump %s: %w", *dumpArg, err)
+		}
+		if err := dump.Close(); err != nil {
+			return fmt.Errorf("-dump %s: %w", *dumpArg, err)
 		}
 	}
 	out.TestAccuracy, out.ValAccuracy = *round4(testAcc), *round4(valRight / valCount)
@@ -604,11 +617,7 @@ type dumpPart struct {
 // the head maps to them (model.features) as CSV: member, part (fit,
 // validation or test), index (the series' place in its file, from 0),
 // label (the class index), then logit_1…logit_K, then feature_1….
-func dumpFeatures(path string, parts []dumpPart, trFile *train.TSDataset, b, workers int) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
+func dumpFeatures(f io.Writer, parts []dumpPart, trFile *train.TSDataset, b, workers int) error {
 	w := bufio.NewWriter(f)
 	// The parts hold copies of the training file's series, whose Values
 	// share its storage: that finds a series' place in the file.
@@ -657,9 +666,5 @@ func dumpFeatures(path string, parts []dumpPart, trFile *train.TSDataset, b, wor
 			}
 		}
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return w.Flush()
 }

@@ -414,6 +414,13 @@ func TestDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A file that cannot be created fails at once, naming the flag.
+	var log bytes.Buffer
+	bad := filepath.Join(t.TempDir(), "no-such-dir", "dump.csv")
+	err = run([]string{"-train", trPath, "-test", tePath, "-run", "", "-dump", bad}, &bytes.Buffer{}, &log)
+	if err == nil || !strings.Contains(err.Error(), "-dump") || strings.Contains(log.String(), "epoch") {
+		t.Fatalf("-dump %s: error %v after log %q; want a -dump error before training", bad, err, log.String())
+	}
 	const hidden = 6
 	for _, c := range []struct {
 		name  string
