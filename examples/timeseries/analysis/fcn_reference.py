@@ -13,7 +13,11 @@ of the same data and which input form it needs:
              and MAD (the Neural CDE's channel standardisation);
     logamp   asinh(x / eps) / 5, eps the 10th percentile of the training
              series' standard deviations: every series' order of magnitude
-             and relative shape in view at once.
+             and relative shape in view at once;
+    cde      the Neural CDE's inputs under -instance on: the robust form,
+             the series standardised by its own mean and standard deviation,
+             and ln(its standard deviation / the training file's), clamped
+             to +-20 and divided by 3, constant over the series.
 
 Mode `test` trains on the training file and reports accuracy on the test
 file; mode `val` trains on four stratified fifths of the training file and
@@ -23,7 +27,7 @@ every 25 epochs; the figure quoted in the docs is the last one. Mode
 on which `go run ./examples/timeseries -train DIR/fit0.ts -test DIR/val0.ts
 -opt-steps 2 -members 1` prints 1-NN DTW's accuracy on the same fifth.
 
-usage: fcn_reference.py TRAIN.ts TEST.ts robust|logamp EPOCHS FILTERS test|val
+usage: fcn_reference.py TRAIN.ts TEST.ts robust|logamp|cde EPOCHS FILTERS test|val
        fcn_reference.py TRAIN.ts split DIR
 (needs numpy and torch; `apt-get install -y python3-torch`)
 """
@@ -108,15 +112,26 @@ def main():
     med = np.median(values)
     mad = 1.4826 * np.median(np.abs(values - med))
     eps = np.percentile([x.std() for x in Xtr], 10)
+    std = values.std()
 
     def transform(x):
-        return np.arcsinh((x - med) / mad) if mode == "robust" else np.arcsinh(x / eps) / 5
+        if mode == "robust":
+            return [np.arcsinh((x - med) / mad)]
+        if mode == "cde":
+            sd = x.std()
+            z = (x - x.mean()) / sd if sd > 0 else 0 * x
+            scale = np.clip(np.log(sd / std), -20, 20) / 3 if sd > 0 else 0.0
+            return [np.arcsinh((x - med) / mad), z, np.full(len(x), scale)]
+        return [np.arcsinh(x / eps) / 5]
+
+    channels = 3 if mode == "cde" else 1
 
     def tensors(X):
-        A = np.zeros((len(X), 1, length), np.float32)
+        A = np.zeros((len(X), channels, length), np.float32)
         M = np.zeros((len(X), 1, length), np.float32)
         for i, x in enumerate(X):
-            A[i, 0, :len(x)] = transform(x)
+            for c, v in enumerate(transform(x)):
+                A[i, c, :len(x)] = v
             M[i, 0, :len(x)] = 1
         return torch.tensor(A), torch.tensor(M)
 
@@ -130,7 +145,7 @@ def main():
     A, MA = tensors(Xa)
     B, MB = tensors(Xb)
     target = torch.tensor(ya)
-    net = FCN(1, filters, classes)
+    net = FCN(channels, filters, classes)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     start = time.time()
     for epoch in range(epochs):
