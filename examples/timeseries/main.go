@@ -397,12 +397,6 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 
 	// Train every member; the test set is read after all of them.
-	type trained struct {
-		m        *model
-		test     *source
-		learn    G.Nodes
-		fit, val *source
-	}
 	var done []trained
 	var valRight, valCount float64
 	for i, sp := range splits {
@@ -442,7 +436,7 @@ func run(args []string, stdout, log io.Writer) error {
 		if err != nil {
 			return err
 		}
-		done = append(done, trained{m, srcs["test"], res.Net.Learnables, trSrc, srcs["validation"]})
+		done = append(done, trained{m: m, learn: res.Net.Learnables, fit: trSrc, val: srcs["validation"], test: srcs["test"]})
 		kept, keptLoss, keptEpoch := res.Best, res.BestLoss, res.BestEpoch
 		if !restore {
 			last := res.Epochs[len(res.Epochs)-1]
@@ -494,13 +488,7 @@ func run(args []string, stdout, log io.Writer) error {
 		testAcc = float64(right) / float64(len(prob))
 	}
 	if dump != nil {
-		parts := make([]dumpPart, len(done))
-		for i, d := range done {
-			fit := *d.fit // the fitted series without augmentation
-			fit.noise, fit.drop = 0, 0
-			parts[i] = dumpPart{d.m, d.learn, &fit, d.val, d.test}
-		}
-		if err := dumpFeatures(dump, parts, trFile, b, *workers); err != nil {
+		if err := dumpFeatures(dump, done, trFile, b, *workers); err != nil {
 			return fmt.Errorf("-dump %s: %w", *dumpArg, err)
 		}
 		if err := dump.Close(); err != nil {
@@ -606,8 +594,9 @@ func stepBoundaries(every, maxLen int) []float64 {
 	return append(grid, 1)
 }
 
-// dumpPart is one member for dumpFeatures.
-type dumpPart struct {
+// trained is a member of the ensemble: its model, its weights and the
+// sources of its fitted part, validation fold and the test file.
+type trained struct {
 	m              *model
 	learn          G.Nodes
 	fit, val, test *source
@@ -617,7 +606,7 @@ type dumpPart struct {
 // the head maps to them (model.features) as CSV: member, part (fit,
 // validation or test), index (the series' place in its file, from 0),
 // label (the class index), then logit_1…logit_K, then feature_1….
-func dumpFeatures(f io.Writer, parts []dumpPart, trFile *train.TSDataset, b, workers int) error {
+func dumpFeatures(f io.Writer, members []trained, trFile *train.TSDataset, b, workers int) error {
 	w := bufio.NewWriter(f)
 	// The parts hold copies of the training file's series, whose Values
 	// share its storage: that finds a series' place in the file.
@@ -625,11 +614,13 @@ func dumpFeatures(f io.Writer, parts []dumpPart, trFile *train.TSDataset, b, wor
 	for i := range trFile.Series {
 		place[&trFile.Series[i].Values[0]] = i
 	}
-	for mi, p := range parts {
+	for mi, p := range members {
+		fit := *p.fit // the fitted series without augmentation
+		fit.noise, fit.drop = 0, 0
 		for _, part := range []struct {
 			name string
 			src  *source
-		}{{"fit", p.fit}, {"validation", p.val}, {"test", p.test}} {
+		}{{"fit", &fit}, {"validation", p.val}, {"test", p.test}} {
 			fm := *p.m
 			fm.features = true
 			feats, err := train.Predict(fm.build, p.learn, part.src, b, workers)

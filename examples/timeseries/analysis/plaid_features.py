@@ -8,7 +8,9 @@ network (64 units, Adam, 3000 full-batch steps, weight decay 1e-4), each in
 5-fold cross-validation on the training file and once on the test file;
 how near each test series lies to its nearest training series in those
 four numbers (the near copies of recordings of one appliance); and a 1-NN
-on k evenly spaced quantiles of asinh(v/eps) instead (k = 4, 10, 20).
+on k evenly spaced quantiles of asinh(v/eps) instead (k = 4, 10, 20); and
+the lag (2-19 observations) at which each training series' autocorrelation
+peaks: the mains cycle's length in observations.
 With --splits DIR it also writes three stratified fifths of the training
 file as DIR/fitS.ts and DIR/valS.ts (S = 5, 6, 7), on which
 
@@ -112,6 +114,13 @@ def main():
         Qt = np.array([np.quantile(np.arcsinh(x / 1e-3), np.linspace(0, 1, k)) for x in Xt])
         right = sum((nearest(Q[folds != f], Y[folds != f], Q[folds == f]) == Y[folds == f]).sum() for f in range(5))
         print(f"1-NN on {k} quantiles: 5-fold CV {right / len(X):.3f}, test {(nearest(Q, Y, Qt) == Yt).mean():.3f}")
+    lags = {}
+    for x in X:
+        y = x - x.mean()
+        if y @ y > 0:
+            lag = 2 + int(np.argmax([y[:-k] @ y[k:] for k in range(2, 20)]))
+            lags[lag] = lags.get(lag, 0) + 1
+    print("autocorrelation peaks at lag (training series):", sorted(lags.items(), key=lambda t: -t[1])[:4])
     if "--splits" in sys.argv:
         out = sys.argv[sys.argv.index("--splits") + 1]
         for seed in (5, 6, 7):
