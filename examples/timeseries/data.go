@@ -175,6 +175,24 @@ func longest(d *train.TSDataset) int {
 	return n
 }
 
+// medianLength is the median number of observations of d's series (the
+// longest channel of each; the upper median for an even count).
+func medianLength(d *train.TSDataset) int {
+	ls := make([]int, 0, len(d.Series))
+	for _, s := range d.Series {
+		n := 0
+		for _, ch := range s.Values {
+			n = max(n, len(ch))
+		}
+		ls = append(ls, n)
+	}
+	if len(ls) == 0 {
+		return 0
+	}
+	sort.Ints(ls)
+	return ls[len(ls)/2]
+}
+
 func hasMissing(d *train.TSDataset) bool {
 	for _, s := range d.Series {
 		for _, ch := range s.Values {
@@ -252,10 +270,12 @@ type source struct {
 	// Augmentation (training only): noisy copies of the observations,
 	// rebuilt per batch, with observations dropped at random.
 	noise, drop float64
-	seed        uint64
-	rng         *rand.Rand
-	obs         [][][]float64 // per series: observations incl. the time channel
-	times       [][]float64
+	// shift places the local windows at random observations, per batch.
+	shift bool
+	seed  uint64
+	rng   *rand.Rand
+	obs   [][][]float64 // per series: observations incl. the time channel
+	times [][]float64
 	// Windowed model: per series, every window's path and initial values.
 	win   *windowPlan
 	wpath [][]layers.Path
@@ -292,7 +312,9 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 	}
 	if sc.win != nil {
 		s.win = sc.win
-		s.channels += areaCount(s.channels)
+		if s.win.areas() {
+			s.channels += areaCount(s.channels)
+		}
 	} else if s.interp == logsig {
 		if len(sc.grid) < 2 {
 			return nil, fmt.Errorf("a log-signature path needs the solver's step boundaries")
@@ -341,7 +363,7 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		}
 		s.obs, s.times = append(s.obs, obs), append(s.times, times)
 		if s.win != nil {
-			ps, x0s, err := s.win.paths(times, obs)
+			ps, x0s, err := s.win.paths(times, obs, nil)
 			if err != nil {
 				return nil, fmt.Errorf("series %d: %w", k+1, err)
 			}
@@ -431,12 +453,20 @@ func (s *source) fillWindows(n *train.Net, x, y []float64, idx []int) error {
 	for r, i := range idx {
 		y[r*classes+s.Label(i)] = 1
 		ps, x0s := s.wpath[i], s.wx0[i]
-		if s.noise > 0 || s.drop > 0 {
+		var err error
+		switch {
+		case s.noise > 0 || s.drop > 0:
 			times, noisy := s.noisy(i)
-			var err error
-			if ps, x0s, err = s.win.paths(times, noisy); err != nil {
-				return err
+			var rng *rand.Rand
+			if s.shift {
+				rng = s.rng
 			}
+			ps, x0s, err = s.win.paths(times, noisy, rng)
+		case s.shift:
+			ps, x0s, err = s.win.paths(s.times[i], s.obs[i], s.rng)
+		}
+		if err != nil {
+			return err
 		}
 		for w := range nw {
 			row := r*nw + w

@@ -432,7 +432,9 @@ func TestDump(t *testing.T) {
 		// Scales 1 and 1/4 of 2 steps a window, read at 2 times: the
 		// whole series' states, and the mean and log-mean-exp of the
 		// seven windows'.
-		{"windows", []string{"-model", "windows", "-win-steps", "2", "-scales", "2"}, 3 * 2 * hidden},
+		{"windows", []string{"-model", "windows", "-win-steps", "2", "-scales", "2", "-local", "0"}, 3 * 2 * hidden},
+		// Three local windows: their mean and log-mean-exp at 2 times.
+		{"local", []string{"-model", "windows", "-win-steps", "2", "-local", "3"}, 2 * 2 * hidden},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "dump.csv")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 
 	"github.com/revode/revode/layers"
 )
@@ -22,9 +24,19 @@ import (
 // windowPlan is the layout of the windows of one series.
 type windowPlan struct {
 	steps  int       // solver steps per window (even)
-	scales []float64 // window length ℓ of each scale
+	scales []float64 // window length ℓ of each scale; 0: a local scale
 	wins   []window  // every window of every scale, scale by scale
 	base   int       // channels of the path before its areas
+	// Local scales (scales[s] == 0): dil[s] and nloc[s] are the dilation
+	// d and the number of windows of scale s, each window steps·d
+	// observation intervals long, one solver step d intervals of the
+	// series smoothed by a moving mean over d observations, placed evenly
+	// over each series' own observations, so that the CDE sees every part
+	// of them at the resolution of the scale (a convolution's filter at
+	// dilation d, sampled at positions per series). Zero for the scales
+	// that span fractions of the series.
+	dil, nloc []int
+	local     int // local windows in all
 }
 
 type window struct {
@@ -59,8 +71,73 @@ func planWindows(maxLen, steps, maxScales, base int) (windowPlan, error) {
 	return wp, nil
 }
 
+// maxLocal caps the automatic number of local windows (-local −1).
+const maxLocal = 64
+
+// localCount is the automatic number of local windows of w intervals:
+// enough to cover a series of the median length m with windows
+// overlapping by half, ⌈2(m−1)/w⌉ − 1, between 1 and maxLocal.
+func localCount(m, w int) int {
+	return max(1, min(maxLocal, (2*(m-1)+w-1)/w-1))
+}
+
+// addLocal appends a local scale of k windows of wp.steps·d observation
+// intervals per series.
+func (wp *windowPlan) addLocal(k, d int) error {
+	if k < 1 {
+		return fmt.Errorf("-local %d: want ≥ 1 windows (0 for none)", k)
+	}
+	if d < 1 {
+		return fmt.Errorf("dilation %d: want ≥ 1", d)
+	}
+	for len(wp.dil) < len(wp.scales) {
+		wp.dil, wp.nloc = append(wp.dil, 0), append(wp.nloc, 0)
+	}
+	wp.scales, wp.dil, wp.nloc = append(wp.scales, 0), append(wp.dil, d), append(wp.nloc, k)
+	wp.local += k
+	for j := range k {
+		wp.wins = append(wp.wins, window{scale: len(wp.scales) - 1, a: float64(j)})
+	}
+	return nil
+}
+
+// maxDilations is the most local scales -dilations 0 takes.
+const maxDilations = 2
+
+// dilations is the automatic list of local scales' dilations for series
+// of median length m and windows of w steps: 1, 4, 16, … while a window
+// (w·d intervals) spans at most half the median series, so that no
+// window sees a whole series (the whole-series window let the model learn
+// the training series rather than their classes), at most max of them;
+// always 1.
+func dilations(m, w, most int) []int {
+	ds := []int{1}
+	for d := 4; len(ds) < most && w*d <= (m-1)/2; d *= 4 {
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// areas reports whether the windows' paths carry Lévy areas: a scale of
+// windows that span ℓ of the series drives its steps by log-signatures; a
+// plan of local windows only (one observation interval a step, where the
+// areas of the linear path are zero) by the linear path's increments.
+func (wp windowPlan) areas() bool {
+	for _, l := range wp.scales {
+		if l != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // count is the number of windows of scale s.
-func (wp windowPlan) count(s int) int { return int(2/wp.scales[s]) - 1 }
+func (wp windowPlan) count(s int) int {
+	if wp.scales[s] == 0 {
+		return wp.nloc[s]
+	}
+	return int(2/wp.scales[s]) - 1
+}
 
 // paths returns the control path of every window of the series observed at
 // times (in [0, 1]) with observations obs (rows of base channels, the
@@ -68,10 +145,22 @@ func (wp windowPlan) count(s int) int { return int(2/wp.scales[s]) - 1 }
 // path's value channels at the window's start, with time and the areas
 // zero, so that a window's state starts where its values are and not
 // where it lies in the series.
-func (wp windowPlan) paths(times []float64, obs [][]float64) ([]layers.Path, [][]float64, error) {
+//
+// With rng, the local windows start at observations drawn at random (a
+// training batch's augmentation: every epoch sees other windows of a
+// series; evaluation takes the even placement).
+func (wp windowPlan) paths(times []float64, obs [][]float64, rng *rand.Rand) ([]layers.Path, [][]float64, error) {
 	var out []layers.Path
 	var x0s [][]float64
 	for s, l := range wp.scales {
+		if l == 0 {
+			ps, starts, err := wp.localPaths(times, obs, rng, wp.dil[s], wp.nloc[s])
+			if err != nil {
+				return nil, nil, err
+			}
+			out, x0s = append(out, ps...), append(x0s, starts...)
+			continue
+		}
 		n := wp.steps * int(1/l+0.5) // intervals of the scale's grid over [0, 1]
 		grid := make([]float64, n+1)
 		for i := range grid {
@@ -97,6 +186,86 @@ func (wp windowPlan) paths(times []float64, obs [][]float64) ([]layers.Path, [][
 		}
 	}
 	return out, x0s, nil
+}
+
+// localPaths returns the k local windows of dilation d of a series of n
+// observations at times: window j starts at observation
+// round(j·(n−1−W)/(k−1)), W = wp.steps·d, and ends W intervals later;
+// its path is the linear path of the series smoothed by a moving mean
+// over d observations (time is not smoothed), of which a solver step
+// sees the increment over d intervals (at d = 1 the series itself, one
+// interval a step). The windows of a short series overlap and those of a
+// long one sample it. A series of at most W intervals gets k copies of
+// one window over all of it, at wp.steps equal steps.
+func (wp windowPlan) localPaths(times []float64, obs [][]float64, rng *rand.Rand, d, k int) ([]layers.Path, [][]float64, error) {
+	n, w := len(times), wp.steps*d
+	sm := obs
+	if d > 1 {
+		sm = smooth(obs, d)
+	}
+	var p layers.Path
+	var err error
+	if wp.areas() {
+		// The scales spanning fractions of the series need the areas;
+		// over single intervals they are zero.
+		p, err = logSig(times, sm, times)
+	} else {
+		p, err = layers.Linear(times, sm)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []layers.Path
+	var x0s [][]float64
+	for j := range k {
+		a, b := times[0], times[n-1]
+		if n-1 > w {
+			start := 0
+			if rng != nil {
+				start = rng.IntN(n - w)
+			} else if k > 1 {
+				start = int(math.Round(float64(j) * float64(n-1-w) / float64(k-1)))
+			}
+			a, b = times[start], times[start+w]
+		}
+		x0 := make([]float64, p.Channels())
+		p.Eval(x0, a)
+		x0[0] = 0
+		clear(x0[wp.base:])
+		if err := finite(x0); err != nil {
+			return nil, nil, fmt.Errorf("local window %d of dilation %d at %g: %w", j+1, d, a, err)
+		}
+		out, x0s = append(out, &segment{p: p, a: a, l: b - a}), append(x0s, x0)
+	}
+	return out, x0s, nil
+}
+
+// smooth is obs with every channel but the first (time) replaced by its
+// moving mean over the d observations centred on each (⌊d/2⌋ before it),
+// clipped at the ends, over the observed values only (NaN where the
+// window holds none).
+func smooth(obs [][]float64, d int) [][]float64 {
+	n := len(obs)
+	out := make([][]float64, n)
+	for i, row := range obs {
+		lo, hi := max(0, i-d/2), min(n, i-d/2+d)
+		r := make([]float64, len(row))
+		r[0] = row[0]
+		for c := 1; c < len(row); c++ {
+			var sum, cnt float64
+			for _, o := range obs[lo:hi] {
+				if !math.IsNaN(o[c]) {
+					sum, cnt = sum+o[c], cnt+1
+				}
+			}
+			r[c] = math.NaN()
+			if cnt > 0 {
+				r[c] = sum / cnt
+			}
+		}
+		out[i] = r
+	}
+	return out
 }
 
 // segment is the path p over [a, a+l], reparametrised to run over [0, 1].

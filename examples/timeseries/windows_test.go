@@ -103,7 +103,7 @@ func TestWindowPaths(t *testing.T) {
 	if len(wp.scales) != 3 {
 		t.Fatalf("scales %v", wp.scales)
 	}
-	ps, x0s, err := wp.paths(times, obs)
+	ps, x0s, err := wp.paths(times, obs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +180,31 @@ func TestWindowsModel(t *testing.T) {
 		}
 	}
 
+	// Local windows only: increments, no areas; the same independence.
+	lp := windowPlan{steps: 4, base: 3}
+	if err := lp.addLocal(3, 1); err != nil {
+		t.Fatal(err)
+	}
+	lsrc, err := newSource(tr, sourceConfig{norm: norm, maxLen: 21, interp: increments, timeScale: 10, counts: true, stretch: true, win: &lp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lsrc.channels != 3 {
+		t.Fatalf("%d channels, want time, value, count", lsrc.channels)
+	}
+	lm := &model{channels: 3, hidden: 5, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{}, win: &lp,
+		readout: readoutTimes(2, 4, 0.25), opts: []layers.Option{layers.WithStepSize(0.25), layers.WithControlIncrements()}}
+	lsrc.m = lm
+	alone = firstLogits(t, lm, lsrc, []int{3, 3, 3})
+	for _, mixed := range [][]int{{3, 0, 7}, {3, 39, 12}} {
+		got := firstLogits(t, lm, lsrc, mixed)
+		for i := range got {
+			if math.IsNaN(got[i]) || math.Abs(got[i]-alone[i]) > 1e-12 {
+				t.Fatalf("local windows: series 3 beside %v: logits %v, alone %v", mixed[1:], got, alone)
+			}
+		}
+	}
+
 	var out bytes.Buffer
 	args := []string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "6", "-hidden", "5", "-width", "8", "-model", "windows", "-win-steps", "4"}
 	if err := run(args, &out, &bytes.Buffer{}); err != nil {
@@ -189,10 +214,21 @@ func TestWindowsModel(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
 		t.Fatalf("final line %q: %v", out.String(), err)
 	}
-	if res.Steps != 4 || res.Interp != "logsig" || res.TestAccuracy < 0 || res.TestAccuracy > 1 {
-		t.Errorf("run %+v: want 4 steps a window on log-signatures", res)
+	if res.Steps != 4 || res.Interp != "increments" || res.Solver != "midpoint" || res.TestAccuracy < 0 || res.TestAccuracy > 1 {
+		t.Errorf("run %+v: want 4 midpoint steps a window on increments (local windows only)", res)
 	}
-	for _, bad := range [][]string{{"-model", "windows", "-win-steps", "3"}, {"-model", "windows", "-steps", "8"}, {"-model", "convolutional"}} {
+	out.Reset()
+	if err := run(append(args, "-scales", "2", "-opt-steps", "2"), &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("final line %q: %v", out.String(), err)
+	}
+	if res.Steps != 4 || res.Interp != "logsig" {
+		t.Errorf("run %+v: with scales spanning fractions of the series, want log-signatures", res)
+	}
+	for _, bad := range [][]string{{"-model", "windows", "-win-steps", "3"}, {"-model", "windows", "-steps", "8"}, {"-model", "convolutional"},
+		{"-model", "windows", "-local", "0"}, {"-model", "windows", "-scales", "-1"}} {
 		if err := run(append([]string{"-train", trPath, "-test", tePath, "-run", ""}, bad...), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
@@ -354,6 +390,16 @@ func TestAutoChoices(t *testing.T) {
 		if res.Model != c.model || !res.Instance {
 			t.Errorf("series of %d: model %q instance %v, want %q with instance channels", c.length, res.Model, res.Instance, c.model)
 		}
+		// The automatic training length, visible where the budget cuts it.
+		var log strings.Builder
+		args = []string{"-train", path, "-test", path, "-run", "", "-max-work", "1", "-hidden", "3", "-width", "4", "-members", "1", "-baseline=false"}
+		if err := run(args, &bytes.Buffer{}, &log); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"single": "instead of 1000", "windows": "instead of 2000"}[c.model]
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("series of %d (%s): log %q lacks %q", c.length, c.model, log.String(), want)
+		}
 	}
 }
 
@@ -387,5 +433,164 @@ func TestManyChannelAreas(t *testing.T) {
 	}
 	if areaCount(9) != 36 || areaCount(10) != 9 {
 		t.Errorf("areaCount(9), (10) = %d, %d; want 36, 9", areaCount(9), areaCount(10))
+	}
+}
+
+// TestLocalWindows: local window j of a series of n observations starts
+// at observation round(j·(n−1−W)/(k−1)) and runs over W intervals, one
+// solver step each: its path at step boundary s is the series' linear path
+// at observation start + s, its initial values are the values there with
+// time zeroed; a local-only plan has no area channels; a series of at most
+// W intervals gets k copies of one window over all of it.
+func TestLocalWindows(t *testing.T) {
+	const w, k = 4, 5
+	wp := windowPlan{steps: w, base: 2}
+	if err := wp.addLocal(k, 1); err != nil {
+		t.Fatal(err)
+	}
+	if wp.areas() || len(wp.wins) != k || wp.count(0) != k {
+		t.Fatalf("plan %+v: want %d local windows without areas", wp, k)
+	}
+	for _, c := range []struct {
+		n      int
+		starts []int
+	}{
+		{40, []int{0, 9, 18, 26, 35}}, // (n−1−W)/(k−1) = 8.75
+		{9, []int{0, 1, 2, 3, 4}},     // overlapping by three intervals
+		{5, []int{0, 0, 0, 0, 0}},     // exactly W intervals
+	} {
+		times := make([]float64, c.n)
+		obs := make([][]float64, c.n)
+		for i := range times {
+			times[i] = float64(i) / float64(c.n-1)
+			obs[i] = []float64{10 * times[i], math.Cos(float64(i * i))}
+		}
+		ps, x0s, err := wp.paths(times, obs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != k || len(x0s) != k {
+			t.Fatalf("n %d: %d paths, %d initial values", c.n, len(ps), len(x0s))
+		}
+		got := make([]float64, 2)
+		for j, p := range ps {
+			if p.Channels() != 2 {
+				t.Fatalf("n %d: %d channels, want time and value", c.n, p.Channels())
+			}
+			for s := 0; s <= w; s++ {
+				p.Eval(got, float64(s)/w)
+				want := obs[c.starts[j]+s]
+				if math.Abs(got[0]-want[0]) > 1e-12 || math.Abs(got[1]-want[1]) > 1e-12 {
+					t.Fatalf("n %d, window %d at step %d: %v, want observation %d %v", c.n, j, s, got, c.starts[j]+s, want)
+				}
+			}
+			if x0 := x0s[j]; x0[0] != 0 || x0[1] != obs[c.starts[j]][1] {
+				t.Fatalf("n %d, window %d: initial values %v, want [0 %g]", c.n, j, x0, obs[c.starts[j]][1])
+			}
+		}
+	}
+	// A shorter series: its one window spans it at W equal steps.
+	times, obs := []float64{0, 0.5, 1}, [][]float64{{0, 1}, {5, 3}, {10, 2}}
+	ps, _, err := wp.paths(times, obs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float64, 2)
+	for _, p := range ps {
+		for s, want := range []float64{1, 2, 3, 2.5, 2} {
+			if p.Eval(got, float64(s)/w); math.Abs(got[1]-want) > 1e-12 {
+				t.Fatalf("short series at step %d: value %g, want %g", s, got[1], want)
+			}
+		}
+	}
+	// Beside scales spanning fractions of the series, local windows take
+	// the log-signature path (zero areas over single intervals).
+	mixed, err := planWindows(40, w, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mixed.addLocal(3, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !mixed.areas() || mixed.count(2) != 3 || len(mixed.wins) != 1+7+3 {
+		t.Fatalf("plan %+v: want scales 1, 1/4 and 3 local windows", mixed)
+	}
+	for _, c := range [][3]int{{300, 16, 37}, {427, 16, 53}, {17, 16, 1}, {10, 16, 1}, {5000, 16, maxLocal}} {
+		if got := localCount(c[0], c[1]); got != c[2] {
+			t.Errorf("localCount(%d, %d) = %d, want %d", c[0], c[1], got, c[2])
+		}
+	}
+	if err := (&windowPlan{steps: w}).addLocal(0, 1); err == nil {
+		t.Error("addLocal(0, 1): no error")
+	}
+}
+
+// TestDilatedLocalWindows: a local window of dilation d spans W·d
+// intervals and its step s ends at observation start + s·d of the series
+// smoothed by a centred moving mean over d observations (by hand, with a
+// missing value skipped); the automatic dilations stop where a window
+// would span more than half the median series.
+func TestDilatedLocalWindows(t *testing.T) {
+	nan := math.NaN()
+	obs := [][]float64{{0, 1}, {1, 2}, {2, nan}, {3, 6}, {4, 4}, {5, 0}}
+	// d = 2: the mean over observations i−1 and i.
+	want := []float64{1, 1.5, 2, 6, 5, 2}
+	got := smooth(obs, 2)
+	for i, row := range got {
+		if row[0] != obs[i][0] || math.Abs(row[1]-want[i]) > 1e-15 {
+			t.Fatalf("smooth, row %d: %v, want [%g %g]", i, row, obs[i][0], want[i])
+		}
+	}
+	// d = 3: i−1, i, i+1.
+	want = []float64{1.5, 1.5, 4, 5, 10.0 / 3, 2}
+	for i, row := range smooth(obs, 3) {
+		if math.Abs(row[1]-want[i]) > 1e-15 {
+			t.Fatalf("smooth 3, row %d: %v, want %g", i, row, want[i])
+		}
+	}
+
+	const w, d, k = 2, 3, 3
+	n := 31
+	times := make([]float64, n)
+	series := make([][]float64, n)
+	for i := range times {
+		times[i] = float64(i) / float64(n-1)
+		series[i] = []float64{10 * times[i], math.Sin(float64(i * i))}
+	}
+	sm := smooth(series, d)
+	wp := windowPlan{steps: w, base: 2}
+	if err := wp.addLocal(k, d); err != nil {
+		t.Fatal(err)
+	}
+	ps, x0s, err := wp.paths(times, series, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := make([]float64, 2)
+	for j, start := range []int{0, 12, 24} { // (n−1−W·d)/(k−1) = 12
+		for s := 0; s <= w; s++ {
+			ps[j].Eval(val, float64(s)/w)
+			o := sm[start+s*d]
+			if math.Abs(val[0]-o[0]) > 1e-12 || math.Abs(val[1]-o[1]) > 1e-12 {
+				t.Fatalf("window %d, step %d: %v, want smoothed observation %d %v", j, s, val, start+s*d, o)
+			}
+		}
+		if x0s[j][1] != sm[start][1] || x0s[j][0] != 0 {
+			t.Fatalf("window %d: initial values %v", j, x0s[j])
+		}
+	}
+	for _, c := range []struct {
+		m, w, most int
+		want       []int
+	}{
+		{300, 16, 2, []int{1, 4}}, // 64 ≤ 149
+		{300, 16, 3, []int{1, 4}}, // 256 > 149
+		{1100, 16, 3, []int{1, 4, 16}},
+		{100, 16, 2, []int{1}}, // 64 > 49
+		{1100, 16, 1, []int{1}},
+	} {
+		if got := dilations(c.m, c.w, c.most); fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("dilations(%d, %d, %d) = %v, want %v", c.m, c.w, c.most, got, c.want)
+		}
 	}
 }
