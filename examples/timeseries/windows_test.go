@@ -156,51 +156,36 @@ func TestWindowsModel(t *testing.T) {
 	if len(wp.wins) != 8 {
 		t.Fatalf("%d windows, want 1 + 7", len(wp.wins))
 	}
-	src, err := newSource(tr, sourceConfig{norm: norm, maxLen: 21, interp: logsig, timeScale: 10, counts: true, stretch: true, win: &wp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if src.channels != 6 {
-		t.Fatalf("%d channels, want time, value, count and their three areas", src.channels)
-	}
-	m := &model{channels: 6, hidden: 5, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{}, win: &wp,
-		readout: readoutTimes(2, 4, 0.25), opts: []layers.Option{layers.WithStepSize(0.25), layers.WithControlIncrements()}}
-	src.m = m
-	logitsOf := func(idx []int) []float64 { return firstLogits(t, m, src, idx) }
-	alone := logitsOf([]int{3, 3, 3})
-	if alone[0] == alone[1] {
-		t.Fatalf("logits %v: the head reads nothing", alone)
-	}
-	for _, mixed := range [][]int{{3, 0, 7}, {3, 39, 12}} {
-		got := logitsOf(mixed)
-		for i := range got {
-			if math.IsNaN(got[i]) || math.Abs(got[i]-alone[i]) > 1e-12 {
-				t.Fatalf("series 3 beside %v: logits %v, alone %v", mixed[1:], got, alone)
-			}
-		}
-	}
-
-	// Local windows only: increments, no areas; the same independence.
+	// Local windows only: increments, no areas.
 	lp := windowPlan{steps: 4, base: 3}
 	if err := lp.addLocal(3, 1); err != nil {
 		t.Fatal(err)
 	}
-	lsrc, err := newSource(tr, sourceConfig{norm: norm, maxLen: 21, interp: increments, timeScale: 10, counts: true, stretch: true, win: &lp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lsrc.channels != 3 {
-		t.Fatalf("%d channels, want time, value, count", lsrc.channels)
-	}
-	lm := &model{channels: 3, hidden: 5, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{}, win: &lp,
-		readout: readoutTimes(2, 4, 0.25), opts: []layers.Option{layers.WithStepSize(0.25), layers.WithControlIncrements()}}
-	lsrc.m = lm
-	alone = firstLogits(t, lm, lsrc, []int{3, 3, 3})
-	for _, mixed := range [][]int{{3, 0, 7}, {3, 39, 12}} {
-		got := firstLogits(t, lm, lsrc, mixed)
-		for i := range got {
-			if math.IsNaN(got[i]) || math.Abs(got[i]-alone[i]) > 1e-12 {
-				t.Fatalf("local windows: series 3 beside %v: logits %v, alone %v", mixed[1:], got, alone)
+	for _, c := range []struct {
+		plan     *windowPlan
+		interp   interpolation
+		channels int // time, value, count, and with log-signatures their three areas
+	}{{&wp, logsig, 6}, {&lp, increments, 3}} {
+		src, err := newSource(tr, sourceConfig{norm: norm, maxLen: 21, interp: c.interp, timeScale: 10, counts: true, stretch: true, win: c.plan})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src.channels != c.channels {
+			t.Fatalf("%s: %d channels, want %d", c.interp, src.channels, c.channels)
+		}
+		m := &model{channels: c.channels, hidden: 5, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{}, win: c.plan,
+			readout: readoutTimes(2, 4, 0.25), opts: []layers.Option{layers.WithStepSize(0.25), layers.WithControlIncrements()}}
+		src.m = m
+		alone := firstLogits(t, m, src, []int{3, 3, 3})
+		if alone[0] == alone[1] {
+			t.Fatalf("%s: logits %v: the head reads nothing", c.interp, alone)
+		}
+		for _, mixed := range [][]int{{3, 0, 7}, {3, 39, 12}} {
+			got := firstLogits(t, m, src, mixed)
+			for i := range got {
+				if math.IsNaN(got[i]) || math.Abs(got[i]-alone[i]) > 1e-12 {
+					t.Fatalf("%s: series 3 beside %v: logits %v, alone %v", c.interp, mixed[1:], got, alone)
+				}
 			}
 		}
 	}
