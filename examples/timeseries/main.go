@@ -81,7 +81,7 @@ func run(args []string, stdout, log io.Writer) error {
 		solver     = fs.String("solver", "auto", "base tableau of the reversible solver (integrators.TableauByName: euler, midpoint, heun, rk4, …), or auto: rk4 for one solve per series, midpoint for local windows")
 		gradName   = fs.String("grad", "reversible", "gradient method: reversible, backprop, checkpoint, adjoint")
 		optSteps   = fs.Int("opt-steps", 0, "optimiser steps of training (fewer when -max-work caps them); 0: 1000 for one solve per series, 2000 for local windows placed at random (-shift), which show the model other windows every epoch")
-		maxWork    = fs.Float64("max-work", 1.9e7, "budget of a run, in optimiser steps × solver steps × (rows per worker + 16) × (path channels + 3)/6 summed over the ensemble's members, which bounds the run time (about 5e-5 processor seconds a unit here); a member above it trains fewer optimiser steps and says so")
+		maxWork    = fs.Float64("max-work", 1.9e7, "budget of a run, in optimiser steps × solver steps × (rows per worker + 16) × (path channels + 3)/6 × solver stages/4 summed over the ensemble's members, which bounds the run time (about 5e-5 processor seconds a unit here); a member above it trains fewer optimiser steps and says so")
 		epochs     = fs.Int("epochs", 0, "training epochs, overriding -opt-steps (0: from -opt-steps)")
 		batch      = fs.Int("batch", 0, "minibatch size (0: a tenth of the training series, between 8 and 32)")
 		patience   = fs.Int("patience", -1, "early stopping: epochs without a better validation result (-1: a quarter of the epochs; 0: off)")
@@ -102,7 +102,7 @@ func run(args []string, stdout, log io.Writer) error {
 		spanArg    = fs.String("span", "stretch", "how series of unequal length fill the solve: stretch (every series' path spans the whole solve, its time a channel: the solution of a CDE does not depend on the parametrisation of its path, so the steps resolve every series alike) or absolute (observation i at i/(L−1), L the longest series: a shorter series ends early)")
 		instance   = fs.String("instance", "auto", "on: add per channel the series' own standardisation of it and the logarithm of its scale (a constant channel); auto: on where the series' own standard deviations of a channel spread over more than a factor of 10 (90th against 10th percentile of the training file)")
 		qvFlag     = fs.Bool("qv", false, "add a channel per value channel: the cumulative quadratic variation Σ(Δx)² of its observations")
-		modelArg   = fs.String("model", "auto", "single (one CDE solve over each series, read at -readout times), windows (the CDE also over windows of 1/4, 1/16, … of each series, overlapping by half, its states pooled over the windows of each scale) or auto (windows where the longest series holds at least two scales of -win-steps intervals a window, else single)")
+		modelArg   = fs.String("model", "auto", "single (one CDE solve over each series, read at -readout times), windows (the CDE over short windows of every series at the dilations of -dilations, its states pooled over the windows of each; -scales adds windows spanning fractions of the series) or auto (windows where a quarter of the longest series holds at least -win-steps intervals, else single)")
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
 		localArg   = fs.Int("local", -1, "windows model: this many local windows of -win-steps observation intervals each (one solver step an interval), placed evenly over each series (0: none; −1: enough to cover the median training series with windows overlapping by half, at most 64)")
 		dilArg     = fs.Int("dilations", 0, "windows model: local windows at dilations 1, 4, 16, … (a window of dilation d spans -win-steps·d observation intervals of the series smoothed over d) while a window spans at most half the median series, at most this many (0: 2)")
@@ -284,7 +284,9 @@ func run(args []string, stdout, log io.Writer) error {
 			break
 		}
 		if *scalesArg == 1 {
-			wp, _ = planWindows(maxLen, *winSteps, 1, base)
+			if wp, err = planWindows(maxLen, *winSteps, 1, base); err != nil {
+				return err
+			}
 		}
 		if *scalesArg == 0 {
 			wp.scales, wp.wins = nil, nil
@@ -452,7 +454,7 @@ func run(args []string, stdout, log io.Writer) error {
 		fmt.Fprintf(log, "validation parts of %d series: the final weights are kept (no epoch chosen, no early stop)\n", len(splits[0].val.Series))
 	}
 	if subsampled {
-		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) × (path channels + 3)/6 within -max-work %.3g\n", total, planned, workOverhead, *maxWork)
+		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) × (path channels + 3)/6 × stages/4 within -max-work %.3g\n", total, planned, workOverhead, *maxWork)
 	}
 
 	modelName := "single"
