@@ -168,23 +168,27 @@ func fitNormaliser(d *train.TSDataset) (normaliser, error) {
 func longest(d *train.TSDataset) int {
 	n := 0
 	for _, s := range d.Series {
-		for _, ch := range s.Values {
-			n = max(n, len(ch))
-		}
+		n = max(n, seriesLength(s))
+	}
+	return n
+}
+
+// seriesLength is the number of observations of a series: its longest
+// channel's.
+func seriesLength(s train.TSSeries) int {
+	n := 0
+	for _, ch := range s.Values {
+		n = max(n, len(ch))
 	}
 	return n
 }
 
 // medianLength is the median number of observations of d's series (the
-// longest channel of each; the upper median for an even count).
+// upper median for an even count).
 func medianLength(d *train.TSDataset) int {
 	ls := make([]int, 0, len(d.Series))
 	for _, s := range d.Series {
-		n := 0
-		for _, ch := range s.Values {
-			n = max(n, len(ch))
-		}
-		ls = append(ls, n)
+		ls = append(ls, seriesLength(s))
 	}
 	if len(ls) == 0 {
 		return 0
@@ -322,10 +326,7 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		s.channels += areaCount(s.channels)
 	}
 	for k, ser := range d.Series {
-		length := 0
-		for _, ch := range ser.Values {
-			length = max(length, len(ch))
-		}
+		length := seriesLength(ser)
 		if length > sc.maxLen {
 			return nil, fmt.Errorf("series %d has %d observations, more than the %d the model was built for", k+1, length, sc.maxLen)
 		}
@@ -463,7 +464,7 @@ func (s *source) fillWindows(n *train.Net, x, y []float64, idx []int) error {
 			}
 			ps, x0s, err = s.win.paths(times, noisy, rng)
 		case s.shift:
-			ps, x0s, err = s.win.paths(s.times[i], s.obs[i], s.rng)
+			ps, x0s, err = s.win.shifted(s.times[i], ps, x0s, s.rng)
 		}
 		if err != nil {
 			return err

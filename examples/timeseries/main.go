@@ -336,7 +336,7 @@ func run(args []string, stdout, log io.Writer) error {
 		// the midpoint rule, at half RK4's cost, buys twice the
 		// optimiser steps within the budget.
 		solverName = "rk4"
-		if plan != nil && plan.local > 0 {
+		if plan != nil && plan.local() > 0 {
 			solverName = "midpoint"
 		}
 	}
@@ -363,7 +363,7 @@ func run(args []string, stdout, log io.Writer) error {
 	planned := *optSteps
 	if planned == 0 {
 		planned = singleOptSteps
-		if plan != nil && plan.local > 0 && *shiftFlag {
+		if plan != nil && plan.local() > 0 && *shiftFlag {
 			planned = shiftOptSteps
 		}
 	}
@@ -427,11 +427,11 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	if plan != nil {
 		fmt.Fprintf(log, " over each of %d windows", len(plan.wins))
-		if n := len(plan.wins) - plan.local; n > 0 {
-			fmt.Fprintf(log, ": %d spanning %v of the series", n, plan.scales[:len(plan.scales)-min(1, plan.local)])
+		if n := len(plan.wins) - plan.local(); n > 0 {
+			fmt.Fprintf(log, ": %d spanning %v of the series", n, plan.spanning())
 		}
-		if plan.local > 0 {
-			fmt.Fprintf(log, "; %d local windows (per dilation d: windows × d", plan.local)
+		if plan.local() > 0 {
+			fmt.Fprintf(log, "; %d local windows (per dilation d: windows × d", plan.local())
 			for s, d := range plan.dil {
 				if d > 0 {
 					fmt.Fprintf(log, ", %d × %d", plan.nloc[s], d)
@@ -507,7 +507,7 @@ func run(args []string, stdout, log io.Writer) error {
 			s.m = m
 		}
 		trSrc.noise, trSrc.drop, trSrc.seed = noiseSD, *drop, seedI
-		trSrc.shift = *shiftFlag && plan != nil && plan.local > 0
+		trSrc.shift = *shiftFlag && plan != nil && plan.local() > 0
 		trSrc.SetEpoch(0)
 		dir := *runDir
 		if members > 1 && dir != "" {

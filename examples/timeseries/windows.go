@@ -36,7 +36,27 @@ type windowPlan struct {
 	// dilation d, sampled at positions per series). Zero for the scales
 	// that span fractions of the series.
 	dil, nloc []int
-	local     int // local windows in all
+}
+
+// local is the number of local windows in all.
+func (wp windowPlan) local() int {
+	n := 0
+	for _, k := range wp.nloc {
+		n += k
+	}
+	return n
+}
+
+// spanning is the window lengths ℓ of the scales that span fractions of
+// the series.
+func (wp windowPlan) spanning() []float64 {
+	var ls []float64
+	for _, l := range wp.scales {
+		if l != 0 {
+			ls = append(ls, l)
+		}
+	}
+	return ls
 }
 
 type window struct {
@@ -94,7 +114,6 @@ func (wp *windowPlan) addLocal(k, d int) error {
 		wp.dil, wp.nloc = append(wp.dil, 0), append(wp.nloc, 0)
 	}
 	wp.scales, wp.dil, wp.nloc = append(wp.scales, 0), append(wp.dil, d), append(wp.nloc, k)
-	wp.local += k
 	for j := range k {
 		wp.wins = append(wp.wins, window{scale: len(wp.scales) - 1, a: float64(j)})
 	}
@@ -122,14 +141,7 @@ func dilations(m, w, most int) []int {
 // windows that span ℓ of the series drives its steps by log-signatures; a
 // plan of local windows only (one observation interval a step, where the
 // areas of the linear path are zero) by the linear path's increments.
-func (wp windowPlan) areas() bool {
-	for _, l := range wp.scales {
-		if l != 0 {
-			return true
-		}
-	}
-	return false
-}
+func (wp windowPlan) areas() bool { return len(wp.spanning()) > 0 }
 
 // count is the number of windows of scale s.
 func (wp windowPlan) count(s int) int {
@@ -188,33 +200,42 @@ func (wp windowPlan) paths(times []float64, obs [][]float64, rng *rand.Rand) ([]
 	return out, x0s, nil
 }
 
-// localPaths returns the k local windows of dilation d of a series of n
-// observations at times: window j starts at observation
-// round(j·(n−1−W)/(k−1)), W = wp.steps·d, and ends W intervals later;
-// its path is the linear path of the series smoothed by a moving mean
-// over d observations (time is not smoothed), of which a solver step
-// sees the increment over d intervals (at d = 1 the series itself, one
-// interval a step). The windows of a short series overlap and those of a
-// long one sample it. A series of at most W intervals gets k copies of
-// one window over all of it, at wp.steps equal steps.
+// localPaths returns the k local windows of dilation d of a series: its
+// local path (localBase) placed by place.
 func (wp windowPlan) localPaths(times []float64, obs [][]float64, rng *rand.Rand, d, k int) ([]layers.Path, [][]float64, error) {
-	n, w := len(times), wp.steps*d
+	p, err := wp.localBase(times, obs, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return wp.place(times, p, rng, d, k)
+}
+
+// localBase is the path the local windows of dilation d run along: the
+// linear path of the series smoothed by a moving mean over d observations
+// (time is not smoothed), of which a solver step sees the increment over
+// d intervals (at d = 1 the series itself, one interval a step).
+func (wp windowPlan) localBase(times []float64, obs [][]float64, d int) (layers.Path, error) {
 	sm := obs
 	if d > 1 {
 		sm = smooth(obs, d)
 	}
-	var p layers.Path
-	var err error
 	if wp.areas() {
 		// The scales spanning fractions of the series need the areas;
 		// over single intervals they are zero.
-		p, err = logSig(times, sm, times)
-	} else {
-		p, err = layers.Linear(times, sm)
+		return logSig(times, sm, times)
 	}
-	if err != nil {
-		return nil, nil, err
-	}
+	return layers.Linear(times, sm)
+}
+
+// place returns k windows of W = wp.steps·d intervals of the local path p
+// of a series of n observations at times, and their initial values:
+// window j starts at observation round(j·(n−1−W)/(k−1)), or with rng at
+// one drawn at random, and ends W intervals later. The windows of a short
+// series overlap and those of a long one sample it. A series of at most W
+// intervals gets k copies of one window over all of it, at wp.steps equal
+// steps.
+func (wp windowPlan) place(times []float64, p layers.Path, rng *rand.Rand, d, k int) ([]layers.Path, [][]float64, error) {
+	n, w := len(times), wp.steps*d
 	var out []layers.Path
 	var x0s [][]float64
 	for j := range k {
@@ -238,6 +259,34 @@ func (wp windowPlan) localPaths(times []float64, obs [][]float64, rng *rand.Rand
 		out, x0s = append(out, &segment{p: p, a: a, l: b - a}), append(x0s, x0)
 	}
 	return out, x0s, nil
+}
+
+// shifted is a training batch's copy of a series' windows ps and initial
+// values x0s (as paths built them for the series at times): its local
+// windows placed at random observations along the local paths they
+// already run on, the other windows as they are. It draws from rng as
+// paths(times, obs, rng) does and gives the same windows, without
+// smoothing the series or building its paths again.
+func (wp windowPlan) shifted(times []float64, ps []layers.Path, x0s [][]float64, rng *rand.Rand) ([]layers.Path, [][]float64, error) {
+	ps, x0s = append([]layers.Path(nil), ps...), append([][]float64(nil), x0s...)
+	off := 0
+	for s, l := range wp.scales {
+		k := wp.count(s)
+		if l == 0 {
+			seg, ok := ps[off].(*segment)
+			if !ok {
+				return nil, nil, fmt.Errorf("local window %d: a %T, not a window of the series' path", off+1, ps[off])
+			}
+			qs, ys, err := wp.place(times, seg.p, rng, wp.dil[s], k)
+			if err != nil {
+				return nil, nil, err
+			}
+			copy(ps[off:off+k], qs)
+			copy(x0s[off:off+k], ys)
+		}
+		off += k
+	}
+	return ps, x0s, nil
 }
 
 // smooth is obs with every channel but the first (time) replaced by its

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -577,5 +578,66 @@ func TestDilatedLocalWindows(t *testing.T) {
 		if got := dilations(c.m, c.w, c.most); fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("dilations(%d, %d, %d) = %v, want %v", c.m, c.w, c.most, got, c.want)
 		}
+	}
+}
+
+// TestShiftedWindows: a training batch's random placement along the
+// stored paths (shifted) gives the windows and initial values that
+// building them from the observations with the same draws gives, and
+// leaves the windows spanning fractions of the series as they are.
+func TestShiftedWindows(t *testing.T) {
+	const n = 90
+	times := make([]float64, n)
+	obs := make([][]float64, n)
+	for i := range times {
+		times[i] = float64(i) / (n - 1)
+		obs[i] = []float64{10 * times[i], math.Sin(float64(i*i) / 7)}
+	}
+	wp, err := planWindows(n, 4, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []int{1, 4} {
+		if err := wp.addLocal(5, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, x0s, err := wp.paths(times, obs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, gx0, err := wp.shifted(times, ps, x0s, rand.New(rand.NewPCG(3, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wx0, err := wp.paths(times, obs, rand.New(rand.NewPCG(3, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, w := make([]float64, 3), make([]float64, 3)
+	moved := 0
+	for i := range want {
+		if fmt.Sprint(gx0[i]) != fmt.Sprint(wx0[i]) {
+			t.Fatalf("window %d: initial values %v, want %v", i, gx0[i], wx0[i])
+		}
+		for _, u := range []float64{0, 0.3, 0.75, 1} {
+			got[i].Eval(g, u)
+			want[i].Eval(w, u)
+			for c := range w {
+				if math.Abs(g[c]-w[c]) > 1e-12 {
+					t.Fatalf("window %d at %g: %v, want %v", i, u, g, w)
+				}
+			}
+			ps[i].Eval(w, u)
+			if i < 8 && fmt.Sprint(g) != fmt.Sprint(w) {
+				t.Fatalf("spanning window %d moved", i)
+			}
+			if i >= 8 && g[1] != w[1] {
+				moved++
+			}
+		}
+	}
+	if moved == 0 {
+		t.Fatal("no local window moved")
 	}
 }
