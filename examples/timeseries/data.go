@@ -284,6 +284,8 @@ type source struct {
 	win   *windowPlan
 	wpath [][]layers.Path
 	wx0   [][][]float64
+	// x64, y64: a float32 net's batch, filled in float64 first.
+	x64, y64 []float64
 }
 
 type sourceConfig struct {
@@ -418,7 +420,39 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 	if !ok1 || !ok2 {
 		return fmt.Errorf("the net's input and target must be dense tensors")
 	}
-	x, y := xd.Float64s(), yd.Float64s()
+	if xd.Dtype() == tensor.Float32 && yd.Dtype() == tensor.Float32 {
+		// Filled in float64, then rounded into the net's float32 values.
+		x, y := s.scratch(&s.x64, xd.Shape().TotalSize()), s.scratch(&s.y64, yd.Shape().TotalSize())
+		if err := s.fill64(n, x, y, idx); err != nil {
+			return err
+		}
+		narrow(xd.Float32s(), x)
+		narrow(yd.Float32s(), y)
+		return nil
+	}
+	if xd.Dtype() != tensor.Float64 || yd.Dtype() != tensor.Float64 {
+		return fmt.Errorf("the net's input (%v) and target (%v) must both be float64 or both float32", xd.Dtype(), yd.Dtype())
+	}
+	return s.fill64(n, xd.Float64s(), yd.Float64s(), idx)
+}
+
+// scratch is *buf resized to n, kept for the next batch.
+func (s *source) scratch(buf *[]float64, n int) []float64 {
+	if cap(*buf) < n {
+		*buf = make([]float64, n)
+	}
+	*buf = (*buf)[:n]
+	return *buf
+}
+
+func narrow(dst []float32, src []float64) {
+	for i, v := range src {
+		dst[i] = float32(v)
+	}
+}
+
+// fill64 is Fill into float64 inputs x and targets y.
+func (s *source) fill64(n *train.Net, x, y []float64, idx []int) error {
 	clear(y)
 	if s.win != nil {
 		return s.fillWindows(n, x, y, idx)

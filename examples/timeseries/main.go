@@ -29,6 +29,7 @@ import (
 	"time"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 
 	"github.com/revode/revode/ad"
 	"github.com/revode/revode/integrators"
@@ -110,6 +111,7 @@ func run(args []string, stdout, log io.Writer) error {
 		scalesArg  = fs.Int("scales", 0, "windows model: also windows spanning fractions of every series, at most this many scales (ℓ = 1, 1/4, 1/16, …, overlapping by half; a scale is used while its windows hold at least -win-steps observation intervals; 0: none, local windows only)")
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
 		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
+		dtypeArg   = fs.String("dtype", "float64", "element type of the model's weights and the CDE's field: float64 or float32 (the solver's state and the paths stay float64)")
 		dumpArg    = fs.String("dump", "", "diagnostics: after the test evaluation, write per member and series (fitted, validation and test parts) the logits and the features the head maps to them, as CSV to this file")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -148,6 +150,15 @@ func run(args []string, stdout, log io.Writer) error {
 		restore = false
 	default:
 		return fmt.Errorf("-select %q: want accuracy, loss, last or auto", *selectBy)
+	}
+	var dtype tensor.Dtype
+	switch *dtypeArg {
+	case "float64":
+		dtype = tensor.Float64
+	case "float32":
+		dtype = tensor.Float32
+	default:
+		return fmt.Errorf("-dtype %q: want float64 or float32", *dtypeArg)
 	}
 	if *workers < 1 {
 		return fmt.Errorf("-workers %d: want ≥ 1", *workers)
@@ -501,7 +512,7 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 		trSrc := srcs["training"]
 		seedI := *seed + uint64(i)*1000
-		m := &model{channels: trSrc.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: seedI, fieldScale: *fscale,
+		m := &model{channels: trSrc.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: seedI, fieldScale: *fscale, dtype: dtype,
 			opts: opts, cdes: map[*train.Net]*layers.CDE{}, win: plan, readout: readTimes}
 		for _, s := range srcs {
 			s.m = m

@@ -381,7 +381,14 @@ func firstLogits(t *testing.T, m *model, src *source, idx []int) []float64 {
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
-	return append([]float64(nil), n.Logits.Value().Data().([]float64)[:2]...)
+	switch d := n.Logits.Value().Data().(type) {
+	case []float32:
+		return []float64{float64(d[0]), float64(d[1])}
+	case []float64:
+		return append([]float64(nil), d[:2]...)
+	}
+	t.Fatalf("logits of %T", n.Logits.Value().Data())
+	return nil
 }
 
 // syntheticSets writes a training file of 40 and a test file of 30 series

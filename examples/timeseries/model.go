@@ -21,6 +21,7 @@ type model struct {
 	channels, hidden, width, classes int
 	fieldScale                       float64
 	seed                             uint64
+	dtype                            tensor.Dtype // Float64 (the zero value's choice) or Float32
 	readout                          []float64
 	opts                             []layers.Option
 	cdes                             map[*train.Net]*layers.CDE
@@ -34,6 +35,7 @@ type model struct {
 func (m *model) build(batch int, training bool) (*train.Net, error) {
 	rng := rand.New(rand.NewPCG(m.seed, 3))
 	g := G.NewGraph()
+	dt := m.dt()
 	mat := func(name string, r, c int, std float64) *G.Node {
 		d := make([]float64, r*c)
 		for i := range d {
@@ -41,8 +43,7 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 				d[i] = std * rng.NormFloat64()
 			}
 		}
-		return G.NewMatrix(g, tensor.Float64, G.WithShape(r, c), G.WithName(name),
-			G.WithValue(tensor.New(tensor.WithShape(r, c), tensor.WithBacking(d))))
+		return G.NewMatrix(g, dt, G.WithShape(r, c), G.WithName(name), G.WithValue(backed(dt, []int{r, c}, d)))
 	}
 	rows := batch
 	if m.win != nil {
@@ -56,7 +57,7 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := layers.CDEMLP(g, m.hidden, m.channels, layers.Hidden(m.width), layers.Seed(m.seed+11), layers.Name("cde.F"), layers.OutputScale(m.fieldScale))
+	f, err := layers.CDEMLP(g, m.hidden, m.channels, layers.Hidden(m.width), layers.Seed(m.seed+11), layers.Name("cde.F"), layers.OutputScale(m.fieldScale), layers.Dtype(dt))
 	if err != nil {
 		return nil, err
 	}
@@ -168,13 +169,13 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 				}
 			}
 		}
-		pool := G.NewConstant(tensor.New(tensor.WithShape(batch, batch*nw), tensor.WithBacking(avg)), G.WithName(fmt.Sprintf("pool%d", s)))
+		pool := G.NewConstant(backed(m.dt(), []int{batch, batch * nw}, avg), G.WithName(fmt.Sprintf("pool%d", s)))
 		feats = append(feats, G.Must(G.Mul(pool, z)))
 		if cnt == 1 {
 			continue // one window: its states are the features
 		}
-		lme := G.Must(G.Mul(pool, G.Must(G.Exp(G.Must(G.Mul(z, G.NewConstant(tau)))))))
-		feats = append(feats, G.Must(G.Mul(G.Must(G.Log(lme)), G.NewConstant(1/tau))))
+		lme := G.Must(G.Mul(pool, G.Must(G.Exp(G.Must(G.Mul(z, m.scalar(tau)))))))
+		feats = append(feats, G.Must(G.Mul(G.Must(G.Log(lme)), m.scalar(1/tau))))
 	}
 	f := feats[0]
 	if len(feats) > 1 {
@@ -186,4 +187,33 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 	width := len(feats) * k * m.hidden
 	w := mat("head.W", width, m.classes, 1/math.Sqrt(float64(width)))
 	return w, G.Must(G.Mul(f, w)), f, nil
+}
+
+// dt is the model's element type: Float64 unless set.
+func (m *model) dt() tensor.Dtype {
+	if m.dtype == tensor.Float32 {
+		return tensor.Float32
+	}
+	return tensor.Float64
+}
+
+// scalar is a constant of the model's element type.
+func (m *model) scalar(v float64) *G.Node {
+	if m.dt() == tensor.Float32 {
+		return G.NewConstant(float32(v))
+	}
+	return G.NewConstant(v)
+}
+
+// backed is a tensor of the given element type and shape holding d
+// (rounded to float32 for Float32).
+func backed(dt tensor.Dtype, shape []int, d []float64) *tensor.Dense {
+	if dt == tensor.Float32 {
+		f := make([]float32, len(d))
+		for i, v := range d {
+			f[i] = float32(v)
+		}
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))
 }

@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
 	"github.com/revode/revode/layers"
 	"github.com/revode/revode/train"
 )
@@ -189,6 +192,36 @@ func TestWindowsModel(t *testing.T) {
 				}
 			}
 		}
+		// The same model in float32 (its weights the float64 ones
+		// rounded): the same logits to float32's round-off.
+		m32 := *m
+		m32.dtype, m32.cdes = tensor.Float32, map[*train.Net]*layers.CDE{}
+		for _, idx := range [][]int{{3, 3, 3}, {3, 39, 12}} {
+			src.m = &m32
+			got := firstLogits(t, &m32, src, idx)
+			src.m = m
+			want := firstLogits(t, m, src, idx)
+			for i := range got {
+				if math.IsNaN(got[i]) || math.Abs(got[i]-want[i]) > 1e-5*(1+math.Abs(want[i])) || got[i] == want[i] {
+					t.Fatalf("%s: float32 logits %v, float64 %v: want them equal to float32's round-off, not bit for bit", c.interp, got, want)
+				}
+			}
+		}
+		// And the gradient of the loss for every learnable, through the
+		// reversible sweep of the float32 field.
+		src.m = &m32
+		got := lossGrads(t, &m32, src, []int{3, 39, 12})
+		src.m = m
+		want := lossGrads(t, m, src, []int{3, 39, 12})
+		var scale float64
+		for _, w := range want {
+			scale = max(scale, math.Abs(w))
+		}
+		for i := range got {
+			if math.IsNaN(got[i]) || math.Abs(got[i]-want[i]) > 1e-4*scale {
+				t.Fatalf("%s: gradient entry %d: float32 %g, float64 %g (largest %g)", c.interp, i, got[i], want[i], scale)
+			}
+		}
 	}
 
 	var out bytes.Buffer
@@ -204,7 +237,7 @@ func TestWindowsModel(t *testing.T) {
 		t.Errorf("run %+v: want 4 midpoint steps a window on increments (local windows only)", res)
 	}
 	out.Reset()
-	if err := run(append(args, "-scales", "2", "-opt-steps", "2"), &out, &bytes.Buffer{}); err != nil {
+	if err := run(append(args, "-scales", "2", "-opt-steps", "2", "-dtype", "float32"), &out, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
@@ -214,7 +247,7 @@ func TestWindowsModel(t *testing.T) {
 		t.Errorf("run %+v: with scales spanning fractions of the series, want log-signatures", res)
 	}
 	for _, bad := range [][]string{{"-model", "windows", "-win-steps", "3"}, {"-model", "windows", "-steps", "8"}, {"-model", "convolutional"},
-		{"-model", "windows", "-local", "0"}, {"-model", "windows", "-scales", "-1"}} {
+		{"-model", "windows", "-local", "0"}, {"-model", "windows", "-scales", "-1"}, {"-dtype", "float16"}} {
 		if err := run(append([]string{"-train", trPath, "-test", tePath, "-run", ""}, bad...), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
@@ -640,4 +673,40 @@ func TestShiftedWindows(t *testing.T) {
 	if moved == 0 {
 		t.Fatal("no local window moved")
 	}
+}
+
+// lossGrads runs a training net of m on the series idx and returns the
+// gradients of every learnable, concatenated, as float64.
+func lossGrads(t *testing.T, m *model, src *source, idx []int) []float64 {
+	t.Helper()
+	n, err := m.build(len(idx), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(n.Graph, G.BindDualValues(n.Learnables...))
+	defer vm.Close()
+	if err := src.Fill(n, idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	var out []float64
+	for _, p := range n.Learnables {
+		gv, err := p.Grad()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch d := gv.Data().(type) {
+		case []float32:
+			for _, v := range d {
+				out = append(out, float64(v))
+			}
+		case []float64:
+			out = append(out, d...)
+		default:
+			t.Fatalf("gradient of %s: %T", p.Name(), d)
+		}
+	}
+	return out
 }
