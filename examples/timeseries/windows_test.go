@@ -409,15 +409,48 @@ func TestAutoChoices(t *testing.T) {
 		if res.Model != c.model || !res.Instance {
 			t.Errorf("series of %d: model %q instance %v, want %q with instance channels", c.length, res.Model, res.Instance, c.model)
 		}
+		// -dtype auto: float32 for the local windows only.
+		if want := map[string]string{"single": "float64", "windows": "float32"}[c.model]; res.Dtype != want {
+			t.Errorf("series of %d (%s): dtype %q, want %s", c.length, c.model, res.Dtype, want)
+		}
 		// The automatic training length, visible where the budget cuts it.
 		var log strings.Builder
-		args = []string{"-train", path, "-test", path, "-run", "", "-max-work", "1", "-hidden", "3", "-width", "4", "-members", "1", "-baseline=false"}
+		args = []string{"-train", path, "-test", path, "-run", "", "-max-work", "1", "-hidden", "3", "-width", "4", "-members", "1", "-baseline=false", "-select", "accuracy"}
 		if err := run(args, &bytes.Buffer{}, &log); err != nil {
 			t.Fatal(err)
 		}
 		want := map[string]string{"single": "instead of 1000", "windows": "instead of 2000"}[c.model]
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("series of %d (%s): log %q lacks %q", c.length, c.model, log.String(), want)
+		}
+		// Early stopping (where the validation part chooses the epoch): a
+		// quarter of the epochs, at least 5, for the single model; none
+		// under random window placement.
+		want = map[string]string{"single": "early stopping after 5 epochs", "windows": "no early stop"}[c.model]
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("series of %d (%s): log %q lacks %q", c.length, c.model, log.String(), want)
+		}
+		// The budget counts a float32 model's work at float32Cost of
+		// float64's: the same budget buys 1/float32Cost the steps.
+		steps := map[string]int{}
+		for _, dt := range []string{"float64", "float32"} {
+			var log strings.Builder
+			args := []string{"-train", path, "-test", path, "-run", "", "-max-work", "3e5", "-hidden", "3", "-width", "4", "-members", "1", "-baseline=false", "-dtype", dt}
+			if err := run(args, &bytes.Buffer{}, &log); err != nil {
+				t.Fatal(err)
+			}
+			var n, planned int
+			i := strings.Index(log.String(), "subsampled: ")
+			if i < 0 {
+				t.Fatalf("%s: log %q: not subsampled", dt, log.String())
+			}
+			if _, err := fmt.Sscanf(log.String()[i:], "subsampled: %d optimiser steps instead of %d", &n, &planned); err != nil {
+				t.Fatal(err)
+			}
+			steps[dt] = n
+		}
+		if r := float64(steps["float64"]) / float64(steps["float32"]); math.Abs(r-float32Cost) > 0.05 {
+			t.Errorf("series of %d (%s): %v steps within one budget: ratio %.3f, want %g", c.length, c.model, steps, r, float32Cost)
 		}
 	}
 }
