@@ -282,22 +282,17 @@ func run(args []string, stdout, log io.Writer) error {
 		if *localArg < -1 {
 			return fmt.Errorf("-local %d: want ≥ 0, or −1 for the automatic count", *localArg)
 		}
-		wp, err := planWindows(maxLen, *winSteps, max(2, *scalesArg), base)
+		wp, err := planWindows(maxLen, *winSteps, max(1, *scalesArg), base)
 		if err != nil {
 			return err
 		}
 		// auto: windows where a quarter of the longest series still holds
-		// -win-steps observation intervals (two scales of the plan).
-		if *modelArg == "auto" && len(wp.scales) < 2 {
+		// -win-steps observation intervals.
+		if *modelArg == "auto" && float64(maxLen-1)/4 < float64(*winSteps) {
 			break
 		}
-		if *scalesArg == 1 {
-			if wp, err = planWindows(maxLen, *winSteps, 1, base); err != nil {
-				return err
-			}
-		}
 		if *scalesArg == 0 {
-			wp.scales, wp.wins = nil, nil
+			wp.scales, wp.wins = nil, nil // local windows only
 		}
 		if *localArg != 0 {
 			med := medianLength(trFile)
