@@ -346,6 +346,28 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(log.String(), "54 held out for validation") {
 		t.Errorf("log does not report the validation split:\n%s", log.String())
 	}
+	// The validation baseline: 1-NN DTW on the validation part against the
+	// fitted part of the same split, neither the test file nor another split.
+	tr, err := train.ReadTSFile(args[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint64]float64{}
+	for _, seed := range []uint64{1, 2} {
+		fit, val, err := splitSet(tr, 0.2, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want[seed], err = train.NearestNeighbour(fit, val, train.DTW, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want[1] == want[2] || want[1] == 1 {
+		t.Fatalf("1-NN DTW on the validation parts of seeds 1 and 2: %v; the check needs them to differ", want)
+	}
+	if res.BaselineDTWVal == nil || math.Abs(*res.BaselineDTWVal-want[1]) > 5e-5 {
+		t.Errorf("validation baseline %v, want %.4f (seed 1's split; seed 2's gives %.4f)", show(res.BaselineDTWVal), want[1], want[2])
+	}
 }
 
 // TestQuadraticVariation: the running Σ scale·(Δx)² per channel over the
