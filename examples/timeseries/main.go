@@ -115,7 +115,7 @@ func run(args []string, stdout, log io.Writer) error {
 		shiftFlag  = fs.Bool("shift", true, "windows model: in training, place the local windows at observations drawn at random per batch (evaluation places them evenly)")
 		scalesArg  = fs.Int("scales", 0, "windows model: also windows spanning fractions of every series, at most this many scales (ℓ = 1, 1/4, 1/16, …, overlapping by half; a scale is used while its windows hold at least -win-steps observation intervals; 0: none, local windows only)")
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
-		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split")
+		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split: on the test file against the whole training file, and (DTW) on each validation part against its fitted part")
 		dtypeArg   = fs.String("dtype", "auto", "element type of the model's weights and the CDE's field: float64, float32 (the solver's state and the paths stay float64), or auto: float32 for local windows, whose solves are 16 steps long and many, float64 for one solve per series")
 		dumpArg    = fs.String("dump", "", "diagnostics: after the test evaluation, write per member and series (fitted, validation and test parts) the logits and the features the head maps to them, as CSV to this file")
 	)
