@@ -90,7 +90,7 @@ func run(args []string, stdout, log io.Writer) error {
 		maxWork    = fs.Float64("max-work", 1.9e7, "budget of a run, in optimiser steps × solver steps × (rows per worker + 16) × (path channels + 3)/6 × solver stages/4 summed over the ensemble's members, which bounds the run time (about 5e-5 processor seconds a unit here); a member above it trains fewer optimiser steps and says so")
 		epochs     = fs.Int("epochs", 0, "training epochs, overriding -opt-steps (0: from -opt-steps)")
 		batch      = fs.Int("batch", 0, "minibatch size (0: a tenth of the training series, between 8 and 32)")
-		patience   = fs.Int("patience", -1, "early stopping: epochs without a better validation result (-1: a quarter of the epochs; 0: off)")
+		patience   = fs.Int("patience", -1, "early stopping: epochs without a better validation result (-1: a quarter of the epochs, none where the final weights are kept or the local windows are placed at random; 0: off)")
 		lr         = fs.Float64("lr", 3e-3, "peak learning rate (cosine schedule with warm-up)")
 		wd         = fs.Float64("weight-decay", 1e-3, "decoupled weight decay")
 		seed       = fs.Uint64("seed", 1, "seed of the split, the weights, the batches and the noise")
