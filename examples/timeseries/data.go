@@ -9,6 +9,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/revode/revode/internal/kernels"
 	"github.com/revode/revode/layers"
 	"github.com/revode/revode/train"
 )
@@ -426,8 +427,8 @@ func (s *source) Fill(n *train.Net, idx []int) error {
 		if err := s.fill64(n, x, y, idx); err != nil {
 			return err
 		}
-		narrow(xd.Float32s(), x)
-		narrow(yd.Float32s(), y)
+		kernels.Narrow(xd.Float32s(), x)
+		kernels.Narrow(yd.Float32s(), y)
 		return nil
 	}
 	if xd.Dtype() != tensor.Float64 || yd.Dtype() != tensor.Float64 {
@@ -443,12 +444,6 @@ func (s *source) scratch(buf *[]float64, n int) []float64 {
 	}
 	*buf = (*buf)[:n]
 	return *buf
-}
-
-func narrow(dst []float32, src []float64) {
-	for i, v := range src {
-		dst[i] = float32(v)
-	}
 }
 
 // fill64 is Fill into float64 inputs x and targets y.

@@ -292,7 +292,7 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 		// auto: windows where a quarter of the longest series still holds
 		// -win-steps observation intervals.
-		if *modelArg == "auto" && float64(maxLen-1)/4 < float64(*winSteps) {
+		if *modelArg == "auto" && !holds(maxLen, *winSteps, 0.25) {
 			break
 		}
 		if *scalesArg == 0 {

@@ -8,6 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/revode/revode/internal/kernels"
 	"github.com/revode/revode/layers"
 	"github.com/revode/revode/train"
 )
@@ -210,9 +211,7 @@ func (m *model) scalar(v float64) *G.Node {
 func backed(dt tensor.Dtype, shape []int, d []float64) *tensor.Dense {
 	if dt == tensor.Float32 {
 		f := make([]float32, len(d))
-		for i, v := range d {
-			f[i] = float32(v)
-		}
+		kernels.Narrow(f, d)
 		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
 	}
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))

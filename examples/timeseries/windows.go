@@ -77,7 +77,7 @@ func planWindows(maxLen, steps, maxScales, base int) (windowPlan, error) {
 	}
 	wp := windowPlan{steps: steps, base: base}
 	for l := 1.0; len(wp.scales) < maxScales; l /= 4 {
-		if len(wp.scales) > 0 && l*float64(maxLen-1) < float64(steps) {
+		if len(wp.scales) > 0 && !holds(maxLen, steps, l) {
 			break
 		}
 		wp.scales = append(wp.scales, l)
@@ -89,6 +89,12 @@ func planWindows(maxLen, steps, maxScales, base int) (windowPlan, error) {
 		}
 	}
 	return wp, nil
+}
+
+// holds reports whether a window spanning the fraction l of a series of
+// maxLen observations holds at least steps observation intervals.
+func holds(maxLen, steps int, l float64) bool {
+	return l*float64(maxLen-1) >= float64(steps)
 }
 
 // maxLocal caps the automatic number of local windows (-local −1).
