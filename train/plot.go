@@ -7,6 +7,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/revode/revode/internal/plots"
 )
 
 // plotCurves draws loss.png and accuracy.png (training and validation per epoch)
@@ -41,7 +43,7 @@ func plotCurves(dir string, epochs []EpochMetrics) error {
 			p.Add(l, sc)
 			p.Legend.Add(s.label, l, sc)
 		}
-		return p.Save(6*vg.Inch, 4*vg.Inch, filepath.Join(dir, name))
+		return plots.Save(p, 6*vg.Inch, 4*vg.Inch, filepath.Join(dir, name))
 	}
 	if err := draw("loss.png", "Loss", "cross-entropy",
 		func(m EpochMetrics) float64 { return m.TrainLoss }, func(m EpochMetrics) float64 { return m.ValLoss }); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/revode/revode/integrators"
 	"github.com/revode/revode/internal/odetest"
+	"github.com/revode/revode/internal/plots"
 )
 
 // Errors outside [errFloor, errCap] are left out of the error plot: below
@@ -147,6 +148,9 @@ func saveErrorPlot(path string, p odetest.Problem, curves []errorCurve) error {
 		legend.Add(c.label, line, points)
 	}
 
+	if err := plots.Ready(plt); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	const width, height, legendWidth = 9.5 * vg.Inch, 6 * vg.Inch, 2.9 * vg.Inch
 	img := vgimg.New(width, height)
 	dc := draw.New(img)

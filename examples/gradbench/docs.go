@@ -14,6 +14,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/revode/revode/internal/plots"
 )
 
 // Okabe–Ito colours, one per gradient method.
@@ -250,7 +252,7 @@ func timePlot(res *results, path string) error {
 			return err
 		}
 	}
-	return p.Save(7*vg.Inch, 5*vg.Inch, path)
+	return plots.Save(p, 7*vg.Inch, 5*vg.Inch, path)
 }
 
 // memoryPlot: peak RSS (solid) and memory held between the passes
@@ -269,7 +271,7 @@ func memoryPlot(res *results, path string) error {
 			return err
 		}
 	}
-	return p.Save(7*vg.Inch, 5*vg.Inch, path)
+	return plots.Save(p, 7*vg.Inch, 5*vg.Inch, path)
 }
 
 func methodLabelGeneric(m string) string {

@@ -17,6 +17,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/revode/revode/integrators"
+	"github.com/revode/revode/internal/plots"
 	"github.com/revode/revode/internal/procmem"
 	"github.com/revode/revode/layers"
 )
@@ -337,5 +338,5 @@ func sdeMemoryPlot(res *results, path string) error {
 	// The legend goes below the held lines (a few KiB), clear of the data.
 	p.Legend.Top, p.Legend.Left = false, false
 	p.Y.Min = 10
-	return p.Save(7*vg.Inch, 5*vg.Inch, path)
+	return plots.Save(p, 7*vg.Inch, 5*vg.Inch, path)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -12,6 +11,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/revode/revode/internal/plots"
 )
 
 // palette is the Okabe–Ito colour-blind-safe palette.
@@ -75,19 +76,7 @@ func addLine(p *plot.Plot, label string, xys plotter.XYs, c color.Color, dashes 
 }
 
 func save(p *plot.Plot, dir, name string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	// A log axis whose data are one value: the plot would widen it to
-	// [v−1, v+1], which reaches 0 for v ≤ 1 and panics when drawn (seen
-	// when every run of a -quick plot took the same processor time, a
-	// whole number of clock ticks); a factor of 2 either side instead.
-	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		if _, ok := a.Scale.(plot.LogScale); ok && a.Min == a.Max && a.Min > 0 {
-			a.Min, a.Max = a.Min/2, a.Max*2
-		}
-	}
-	return p.Save(7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, name))
+	return plots.Save(p, 7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, name))
 }
 
 // plotCost draws experiment 4: seconds per gradient against N, one line

@@ -22,6 +22,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/revode/revode/internal/command"
+	"github.com/revode/revode/internal/plots"
 	"github.com/revode/revode/internal/procmem"
 	"github.com/revode/revode/train"
 )
@@ -239,5 +240,5 @@ func plotMemory(dir string, rows []memRow, methods []string) error {
 		p.Add(l, sc)
 		p.Legend.Add(g, l, sc)
 	}
-	return p.Save(7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, "sde-example-memory.png"))
+	return plots.Save(p, 7*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, "sde-example-memory.png"))
 }

@@ -12,6 +12,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/revode/revode/internal/plots"
 )
 
 // Okabe–Ito colours: real data blue, generated orange.
@@ -165,5 +167,5 @@ func plotCurves(path string, ms []metricsLine) error {
 		p.Add(l, sc)
 		p.Legend.Add(s.name, l, sc)
 	}
-	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+	return plots.Save(p, 7*vg.Inch, 4.5*vg.Inch, path)
 }
