@@ -122,6 +122,9 @@ type EpochMetrics struct {
 	Drift             float64 `json:"drift"`
 	LearningRate      float64 `json:"learning_rate"`
 	GradNorm          float64 `json:"grad_norm"`
+	// Unvalidated marks an epoch of a run without a validation set (Fit's
+	// val nil): ValLoss and ValAccuracy are then 0 and mean nothing.
+	Unvalidated bool `json:"unvalidated,omitempty"`
 }
 
 // Result is the outcome of Fit.
@@ -195,7 +198,12 @@ func newWorker(build Builder, batch int, training bool) (*worker, error) {
 // outside those machines is switched. The validation results choose
 // the best epoch (best.ckpt, Result.Best, Config.RestoreBest) and drive
 // early stopping (Config.Patience); a test set has no place here: measure
-// it once, at the end, with Evaluate.
+// it once, at the end, with Evaluate. val may be nil (an untyped nil, not
+// a nil pointer in the interface): the model is then trained without
+// validation, every epoch's metrics are marked Unvalidated, and
+// RestoreBest and Patience, which choose on validation, are errors; the
+// final weights are the result (a final model refitted on all the
+// training data, say, for a length chosen on validation before).
 func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 	if cfg.Epochs < 1 || cfg.Batch < 1 {
 		return nil, fmt.Errorf("train: %d epochs of batch %d: want both ≥ 1", cfg.Epochs, cfg.Batch)
@@ -214,6 +222,9 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 	}
 	if cfg.Patience < 0 {
 		return nil, fmt.Errorf("train: patience %d: want ≥ 0 (0: no early stopping)", cfg.Patience)
+	}
+	if val == nil && (cfg.RestoreBest || cfg.Patience > 0) {
+		return nil, fmt.Errorf("train: no validation set: RestoreBest and Patience choose on one and want it")
 	}
 	if cfg.EMA < 0 || cfg.EMA >= 1 || math.IsNaN(cfg.EMA) {
 		return nil, fmt.Errorf("train: EMA decay %g: want 0 (off) or in (0, 1)", cfg.EMA)
@@ -259,7 +270,7 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 					return nil, err
 				}
 				for _, m := range res.Epochs {
-					if res.better(cfg.SelectBy, m.ValAccuracy, m.ValLoss) {
+					if !m.Unvalidated && res.better(cfg.SelectBy, m.ValAccuracy, m.ValLoss) {
 						res.Best, res.BestLoss, res.BestEpoch = m.ValAccuracy, m.ValLoss, m.Epoch
 					}
 				}
@@ -385,13 +396,19 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m.ValLoss, m.ValAccuracy, err = evaluate(evals, val, per, cfg.EvalLimit, nil); err != nil {
-			return nil, fmt.Errorf("train: validating after epoch %d: %w", epoch, err)
+		validation := "no validation set"
+		if val == nil {
+			m.Unvalidated = true
+		} else {
+			if m.ValLoss, m.ValAccuracy, err = evaluate(evals, val, per, cfg.EvalLimit, nil); err != nil {
+				return nil, fmt.Errorf("train: validating after epoch %d: %w", epoch, err)
+			}
+			validation = fmt.Sprintf("val loss %.4f acc %.4f", m.ValLoss, m.ValAccuracy)
 		}
-		bar.done(fmt.Sprintf("epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f, %.0f examples/s, %.0f s",
-			epoch, cfg.Epochs, m.TrainLoss, m.TrainAccuracy, m.ValLoss, m.ValAccuracy, m.ExamplesPerSec, m.Seconds))
+		bar.done(fmt.Sprintf("epoch %d/%d: train loss %.4f acc %.4f, %s, %.0f examples/s, %.0f s",
+			epoch, cfg.Epochs, m.TrainLoss, m.TrainAccuracy, validation, m.ExamplesPerSec, m.Seconds))
 		res.Epochs = append(res.Epochs, m)
-		improved := res.better(cfg.SelectBy, m.ValAccuracy, m.ValLoss)
+		improved := val != nil && res.better(cfg.SelectBy, m.ValAccuracy, m.ValLoss)
 		if improved {
 			res.Best, res.BestLoss, res.BestEpoch = m.ValAccuracy, m.ValLoss, epoch
 			if cfg.RestoreBest {

@@ -170,3 +170,62 @@ func TestFitErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestFitWithoutValidation: with val nil, Fit trains exactly as with a
+// validation set (validation reads the weights, never changes them: the
+// same final weights bit for bit), marks every epoch Unvalidated, plots
+// and checkpoints without a best epoch, and refuses the options that
+// choose on validation.
+func TestFitWithoutValidation(t *testing.T) {
+	tr, te := toyData(128, 1), toyData(40, 2)
+	cfg := func(dir string) Config {
+		return Config{Epochs: 3, Batch: 16, Seed: 5, EMA: 0.9, Adam: Adam{LR: 0.01}, Log: &bytes.Buffer{}, RunDir: dir}
+	}
+	with, err := Fit(toyModel, tr, te, cfg(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := cfg(dir)
+	var log bytes.Buffer
+	c.Log = &log
+	without, err := Fit(toyModel, tr, nil, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := weights(with.Net), weights(without.Net)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("weight %d: %v validated, %v without validation", i, a[i], b[i])
+		}
+	}
+	if without.BestEpoch != 0 || len(without.Epochs) != 3 {
+		t.Errorf("best epoch %d of %d epochs, want none of 3", without.BestEpoch, len(without.Epochs))
+	}
+	for _, m := range without.Epochs {
+		if !m.Unvalidated || m.ValLoss != 0 || m.ValAccuracy != 0 || m.TrainLoss != with.Epochs[m.Epoch-1].TrainLoss {
+			t.Errorf("epoch %+v: want unvalidated, the validated run's training loss %g", m, with.Epochs[m.Epoch-1].TrainLoss)
+		}
+	}
+	if with.Epochs[2].Unvalidated {
+		t.Error("a validated epoch marked unvalidated")
+	}
+	if n := strings.Count(log.String(), "no validation set"); n != 3 {
+		t.Errorf("%d epoch lines say there is no validation set, want 3:\n%s", n, log.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil || strings.Count(string(raw), `"unvalidated":true`) != 3 {
+		t.Errorf("metrics.jsonl (%v):\n%s", err, raw)
+	}
+	for f, want := range map[string]bool{"accuracy.png": true, "last.ckpt": true, "best.ckpt": false} {
+		if _, err := os.Stat(filepath.Join(dir, f)); (err == nil) != want {
+			t.Errorf("%s written: %v, want %v", f, err == nil, want)
+		}
+	}
+	for _, bad := range []Config{{RestoreBest: true}, {Patience: 2}} {
+		bad.Epochs, bad.Batch, bad.Log = 1, 16, &bytes.Buffer{}
+		if _, err := Fit(toyModel, tr, nil, bad); err == nil || !strings.Contains(err.Error(), "no validation set") {
+			t.Errorf("%+v without validation: %v", bad, err)
+		}
+	}
+}

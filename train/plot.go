@@ -31,9 +31,15 @@ func plotCurves(dir string, epochs []EpochMetrics) error {
 			{"train", train, color.RGBA{R: 0x00, G: 0x72, B: 0xb2, A: 0xff}},
 			{"validation", val, color.RGBA{R: 0xd5, G: 0x5e, B: 0x00, A: 0xff}},
 		} {
-			pts := make(plotter.XYs, len(epochs))
-			for i, m := range epochs {
-				pts[i] = plotter.XY{X: float64(m.Epoch), Y: s.f(m)}
+			var pts plotter.XYs
+			for _, m := range epochs {
+				if s.label == "validation" && m.Unvalidated {
+					continue // a run without a validation set
+				}
+				pts = append(pts, plotter.XY{X: float64(m.Epoch), Y: s.f(m)})
+			}
+			if len(pts) == 0 {
+				continue
 			}
 			l, sc, err := plotter.NewLinePoints(pts)
 			if err != nil {

@@ -71,6 +71,10 @@ type result struct {
 	Instance       bool      `json:"instance"`
 	MemberVal      []float64 `json:"member_val_accuracy,omitempty"`
 	MemberTest     []float64 `json:"member_test_accuracy,omitempty"`
+	// Refit says a final model trained on the whole training file joined
+	// the members (-refit); its test accuracy alone is RefitTest.
+	Refit     bool     `json:"refit"`
+	RefitTest *float64 `json:"refit_test_accuracy,omitempty"`
 }
 
 func run(args []string, stdout, log io.Writer) error {
@@ -117,6 +121,7 @@ func run(args []string, stdout, log io.Writer) error {
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
 		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split: on the test file against the whole training file, and (DTW) on each validation part against its fitted part")
 		dtypeArg   = fs.String("dtype", "auto", "element type of the model's weights and the CDE's field: float64, float32 (the solver's state and the paths stay float64), or auto: float32 for local windows, whose solves are 16 steps long and many, float64 for one solve per series")
+		refitArg   = fs.String("refit", "auto", "a final model trained on the whole training file, for the members' optimiser steps and without validation (its final weights), its probabilities averaged with the members': on, off, or auto (on where the ensemble has one member, which leaves its validation part unlearned)")
 		dumpArg    = fs.String("dump", "", "diagnostics: after the test evaluation, write per member and series (fitted, validation and test parts) the logits and the features the head maps to them, as CSV to this file")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -417,6 +422,28 @@ func run(args []string, stdout, log io.Writer) error {
 		splits = []split{{fitSet, valSet}}
 	}
 	splits = splits[:members]
+	// The refit: with one member, a fifth of the training file (its
+	// validation part) trains no model; a final model trained on the
+	// whole file learns from it too. With two or more, every training
+	// series trains some member already.
+	refit := false
+	switch *refitArg {
+	case "on":
+		refit = true
+	case "off":
+	case "auto":
+		refit = members == 1
+	default:
+		return fmt.Errorf("-refit %q: want on, off or auto", *refitArg)
+	}
+	if refit && *epochs == 0 && *maxWork > 0 {
+		// The members and the refit share the budget.
+		if work := float64((members+1)*total) * unit; work > *maxWork {
+			total, subsampled = int(*maxWork/(float64(members+1)*unit)), true
+			nEpochs = max(1, (total+perEpoch-1)/perEpoch)
+			total = nEpochs * perEpoch
+		}
+	}
 	if *selectBy == "auto" {
 		// A validation part of fewer than minSelect series moves in steps
 		// of more than 3 % and cannot rank the epochs of one run: it then
@@ -477,11 +504,14 @@ func run(args []string, stdout, log io.Writer) error {
 	if members > 1 {
 		fmt.Fprintf(log, "ensemble of %d members, member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", members, nFolds)
 	}
+	if refit {
+		fmt.Fprintf(log, "and a final model trained on all %d training series for the same optimiser steps, without validation (its final weights), averaged with the member(s)\n", len(trFile.Series))
+	}
 	if !restore {
 		fmt.Fprintf(log, "validation parts of %d series: the final weights are kept (no epoch chosen, no early stop)\n", len(splits[0].val.Series))
 	}
 	if subsampled {
-		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) × (path channels + 3)/6 × stages/4 within -max-work %.3g\n", total, planned, workOverhead, *maxWork)
+		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) × (path channels + 3)/6 × stages/4 summed over the models within -max-work %.3g\n", total, planned, workOverhead, *maxWork)
 	}
 
 	modelName := "single"
@@ -517,48 +547,69 @@ func run(args []string, stdout, log io.Writer) error {
 		fmt.Fprintf(log, "1-NN baselines on the test set: DTW %.4f, Euclidean %s; on the validation part(s): DTW %.4f (%.0f s)\n", dtw, show(out.BaselineED), right/count, time.Since(t0).Seconds())
 	}
 
-	// Train every member; the test set is read after all of them.
+	// Train every member, then the refit; the test set is read after all
+	// of them.
+	counts := trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)
+	fitModel := func(i int, fit, val *train.TSDataset, nEp int, restore bool, pat int, dir string) (trained, *train.Result, error) {
+		norm, err := fitNormaliser(fit)
+		if err != nil {
+			return trained{}, nil, fmt.Errorf("%s: %w", *trainPath, err)
+		}
+		if *scaling == "robust" {
+			norm.fitRobust(fit)
+		}
+		sc := sourceConfig{win: plan, norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: inst, counts: counts}
+		var t trained
+		for _, p := range []struct {
+			name string
+			d    *train.TSDataset
+			dst  **source
+		}{{"training", fit, &t.fit}, {"validation", val, &t.val}, {"test", teFile, &t.test}} {
+			if p.d == nil {
+				continue
+			}
+			if *p.dst, err = newSource(p.d, sc); err != nil {
+				return trained{}, nil, fmt.Errorf("%s series: %w", p.name, err)
+			}
+		}
+		seedI := *seed + uint64(i)*1000
+		t.m = &model{channels: t.fit.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: seedI, fieldScale: *fscale, dtype: dtype,
+			opts: opts, cdes: map[*train.Net]*layers.CDE{}, win: plan, readout: readTimes}
+		var valSrc train.Source // nil without validation (the refit)
+		for _, s := range []*source{t.fit, t.val, t.test} {
+			if s != nil {
+				s.m = t.m
+			}
+		}
+		if t.val != nil {
+			valSrc = t.val
+		}
+		t.fit.noise, t.fit.drop, t.fit.seed = noiseSD, *drop, seedI
+		t.fit.shift = trShift
+		t.fit.SetEpoch(0)
+		cfg := train.Config{Epochs: nEp, Batch: b, Workers: *workers, Seed: seedI, RunDir: dir, Resume: *resume, EMA: *emaD,
+			Patience: pat, RestoreBest: restore, SelectBy: by, Log: log,
+			Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(max(1, total/20), total, 0.02)}}
+		res, err := train.Fit(t.m.build, t.fit, valSrc, cfg)
+		if err != nil {
+			return trained{}, nil, err
+		}
+		t.learn = res.Net.Learnables
+		return t, res, nil
+	}
 	var done []trained
 	var valRight, valCount float64
 	for i, sp := range splits {
-		norm, err := fitNormaliser(sp.fit)
-		if err != nil {
-			return fmt.Errorf("%s: %w", *trainPath, err)
-		}
-		if *scaling == "robust" {
-			norm.fitRobust(sp.fit)
-		}
-		sc := sourceConfig{win: plan, norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: inst,
-			counts: trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)}
-		srcs := map[string]*source{}
-		for name, d := range map[string]*train.TSDataset{"training": sp.fit, "validation": sp.val, "test": teFile} {
-			if srcs[name], err = newSource(d, sc); err != nil {
-				return fmt.Errorf("%s series: %w", name, err)
-			}
-		}
-		trSrc := srcs["training"]
-		seedI := *seed + uint64(i)*1000
-		m := &model{channels: trSrc.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: seedI, fieldScale: *fscale, dtype: dtype,
-			opts: opts, cdes: map[*train.Net]*layers.CDE{}, win: plan, readout: readTimes}
-		for _, s := range srcs {
-			s.m = m
-		}
-		trSrc.noise, trSrc.drop, trSrc.seed = noiseSD, *drop, seedI
-		trSrc.shift = trShift
-		trSrc.SetEpoch(0)
 		dir := *runDir
-		if members > 1 && dir != "" {
+		if (members > 1 || refit) && dir != "" {
 			dir = filepath.Join(dir, fmt.Sprintf("member-%d", i+1))
 			fmt.Fprintf(log, "member %d of %d (validation fold %d, run directory %s)\n", i+1, members, i+1, dir)
 		}
-		cfg := train.Config{Epochs: nEpochs, Batch: b, Workers: *workers, Seed: seedI, RunDir: dir, Resume: *resume, EMA: *emaD,
-			Patience: pat, RestoreBest: restore, SelectBy: by, Log: log,
-			Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(max(1, total/20), total, 0.02)}}
-		res, err := train.Fit(m.build, trSrc, srcs["validation"], cfg)
+		t, res, err := fitModel(i, sp.fit, sp.val, nEpochs, restore, pat, dir)
 		if err != nil {
 			return err
 		}
-		done = append(done, trained{m: m, learn: res.Net.Learnables, fit: trSrc, val: srcs["validation"], test: srcs["test"]})
+		done = append(done, t)
 		kept, keptLoss, keptEpoch := res.Best, res.BestLoss, res.BestEpoch
 		if !restore {
 			last := res.Epochs[len(res.Epochs)-1]
@@ -571,6 +622,23 @@ func run(args []string, stdout, log io.Writer) error {
 		out.MemberVal = append(out.MemberVal, *round4(kept))
 		fmt.Fprintf(log, "member %d: weights of epoch %d (validation loss %.4f, accuracy %.4f)\n", i+1, keptEpoch, keptLoss, kept)
 	}
+	if refit {
+		// The same optimiser steps over the whole file's batches.
+		per := len(trFile.Series) / b
+		nEp := max(1, (total+per-1)/per)
+		dir := *runDir
+		if dir != "" {
+			dir = filepath.Join(dir, "refit")
+		}
+		fmt.Fprintf(log, "final model on all %d training series: %d epoch(s) of %d batches, no validation (run directory %s)\n", len(trFile.Series), nEp, per, dir)
+		t, res, err := fitModel(len(splits), trFile, nil, nEp, false, 0, dir)
+		if err != nil {
+			return fmt.Errorf("final model: %w", err)
+		}
+		done = append(done, t)
+		out.Refit = true
+		out.OptSteps += len(res.Epochs) * per
+	}
 	// The test set, once, with each member's weights of its best
 	// validation epoch; an ensemble averages the members' probabilities.
 	var testAcc float64
@@ -581,7 +649,7 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 	} else {
 		prob := make([][]float64, len(teFile.Series))
-		for _, d := range done {
+		for di, d := range done {
 			logits, err := train.Predict(d.m.build, d.learn, d.test, b, *workers)
 			if err != nil {
 				return fmt.Errorf("evaluating on the test set: %w", err)
@@ -599,7 +667,11 @@ func run(args []string, stdout, log io.Writer) error {
 					right++
 				}
 			}
-			out.MemberTest = append(out.MemberTest, *round4(float64(right) / float64(len(logits))))
+			if acc := round4(float64(right) / float64(len(logits))); di < len(splits) {
+				out.MemberTest = append(out.MemberTest, *acc)
+			} else {
+				out.RefitTest = acc
+			}
 		}
 		right := 0
 		for k, p := range prob {
@@ -619,8 +691,12 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	out.TestAccuracy, out.ValAccuracy = *round4(testAcc), *round4(valRight / valCount)
 	out.Seconds = math.Round(time.Since(start).Seconds())
-	fmt.Fprintf(log, "test accuracy %.4f (%d member(s); validation accuracy %.4f, 1-NN DTW there %s); 1-NN DTW %s, Euclidean %s\n",
-		testAcc, members, valRight/valCount, show(out.BaselineDTWVal), show(out.BaselineDTW), show(out.BaselineED))
+	with := ""
+	if refit {
+		with = " and the final model"
+	}
+	fmt.Fprintf(log, "test accuracy %.4f (%d member(s)%s; validation accuracy %.4f, 1-NN DTW there %s); 1-NN DTW %s, Euclidean %s\n",
+		testAcc, members, with, valRight/valCount, show(out.BaselineDTWVal), show(out.BaselineDTW), show(out.BaselineED))
 	line, err := json.Marshal(out)
 	if err != nil {
 		return err
@@ -738,7 +814,8 @@ type trained struct {
 	fit, val, test *source
 }
 
-// dumpFeatures writes, per member and series, the logits and the features
+// dumpFeatures writes, per member (the refit, if any, last, with no
+// validation part) and series, the logits and the features
 // the head maps to them (model.features) as CSV: member, part (fit,
 // validation or test), index (the series' place in its file, from 0),
 // label (the class index), then logit_1…logit_K, then feature_1….
@@ -757,6 +834,9 @@ func dumpFeatures(f io.Writer, members []trained, trFile *train.TSDataset, b, wo
 			name string
 			src  *source
 		}{{"fit", &fit}, {"validation", p.val}, {"test", p.test}} {
+			if part.src == nil {
+				continue // the refit has no validation part
+			}
 			fm := *p.m
 			fm.features = true
 			feats, err := train.Predict(fm.build, p.learn, part.src, b, workers)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -337,8 +338,13 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("baselines DTW %v, Euclidean %v; want 0.9486 and none (unequal lengths)", show(res.BaselineDTW), show(res.BaselineED))
 	}
 	// 28 intervals within 7 steps: 4 intervals a step, log-signatures.
-	if res.Steps != 7 || res.Interp != "logsig" || res.OptSteps != 10 || res.Epochs != 1 || res.BestEpoch != 1 {
-		t.Errorf("run %+v: want 7 solver steps on log-signatures, one epoch: 10 optimiser steps (batch 20 of 216)", res)
+	// And the final model on all 270 series (-refit auto, one member): an
+	// epoch of 13 batches.
+	if res.Steps != 7 || res.Interp != "logsig" || res.OptSteps != 10+13 || res.Epochs != 1 || res.BestEpoch != 1 || !res.Refit {
+		t.Errorf("run %+v: want 7 solver steps on log-signatures, one epoch: 10 optimiser steps (batch 20 of 216) and 13 of the final model", res)
+	}
+	if !strings.Contains(log.String(), "final model on all 270 training series: 1 epoch(s) of 13 batches, no validation") {
+		t.Errorf("log does not report the final model:\n%s", log.String())
 	}
 	if res.TestAccuracy < 0 || res.TestAccuracy > 1 || res.ValAccuracy < 0 || res.ValAccuracy > 1 {
 		t.Errorf("accuracies %v, %v", res.TestAccuracy, res.ValAccuracy)
@@ -464,6 +470,9 @@ func TestDump(t *testing.T) {
 		{"windows", []string{"-model", "windows", "-win-steps", "2", "-scales", "2", "-local", "0"}, 3 * 2 * hidden},
 		// Three local windows: their mean and log-mean-exp at 2 times.
 		{"local", []string{"-model", "windows", "-win-steps", "2", "-local", "3"}, 2 * 2 * hidden},
+		// One member and the final model on the whole file (-refit auto),
+		// which has no validation part.
+		{"refit", []string{"-members", "1"}, 8 * hidden},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "dump.csv")
@@ -491,6 +500,7 @@ func TestDump(t *testing.T) {
 			folds := map[int]bool{}
 			prob := make([][]float64, len(te.Series))
 			tests := 0
+			rightOf := map[int]int{} // member → test series right
 			for _, line := range lines[1:] {
 				f := strings.Split(line, ",")
 				if len(f) != len(head) {
@@ -516,10 +526,16 @@ func TestDump(t *testing.T) {
 					seen[key] = f[1]
 					if f[1] == "validation" {
 						folds[idx] = true
+						if c.name == "refit" && member == 2 {
+							t.Fatalf("row %q: the final model has no validation part", line)
+						}
 					}
 				case "test":
 					if te.Series[idx].Label != label {
 						t.Fatalf("test series %d: label %d, file says %d", idx, label, te.Series[idx].Label)
+					}
+					if argmax(logits) == label {
+						rightOf[member]++
 					}
 					p := softmax(logits)
 					if prob[idx] == nil {
@@ -547,6 +563,13 @@ func TestDump(t *testing.T) {
 			}
 			if got := *round4(float64(right) / float64(len(prob))); got != res.TestAccuracy {
 				t.Errorf("the dumped logits give test accuracy %v, the run reported %v", got, res.TestAccuracy)
+			}
+			alone := []float64{*round4(float64(rightOf[1]) / float64(len(prob))), *round4(float64(rightOf[2]) / float64(len(prob)))}
+			switch {
+			case c.name == "refit" && (!res.Refit || res.RefitTest == nil || *res.RefitTest != alone[1] || len(res.MemberTest) != 1 || res.MemberTest[0] != alone[0]):
+				t.Errorf("run %+v: want a refit, member and refit test accuracies %v", res, alone)
+			case c.name != "refit" && (res.Refit || res.RefitTest != nil || !slices.Equal(res.MemberTest, alone)):
+				t.Errorf("run %+v: want no refit beside two members, member test accuracies %v", res, alone)
 			}
 		})
 	}

@@ -247,7 +247,7 @@ func TestWindowsModel(t *testing.T) {
 		t.Errorf("run %+v: with scales spanning fractions of the series, want log-signatures", res)
 	}
 	for _, bad := range [][]string{{"-model", "windows", "-win-steps", "3"}, {"-model", "windows", "-steps", "8"}, {"-model", "convolutional"},
-		{"-model", "windows", "-local", "0"}, {"-model", "windows", "-scales", "-1"}, {"-dtype", "float16"}} {
+		{"-model", "windows", "-local", "0"}, {"-model", "windows", "-scales", "-1"}, {"-dtype", "float16"}, {"-refit", "maybe"}} {
 		if err := run(append([]string{"-train", trPath, "-test", tePath, "-run", ""}, bad...), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
@@ -432,10 +432,13 @@ func TestAutoChoices(t *testing.T) {
 		}
 		// The budget counts a float32 model's work at float32Cost of
 		// float64's: the same budget buys 1/float32Cost the steps.
+		// And the one member and the final model on the whole file
+		// (-refit auto) share the budget: half the steps of one model.
 		steps := map[string]int{}
-		for _, dt := range []string{"float64", "float32"} {
+		for _, dt := range []string{"float64", "float32", "float64 -refit off"} {
 			var log strings.Builder
-			args := []string{"-train", path, "-test", path, "-run", "", "-max-work", "3e5", "-hidden", "3", "-width", "4", "-members", "1", "-baseline=false", "-dtype", dt}
+			args := []string{"-train", path, "-test", path, "-run", "", "-max-work", "3e5", "-hidden", "3", "-width", "4", "-members", "1", "-baseline=false", "-dtype"}
+			args = append(args, strings.Fields(dt)...)
 			if err := run(args, &bytes.Buffer{}, &log); err != nil {
 				t.Fatal(err)
 			}
@@ -451,6 +454,9 @@ func TestAutoChoices(t *testing.T) {
 		}
 		if r := float64(steps["float64"]) / float64(steps["float32"]); math.Abs(r-float32Cost) > 0.05 {
 			t.Errorf("series of %d (%s): %v steps within one budget: ratio %.3f, want %g", c.length, c.model, steps, r, float32Cost)
+		}
+		if r := float64(steps["float64"]) / float64(steps["float64 -refit off"]); math.Abs(r-0.5) > 0.05 {
+			t.Errorf("series of %d (%s): %v steps within one budget: ratio %.3f with the final model, want 1/2", c.length, c.model, steps, r)
 		}
 	}
 }
