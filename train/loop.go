@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"time"
 
@@ -202,8 +203,8 @@ func newWorker(build Builder, batch int, training bool) (*worker, error) {
 // a nil pointer in the interface): the model is then trained without
 // validation, every epoch's metrics are marked Unvalidated, and
 // RestoreBest and Patience, which choose on validation, are errors; the
-// final weights are the result (a final model refitted on all the
-// training data, say, for a length chosen on validation before).
+// final weights are the result (a final model trained on all the
+// training data, say). A nil pointer as val is an error.
 func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 	if cfg.Epochs < 1 || cfg.Batch < 1 {
 		return nil, fmt.Errorf("train: %d epochs of batch %d: want both ≥ 1", cfg.Epochs, cfg.Batch)
@@ -222,6 +223,9 @@ func Fit(build Builder, train, val Source, cfg Config) (*Result, error) {
 	}
 	if cfg.Patience < 0 {
 		return nil, fmt.Errorf("train: patience %d: want ≥ 0 (0: no early stopping)", cfg.Patience)
+	}
+	if v := reflect.ValueOf(val); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, fmt.Errorf("train: the validation set is a nil %T: pass nil itself to train without one", val)
 	}
 	if val == nil && (cfg.RestoreBest || cfg.Patience > 0) {
 		return nil, fmt.Errorf("train: no validation set: RestoreBest and Patience choose on one and want it")

@@ -222,6 +222,10 @@ func TestFitWithoutValidation(t *testing.T) {
 			t.Errorf("%s written: %v, want %v", f, err == nil, want)
 		}
 	}
+	var nilSet *Dataset
+	if _, err := Fit(toyModel, tr, nilSet, Config{Epochs: 1, Batch: 16, Log: &bytes.Buffer{}}); err == nil || !strings.Contains(err.Error(), "nil *train.Dataset") {
+		t.Errorf("a nil *Dataset as the validation set: %v", err)
+	}
 	for _, bad := range []Config{{RestoreBest: true}, {Patience: 2}} {
 		bad.Epochs, bad.Batch, bad.Log = 1, 16, &bytes.Buffer{}
 		if _, err := Fit(toyModel, tr, nil, bad); err == nil || !strings.Contains(err.Error(), "no validation set") {

@@ -640,7 +640,8 @@ func run(args []string, stdout, log io.Writer) error {
 		out.OptSteps += len(res.Epochs) * per
 	}
 	// The test set, once, with each member's weights of its best
-	// validation epoch; an ensemble averages the members' probabilities.
+	// validation epoch and the final model's last weights; an ensemble
+	// averages their probabilities.
 	var testAcc float64
 	if len(done) == 1 {
 		var err error
