@@ -535,3 +535,25 @@ func BenchmarkTrainingStep(b *testing.B) {
 		}
 	})
 }
+
+// TestPlotCurvesLogAxis: the curves' log axis shows only positive values;
+// records with none yet (an unbiased MMD² estimate can be ≤ 0, the
+// validation metrics not computed) draw no plot and are no error, and
+// the first positive value draws one.
+func TestPlotCurvesLogAxis(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "curves.png")
+	ms := []metricsLine{{Iter: 1, Loss: -0.01}, {Iter: 2, Loss: 0}}
+	if err := plotCurves(path, ms); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("a plot with nothing to draw was written")
+	}
+	ms = append(ms, metricsLine{Iter: 3, Loss: 0.02})
+	if err := plotCurves(path, ms); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Fatalf("no plot after a positive value: %v", err)
+	}
+}

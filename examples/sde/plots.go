@@ -141,6 +141,7 @@ func plotCurves(path string, ms []metricsLine) error {
 	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
+	drawn := 0
 	for _, s := range []struct {
 		name string
 		f    func(metricsLine) float64
@@ -166,6 +167,10 @@ func plotCurves(path string, ms []metricsLine) error {
 		l.Color, sc.Color = s.c, s.c
 		p.Add(l, sc)
 		p.Legend.Add(s.name, l, sc)
+		drawn++
+	}
+	if drawn == 0 {
+		return nil // nothing positive yet for the log axis: no plot until there is
 	}
 	return plots.Save(p, 7*vg.Inch, 4.5*vg.Inch, path)
 }
