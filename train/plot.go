@@ -24,16 +24,17 @@ func plotCurves(dir string, epochs []EpochMetrics) error {
 		p.Y.Label.Text = ylabel
 		p.Add(plotter.NewGrid())
 		for _, s := range []struct {
-			label string
-			f     func(EpochMetrics) float64
-			c     color.Color
+			label      string
+			f          func(EpochMetrics) float64
+			c          color.Color
+			validation bool
 		}{
-			{"train", train, color.RGBA{R: 0x00, G: 0x72, B: 0xb2, A: 0xff}},
-			{"validation", val, color.RGBA{R: 0xd5, G: 0x5e, B: 0x00, A: 0xff}},
+			{"train", train, color.RGBA{R: 0x00, G: 0x72, B: 0xb2, A: 0xff}, false},
+			{"validation", val, color.RGBA{R: 0xd5, G: 0x5e, B: 0x00, A: 0xff}, true},
 		} {
 			var pts plotter.XYs
 			for _, m := range epochs {
-				if s.label == "validation" && m.Unvalidated {
+				if s.validation && m.Unvalidated {
 					continue // a run without a validation set
 				}
 				pts = append(pts, plotter.XY{X: float64(m.Epoch), Y: s.f(m)})

@@ -60,10 +60,8 @@ func newWindowsStep(b *testing.B, dtype tensor.Dtype) *windowsStep {
 	const steps = 16
 	med := medianLength(set)
 	wp := windowPlan{steps: steps, base: channelsFor(3, false)}
-	for _, d := range dilations(med, steps, maxDilations) {
-		if err := wp.addLocal(localCount(med, steps*d), d); err != nil {
-			b.Fatal(err)
-		}
+	if err := wp.addLocals(med, maxDilations, -1); err != nil {
+		b.Fatal(err)
 	}
 	if len(wp.wins) != 37+9 {
 		b.Fatalf("%d windows, want PLAID's 37 + 9", len(wp.wins))

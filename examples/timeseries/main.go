@@ -309,14 +309,8 @@ func run(args []string, stdout, log io.Writer) error {
 			if most == 0 {
 				most = maxDilations
 			}
-			for _, d := range dilations(med, wp.steps, most) {
-				k := *localArg
-				if k < 0 {
-					k = localCount(med, wp.steps*d)
-				}
-				if err := wp.addLocal(k, d); err != nil {
-					return err
-				}
+			if err := wp.addLocals(med, most, *localArg); err != nil {
+				return err
 			}
 		}
 		if len(wp.wins) == 0 {
@@ -395,13 +389,19 @@ func run(args []string, stdout, log io.Writer) error {
 	if dtype == tensor.Float32 {
 		unit *= float32Cost
 	}
-	if *epochs > 0 {
-		total = *epochs * perEpoch
-	} else if work := float64(total) * unit; *maxWork > 0 && work > *maxWork {
-		total, subsampled = int(*maxWork/unit), true
+	// fitBudget caps each of models models at its share of -max-work
+	// (unless -epochs fixes the length) and rounds up to whole epochs.
+	var nEpochs int
+	fitBudget := func(models int) {
+		if *epochs > 0 {
+			total = *epochs * perEpoch
+		} else if work := float64(models*total) * unit; *maxWork > 0 && work > *maxWork {
+			total, subsampled = int(*maxWork/(float64(models)*unit)), true
+		}
+		nEpochs = max(1, (total+perEpoch-1)/perEpoch)
+		total = nEpochs * perEpoch
 	}
-	nEpochs := max(1, (total+perEpoch-1)/perEpoch)
-	total = nEpochs * perEpoch
+	fitBudget(1)
 	members := *membersArg
 	if members == 0 {
 		// As many members as the budget allows at this training length.
@@ -436,13 +436,8 @@ func run(args []string, stdout, log io.Writer) error {
 	default:
 		return fmt.Errorf("-refit %q: want on, off or auto", *refitArg)
 	}
-	if refit && *epochs == 0 && *maxWork > 0 {
-		// The members and the refit share the budget.
-		if work := float64((members+1)*total) * unit; work > *maxWork {
-			total, subsampled = int(*maxWork/(float64(members+1)*unit)), true
-			nEpochs = max(1, (total+perEpoch-1)/perEpoch)
-			total = nEpochs * perEpoch
-		}
+	if refit {
+		fitBudget(members + 1) // the members and the refit share the budget
 	}
 	if *selectBy == "auto" {
 		// A validation part of fewer than minSelect series moves in steps

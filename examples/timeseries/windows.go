@@ -126,6 +126,22 @@ func (wp *windowPlan) addLocal(k, d int) error {
 	return nil
 }
 
+// addLocals appends the local scales for series of median length med: one
+// per dilation of dilations(med, wp.steps, most), each of k windows, or
+// for k < 0 of localCount's (-local −1).
+func (wp *windowPlan) addLocals(med, most, k int) error {
+	for _, d := range dilations(med, wp.steps, most) {
+		n := k
+		if n < 0 {
+			n = localCount(med, wp.steps*d)
+		}
+		if err := wp.addLocal(n, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // maxDilations is the most local scales -dilations 0 takes.
 const maxDilations = 2
 
