@@ -211,6 +211,15 @@ func batchedMatMulKernel(ta, tb bool, in []G.Value, out *tensor.Dense) *kernel {
 }
 
 func batchedMatMul[T float](ta, tb bool, nb, m, n, k, lda, ldb, sa, sb, so int) func(o, a, b []T) {
+	switch {
+	case !ta && !tb && n == 1:
+		// F(y)·c: an m×k matrix times a k-vector per row of the batch.
+		return func(o, a, b []T) { batchedMatVec(nb, m, k, o, a, b) }
+	case !ta && tb && k == 1:
+		// The gradient of F(y)·c with respect to F: an outer product per
+		// row of the batch.
+		return func(o, a, b []T) { batchedOuter(nb, m, n, o, a, b) }
+	}
 	if m*n*k <= smallProduct {
 		return func(o, a, b []T) {
 			for i := range nb {
@@ -222,6 +231,83 @@ func batchedMatMul[T float](ta, tb bool, nb, m, n, k, lda, ldb, sa, sb, so int) 
 	return func(o, a, b []T) {
 		for i := range nb {
 			ws.Gemm(ta, tb, m, n, k, a[i*sa:(i+1)*sa], lda, b[i*sb:(i+1)*sb], ldb, o[i*so:(i+1)*so], n, false)
+		}
+	}
+}
+
+// batchedMatVec writes o[i] = A[i]·b[i] for nb row-major m×k matrices A[i]
+// and k-vectors b[i], laid end to end. Per matrix it is a few hundred
+// multiply–adds (32 × 4 on PLAID's windows), where GemmSmall's dispatch and
+// per-call slicing cost as much as the arithmetic; the common control
+// widths are unrolled. The sums run in the order of GemmSmall's, p = 0…k−1.
+func batchedMatVec[T float](nb, m, k int, o, a, b []T) {
+	o, a, b = o[:nb*m], a[:nb*m*k], b[:nb*k]
+	for i := range nb {
+		ai, bi, oi := a[i*m*k:(i+1)*m*k], b[i*k:(i+1)*k], o[i*m:(i+1)*m]
+		switch k {
+		case 1:
+			b0 := bi[0]
+			for r := range oi {
+				oi[r] = ai[r] * b0
+			}
+		case 2:
+			b0, b1 := bi[0], bi[1]
+			for r := range oi {
+				row := ai[2*r : 2*r+2 : 2*r+2]
+				oi[r] = row[0]*b0 + row[1]*b1
+			}
+		case 3:
+			b0, b1, b2 := bi[0], bi[1], bi[2]
+			for r := range oi {
+				row := ai[3*r : 3*r+3 : 3*r+3]
+				oi[r] = row[0]*b0 + row[1]*b1 + row[2]*b2
+			}
+		case 4:
+			b0, b1, b2, b3 := bi[0], bi[1], bi[2], bi[3]
+			for r := range oi {
+				row := ai[4*r : 4*r+4 : 4*r+4]
+				oi[r] = row[0]*b0 + row[1]*b1 + row[2]*b2 + row[3]*b3
+			}
+		default:
+			for r := range oi {
+				row := ai[r*k : (r+1)*k]
+				var s T
+				for p, x := range row {
+					s += x * bi[p]
+				}
+				oi[r] = s
+			}
+		}
+	}
+}
+
+// batchedOuter writes the m×n outer products o[i] = a[i]·b[i]ᵀ of nb
+// m-vectors and n-vectors laid end to end (n = 3, 4 unrolled).
+func batchedOuter[T float](nb, m, n int, o, a, b []T) {
+	o, a, b = o[:nb*m*n], a[:nb*m], b[:nb*n]
+	for i := range nb {
+		ai, bi, oi := a[i*m:(i+1)*m], b[i*n:(i+1)*n], o[i*m*n:(i+1)*m*n]
+		switch n {
+		case 3:
+			b0, b1, b2 := bi[0], bi[1], bi[2]
+			for r, x := range ai {
+				row := oi[3*r : 3*r+3 : 3*r+3]
+				row[0], row[1], row[2] = x*b0, x*b1, x*b2
+			}
+		case 4:
+			b0, b1, b2, b3 := bi[0], bi[1], bi[2], bi[3]
+			for r, x := range ai {
+				row := oi[4*r : 4*r+4 : 4*r+4]
+				row[0], row[1], row[2], row[3] = x*b0, x*b1, x*b2, x*b3
+			}
+		default:
+			for r, x := range ai {
+				row := oi[r*n : (r+1)*n]
+				row = row[:len(bi)]
+				for j, y := range bi {
+					row[j] = x * y
+				}
+			}
 		}
 	}
 }
@@ -454,23 +540,24 @@ func closeDense(a, b *tensor.Dense, tol float64) bool {
 	if !a.Shape().Eq(b.Shape()) {
 		return false
 	}
-	var x, y []float64
 	if a.Dtype() == tensor.Float64 {
-		x, y = a.Float64s(), b.Float64s()
-	} else {
-		for _, v := range a.Float32s() {
-			x = append(x, float64(v))
-		}
-		for _, v := range b.Float32s() {
-			y = append(y, float64(v))
-		}
+		return closeSlices(a.Float64s(), b.Float64s(), tol)
+	}
+	return closeSlices(a.Float32s(), b.Float32s(), tol)
+}
+
+// closeSlices reports whether every x[i] is within tol·max|y| of y[i]
+// (NaN never is), in float64 arithmetic.
+func closeSlices[T float](x, y []T, tol float64) bool {
+	if len(x) != len(y) {
+		return false
 	}
 	scale := 0.0
 	for _, v := range y {
-		scale = math.Max(scale, math.Abs(v))
+		scale = math.Max(scale, math.Abs(float64(v)))
 	}
-	for i := range x {
-		if !(math.Abs(x[i]-y[i]) <= tol*math.Max(scale, 1e-300)) {
+	for i, v := range x {
+		if !(math.Abs(float64(v)-float64(y[i])) <= tol*math.Max(scale, 1e-300)) {
 			return false
 		}
 	}

@@ -251,7 +251,8 @@ func TestProbeRefusesWrongKernel(t *testing.T) {
 
 // TestBatchedMatMulKernel: Gorgonia's BatchedMatMul and the products its
 // gradient makes (Aᵀ and Bᵀ variants), against the kernel, on the shapes of
-// a controlled field's F(y)·c (small, through GemmSmall) and of larger
+// a controlled field's F(y)·c (through batchedMatVec and batchedOuter,
+// control widths 1–4 unrolled and 13 not) and of larger
 // slices (through Gemm), float64 and float32.
 func TestBatchedMatMulKernel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 8))
@@ -261,7 +262,7 @@ func TestBatchedMatMulKernel(t *testing.T) {
 		return d
 	}
 	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
-		for _, s := range [][4]int{{5, 4, 3, 1}, {7, 32, 3, 1}, {3, 1, 1, 1}, {4, 17, 33, 9}, {2, 40, 20, 30}} {
+		for _, s := range [][4]int{{5, 4, 3, 1}, {7, 32, 3, 1}, {6, 32, 4, 1}, {3, 5, 2, 1}, {4, 8, 13, 1}, {3, 1, 1, 1}, {4, 17, 33, 9}, {2, 40, 20, 30}} {
 			nb, m, k, n := s[0], s[1], s[2], s[3]
 			tag := fmt.Sprintf("%v %d×(%dx%dx%d)", dt, nb, m, k, n)
 			g := G.NewGraph()

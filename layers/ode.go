@@ -3,6 +3,7 @@ package layers
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	G "gorgonia.org/gorgonia"
@@ -42,6 +43,7 @@ type ODE struct {
 	usedTh  []float64
 	stats   Stats
 	scratch []float64
+	dOut    []float64 // ∂L/∂Out, flattened, reused by every backward pass
 }
 
 // Stats reports the work of the layer's last forward and backward pass.
@@ -227,7 +229,11 @@ func (l *ODE) outShape() tensor.Shape {
 
 // forward solves from the given input values and keeps the trace.
 func (l *ODE) forward(vals []G.Value) error {
-	y0, err := flatten(vals[0], nil)
+	// The buffers of the last solve's inputs are reused: that trace is
+	// forgotten first, so that no failure below leaves it paired with
+	// inputs it was not solved from.
+	l.trace = nil
+	y0, err := flatten(vals[0], l.usedY0[:0])
 	if err != nil {
 		return fmt.Errorf("layer %q: input: %w", l.name, err)
 	}
@@ -330,10 +336,11 @@ func (l *ODE) gradients(vals []G.Value, dOut G.Value) (*ad.Gradients, error) {
 			return nil, err
 		}
 	}
-	flat, err := flatten(dOut, nil)
+	flat, err := flatten(dOut, l.dOut[:0])
 	if err != nil {
 		return nil, fmt.Errorf("layer %q: output gradient: %w", l.name, err)
 	}
+	l.dOut = flat
 	n := l.batch * l.dim
 	dY := make([][]float64, len(l.trace.Y))
 	for k := range dY {
@@ -363,6 +370,7 @@ func flattenAppend(dst []float64, v G.Value) ([]float64, error) {
 		case []float64:
 			return append(dst, d...), nil
 		case []float32:
+			dst = slices.Grow(dst, len(d))
 			for _, f := range d {
 				dst = append(dst, float64(f))
 			}

@@ -722,8 +722,10 @@ const (
 // float32Cost is a float32 model's work per unit of the budget's count,
 // against float64's: a PLAID training step (local windows) took 0.26 s of
 // processor time in float32 and 0.37 s in float64 (session 9's runs);
-// BenchmarkWindowsStep gives 0.68, 0.58–0.64 alternating the two in one
-// run (docs/timeseries.md, session 10).
+// BenchmarkWindowsStep gave 0.68, 0.58–0.64 alternating the two in one
+// run (session 10), and 0.57–0.58 alternating since session 11's batched
+// kernels (docs/timeseries.md). It stays at 0.7, on the safe side, so
+// that the results tables' runs train what they trained.
 const float32Cost = 0.7
 
 // softmax is the probability vector of a row of logits.
