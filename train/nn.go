@@ -1,10 +1,13 @@
 package train
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -115,12 +118,19 @@ func EuclideanDistance(a, b [][]float64) (float64, error) {
 // abandoning; pass +Inf for the exact distance). work is scratch of at
 // least 2·(len(b)+1) values (nil: allocated).
 func DTWDistance(a, b [][]float64, cutoff float64, work []float64) float64 {
+	d, _ := dtw(a, b, cutoff, work)
+	return d
+}
+
+// dtw is DTWDistance that also returns the cells of the cost matrix it
+// filled (rows × len(b)), the work a search counts.
+func dtw(a, b [][]float64, cutoff float64, work []float64) (float64, int64) {
 	m := len(b)
 	if len(a) == 0 || m == 0 {
 		if len(a) == len(b) {
-			return 0
+			return 0, 0
 		}
-		return math.Inf(1)
+		return math.Inf(1), 0
 	}
 	if len(work) < 2*(m+1) {
 		work = make([]float64, 2*(m+1))
@@ -140,11 +150,11 @@ func DTWDistance(a, b [][]float64, cutoff float64, work []float64) float64 {
 			rowMin = min(rowMin, v)
 		}
 		if rowMin > cutoff {
-			return math.Inf(1)
+			return math.Inf(1), int64(i+1) * int64(m)
 		}
 		prev, cur = cur, prev
 	}
-	return prev[m]
+	return prev[m], int64(len(a)) * int64(m)
 }
 
 func sqDist(x, y []float64) float64 {
@@ -160,75 +170,355 @@ func sqDist(x, y []float64) float64 {
 // with training set train and distance d (ties go to the earlier training
 // series), computed on workers goroutines (≤ 0: GOMAXPROCS). The
 // Euclidean baseline returns ErrUnequalLength when any two series differ
-// in length.
+// in length. It classifies every test series; NearestNeighbourSearch can
+// bound the work.
 func NearestNeighbour(train, test *TSDataset, d Distance, workers int) (float64, error) {
+	r, err := NearestNeighbourSearch(train, test, NNConfig{Distance: d, Workers: workers})
+	return r.Accuracy, err
+}
+
+// NNConfig configures NearestNeighbourSearch.
+type NNConfig struct {
+	Distance Distance
+	Workers  int // goroutines; ≤ 0: GOMAXPROCS
+	// MaxCells, if positive, bounds the work of a DTW search, counted in
+	// cells of the cost matrices filled. The test series are then taken
+	// in a random order drawn from Seed, and the result covers the
+	// longest run of them, in that order, whose cells sum to at most
+	// MaxCells (at least one series). Which series that is does not
+	// depend on Workers or on timing: each series' cells are a property
+	// of the data. Ignored for the Euclidean distance.
+	MaxCells int64
+	Seed     uint64
+	// Only, if not nil, restricts the search to these test series
+	// (indices into test.Series); MaxCells then orders and bounds them.
+	Only []int
+}
+
+// NNResult is the outcome of NearestNeighbourSearch.
+type NNResult struct {
+	// Accuracy is the fraction of the classified test series whose
+	// nearest training series has their label.
+	Accuracy float64
+	// Classified are the indices (into test.Series, ascending) of the
+	// series the accuracy covers: all of them unless MaxCells cut the
+	// search short.
+	Classified []int
+	// Cells is the DTW work counted for the classified series (0 for
+	// the Euclidean distance).
+	Cells int64
+}
+
+// NearestNeighbourSearch is NearestNeighbour with a bound on the work.
+//
+// The DTW search is exact but does not compute every distance in full.
+// The cost along the linear alignment of two series (a warping path) is
+// an upper bound on their DTW distance; the training series are visited
+// in order of that bound, the smallest bound is the first cutoff, and a
+// distance is abandoned as soon as it must exceed the best one so far
+// (DTWDistance). The near series come first, so most of the others are
+// abandoned after a few rows.
+func NearestNeighbourSearch(train, test *TSDataset, cfg NNConfig) (NNResult, error) {
+	d := cfg.Distance
 	if train.Dims != test.Dims {
-		return 0, fmt.Errorf("1-NN: %d training channels, %d test channels", train.Dims, test.Dims)
+		return NNResult{}, fmt.Errorf("1-NN: %d training channels, %d test channels", train.Dims, test.Dims)
 	}
 	if len(train.Series) == 0 || len(test.Series) == 0 {
-		return 0, errors.New("1-NN: empty training or test set")
+		return NNResult{}, errors.New("1-NN: empty training or test set")
 	}
 	if d != Euclidean && d != DTW {
-		return 0, fmt.Errorf("1-NN: unknown distance %v", d)
+		return NNResult{}, fmt.Errorf("1-NN: unknown distance %v", d)
+	}
+	if cfg.MaxCells < 0 {
+		return NNResult{}, fmt.Errorf("1-NN: MaxCells = %d, want ≥ 0 (0: no bound)", cfg.MaxCells)
+	}
+	which := cfg.Only
+	if which == nil {
+		which = make([]int, len(test.Series))
+		for i := range which {
+			which[i] = i
+		}
+	}
+	if len(which) == 0 {
+		return NNResult{}, errors.New("1-NN: no test series selected (NNConfig.Only is empty)")
+	}
+	for _, i := range which {
+		if i < 0 || i >= len(test.Series) {
+			return NNResult{}, fmt.Errorf("1-NN: NNConfig.Only holds %d, outside the %d test series", i, len(test.Series))
+		}
 	}
 	tr, err := observationsOf(train, "training")
 	if err != nil {
-		return 0, err
+		return NNResult{}, err
 	}
 	te, err := observationsOf(test, "test")
 	if err != nil {
-		return 0, err
+		return NNResult{}, err
 	}
 	if d == Euclidean {
 		for _, s := range append(tr[1:], te...) {
 			if len(s) != len(tr[0]) {
-				return 0, fmt.Errorf("1-NN Euclidean: %w (%d and %d observations)", ErrUnequalLength, len(tr[0]), len(s))
+				return NNResult{}, fmt.Errorf("1-NN Euclidean: %w (%d and %d observations)", ErrUnequalLength, len(tr[0]), len(s))
 			}
 		}
 	}
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	order := append([]int(nil), which...)
+	bound := d == DTW && cfg.MaxCells > 0
+	if bound {
+		rand.New(rand.NewPCG(cfg.Seed, 0x1d7)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
-	pred := make([]int, len(te))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var work []float64
-			for i := range next {
-				best, bestD := -1, math.Inf(1)
-				for j, s := range tr {
-					var dist float64
-					if d == Euclidean {
-						dist, _ = EuclideanDistance(te[i], s)
-					} else {
-						if len(work) < 2*(len(s)+1) {
-							work = make([]float64, 2*(len(s)+1))
-						}
-						dist = DTWDistance(te[i], s, bestD, work)
-					}
-					if dist < bestD || best < 0 {
-						best, bestD = j, dist
-					}
-				}
-				pred[i] = train.Series[best].Label
-			}
-		}()
+	s := newSearcher(tr, te, d)
+	var maxCells int64
+	if bound {
+		maxCells = cfg.MaxCells
 	}
-	for i := range te {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	nearest, cells, done := s.run(order, cfg.Workers, maxCells)
+	var r NNResult
 	right := 0
-	for i, p := range pred {
-		if p == test.Series[i].Label {
+	for k, i := range order[:done] {
+		r.Classified = append(r.Classified, i)
+		r.Cells += cells[k]
+		if train.Series[nearest[k]].Label == test.Series[i].Label {
 			right++
 		}
 	}
-	return float64(right) / float64(len(te)), nil
+	slices.Sort(r.Classified)
+	r.Accuracy = float64(right) / float64(done)
+	return r, nil
+}
+
+// searcher finds nearest training series. The DTW search runs on copies
+// of the series laid out flat (observation after observation), which its
+// kernel (dtwFlat) reads without a slice header per observation.
+type searcher struct {
+	tr, te         [][][]float64
+	trFlat, teFlat [][]float64
+	ch             int // channels
+	d              Distance
+}
+
+func newSearcher(tr, te [][][]float64, d Distance) *searcher {
+	s := &searcher{tr: tr, te: te, d: d, trFlat: flatSeries(tr), teFlat: flatSeries(te)}
+	for _, x := range append(tr, te...) {
+		if len(x) > 0 {
+			s.ch = len(x[0])
+			break
+		}
+	}
+	return s
+}
+
+func flatSeries(set [][][]float64) [][]float64 {
+	out := make([][]float64, len(set))
+	for i, x := range set {
+		for _, row := range x {
+			out[i] = append(out[i], row...)
+		}
+	}
+	return out
+}
+
+// run finds the nearest training series of te[order[k]] for every k, on
+// workers goroutines, and returns them with each search's DTW cells. With
+// maxCells > 0 it stops handing out searches once those finished hold
+// maxCells cells, and done is the length of the longest prefix of order
+// whose cells sum to at most maxCells (at least 1); else done is
+// len(order).
+func (s *searcher) run(order []int, workers int, maxCells int64) (nearest []int, cells []int64, done int) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	nearest, cells = make([]int, len(order)), make([]int64, len(order))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		finished int64 // cells of the finished searches
+		next     int
+	)
+	take := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		if next == len(order) || maxCells > 0 && finished > maxCells {
+			return -1
+		}
+		next++
+		return next - 1
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := s.newWork()
+			for k := take(); k >= 0; k = take() {
+				nearest[k], cells[k] = w.nearest(order[k])
+				mu.Lock()
+				finished += cells[k]
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	done = len(order)
+	if maxCells > 0 {
+		var sum int64
+		for k, c := range cells[:next] {
+			if sum += c; sum > maxCells && k > 0 {
+				return nearest, cells, k
+			}
+		}
+		done = next
+	}
+	return nearest, cells, done
+}
+
+// searchWork is one goroutine's scratch.
+type searchWork struct {
+	s     *searcher
+	work  []float64
+	order []int
+	bound []float64
+}
+
+func (s *searcher) newWork() *searchWork {
+	return &searchWork{s: s, order: make([]int, len(s.tr)), bound: make([]float64, len(s.tr))}
+}
+
+// nearest returns the index of test series i's nearest training series
+// (the earliest of equally near ones) and the DTW cells it filled.
+func (w *searchWork) nearest(i int) (int, int64) {
+	s := w.s
+	if s.d == Euclidean {
+		best, bestD := 0, math.Inf(1)
+		for j, x := range s.tr {
+			if dist, _ := EuclideanDistance(s.te[i], x); dist < bestD {
+				best, bestD = j, dist
+			}
+		}
+		return best, 0
+	}
+	q := s.teFlat[i]
+	order, bound := w.order, w.bound
+	for j, x := range s.trFlat {
+		order[j], bound[j] = j, alignedCost(q, x, s.ch)
+	}
+	slices.SortStableFunc(order, func(x, y int) int { return cmp.Compare(bound[x], bound[y]) })
+	best, bestD := -1, bound[order[0]]
+	var cells int64
+	for _, j := range order {
+		x := s.trFlat[j]
+		if n := 2 * (len(x)/max(s.ch, 1) + 1); len(w.work) < n {
+			w.work = make([]float64, n)
+		}
+		dist, c := dtwFlat(q, x, s.ch, bestD, w.work)
+		cells += c
+		if dist < bestD || dist == bestD && (best < 0 || j < best) {
+			best, bestD = j, dist
+		}
+	}
+	if best < 0 { // no finite distance at all (a NaN observation)
+		best = 0
+	}
+	return best, cells
+}
+
+// dtwFlat is dtw on series laid out flat, ch values an observation, with
+// the same arithmetic in the same order (so the same bits): the cost of a
+// cell is the sum over the channels of the squared differences, added to
+// the least of its three predecessors.
+func dtwFlat(a, b []float64, ch int, cutoff float64, work []float64) (float64, int64) {
+	if ch == 0 {
+		return 0, 0
+	}
+	n, m := len(a)/ch, len(b)/ch
+	if n == 0 || m == 0 {
+		if n == m {
+			return 0, 0
+		}
+		return math.Inf(1), 0
+	}
+	prev, cur := work[:m+1:m+1], work[m+1:2*(m+1):2*(m+1)]
+	for j := range prev {
+		prev[j] = math.Inf(1)
+	}
+	prev[0] = 0
+	for i := range n {
+		cur[0] = math.Inf(1)
+		rowMin := math.Inf(1)
+		if ch == 1 {
+			x := a[i]
+			left, diag := math.Inf(1), prev[0]
+			bb := b[:m]
+			for j, y := range bb {
+				// min(diag, up, left) + c as min(min(diag, up) + c,
+				// left + c): the same bits (rounding is monotone), and
+				// the chain from one cell to the next is one addition
+				// and one minimum.
+				up := prev[j+1]
+				d := x - y
+				c := d * d
+				v := min(min(diag, up)+c, left+c)
+				cur[j+1] = v
+				rowMin = min(rowMin, v)
+				left, diag = v, up
+			}
+		} else {
+			ai := a[i*ch : (i+1)*ch]
+			for j := 1; j <= m; j++ {
+				bj := b[(j-1)*ch : j*ch]
+				bj = bj[:len(ai)]
+				var c float64
+				for k, x := range ai {
+					d := x - bj[k]
+					c += d * d
+				}
+				v := min(prev[j-1], prev[j], cur[j-1]) + c
+				cur[j] = v
+				rowMin = min(rowMin, v)
+			}
+		}
+		if rowMin > cutoff {
+			return math.Inf(1), int64(i+1) * int64(m)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[m], int64(n) * int64(m)
+}
+
+// alignedCost is the cost of one warping path between a and b (laid out
+// flat, ch values an observation), the linear alignment: each observation
+// of the longer series is matched with the one at the same fraction of
+// the shorter. Its steps are (1, 0) and (1, 1) (or their mirror), so it is
+// a path the DTW distance minimises over, and its sum is accumulated in
+// the path's order, each cell's cost as dtwFlat computes it: the DTW
+// distance is at most this, to the last bit (rounding is monotone).
+func alignedCost(a, b []float64, ch int) float64 {
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	if ch == 0 {
+		return 0
+	}
+	n, m := len(a)/ch, len(b)/ch
+	switch {
+	case m == 0 && n == 0:
+		return 0
+	case m == 0:
+		return math.Inf(1)
+	}
+	var s float64
+	for i := range n {
+		j := 0
+		if n > 1 {
+			j = i * (m - 1) / (n - 1)
+		}
+		var c float64
+		for k, x := range a[i*ch : (i+1)*ch] {
+			d := x - b[j*ch+k]
+			c += d * d
+		}
+		s += c
+	}
+	return s
 }
 
 func observationsOf(d *TSDataset, which string) ([][][]float64, error) {

@@ -54,23 +54,28 @@ type result struct {
 	// BaselineDTWVal is 1-NN DTW on the members' validation parts, each
 	// against its fitted part, pooled: the baseline on the data that
 	// validates the CDE (val_accuracy).
-	BaselineDTWVal *float64  `json:"baseline_dtw_val"`
-	Seconds        float64   `json:"seconds"`
-	Grad           string    `json:"grad"`
-	Solver         string    `json:"solver"`
-	Dtype          string    `json:"dtype"`
-	Interp         string    `json:"interp"`
-	Steps          int       `json:"solver_steps"`
-	OptSteps       int       `json:"optimizer_steps"`
-	Subsampled     bool      `json:"subsampled"`
-	Epochs         int       `json:"epochs"`
-	BestEpoch      int       `json:"best_epoch"`
-	Stopped        bool      `json:"early_stopped"`
-	Members        int       `json:"members"`
-	Model          string    `json:"model"`
-	Instance       bool      `json:"instance"`
-	MemberVal      []float64 `json:"member_val_accuracy,omitempty"`
-	MemberTest     []float64 `json:"member_test_accuracy,omitempty"`
+	BaselineDTWVal *float64 `json:"baseline_dtw_val"`
+	// BaselineSeries is the number of test series the baselines
+	// classified: all of them unless -baseline-work drew a subset
+	// (BaselineSubsampled).
+	BaselineSeries     int       `json:"baseline_series,omitempty"`
+	BaselineSubsampled bool      `json:"baseline_subsampled"`
+	Seconds            float64   `json:"seconds"`
+	Grad               string    `json:"grad"`
+	Solver             string    `json:"solver"`
+	Dtype              string    `json:"dtype"`
+	Interp             string    `json:"interp"`
+	Steps              int       `json:"solver_steps"`
+	OptSteps           int       `json:"optimizer_steps"`
+	Subsampled         bool      `json:"subsampled"`
+	Epochs             int       `json:"epochs"`
+	BestEpoch          int       `json:"best_epoch"`
+	Stopped            bool      `json:"early_stopped"`
+	Members            int       `json:"members"`
+	Model              string    `json:"model"`
+	Instance           bool      `json:"instance"`
+	MemberVal          []float64 `json:"member_val_accuracy,omitempty"`
+	MemberTest         []float64 `json:"member_test_accuracy,omitempty"`
 	// Refit says a final model trained on the whole training file joined
 	// the members (-refit); its test accuracy alone is RefitTest.
 	Refit     bool     `json:"refit"`
@@ -120,6 +125,7 @@ func run(args []string, stdout, log io.Writer) error {
 		scalesArg  = fs.Int("scales", 0, "windows model: also windows spanning fractions of every series, at most this many scales (ℓ = 1, 1/4, 1/16, …, overlapping by half; a scale is used while its windows hold at least -win-steps observation intervals; 0: none, local windows only)")
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
 		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split: on the test file against the whole training file, and (DTW) on each validation part against its fitted part")
+		baseWork   = fs.Float64("baseline-work", defaultBaselineWork, "bound on the DTW baselines' work, in cells of their cost matrices filled (for a univariate set; a cell of C channels counts (C+9)/10): half for the test file, half for the validation parts; where a search would fill more, it classifies the largest random subset of its series (drawn from -seed) that fits, and says so (0: no bound)")
 		dtypeArg   = fs.String("dtype", "auto", "element type of the model's weights and the CDE's field: float64, float32 (the solver's state and the paths stay float64), or auto: float32 for local windows, whose solves are 16 steps long and many, float64 for one solve per series")
 		refitArg   = fs.String("refit", "auto", "a final model trained on the whole training file, for the members' optimiser steps and without validation (its final weights), its probabilities averaged with the members': on, off, or auto (on where the ensemble has one member, which leaves its validation part unlearned)")
 		dumpArg    = fs.String("dump", "", "diagnostics: after the test evaluation, write per member and series (fitted, validation and test parts) the logits and the features the head maps to them, as CSV to this file")
@@ -189,7 +195,6 @@ func run(args []string, stdout, log io.Writer) error {
 	// The splits: one stratified validation part (-val), or, for an
 	// ensemble, the folds of a stratified k-fold split with k = 1/val,
 	// member i validated on fold i and trained on the others.
-	type split struct{ fit, val *train.TSDataset }
 	var splits []split
 	nFolds := int(math.Round(1 / *valFrac))
 	if *membersArg == 1 || nFolds < 2 {
@@ -515,31 +520,9 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	out := result{Dataset: trFile.Problem, Grad: *gradName, Solver: solverName, Dtype: dtype.String(), Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
 	if *baseline {
-		t0 := time.Now()
-		dtw, err := train.NearestNeighbour(trFile, teFile, train.DTW, *workers)
-		if err != nil {
-			return fmt.Errorf("1-NN DTW baseline: %w", err)
+		if err := baselines(&out, trFile, teFile, splits, *baseWork, *seed, *workers, log); err != nil {
+			return err
 		}
-		out.BaselineDTW = round4(dtw)
-		ed, err := train.NearestNeighbour(trFile, teFile, train.Euclidean, *workers)
-		switch {
-		case err == nil:
-			out.BaselineED = round4(ed)
-		case errors.Is(err, train.ErrUnequalLength): // undefined: reported as null
-		default:
-			return fmt.Errorf("1-NN Euclidean baseline: %w", err)
-		}
-		var right, count float64
-		for _, sp := range splits {
-			a, err := train.NearestNeighbour(sp.fit, sp.val, train.DTW, *workers)
-			if err != nil {
-				return fmt.Errorf("1-NN DTW baseline on validation: %w", err)
-			}
-			n := float64(len(sp.val.Series))
-			right, count = right+a*n, count+n
-		}
-		out.BaselineDTWVal = round4(right / count)
-		fmt.Fprintf(log, "1-NN baselines on the test set: DTW %.4f, Euclidean %s; on the validation part(s): DTW %.4f (%.0f s)\n", dtw, show(out.BaselineED), right/count, time.Since(t0).Seconds())
 	}
 
 	// Train every member, then the refit; the test set is read after all
@@ -718,6 +701,76 @@ const (
 	singleOptSteps = 1000
 	shiftOptSteps  = 2000
 )
+
+// split is a validation part of the training file and the rest, which a
+// member is fitted to.
+type split struct{ fit, val *train.TSDataset }
+
+// defaultBaselineWork is -baseline-work: the DTW cells of about a minute
+// of this machine's two cores (3.3 ns a univariate cell on one core,
+// train.BenchmarkDTW; docs/timeseries.md, "The baselines"). The search of
+// PLAID's test file, the largest of the four sets here, fills 4.2·10⁹, a
+// quarter of its half.
+const defaultBaselineWork = 3.6e10
+
+// baselines computes the 1-NN baselines into out: DTW and Euclidean on the
+// test file against the whole training file, and DTW on each validation
+// part against its fitted part, pooled. work bounds the DTW cells
+// (train.NNConfig.MaxCells, 0: no bound): half for the test file, shared
+// by the validation parts. The Euclidean baseline classifies the test
+// series DTW did.
+func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, work float64, seed uint64, workers int, log io.Writer) error {
+	if !(work >= 0) || math.IsInf(work, 1) {
+		return fmt.Errorf("-baseline-work %g: want a finite number ≥ 0 (0: no bound)", work)
+	}
+	t0 := time.Now()
+	// A cell of C channels costs (C + 9)/10 of a univariate cell
+	// (train.BenchmarkDTW: 3.3 and 6.7–7.0 ns for 1 and 12 channels).
+	cells := func(share float64) int64 {
+		if work == 0 {
+			return 0
+		}
+		return max(1, int64(share*work*10/float64(trFile.Dims+9)))
+	}
+	dtw, err := train.NearestNeighbourSearch(trFile, teFile, train.NNConfig{Distance: train.DTW, Workers: workers, MaxCells: cells(0.5), Seed: seed})
+	if err != nil {
+		return fmt.Errorf("1-NN DTW baseline: %w", err)
+	}
+	out.BaselineDTW, out.BaselineSeries = round4(dtw.Accuracy), len(dtw.Classified)
+	out.BaselineSubsampled = len(dtw.Classified) < len(teFile.Series)
+	only := dtw.Classified
+	if !out.BaselineSubsampled {
+		only = nil
+	}
+	ed, err := train.NearestNeighbourSearch(trFile, teFile, train.NNConfig{Distance: train.Euclidean, Workers: workers, Only: only})
+	switch {
+	case err == nil:
+		out.BaselineED = round4(ed.Accuracy)
+	case errors.Is(err, train.ErrUnequalLength): // undefined: reported as null
+	default:
+		return fmt.Errorf("1-NN Euclidean baseline: %w", err)
+	}
+	var right, count float64
+	valTotal := 0
+	for k, sp := range splits {
+		r, err := train.NearestNeighbourSearch(sp.fit, sp.val, train.NNConfig{Distance: train.DTW, Workers: workers, MaxCells: cells(0.5 / float64(len(splits))), Seed: seed + uint64(k) + 1})
+		if err != nil {
+			return fmt.Errorf("1-NN DTW baseline on validation: %w", err)
+		}
+		n := float64(len(r.Classified))
+		right, count = right+r.Accuracy*n, count+n
+		valTotal += len(sp.val.Series)
+	}
+	out.BaselineDTWVal = round4(right / count)
+	if out.BaselineSubsampled {
+		fmt.Fprintf(log, "baselines subsampled: 1-NN DTW and Euclidean on %d of the %d test series, drawn at random, to keep the DTW search within -baseline-work %.3g\n", len(dtw.Classified), len(teFile.Series), work)
+	}
+	if int(count) < valTotal {
+		fmt.Fprintf(log, "baselines subsampled: 1-NN DTW on %.0f of the %d validation series, drawn at random, to keep the DTW search within -baseline-work %.3g\n", count, valTotal, work)
+	}
+	fmt.Fprintf(log, "1-NN baselines on the test set: DTW %.4f, Euclidean %s; on the validation part(s): DTW %.4f (%.0f s)\n", dtw.Accuracy, show(out.BaselineED), right/count, time.Since(t0).Seconds())
+	return nil
+}
 
 // float32Cost is a float32 model's work per unit of the budget's count,
 // against float64's: a PLAID training step (local windows) took 0.26 s of

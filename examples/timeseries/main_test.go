@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -318,6 +319,13 @@ func TestUnequalMissing(t *testing.T) {
 			t.Errorf("%s = %v, want an accuracy", k, res[k])
 		}
 	}
+	te, err := train.ReadTSFile(tePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res["baseline_series"] != float64(len(te.Series)) || res["baseline_subsampled"] != false {
+		t.Errorf("baselines on %v series (subsampled %v), want all %d", res["baseline_series"], res["baseline_subsampled"], len(te.Series))
+	}
 }
 
 // TestSmoke runs the default command's path on JapaneseVowels for a few
@@ -572,5 +580,77 @@ func TestDump(t *testing.T) {
 				t.Errorf("run %+v: want no refit beside two members, member test accuracies %v", res, alone)
 			}
 		})
+	}
+}
+
+// TestBaselineWork: -baseline-work bounds the DTW search; within it every
+// test series is classified (ItalyPowerDemand's archive figures), beyond it
+// a random subset is, the Euclidean baseline on the same series, and the
+// log and the JSON say so.
+func TestBaselineWork(t *testing.T) {
+	tr, err := train.ReadTSFile("../../data/ItalyPowerDemand/ItalyPowerDemand_TRAIN.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err := train.ReadTSFile("../../data/ItalyPowerDemand/ItalyPowerDemand_TEST.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit, val, err := splitSet(tr, 0.2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	splits := []split{{fit, val}}
+	for _, work := range []float64{0, defaultBaselineWork} {
+		var out result
+		var log bytes.Buffer
+		if err := baselines(&out, tr, te, splits, work, 1, 2, &log); err != nil {
+			t.Fatal(err)
+		}
+		if *out.BaselineDTW != 0.9504 || *out.BaselineED != 0.9553 || out.BaselineSeries != 1029 || out.BaselineSubsampled || strings.Contains(log.String(), "subsampled") {
+			t.Errorf("-baseline-work %g: DTW %v, Euclidean %v on %d series (subsampled %v); want the archive's 978 and 983 of 1029\n%s", work, show(out.BaselineDTW), show(out.BaselineED), out.BaselineSeries, out.BaselineSubsampled, log.String())
+		}
+	}
+	// ItalyPowerDemand's search of the test file fills about 1.4·10⁷
+	// cells: a bound of 4·10⁵, half of it for the test file, classifies
+	// about 15 series.
+	var out result
+	var log bytes.Buffer
+	if err := baselines(&out, tr, te, splits, 4e5, 1, 2, &log); err != nil {
+		t.Fatal(err)
+	}
+	n := out.BaselineSeries
+	if !out.BaselineSubsampled || n < 5 || n > 60 {
+		t.Fatalf("a seventieth of the work: %d of 1029 series classified (subsampled %v)", n, out.BaselineSubsampled)
+	}
+	if want := fmt.Sprintf("1-NN DTW and Euclidean on %d of the 1029 test series", n); !strings.Contains(log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, log.String())
+	}
+	// The validation part's search (14 series against 53, about 1.5·10⁵
+	// cells): cut short by a bound of 10⁵, half of it for the part.
+	var small result
+	log.Reset()
+	if err := baselines(&small, tr, te, splits, 1e5, 1, 2, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "1-NN DTW on ") || !strings.Contains(log.String(), "of the 14 validation series") {
+		t.Errorf("log does not say the validation baseline was subsampled:\n%s", log.String())
+	}
+	dtw, err := train.NearestNeighbourSearch(tr, te, train.NNConfig{Distance: train.DTW, MaxCells: int64(4e5 / 2), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, err := train.NearestNeighbourSearch(tr, te, train.NNConfig{Distance: train.Euclidean, Only: dtw.Classified})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dtw.Classified) != n || *out.BaselineDTW != *round4(dtw.Accuracy) || *out.BaselineED != *round4(ed.Accuracy) {
+		t.Errorf("subsampled baselines DTW %v, Euclidean %v on %d series; the search on the drawn series gives %v, %v on %d",
+			show(out.BaselineDTW), show(out.BaselineED), n, dtw.Accuracy, ed.Accuracy, len(dtw.Classified))
+	}
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if err := baselines(&out, tr, te, splits, bad, 1, 2, io.Discard); err == nil || !strings.Contains(err.Error(), "-baseline-work") {
+			t.Errorf("-baseline-work %g: error %v", bad, err)
+		}
 	}
 }
