@@ -79,15 +79,9 @@ func newWindowsStep(b *testing.B, dtype tensor.Dtype) *windowsStep {
 	for i := range idx {
 		idx[i] = i
 	}
-	n, err := m.build(len(idx), true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := src.Fill(n, idx); err != nil {
-		b.Fatal(err)
-	}
 	// The machine train.Fit's workers run: the graph holds the gradients.
-	return &windowsStep{vm: G.NewTapeMachine(n.Graph, G.WithEngine(ad.Engine{})), src: src, idx: idx}
+	_, vm := filledNet(b, m, src, idx, true, G.WithEngine(ad.Engine{}))
+	return &windowsStep{vm: vm, src: src, idx: idx}
 }
 
 func (w *windowsStep) run(b *testing.B) {

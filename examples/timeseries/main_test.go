@@ -405,15 +405,8 @@ func TestQuadraticVariation(t *testing.T) {
 // returns the first row's logits (two classes).
 func firstLogits(t *testing.T, m *model, src *source, idx []int) []float64 {
 	t.Helper()
-	n, err := m.build(len(idx), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(n.Graph)
+	n, vm := filledNet(t, m, src, idx, false)
 	defer vm.Close()
-	if err := src.Fill(n, idx); err != nil {
-		t.Fatal(err)
-	}
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -425,6 +418,22 @@ func firstLogits(t *testing.T, m *model, src *source, idx []int) []float64 {
 	}
 	t.Fatalf("logits of %T", n.Logits.Value().Data())
 	return nil
+}
+
+// filledNet builds m's net for len(idx) series (training: with the
+// loss's gradients), fills it with the series idx of src and returns it
+// with a tape machine over its graph (opts), not yet run; the caller
+// closes the machine.
+func filledNet(tb testing.TB, m *model, src *source, idx []int, training bool, opts ...G.VMOpt) (*train.Net, G.VM) {
+	tb.Helper()
+	n, err := m.build(len(idx), training)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := src.Fill(n, idx); err != nil {
+		tb.Fatal(err)
+	}
+	return n, G.NewTapeMachine(n.Graph, opts...)
 }
 
 // syntheticSets writes a training file of 40 and a test file of 30 series

@@ -718,15 +718,8 @@ func TestShiftedWindows(t *testing.T) {
 // gradients of every learnable, concatenated, as float64.
 func lossGrads(t *testing.T, m *model, src *source, idx []int) []float64 {
 	t.Helper()
-	n, err := m.build(len(idx), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(n.Graph, G.BindDualValues(n.Learnables...))
+	n, vm := filledNet(t, m, src, idx, true, G.BindDualValues())
 	defer vm.Close()
-	if err := src.Fill(n, idx); err != nil {
-		t.Fatal(err)
-	}
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
