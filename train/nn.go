@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -182,7 +183,7 @@ type NNConfig struct {
 	Distance Distance
 	Workers  int // goroutines; ≤ 0: GOMAXPROCS
 	// MaxCells, if positive, bounds the work of a DTW search, counted in
-	// cells of the cost matrices filled. The test series are then taken
+	// cells (NNResult.Cells). The test series are then taken
 	// in a random order drawn from Seed, and the result covers the
 	// longest run of them, in that order, whose cells sum to at most
 	// MaxCells (at least one series). Which series that is does not
@@ -204,8 +205,11 @@ type NNResult struct {
 	// series the accuracy covers: all of them unless MaxCells cut the
 	// search short.
 	Classified []int
-	// Cells is the DTW work counted for the classified series (0 for
-	// the Euclidean distance).
+	// Cells is the DTW work counted for the classified series: the
+	// cells of the cost matrices filled, and for each pair of series
+	// the length of the longer (its aligned cost) and log₂ of the
+	// training series' count (their ordering); 0 for the Euclidean
+	// distance.
 	Cells int64
 }
 
@@ -398,15 +402,20 @@ func (w *searchWork) nearest(i int) (int, int64) {
 	}
 	q := s.teFlat[i]
 	order, bound := w.order, w.bound
+	// The bounds and their sorting count as cells too: one a matched
+	// pair, and log₂ of the training series' count a series (on sets of
+	// many short series they are a good part of the work).
+	var cells int64
 	for j, x := range s.trFlat {
 		order[j], bound[j] = j, alignedCost(q, x, s.ch)
+		cells += int64(max(len(q), len(x)) / max(s.ch, 1))
 	}
+	cells += int64(len(order) * bits.Len(uint(len(order))))
 	slices.SortStableFunc(order, func(x, y int) int { return cmp.Compare(bound[x], bound[y]) })
 	best, bestD := -1, bound[order[0]]
-	var cells int64
 	for _, j := range order {
 		x := s.trFlat[j]
-		if n := 2 * (len(x)/max(s.ch, 1) + 1); len(w.work) < n {
+		if n := 3 * (len(x)/max(s.ch, 1) + 1); len(w.work) < n {
 			w.work = make([]float64, n)
 		}
 		dist, c := dtwFlat(q, x, s.ch, bestD, w.work)
@@ -424,7 +433,8 @@ func (w *searchWork) nearest(i int) (int, int64) {
 // dtwFlat is dtw on series laid out flat, ch values an observation, with
 // the same arithmetic in the same order (so the same bits): the cost of a
 // cell is the sum over the channels of the squared differences, added to
-// the least of its three predecessors.
+// the least of its three predecessors. work holds at least 3(len(b)/ch + 1)
+// values.
 func dtwFlat(a, b []float64, ch int, cutoff float64, work []float64) (float64, int64) {
 	if ch == 0 {
 		return 0, 0
@@ -436,6 +446,9 @@ func dtwFlat(a, b []float64, ch int, cutoff float64, work []float64) (float64, i
 		}
 		return math.Inf(1), 0
 	}
+	if ch == 1 {
+		return dtwUnivariate(a, b, cutoff, work)
+	}
 	prev, cur := work[:m+1:m+1], work[m+1:2*(m+1):2*(m+1)]
 	for j := range prev {
 		prev[j] = math.Inf(1)
@@ -444,42 +457,91 @@ func dtwFlat(a, b []float64, ch int, cutoff float64, work []float64) (float64, i
 	for i := range n {
 		cur[0] = math.Inf(1)
 		rowMin := math.Inf(1)
-		if ch == 1 {
-			x := a[i]
-			left, diag := math.Inf(1), prev[0]
-			bb := b[:m]
-			for j, y := range bb {
-				// min(diag, up, left) + c as min(min(diag, up) + c,
-				// left + c): the same bits (rounding is monotone), and
-				// the chain from one cell to the next is one addition
-				// and one minimum.
-				up := prev[j+1]
-				d := x - y
-				c := d * d
-				v := min(min(diag, up)+c, left+c)
-				cur[j+1] = v
-				rowMin = min(rowMin, v)
-				left, diag = v, up
+		ai := a[i*ch : (i+1)*ch]
+		for j := 1; j <= m; j++ {
+			bj := b[(j-1)*ch : j*ch]
+			bj = bj[:len(ai)]
+			var c float64
+			for k, x := range ai {
+				d := x - bj[k]
+				c += d * d
 			}
-		} else {
-			ai := a[i*ch : (i+1)*ch]
-			for j := 1; j <= m; j++ {
-				bj := b[(j-1)*ch : j*ch]
-				bj = bj[:len(ai)]
-				var c float64
-				for k, x := range ai {
-					d := x - bj[k]
-					c += d * d
-				}
-				v := min(prev[j-1], prev[j], cur[j-1]) + c
-				cur[j] = v
-				rowMin = min(rowMin, v)
-			}
+			v := min(prev[j-1], prev[j], cur[j-1]) + c
+			cur[j] = v
+			rowMin = min(rowMin, v)
 		}
 		if rowMin > cutoff {
 			return math.Inf(1), int64(i+1) * int64(m)
 		}
 		prev, cur = cur, prev
+	}
+	return prev[m], int64(n) * int64(m)
+}
+
+// dtwUnivariate is dtwFlat for one channel (work: at least 3(len(b)+1)).
+// A cell waits for its left neighbour, an addition and a minimum earlier,
+// so a row is a chain of dependent operations; the rows are filled two at
+// a time, the second one cell behind the first, and the two chains
+// overlap. Each cell's cost, min(diag, up, left) + c, is computed as
+// min(min(diag, up) + c, left + c), the same bits (rounding is monotone)
+// with one addition and one minimum on the chain.
+func dtwUnivariate(a, b []float64, cutoff float64, work []float64) (float64, int64) {
+	n, m := len(a), len(b)
+	inf := math.Inf(1)
+	prev, r1, r2 := work[:m+1:m+1], work[m+1:2*(m+1):2*(m+1)], work[2*(m+1):3*(m+1):3*(m+1)]
+	for j := range prev {
+		prev[j] = inf
+	}
+	prev[0] = 0
+	b = b[:m]
+	i := 0
+	for ; i+1 < n; i += 2 {
+		x1, x2 := a[i], a[i+1]
+		r1[0], r2[0] = inf, inf
+		min1, min2 := inf, inf
+		left1, diag1 := inf, prev[0]
+		left2, diag2 := inf, inf
+		for j, y := range b {
+			up1 := prev[j+1]
+			d1 := x1 - y
+			c1 := d1 * d1
+			v1 := min(min(diag1, up1)+c1, left1+c1)
+			r1[j+1] = v1
+			min1 = min(min1, v1)
+			left1, diag1 = v1, up1
+			d2 := x2 - y
+			c2 := d2 * d2
+			v2 := min(min(diag2, v1)+c2, left2+c2)
+			r2[j+1] = v2
+			min2 = min(min2, v2)
+			left2, diag2 = v2, v1
+		}
+		if min1 > cutoff {
+			return inf, int64(i+1) * int64(m)
+		}
+		if min2 > cutoff {
+			return inf, int64(i+2) * int64(m)
+		}
+		prev, r2 = r2, prev
+	}
+	if i < n {
+		x := a[i]
+		r1[0] = inf
+		rowMin := inf
+		left, diag := inf, prev[0]
+		for j, y := range b {
+			up := prev[j+1]
+			d := x - y
+			c := d * d
+			v := min(min(diag, up)+c, left+c)
+			r1[j+1] = v
+			rowMin = min(rowMin, v)
+			left, diag = v, up
+		}
+		if rowMin > cutoff {
+			return inf, int64(n) * int64(m)
+		}
+		prev = r1
 	}
 	return prev[m], int64(n) * int64(m)
 }

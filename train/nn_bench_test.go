@@ -26,7 +26,7 @@ func BenchmarkDTW(b *testing.B) {
 			return s
 		}
 		x, y := walk(), walk()
-		work := make([]float64, 2*(len(y)+1))
+		work := make([]float64, 3*(len(y)+1))
 		name := "univariate"
 		if c > 1 {
 			name = "12-channels"

@@ -181,7 +181,7 @@ func TestAlignedCostBoundsDTW(t *testing.T) {
 		c := 1 + trial%3
 		a, b := series(1+rng.IntN(40), c), series(1+rng.IntN(40), c)
 		u, exact := alignedCost(flat(a), flat(b), c), DTWDistance(a, b, math.Inf(1), nil)
-		work := make([]float64, 2*(len(b)+1))
+		work := make([]float64, 3*(len(b)+1))
 		if got, cells := dtwFlat(flat(a), flat(b), c, math.Inf(1), work); got != exact || cells != int64(len(a)*len(b)) {
 			t.Fatalf("trial %d: the flat kernel gives %v over %d cells, DTWDistance %v over %d", trial, got, cells, exact, len(a)*len(b))
 		}

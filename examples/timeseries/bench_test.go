@@ -60,7 +60,7 @@ func newWindowsStep(b *testing.B, dtype tensor.Dtype) *windowsStep {
 	const steps = 16
 	med := medianLength(set)
 	wp := windowPlan{steps: steps, base: channelsFor(3, false)}
-	if err := wp.addLocals(med, maxDilations, -1); err != nil {
+	if err := wp.addLocals(med, math.MaxInt, -1); err != nil {
 		b.Fatal(err)
 	}
 	if len(wp.wins) != 37+9 {

@@ -120,12 +120,12 @@ func run(args []string, stdout, log io.Writer) error {
 		modelArg   = fs.String("model", "auto", "single (one CDE solve over each series, read at -readout times), windows (the CDE over short windows of every series at the dilations of -dilations, its states pooled over the windows of each; -scales adds windows spanning fractions of the series) or auto (windows where a quarter of the longest series holds at least -win-steps intervals, else single)")
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
 		localArg   = fs.Int("local", -1, "windows model: this many local windows of -win-steps observation intervals each (one solver step an interval), placed evenly over each series (0: none; −1: enough to cover the median training series with windows overlapping by half, at most 64)")
-		dilArg     = fs.Int("dilations", 0, "windows model: local windows at dilations 1, 4, 16, … (a window of dilation d spans -win-steps·d observation intervals of the series smoothed over d) while a window spans at most half the median series, at most this many (0: 2)")
+		dilArg     = fs.Int("dilations", 0, "windows model: local windows at dilations 1, 4, 16, … (a window of dilation d spans -win-steps·d observation intervals of the series smoothed over d) while a window spans at most half the median series, at most this many (0: no other limit)")
 		shiftFlag  = fs.Bool("shift", true, "windows model: in training, place the local windows at observations drawn at random per batch (evaluation places them evenly)")
 		scalesArg  = fs.Int("scales", 0, "windows model: also windows spanning fractions of every series, at most this many scales (ℓ = 1, 1/4, 1/16, …, overlapping by half; a scale is used while its windows hold at least -win-steps observation intervals; 0: none, local windows only)")
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
 		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split: on the test file against the whole training file, and (DTW) on each validation part against its fitted part")
-		baseWork   = fs.Float64("baseline-work", defaultBaselineWork, "bound on the DTW baselines' work, in cells of their cost matrices filled (for a univariate set; a cell of C channels counts (C+9)/10): half for the test file, half for the validation parts; where a search would fill more, it classifies the largest random subset of its series (drawn from -seed) that fits, and says so (0: no bound)")
+		baseWork   = fs.Float64("baseline-work", defaultBaselineWork, "bound on the DTW baselines' work, in cells of their cost matrices filled (for a univariate set; a cell of C channels counts (C+4)/5): half for the test file, half for the validation parts; where a search would fill more, it classifies the largest random subset of its series (drawn from -seed) that fits, and says so (0: no bound)")
 		dtypeArg   = fs.String("dtype", "auto", "element type of the model's weights and the CDE's field: float64, float32 (the solver's state and the paths stay float64), or auto: float32 for local windows, whose solves are 16 steps long and many, float64 for one solve per series")
 		refitArg   = fs.String("refit", "auto", "a final model trained on the whole training file, for the members' optimiser steps and without validation (its final weights), its probabilities averaged with the members': on, off, or auto (on where the ensemble has one member, which leaves its validation part unlearned)")
 		dumpArg    = fs.String("dump", "", "diagnostics: after the test evaluation, write per member and series (fitted, validation and test parts) the logits and the features the head maps to them, as CSV to this file")
@@ -311,8 +311,8 @@ func run(args []string, stdout, log io.Writer) error {
 		if *localArg != 0 {
 			med := medianLength(trFile)
 			most := *dilArg
-			if most == 0 {
-				most = maxDilations
+			if most <= 0 {
+				most = math.MaxInt
 			}
 			if err := wp.addLocals(med, most, *localArg); err != nil {
 				return err
@@ -707,11 +707,10 @@ const (
 type split struct{ fit, val *train.TSDataset }
 
 // defaultBaselineWork is -baseline-work: the DTW cells of about a minute
-// of this machine's two cores (3.3 ns a univariate cell on one core,
-// train.BenchmarkDTW; docs/timeseries.md, "The baselines"). The search of
-// PLAID's test file, the largest of the four sets here, fills 4.2·10⁹, a
-// quarter of its half.
-const defaultBaselineWork = 3.6e10
+// of this machine's two cores (1.9 ns a univariate cell on one core,
+// train.BenchmarkDTW; docs/timeseries.md, "The baselines"). The four sets
+// here fill at most a seventh of its half (PLAID's test file).
+const defaultBaselineWork = 6e10
 
 // baselines computes the 1-NN baselines into out: DTW and Euclidean on the
 // test file against the whole training file, and DTW on each validation
@@ -724,13 +723,13 @@ func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, wor
 		return fmt.Errorf("-baseline-work %g: want a finite number ≥ 0 (0: no bound)", work)
 	}
 	t0 := time.Now()
-	// A cell of C channels costs (C + 9)/10 of a univariate cell
-	// (train.BenchmarkDTW: 3.3 and 6.7–7.0 ns for 1 and 12 channels).
+	// A cell of C channels costs (C + 4)/5 of a univariate cell
+	// (train.BenchmarkDTW: 1.9 and 6.5 ns for 1 and 12 channels).
 	cells := func(share float64) int64 {
 		if work == 0 {
 			return 0
 		}
-		return max(1, int64(share*work*10/float64(trFile.Dims+9)))
+		return max(1, int64(share*work*5/float64(trFile.Dims+4)))
 	}
 	dtw, err := train.NearestNeighbourSearch(trFile, teFile, train.NNConfig{Distance: train.DTW, Workers: workers, MaxCells: cells(0.5), Seed: seed})
 	if err != nil {
@@ -750,7 +749,7 @@ func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, wor
 	default:
 		return fmt.Errorf("1-NN Euclidean baseline: %w", err)
 	}
-	var right, count float64
+	var right, count, valCells float64
 	valTotal := 0
 	for k, sp := range splits {
 		r, err := train.NearestNeighbourSearch(sp.fit, sp.val, train.NNConfig{Distance: train.DTW, Workers: workers, MaxCells: cells(0.5 / float64(len(splits))), Seed: seed + uint64(k) + 1})
@@ -760,6 +759,7 @@ func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, wor
 		n := float64(len(r.Classified))
 		right, count = right+r.Accuracy*n, count+n
 		valTotal += len(sp.val.Series)
+		valCells += float64(r.Cells)
 	}
 	out.BaselineDTWVal = round4(right / count)
 	if out.BaselineSubsampled {
@@ -768,7 +768,8 @@ func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, wor
 	if int(count) < valTotal {
 		fmt.Fprintf(log, "baselines subsampled: 1-NN DTW on %.0f of the %d validation series, drawn at random, to keep the DTW search within -baseline-work %.3g\n", count, valTotal, work)
 	}
-	fmt.Fprintf(log, "1-NN baselines on the test set: DTW %.4f, Euclidean %s; on the validation part(s): DTW %.4f (%.0f s)\n", dtw.Accuracy, show(out.BaselineED), right/count, time.Since(t0).Seconds())
+	fmt.Fprintf(log, "1-NN baselines on the test set: DTW %.4f, Euclidean %s; on the validation part(s): DTW %.4f (%.0f s; DTW work %.3g cells on the test file, %.3g on the validation parts)\n",
+		dtw.Accuracy, show(out.BaselineED), right/count, time.Since(t0).Seconds(), float64(dtw.Cells), valCells)
 	return nil
 }
 

@@ -142,9 +142,6 @@ func (wp *windowPlan) addLocals(med, most, k int) error {
 	return nil
 }
 
-// maxDilations is the most local scales -dilations 0 takes.
-const maxDilations = 2
-
 // dilations is the automatic list of local scales' dilations for series
 // of median length m and windows of w steps: 1, 4, 16, … while a window
 // (w·d intervals) spans at most half the median series, so that no

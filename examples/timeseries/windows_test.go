@@ -646,6 +646,9 @@ func TestDilatedLocalWindows(t *testing.T) {
 		{1100, 16, 3, []int{1, 4, 16}},
 		{100, 16, 2, []int{1}}, // 64 > 49
 		{1100, 16, 1, []int{1}},
+		// -dilations 0: no limit but the half-median rule.
+		{300, 16, math.MaxInt, []int{1, 4}},
+		{6000, 16, math.MaxInt, []int{1, 4, 16, 64}}, // 1024 ≤ 2999 < 4096
 	} {
 		if got := dilations(c.m, c.w, c.most); fmt.Sprint(got) != fmt.Sprint(c.want) {
 			t.Errorf("dilations(%d, %d, %d) = %v, want %v", c.m, c.w, c.most, got, c.want)
