@@ -58,24 +58,27 @@ type result struct {
 	// BaselineSeries is the number of test series the baselines
 	// classified: all of them unless -baseline-work drew a subset
 	// (BaselineSubsampled).
-	BaselineSeries     int       `json:"baseline_series,omitempty"`
-	BaselineSubsampled bool      `json:"baseline_subsampled"`
-	Seconds            float64   `json:"seconds"`
-	Grad               string    `json:"grad"`
-	Solver             string    `json:"solver"`
-	Dtype              string    `json:"dtype"`
-	Interp             string    `json:"interp"`
-	Steps              int       `json:"solver_steps"`
-	OptSteps           int       `json:"optimizer_steps"`
-	Subsampled         bool      `json:"subsampled"`
-	Epochs             int       `json:"epochs"`
-	BestEpoch          int       `json:"best_epoch"`
-	Stopped            bool      `json:"early_stopped"`
-	Members            int       `json:"members"`
-	Model              string    `json:"model"`
-	Instance           bool      `json:"instance"`
-	MemberVal          []float64 `json:"member_val_accuracy,omitempty"`
-	MemberTest         []float64 `json:"member_test_accuracy,omitempty"`
+	BaselineSeries     int  `json:"baseline_series,omitempty"`
+	BaselineSubsampled bool `json:"baseline_subsampled"`
+	// Projected is the number of principal components the channels were
+	// projected onto (-channels), 0 where they reach the CDE as they are.
+	Projected  int       `json:"projected_channels"`
+	Seconds    float64   `json:"seconds"`
+	Grad       string    `json:"grad"`
+	Solver     string    `json:"solver"`
+	Dtype      string    `json:"dtype"`
+	Interp     string    `json:"interp"`
+	Steps      int       `json:"solver_steps"`
+	OptSteps   int       `json:"optimizer_steps"`
+	Subsampled bool      `json:"subsampled"`
+	Epochs     int       `json:"epochs"`
+	BestEpoch  int       `json:"best_epoch"`
+	Stopped    bool      `json:"early_stopped"`
+	Members    int       `json:"members"`
+	Model      string    `json:"model"`
+	Instance   bool      `json:"instance"`
+	MemberVal  []float64 `json:"member_val_accuracy,omitempty"`
+	MemberTest []float64 `json:"member_test_accuracy,omitempty"`
 	// Refit says a final model trained on the whole training file joined
 	// the members (-refit); its test accuracy alone is RefitTest.
 	Refit     bool     `json:"refit"`
@@ -126,6 +129,7 @@ func run(args []string, stdout, log io.Writer) error {
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
 		baseline   = fs.Bool("baseline", true, "compute the 1-NN Euclidean and DTW baselines on the same split: on the test file against the whole training file, and (DTW) on each validation part against its fitted part")
 		baseWork   = fs.Float64("baseline-work", defaultBaselineWork, "bound on the DTW baselines' work, in cells of their cost matrices filled (for a univariate set; a cell of C channels counts (C+4)/5): half for the test file, half for the validation parts; where a search would fill more, it classifies the largest random subset of its series (drawn from -seed) that fits, and says so (0: no bound)")
+		chanArg    = fs.Int("channels", 0, "the most value channels the CDE is given: a set with more is projected onto this many principal components of its training file's channels (each standardised by its median and MAD; labels and the test file play no part), the test file by the same map, to make a wide set's steps cheaper; the 1-NN baselines keep the original channels (0: no projection)")
 		dtypeArg   = fs.String("dtype", "auto", "element type of the model's weights and the CDE's field: float64, float32 (the solver's state and the paths stay float64), or auto: float32 for local windows, whose solves are 16 steps long and many, float64 for one solve per series")
 		refitArg   = fs.String("refit", "auto", "a final model trained on the whole training file, for the members' optimiser steps and without validation (its final weights), its probabilities averaged with the members': on, off, or auto (on where the ensemble has one member, which leaves its validation part unlearned)")
 		dumpArg    = fs.String("dump", "", "diagnostics: after the test evaluation, write per member and series (fitted, validation and test parts) the logits and the features the head maps to them, as CSV to this file")
@@ -186,6 +190,24 @@ func run(args []string, stdout, log io.Writer) error {
 	if trFile.Dims != teFile.Dims || len(trFile.Classes) != len(teFile.Classes) {
 		return fmt.Errorf("%s and %s do not match: %d/%d channels, %d/%d classes", *trainPath, *testPath, trFile.Dims, teFile.Dims, len(trFile.Classes), len(teFile.Classes))
 	}
+	if *chanArg < 0 {
+		return fmt.Errorf("-channels %d: want ≥ 0 (0: no projection)", *chanArg)
+	}
+	// The baselines keep the files as they are; a set of more channels
+	// than -channels reaches the CDE projected.
+	rawTr, rawTe := trFile, teFile
+	var proj *projection
+	if *chanArg > 0 && trFile.Dims > *chanArg {
+		if proj, err = fitProjection(trFile, *chanArg); err != nil {
+			return fmt.Errorf("-channels %d: %s: %w", *chanArg, *trainPath, err)
+		}
+		if trFile, err = proj.apply(trFile, "training"); err != nil {
+			return fmt.Errorf("-channels %d: %s: %w", *chanArg, *trainPath, err)
+		}
+		if teFile, err = proj.apply(teFile, "test"); err != nil {
+			return fmt.Errorf("-channels %d: %s: %w", *chanArg, *testPath, err)
+		}
+	}
 	if *scaling != "robust" && *scaling != "standard" {
 		return fmt.Errorf("-scale %q: want robust or standard", *scaling)
 	}
@@ -195,22 +217,31 @@ func run(args []string, stdout, log io.Writer) error {
 	// The splits: one stratified validation part (-val), or, for an
 	// ensemble, the folds of a stratified k-fold split with k = 1/val,
 	// member i validated on fold i and trained on the others.
-	var splits []split
 	nFolds := int(math.Round(1 / *valFrac))
-	if *membersArg == 1 || nFolds < 2 {
-		fitSet, valSet, err := splitSet(trFile, *valFrac, *seed)
-		if err != nil {
-			return fmt.Errorf("-val: %w", err)
+	single := *membersArg == 1 || nFolds < 2
+	// makeSplits splits a training file (the CDE's, or the baselines'
+	// original one: the same series fall in the same parts).
+	makeSplits := func(d *train.TSDataset) ([]split, error) {
+		if single {
+			fitSet, valSet, err := splitSet(d, *valFrac, *seed)
+			if err != nil {
+				return nil, fmt.Errorf("-val: %w", err)
+			}
+			return []split{{fitSet, valSet}}, nil
 		}
-		splits = []split{{fitSet, valSet}}
-	} else {
-		folds, err := foldSets(trFile, nFolds, *seed)
+		folds, err := foldSets(d, nFolds, *seed)
 		if err != nil {
-			return fmt.Errorf("-val: %w", err)
+			return nil, fmt.Errorf("-val: %w", err)
 		}
+		var out []split
 		for _, f := range folds {
-			splits = append(splits, split{f[0], f[1]})
+			out = append(out, split{f[0], f[1]})
 		}
+		return out, nil
+	}
+	splits, err := makeSplits(trFile)
+	if err != nil {
+		return err
 	}
 	fitSet := splits[0].fit
 	maxLen := max(longest(trFile), longest(teFile))
@@ -420,11 +451,10 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	if members == 1 && len(splits) > 1 {
 		// One model after all: the single split, as -members 1 makes it.
-		fitSet, valSet, err := splitSet(trFile, *valFrac, *seed)
-		if err != nil {
-			return fmt.Errorf("-val: %w", err)
+		single = true
+		if splits, err = makeSplits(trFile); err != nil {
+			return err
 		}
-		splits = []split{{fitSet, valSet}}
 	}
 	splits = splits[:members]
 	// The refit: with one member, a fifth of the training file (its
@@ -469,7 +499,11 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 	}
 	fmt.Fprintf(log, "%s: %d training series (%d held out for validation), %d test, %d channels, %d classes, up to %d observations\n",
-		trFile.Problem, len(trFile.Series), len(splits[0].val.Series), len(teFile.Series), trFile.Dims, len(trFile.Classes), maxLen)
+		trFile.Problem, len(trFile.Series), len(splits[0].val.Series), len(teFile.Series), rawTr.Dims, len(trFile.Classes), maxLen)
+	if proj != nil {
+		fmt.Fprintf(log, "channels: the %d channels reach the CDE projected onto their %d leading principal components (each channel standardised by median and MAD; %.1f %% of the variance; fitted on the training file, labels unused), -channels %d\n",
+			rawTr.Dims, trFile.Dims, 100*proj.explained, *chanArg)
+	}
 	fmt.Fprintf(log, "solver: %d steps of reversible %s (%s path", nSteps, solverName, interp)
 	if every > 0 {
 		fmt.Fprintf(log, ", %d observation interval(s) per step", every)
@@ -518,9 +552,16 @@ func run(args []string, stdout, log io.Writer) error {
 	if plan != nil {
 		modelName = "windows"
 	}
-	out := result{Dataset: trFile.Problem, Grad: *gradName, Solver: solverName, Dtype: dtype.String(), Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
+	out := result{Projected: trFile.Dims * btoi(proj != nil), Dataset: trFile.Problem, Grad: *gradName, Solver: solverName, Dtype: dtype.String(), Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
 	if *baseline {
-		if err := baselines(&out, trFile, teFile, splits, *baseWork, *seed, *workers, log); err != nil {
+		baseSplits := splits
+		if proj != nil {
+			if baseSplits, err = makeSplits(rawTr); err != nil {
+				return err
+			}
+			baseSplits = baseSplits[:members]
+		}
+		if err := baselines(&out, rawTr, rawTe, baseSplits, *baseWork, *seed, *workers, log); err != nil {
 			return err
 		}
 	}
@@ -701,6 +742,13 @@ const (
 	singleOptSteps = 1000
 	shiftOptSteps  = 2000
 )
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // split is a validation part of the training file and the rest, which a
 // member is fitted to.

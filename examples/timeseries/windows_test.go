@@ -647,7 +647,10 @@ func TestDilatedLocalWindows(t *testing.T) {
 		{100, 16, 2, []int{1}}, // 64 > 49
 		{1100, 16, 1, []int{1}},
 		// -dilations 0: no limit but the half-median rule.
-		{300, 16, math.MaxInt, []int{1, 4}},
+		{300, 16, math.MaxInt, []int{1, 4}}, // PLAID's median
+		{427, 16, math.MaxInt, []int{1, 4}}, // OSULeaf's
+		{512, 16, math.MaxInt, []int{1, 4}}, // 256 > 255
+		{513, 16, math.MaxInt, []int{1, 4, 16}},
 		{6000, 16, math.MaxInt, []int{1, 4, 16, 64}}, // 1024 ≤ 2999 < 4096
 	} {
 		if got := dilations(c.m, c.w, c.most); fmt.Sprint(got) != fmt.Sprint(c.want) {
