@@ -47,8 +47,12 @@ var ErrUnequalLength = errors.New("series of unequal length")
 // replaced by linear interpolation between the nearest observed values of
 // its channel (the nearest one at the ends), and channels shorter than the
 // series' longest are held at their last value. A channel with no value
-// at all is an error.
-func Observations(s TSSeries) ([][]float64, error) {
+// at all is an error (ObservationsFill fills it).
+func Observations(s TSSeries) ([][]float64, error) { return ObservationsFill(s, nil) }
+
+// ObservationsFill is Observations with fill[c] the value of channel c
+// throughout a series that observes it nowhere (fill nil: an error).
+func ObservationsFill(s TSSeries, fill []float64) ([][]float64, error) {
 	n := 0
 	for _, ch := range s.Values {
 		n = max(n, len(ch))
@@ -61,7 +65,12 @@ func Observations(s TSSeries) ([][]float64, error) {
 	for c, ch := range s.Values {
 		filled, err := fillMissing(ch, n)
 		if err != nil {
-			return nil, fmt.Errorf("channel %d: %w", c+1, err)
+			if fill == nil {
+				return nil, fmt.Errorf("channel %d: %w", c+1, err)
+			}
+			for i := range filled {
+				filled[i] = fill[c]
+			}
 		}
 		for i, v := range filled {
 			rows[i][c] = v
@@ -90,7 +99,7 @@ func fillMissing(ch []float64, n int) ([]float64, error) {
 		}
 	}
 	if last < 0 {
-		return nil, errors.New("no observed value")
+		return out, errors.New("no observed value")
 	}
 	for k := last + 1; k < n; k++ {
 		out[k] = ch[last]
@@ -251,11 +260,12 @@ func NearestNeighbourSearch(train, test *TSDataset, cfg NNConfig) (NNResult, err
 			return NNResult{}, fmt.Errorf("1-NN: NNConfig.Only holds %d, outside the %d test series", i, len(test.Series))
 		}
 	}
-	tr, err := observationsOf(train, "training")
+	fill := ChannelMedians(train)
+	tr, err := observationsOf(train, "training", fill)
 	if err != nil {
 		return NNResult{}, err
 	}
-	te, err := observationsOf(test, "test")
+	te, err := observationsOf(test, "test", fill)
 	if err != nil {
 		return NNResult{}, err
 	}
@@ -583,10 +593,40 @@ func alignedCost(a, b []float64, ch int) float64 {
 	return s
 }
 
-func observationsOf(d *TSDataset, which string) ([][][]float64, error) {
+// ChannelMedians returns, per channel, the median of d's observed values
+// (0 for a channel observed nowhere): what the 1-NN baselines hold a
+// channel at in a series that observes it nowhere.
+func ChannelMedians(d *TSDataset) []float64 {
+	out := make([]float64, d.Dims)
+	var vals []float64
+	for c := range d.Dims {
+		vals = vals[:0]
+		for _, s := range d.Series {
+			if c < len(s.Values) {
+				for _, v := range s.Values[c] {
+					if !math.IsNaN(v) {
+						vals = append(vals, v)
+					}
+				}
+			}
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		slices.Sort(vals)
+		k := len(vals) / 2
+		out[c] = vals[k]
+		if len(vals)%2 == 0 {
+			out[c] = (vals[k-1] + vals[k]) / 2
+		}
+	}
+	return out
+}
+
+func observationsOf(d *TSDataset, which string, fill []float64) ([][][]float64, error) {
 	out := make([][][]float64, len(d.Series))
 	for i, s := range d.Series {
-		o, err := Observations(s)
+		o, err := ObservationsFill(s, fill)
 		if err != nil {
 			return nil, fmt.Errorf("1-NN: %s series %d: %w", which, i+1, err)
 		}

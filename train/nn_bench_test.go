@@ -95,10 +95,10 @@ func benchSet(b *testing.B, set string) (tr, te [][][]float64) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if tr, err = observationsOf(trSet, "training"); err != nil {
+	if tr, err = observationsOf(trSet, "training", nil); err != nil {
 		b.Fatal(err)
 	}
-	if te, err = observationsOf(teSet, "test"); err != nil {
+	if te, err = observationsOf(teSet, "test", nil); err != nil {
 		b.Fatal(err)
 	}
 	return tr, te

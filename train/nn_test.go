@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -358,5 +359,36 @@ func TestNearestNeighbourSearchBound(t *testing.T) {
 		if _, err := NearestNeighbourSearch(tr, te, c); err == nil {
 			t.Errorf("%+v: no error", c)
 		}
+	}
+}
+
+// TestEmptyChannel: a channel a series observes nowhere is held at the
+// training file's median of that channel, in training and test series
+// alike; Observations without a fill still refuses it.
+func TestEmptyChannel(t *testing.T) {
+	nan := math.NaN()
+	tr := &TSDataset{Dims: 2, Series: []TSSeries{
+		{Values: [][]float64{{0, 1, 0}, {5, 5, 5}}, Label: 0},
+		{Values: [][]float64{{0, -1, 0}, {1, 2, nan}}, Label: 1},
+		{Values: [][]float64{{0, -1, 0}, {nan, nan, nan}}, Label: 1},
+	}}
+	// Channel 2's observed values: 5, 5, 5, 1, 2: median 5.
+	if got := ChannelMedians(tr); got[0] != 0 || got[1] != 5 {
+		t.Fatalf("medians %v, want [0 5]", got)
+	}
+	o, err := ObservationsFill(tr.Series[2], ChannelMedians(tr))
+	if err != nil || o[0][1] != 5 || o[2][1] != 5 || o[1][0] != -1 {
+		t.Fatalf("filled %v, %v; want channel 2 held at 5", o, err)
+	}
+	if _, err := Observations(tr.Series[2]); err == nil || !strings.Contains(err.Error(), "channel 2") {
+		t.Errorf("Observations of an empty channel: %v", err)
+	}
+	// A test series whose channel 2 is empty: held at 5 it is nearest to
+	// the first training series (distance 0.01); held at 0 it would be
+	// nearest to the second (channel 2 at 1, 2, 2).
+	te := &TSDataset{Dims: 2, Series: []TSSeries{{Values: [][]float64{{0, 0.9, 0}, {nan, nan, nan}}, Label: 0}}}
+	acc, err := NearestNeighbour(tr, te, DTW, 1)
+	if err != nil || acc != 1 {
+		t.Errorf("DTW with an empty test channel: accuracy %g, %v; want 1", acc, err)
 	}
 }

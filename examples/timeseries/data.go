@@ -359,6 +359,7 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("series %d: %w", k+1, err)
 		}
+		holdEmpty(obs)
 		if sc.qv {
 			obs = quadraticVariation(obs, values, sc.timeScale/float64(sc.maxLen-1))
 		}
@@ -386,6 +387,31 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		s.paths, s.x0 = append(s.paths, p), append(s.x0, x0)
 	}
 	return s, nil
+}
+
+// holdEmpty sets every column of obs that the series observes nowhere (a
+// channel missing throughout it, and that channel's own standardisation)
+// to 0, the training file's median in standardised units: a path needs
+// one observation at least, and its count channel, 0 throughout, tells
+// the field the channel was never seen.
+func holdEmpty(obs [][]float64) {
+	if len(obs) == 0 {
+		return
+	}
+	for c := range obs[0] {
+		empty := true
+		for _, row := range obs {
+			if !math.IsNaN(row[c]) {
+				empty = false
+				break
+			}
+		}
+		if empty {
+			for _, row := range obs {
+				row[c] = 0
+			}
+		}
+	}
 }
 
 func finite(v []float64) error {

@@ -19,9 +19,11 @@ const maxProjectionRows = 200_000
 // of the training file's channels, each channel first standardised by its
 // median and 1.4826·MAD (a constant channel only centred): every
 // observation of every training series, missing values filled as the 1-NN
-// baselines fill them (train.Observations), counts once. Labels play no
+// baselines fill them (train.ObservationsFill with the channels'
+// medians), counts once. Labels play no
 // part; the test file none at all.
 type projection struct {
+	fill          []float64   // per input channel: its value in a series that observes it nowhere (train.ChannelMedians)
 	center, scale []float64   // per input channel
 	comps         [][]float64 // k rows of C weights, orthonormal
 	explained     float64     // fraction of the standardised variance the components hold
@@ -33,10 +35,11 @@ func fitProjection(d *train.TSDataset, k int) (*projection, error) {
 	if k < 1 || k >= c {
 		return nil, fmt.Errorf("projection onto %d of %d channels", k, c)
 	}
+	fill := train.ChannelMedians(d)
 	var obs [][][]float64
 	total := 0
 	for i, s := range d.Series {
-		o, err := projectable(s)
+		o, err := projectable(s, fill)
 		if err != nil {
 			return nil, fmt.Errorf("training series %d: %w", i+1, err)
 		}
@@ -46,7 +49,7 @@ func fitProjection(d *train.TSDataset, k int) (*projection, error) {
 	if total < 2 {
 		return nil, errors.New("projection: fewer than two observations in the training file")
 	}
-	p := &projection{center: make([]float64, c), scale: make([]float64, c)}
+	p := &projection{fill: fill, center: make([]float64, c), scale: make([]float64, c)}
 	vals := make([]float64, 0, total)
 	for ch := range c {
 		vals = vals[:0]
@@ -132,15 +135,16 @@ func fitProjection(d *train.TSDataset, k int) (*projection, error) {
 }
 
 // projectable returns s's observations (rows: time indices) with missing
-// values filled, for a projection: its channels must share their time
-// stamps, since a component mixes the channels of one observation.
-func projectable(s train.TSSeries) ([][]float64, error) {
+// values filled (a channel observed nowhere held at fill), for a
+// projection: its channels must share their time stamps, since a
+// component mixes the channels of one observation.
+func projectable(s train.TSSeries, fill []float64) ([][]float64, error) {
 	for ch := 1; ch < len(s.Times); ch++ {
 		if !slices.Equal(s.Times[ch], s.Times[0]) {
 			return nil, fmt.Errorf("channels 1 and %d have different time stamps, which a projection of the channels cannot mix (-channels 0 keeps them)", ch+1)
 		}
 	}
-	return train.Observations(s)
+	return train.ObservationsFill(s, fill)
 }
 
 // apply returns d with every series' channels replaced by the components
@@ -153,7 +157,7 @@ func (p *projection) apply(d *train.TSDataset, which string) (*train.TSDataset, 
 		if len(s.Values) != len(p.center) {
 			return nil, fmt.Errorf("%s series %d: %d channels, the projection was fitted on %d", which, i+1, len(s.Values), len(p.center))
 		}
-		o, err := projectable(s)
+		o, err := projectable(s, p.fill)
 		if err != nil {
 			return nil, fmt.Errorf("%s series %d: %w", which, i+1, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -206,5 +207,55 @@ func TestRunProjects(t *testing.T) {
 	}
 	if err := run(append(args[:len(args)-1], "-1"), &out, &log); err == nil || !strings.Contains(err.Error(), "-channels -1") {
 		t.Errorf("-channels -1: %v", err)
+	}
+}
+
+// TestEmptyChannel: a series that observes a channel nowhere (a dead
+// sensor) runs through both models and the baselines: the CDE's path holds
+// the channel at 0 (its training median, standardised) with its count at 0,
+// the baselines at the training file's median.
+func TestEmptyChannel(t *testing.T) {
+	tr, te := wideSet(40, 3, 1, true), wideSet(20, 3, 2, false)
+	for _, s := range []train.TSSeries{tr.Series[3], te.Series[5]} {
+		for k := range s.Values[1] {
+			s.Values[1][k] = math.NaN()
+		}
+	}
+	te.Missing = true
+	dir := t.TempDir()
+	trPath, tePath := filepath.Join(dir, "E_TRAIN.ts"), filepath.Join(dir, "E_TEST.ts")
+	writeDataset(t, trPath, tr)
+	writeDataset(t, tePath, te)
+	for _, model := range []string{"single", "windows"} {
+		var out bytes.Buffer
+		args := []string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "4", "-hidden", "4", "-width", "8", "-members", "1", "-refit", "off", "-model", model}
+		if err := run(args, &out, io.Discard); err != nil {
+			t.Fatalf("-model %s: %v", model, err)
+		}
+		var res result
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Model != model || res.BaselineDTW == nil || math.IsNaN(res.TestAccuracy) {
+			t.Errorf("-model %s: %+v, %v", model, res, err)
+		}
+	}
+	// The path of the training series with the empty channel: value
+	// channel 2 at 0 throughout, its count channel 0, the others observed.
+	norm, err := fitNormaliser(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm.fitRobust(tr)
+	src, err := newSource(tr, sourceConfig{norm: norm, maxLen: longest(tr), interp: linear, timeScale: 10, counts: true, stretch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0.0
+	for _, row := range src.obs[3] { // time, 3 values, 3 counts
+		if row[2] != 0 || row[5] != 0 {
+			t.Fatalf("series 4's observation %v: want channel 2 and its count at 0", row)
+		}
+		seen = row[4]
+	}
+	if seen < 20 {
+		t.Errorf("series 4 observes channel 1 %g times: the check needs the other channels observed", seen)
 	}
 }
