@@ -62,7 +62,9 @@ type result struct {
 	BaselineSubsampled bool `json:"baseline_subsampled"`
 	// Projected is the number of principal components the channels were
 	// projected onto (-channels), 0 where they reach the CDE as they are.
-	Projected  int       `json:"projected_channels"`
+	Projected int `json:"projected_channels"`
+	// Stamped says the files' time stamps reached the CDE as a channel.
+	Stamped    bool      `json:"time_stamps"`
 	Seconds    float64   `json:"seconds"`
 	Grad       string    `json:"grad"`
 	Solver     string    `json:"solver"`
@@ -193,8 +195,16 @@ func run(args []string, stdout, log io.Writer) error {
 	if *chanArg < 0 {
 		return fmt.Errorf("-channels %d: want ≥ 0 (0: no projection)", *chanArg)
 	}
-	// The baselines keep the files as they are; a set of more channels
-	// than -channels reaches the CDE projected.
+	// Time stamps: the channels on the union of their stamps, the elapsed
+	// time a channel of the CDE's (stamps.go).
+	stamped := hasStamps(trFile) || hasStamps(teFile)
+	var trElapsed, teElapsed [][]float64
+	if stamped {
+		trFile, trElapsed = alignStamps(trFile)
+		teFile, teElapsed = alignStamps(teFile)
+	}
+	// The baselines keep the files' values as they are; a set of more
+	// channels than -channels reaches the CDE projected.
 	rawTr, rawTe := trFile, teFile
 	var proj *projection
 	if *chanArg > 0 && trFile.Dims > *chanArg {
@@ -207,6 +217,9 @@ func run(args []string, stdout, log io.Writer) error {
 		if teFile, err = proj.apply(teFile, "test"); err != nil {
 			return fmt.Errorf("-channels %d: %s: %w", *chanArg, *testPath, err)
 		}
+	}
+	if stamped {
+		trFile, teFile = withElapsed(trFile, trElapsed), withElapsed(teFile, teElapsed)
 	}
 	if *scaling != "robust" && *scaling != "standard" {
 		return fmt.Errorf("-scale %q: want robust or standard", *scaling)
@@ -500,6 +513,9 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	fmt.Fprintf(log, "%s: %d training series (%d held out for validation), %d test, %d channels, %d classes, up to %d observations\n",
 		trFile.Problem, len(trFile.Series), len(splits[0].val.Series), len(teFile.Series), rawTr.Dims, len(trFile.Classes), maxLen)
+	if stamped {
+		fmt.Fprintf(log, "time stamps: each series' channels on the union of their stamps (missing where a channel has none there), the time since its first stamp a channel of the CDE's\n")
+	}
 	if proj != nil {
 		fmt.Fprintf(log, "channels: the %d channels reach the CDE projected onto their %d leading principal components (each channel standardised by median and MAD; %.1f %% of the variance; fitted on the training file, labels unused), -channels %d\n",
 			rawTr.Dims, trFile.Dims, 100*proj.explained, *chanArg)
@@ -552,7 +568,7 @@ func run(args []string, stdout, log io.Writer) error {
 	if plan != nil {
 		modelName = "windows"
 	}
-	out := result{Projected: trFile.Dims * btoi(proj != nil), Dataset: trFile.Problem, Grad: *gradName, Solver: solverName, Dtype: dtype.String(), Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
+	out := result{Projected: len(proj.components()), Stamped: stamped, Dataset: trFile.Problem, Grad: *gradName, Solver: solverName, Dtype: dtype.String(), Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
 	if *baseline {
 		baseSplits := splits
 		if proj != nil {
@@ -742,13 +758,6 @@ const (
 	singleOptSteps = 1000
 	shiftOptSteps  = 2000
 )
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
 
 // split is a validation part of the training file and the rest, which a
 // member is fitted to.

@@ -183,3 +183,11 @@ func (p *projection) apply(d *train.TSDataset, which string) (*train.TSDataset, 
 	}
 	return &out, nil
 }
+
+// components are the projection's weight rows (none for a nil projection).
+func (p *projection) components() [][]float64 {
+	if p == nil {
+		return nil
+	}
+	return p.comps
+}

@@ -259,3 +259,10 @@ func TestEmptyChannel(t *testing.T) {
 		t.Errorf("series 4 observes channel 1 %g times: the check needs the other channels observed", seen)
 	}
 }
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
