@@ -48,7 +48,7 @@ func main() {
 type result struct {
 	Dataset      string   `json:"dataset"`
 	TestAccuracy float64  `json:"test_accuracy"`
-	ValAccuracy  float64  `json:"val_accuracy"`
+	ValAccuracy  *float64 `json:"val_accuracy"` // null without a validation part
 	BaselineDTW  *float64 `json:"baseline_dtw"` // null with -baseline=false
 	BaselineED   *float64 `json:"baseline_ed"`  // null also when lengths differ
 	// BaselineDTWVal is 1-NN DTW on the members' validation parts, each
@@ -231,10 +231,19 @@ func run(args []string, stdout, log io.Writer) error {
 	// ensemble, the folds of a stratified k-fold split with k = 1/val,
 	// member i validated on fold i and trained on the others.
 	nFolds := int(math.Round(1 / *valFrac))
+	// Only classes of two series or more can give a validation part (a
+	// class of one stays in every fitted part): no more folds than their
+	// series, and where every class has one series, no validation at all.
+	paired := pairedSeries(trFile)
+	nFolds = min(nFolds, paired)
 	single := *membersArg == 1 || nFolds < 2
+	noVal := paired == 0
 	// makeSplits splits a training file (the CDE's, or the baselines'
 	// original one: the same series fall in the same parts).
 	makeSplits := func(d *train.TSDataset) ([]split, error) {
+		if noVal {
+			return nil, nil
+		}
 		if single {
 			fitSet, valSet, err := splitSet(d, *valFrac, *seed)
 			if err != nil {
@@ -256,13 +265,18 @@ func run(args []string, stdout, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fitSet := splits[0].fit
+	fitSet := trFile
+	if !noVal {
+		fitSet = splits[0].fit
+	}
 	maxLen := max(longest(trFile), longest(teFile))
 	// Training length in optimiser steps, with the batch from the set's
 	// size; -max-work caps the work.
 	b := *batch
 	if b == 0 {
-		b = min(32, max(8, len(fitSet.Series)/10))
+		// A tenth of the fitted series, between 8 and 32, and no more than
+		// there are.
+		b = min(32, max(8, len(fitSet.Series)/10), len(fitSet.Series))
 	}
 	b -= b % *workers
 	if b < *workers || b > len(fitSet.Series) {
@@ -452,7 +466,10 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	fitBudget(1)
 	members := *membersArg
-	if members == 0 {
+	if noVal && members > 0 {
+		return fmt.Errorf("-members %d: every class of %s has one training series, so no member can have a validation part (-members 0 trains one model on the whole file)", members, *trainPath)
+	}
+	if members == 0 && !noVal {
 		// As many members as the budget allows at this training length.
 		members = 1
 		if *maxWork > 0 {
@@ -480,11 +497,14 @@ func run(args []string, stdout, log io.Writer) error {
 		refit = true
 	case "off":
 	case "auto":
-		refit = members == 1
+		refit = members <= 1
 	default:
 		return fmt.Errorf("-refit %q: want on, off or auto", *refitArg)
 	}
-	if refit {
+	if noVal && !refit {
+		return fmt.Errorf("-refit off: every class of %s has one training series, so there is no validation part and the final model on the whole file is the only model", *trainPath)
+	}
+	if refit && members > 0 {
 		fitBudget(members + 1) // the members and the refit share the budget
 	}
 	if *selectBy == "auto" {
@@ -498,6 +518,9 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 	}
 	pat := *patience
+	if noVal {
+		pat = 0 // nothing to stop on
+	}
 	if pat < 0 {
 		pat = max(5, nEpochs/4)
 		if !restore || trShift {
@@ -511,8 +534,15 @@ func run(args []string, stdout, log io.Writer) error {
 			pat = 0
 		}
 	}
+	heldOut := 0
+	if !noVal {
+		heldOut = len(splits[0].val.Series)
+	}
 	fmt.Fprintf(log, "%s: %d training series (%d held out for validation), %d test, %d channels, %d classes, up to %d observations\n",
-		trFile.Problem, len(trFile.Series), len(splits[0].val.Series), len(teFile.Series), rawTr.Dims, len(trFile.Classes), maxLen)
+		trFile.Problem, len(trFile.Series), heldOut, len(teFile.Series), rawTr.Dims, len(trFile.Classes), maxLen)
+	if noVal {
+		fmt.Fprintf(log, "no validation: every class has one training series, and a class of one cannot be held out; one model is trained on the whole training file and keeps its final weights, and val_accuracy is null\n")
+	}
 	if stamped {
 		fmt.Fprintf(log, "time stamps: each series' channels on the union of their stamps (missing where a channel has none there), the time since its first stamp a channel of the CDE's\n")
 	}
@@ -554,10 +584,10 @@ func run(args []string, stdout, log io.Writer) error {
 	if members > 1 {
 		fmt.Fprintf(log, "ensemble of %d members, member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", members, nFolds)
 	}
-	if refit {
+	if refit && !noVal {
 		fmt.Fprintf(log, "and a final model trained on all %d training series for the same optimiser steps, without validation (its final weights), averaged with the member(s)\n", len(trFile.Series))
 	}
-	if !restore {
+	if !restore && !noVal {
 		fmt.Fprintf(log, "validation parts of %d series: the final weights are kept (no epoch chosen, no early stop)\n", len(splits[0].val.Series))
 	}
 	if subsampled {
@@ -725,14 +755,17 @@ func run(args []string, stdout, log io.Writer) error {
 			return fmt.Errorf("-dump %s: %w", *dumpArg, err)
 		}
 	}
-	out.TestAccuracy, out.ValAccuracy = *round4(testAcc), *round4(valRight / valCount)
+	out.TestAccuracy = *round4(testAcc)
+	if valCount > 0 {
+		out.ValAccuracy = round4(valRight / valCount)
+	}
 	out.Seconds = math.Round(time.Since(start).Seconds())
 	with := ""
 	if refit {
 		with = " and the final model"
 	}
-	fmt.Fprintf(log, "test accuracy %.4f (%d member(s)%s; validation accuracy %.4f, 1-NN DTW there %s); 1-NN DTW %s, Euclidean %s\n",
-		testAcc, members, with, valRight/valCount, show(out.BaselineDTWVal), show(out.BaselineDTW), show(out.BaselineED))
+	fmt.Fprintf(log, "test accuracy %.4f (%d member(s)%s; validation accuracy %s, 1-NN DTW there %s); 1-NN DTW %s, Euclidean %s\n",
+		testAcc, members, with, show(out.ValAccuracy), show(out.BaselineDTWVal), show(out.BaselineDTW), show(out.BaselineED))
 	line, err := json.Marshal(out)
 	if err != nil {
 		return err
@@ -818,15 +851,17 @@ func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, wor
 		valTotal += len(sp.val.Series)
 		valCells += float64(r.Cells)
 	}
-	out.BaselineDTWVal = round4(right / count)
+	if count > 0 {
+		out.BaselineDTWVal = round4(right / count)
+	}
 	if out.BaselineSubsampled {
 		fmt.Fprintf(log, "baselines subsampled: 1-NN DTW and Euclidean on %d of the %d test series, drawn at random, to keep the DTW search within -baseline-work %.3g\n", len(dtw.Classified), len(teFile.Series), work)
 	}
 	if int(count) < valTotal {
 		fmt.Fprintf(log, "baselines subsampled: 1-NN DTW on %.0f of the %d validation series, drawn at random, to keep the DTW search within -baseline-work %.3g\n", count, valTotal, work)
 	}
-	fmt.Fprintf(log, "1-NN baselines on the test set: DTW %.4f, Euclidean %s; on the validation part(s): DTW %.4f (%.0f s; DTW work %.3g cells on the test file, %.3g on the validation parts)\n",
-		dtw.Accuracy, show(out.BaselineED), right/count, time.Since(t0).Seconds(), float64(dtw.Cells), valCells)
+	fmt.Fprintf(log, "1-NN baselines on the test set: DTW %.4f, Euclidean %s; on the validation part(s): DTW %s (%.0f s; DTW work %.3g cells on the test file, %.3g on the validation parts)\n",
+		dtw.Accuracy, show(out.BaselineED), show(out.BaselineDTWVal), time.Since(t0).Seconds(), float64(dtw.Cells), valCells)
 	return nil
 }
 
@@ -985,4 +1020,20 @@ func dumpFeatures(f io.Writer, members []trained, trFile *train.TSDataset, b, wo
 		}
 	}
 	return w.Flush()
+}
+
+// pairedSeries is the number of d's series in classes of two series or
+// more: the series a validation part can be drawn from.
+func pairedSeries(d *train.TSDataset) int {
+	count := map[int]int{}
+	for _, s := range d.Series {
+		count[s.Label]++
+	}
+	n := 0
+	for _, c := range count {
+		if c >= 2 {
+			n += c
+		}
+	}
+	return n
 }

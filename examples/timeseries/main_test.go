@@ -354,8 +354,8 @@ func TestSmoke(t *testing.T) {
 	if !strings.Contains(log.String(), "final model on all 270 training series: 1 epoch(s) of 13 batches, no validation") {
 		t.Errorf("log does not report the final model:\n%s", log.String())
 	}
-	if res.TestAccuracy < 0 || res.TestAccuracy > 1 || res.ValAccuracy < 0 || res.ValAccuracy > 1 {
-		t.Errorf("accuracies %v, %v", res.TestAccuracy, res.ValAccuracy)
+	if res.TestAccuracy < 0 || res.TestAccuracy > 1 || res.ValAccuracy == nil || *res.ValAccuracy < 0 || *res.ValAccuracy > 1 {
+		t.Errorf("accuracies %v, %v", res.TestAccuracy, show(res.ValAccuracy))
 	}
 	if !strings.Contains(log.String(), "54 held out for validation") {
 		t.Errorf("log does not report the validation split:\n%s", log.String())

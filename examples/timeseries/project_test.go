@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -265,4 +266,65 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// labelledSet returns univariate series of 40 observations with the given
+// labels (class k a sine of frequency k + 1).
+func labelledSet(labels []int, classes int, seed uint64) *train.TSDataset {
+	rng := rand.New(rand.NewPCG(seed, 4))
+	d := &train.TSDataset{Problem: "Labelled", Dims: 1}
+	for k := range classes {
+		d.Classes = append(d.Classes, fmt.Sprintf("c%d", k))
+	}
+	for _, l := range labels {
+		v := make([]float64, 40)
+		for t := range v {
+			v[t] = math.Sin(float64(t*(l+1))/8) + 0.1*rng.NormFloat64()
+		}
+		d.Series = append(d.Series, train.TSSeries{Label: l, Values: [][]float64{v}})
+	}
+	return d
+}
+
+// TestFewSeriesPerClass: a training file whose classes have one series
+// each (as the archive's Fungi) cannot give a validation part: one model
+// is trained on the whole file, val_accuracy is null, and options that
+// need validation are refused; a file with three series in classes of two
+// or more gets at most three folds.
+func TestFewSeriesPerClass(t *testing.T) {
+	dir := t.TempDir()
+	trPath, tePath := filepath.Join(dir, "F_TRAIN.ts"), filepath.Join(dir, "F_TEST.ts")
+	writeDataset(t, trPath, labelledSet([]int{0, 1, 2, 3, 4, 5}, 6, 1))
+	writeDataset(t, tePath, labelledSet([]int{0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5}, 6, 2))
+	var out, log bytes.Buffer
+	args := []string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "4", "-hidden", "4", "-width", "8"}
+	if err := run(args, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]any
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("final line %q: %v", out.String(), err)
+	}
+	if res["val_accuracy"] != nil || res["baseline_dtw_val"] != nil || res["members"] != 0.0 || res["refit"] != true || res["test_accuracy"] == nil {
+		t.Errorf("one series a class: %v", res)
+	}
+	if !strings.Contains(log.String(), "no validation: every class has one training series") || strings.Contains(log.String(), "early stopping after") {
+		t.Errorf("log:\n%s", log.String())
+	}
+	for _, bad := range [][]string{{"-members", "2"}, {"-refit", "off"}} {
+		if err := run(append(slices.Clone(args), bad...), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "one training series") {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+	// Three series in classes of two or more: three folds at most.
+	writeDataset(t, trPath, labelledSet([]int{0, 0, 0, 1, 2, 3}, 4, 3))
+	writeDataset(t, tePath, labelledSet([]int{0, 1, 2, 3}, 4, 4))
+	out.Reset()
+	log.Reset()
+	if err := run(append(slices.Clone(args), "-max-work", "1e12"), &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res["members"] != 3.0 || res["val_accuracy"] == nil {
+		t.Errorf("three paired series: %v, %v\n%s", res, err, log.String())
+	}
 }

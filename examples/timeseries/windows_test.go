@@ -340,7 +340,10 @@ func TestEnsembleRun(t *testing.T) {
 	if res.BestEpoch != res.Epochs || res.Stopped || !strings.Contains(log.String(), "final weights are kept") {
 		t.Errorf("run %+v: validation parts of 8 series, want the last epoch's weights and no early stop", res)
 	}
-	for _, a := range append(append([]float64{res.TestAccuracy, res.ValAccuracy}, res.MemberVal...), res.MemberTest...) {
+	if res.ValAccuracy == nil {
+		t.Fatalf("no validation accuracy in %+v", res)
+	}
+	for _, a := range append(append([]float64{res.TestAccuracy, *res.ValAccuracy}, res.MemberVal...), res.MemberTest...) {
 		if a < 0 || a > 1 {
 			t.Fatalf("accuracy %v in %+v", a, res)
 		}
