@@ -504,9 +504,14 @@ func dtwUnivariate(a, b []float64, cutoff float64, work []float64) (float64, int
 	}
 	prev[0] = 0
 	b = b[:m]
-	i := 0
-	for ; i+1 < n; i += 2 {
-		x1, x2 := a[i], a[i+1]
+	for i := 0; i < n; i += 2 {
+		// Rows i and i+1; with n odd the last row is paired with a copy
+		// of itself, whose values are not used.
+		pair := i+1 < n
+		x1, x2 := a[i], a[i]
+		if pair {
+			x2 = a[i+1]
+		}
 		r1[0], r2[0] = inf, inf
 		min1, min2 := inf, inf
 		left1, diag1 := inf, prev[0]
@@ -529,29 +534,14 @@ func dtwUnivariate(a, b []float64, cutoff float64, work []float64) (float64, int
 		if min1 > cutoff {
 			return inf, int64(i+1) * int64(m)
 		}
+		if !pair {
+			prev = r1
+			break
+		}
 		if min2 > cutoff {
 			return inf, int64(i+2) * int64(m)
 		}
 		prev, r2 = r2, prev
-	}
-	if i < n {
-		x := a[i]
-		r1[0] = inf
-		rowMin := inf
-		left, diag := inf, prev[0]
-		for j, y := range b {
-			up := prev[j+1]
-			d := x - y
-			c := d * d
-			v := min(min(diag, up)+c, left+c)
-			r1[j+1] = v
-			rowMin = min(rowMin, v)
-			left, diag = v, up
-		}
-		if rowMin > cutoff {
-			return inf, int64(n) * int64(m)
-		}
-		prev = r1
 	}
 	return prev[m], int64(n) * int64(m)
 }

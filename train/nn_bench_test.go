@@ -86,16 +86,9 @@ func BenchmarkNearestNeighbourDTW(b *testing.B) {
 
 func benchSet(b *testing.B, set string) (tr, te [][][]float64) {
 	b.Helper()
-	dir := "../data/" + set + "/" + set
-	trSet, err := ReadTSFile(dir + "_TRAIN.ts")
+	trSet, teSet := readShipped(b, set)
+	tr, err := observationsOf(trSet, "training", nil)
 	if err != nil {
-		b.Fatal(err)
-	}
-	teSet, err := ReadTSFile(dir + "_TEST.ts")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if tr, err = observationsOf(trSet, "training", nil); err != nil {
 		b.Fatal(err)
 	}
 	if te, err = observationsOf(teSet, "test", nil); err != nil {

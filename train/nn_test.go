@@ -115,14 +115,7 @@ func TestObservationsMissing(t *testing.T) {
 // 1-NN test errors on ItalyPowerDemand's own split: Euclidean 0.045, DTW
 // with a full window 0.050 (Dau et al. 2019), i.e. 983 and 978 of 1029.
 func TestNearestNeighbourItalyPower(t *testing.T) {
-	tr, err := ReadTSFile("../data/ItalyPowerDemand/ItalyPowerDemand_TRAIN.ts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	te, err := ReadTSFile("../data/ItalyPowerDemand/ItalyPowerDemand_TEST.ts")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, te := readShipped(t, "ItalyPowerDemand")
 	for _, c := range []struct {
 		d     Distance
 		right int
@@ -291,14 +284,7 @@ func TestNearestIndicesExact(t *testing.T) {
 // with the accuracy the unbounded search gives on that subset, and the
 // counted cells are those the unbounded search spends on it.
 func TestNearestNeighbourSearchBound(t *testing.T) {
-	tr, err := ReadTSFile("../data/ItalyPowerDemand/ItalyPowerDemand_TRAIN.ts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	te, err := ReadTSFile("../data/ItalyPowerDemand/ItalyPowerDemand_TEST.ts")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr, te := readShipped(t, "ItalyPowerDemand")
 	full, err := NearestNeighbourSearch(tr, te, NNConfig{Distance: DTW, Workers: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -391,4 +377,18 @@ func TestEmptyChannel(t *testing.T) {
 	if err != nil || acc != 1 {
 		t.Errorf("DTW with an empty test channel: accuracy %g, %v; want 1", acc, err)
 	}
+}
+
+// readShipped reads the training and test files of a set shipped in data/.
+func readShipped(tb testing.TB, set string) (tr, te *TSDataset) {
+	tb.Helper()
+	dir := "../data/" + set + "/" + set
+	tr, err := ReadTSFile(dir + "_TRAIN.ts")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if te, err = ReadTSFile(dir + "_TEST.ts"); err != nil {
+		tb.Fatal(err)
+	}
+	return tr, te
 }
