@@ -277,16 +277,14 @@ func NearestNeighbourSearch(train, test *TSDataset, cfg NNConfig) (NNResult, err
 		}
 	}
 	order := append([]int(nil), which...)
-	bound := d == DTW && cfg.MaxCells > 0
-	if bound {
+	maxCells := cfg.MaxCells
+	if d != DTW {
+		maxCells = 0
+	}
+	if maxCells > 0 {
 		rand.New(rand.NewPCG(cfg.Seed, 0x1d7)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
-	s := newSearcher(tr, te, d)
-	var maxCells int64
-	if bound {
-		maxCells = cfg.MaxCells
-	}
-	nearest, cells, done := s.run(order, cfg.Workers, maxCells)
+	nearest, cells, done := newSearcher(tr, te, d).run(order, cfg.Workers, maxCells)
 	var r NNResult
 	right := 0
 	for k, i := range order[:done] {

@@ -598,15 +598,19 @@ func run(args []string, stdout, log io.Writer) error {
 	if plan != nil {
 		modelName = "windows"
 	}
-	out := result{Projected: len(proj.components()), Stamped: stamped, Dataset: trFile.Problem, Grad: *gradName, Solver: solverName, Dtype: dtype.String(), Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
+	out := result{Stamped: stamped, Dataset: trFile.Problem, Grad: *gradName, Solver: solverName, Dtype: dtype.String(), Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
+	if proj != nil {
+		out.Projected = len(proj.comps)
+	}
 	if *baseline {
-		baseSplits := splits
-		if proj != nil {
-			if baseSplits, err = makeSplits(rawTr); err != nil {
-				return err
-			}
-			baseSplits = baseSplits[:members]
+		// The same parts of the baselines' file (the split depends on the
+		// labels and the seed only), without the CDE's projection or
+		// elapsed-time channel.
+		baseSplits, err := makeSplits(rawTr)
+		if err != nil {
+			return err
 		}
+		baseSplits = baseSplits[:members]
 		if err := baselines(&out, rawTr, rawTe, baseSplits, *baseWork, *seed, *workers, log); err != nil {
 			return err
 		}

@@ -16,15 +16,14 @@ import (
 const maxProjectionRows = 200_000
 
 // projection maps a series' channels to the leading principal components
-// of the training file's channels, each channel first standardised by its
-// median and 1.4826·MAD (a constant channel only centred): every
-// observation of every training series, missing values filled as the 1-NN
-// baselines fill them (train.ObservationsFill with the channels'
-// medians), counts once. Labels play no
-// part; the test file none at all.
+// of the training file's channels, each channel first standardised by the
+// median and 1.4826·MAD of its observed values (the robust normaliser's
+// statistics, fitRobust): every observation of every training series,
+// missing values filled as the 1-NN baselines fill them (a channel a
+// series observes nowhere held at its median), counts once. Labels play
+// no part; the test file none at all.
 type projection struct {
-	fill          []float64   // per input channel: its value in a series that observes it nowhere (train.ChannelMedians)
-	center, scale []float64   // per input channel
+	center, scale []float64   // per input channel: median (also the fill of a channel observed nowhere) and 1.4826·MAD
 	comps         [][]float64 // k rows of C weights, orthonormal
 	explained     float64     // fraction of the standardised variance the components hold
 }
@@ -35,11 +34,18 @@ func fitProjection(d *train.TSDataset, k int) (*projection, error) {
 	if k < 1 || k >= c {
 		return nil, fmt.Errorf("projection onto %d of %d channels", k, c)
 	}
-	fill := train.ChannelMedians(d)
+	// The robust normaliser's statistics of the observed values: the
+	// median holds a channel a series observes nowhere.
+	norm, err := fitNormaliser(d)
+	if err != nil {
+		return nil, err
+	}
+	norm.fitRobust(d)
+	p := &projection{center: norm.median, scale: norm.s}
 	var obs [][][]float64
 	total := 0
 	for i, s := range d.Series {
-		o, err := projectable(s, fill)
+		o, err := projectable(s, p.center)
 		if err != nil {
 			return nil, fmt.Errorf("training series %d: %w", i+1, err)
 		}
@@ -48,25 +54,6 @@ func fitProjection(d *train.TSDataset, k int) (*projection, error) {
 	}
 	if total < 2 {
 		return nil, errors.New("projection: fewer than two observations in the training file")
-	}
-	p := &projection{fill: fill, center: make([]float64, c), scale: make([]float64, c)}
-	vals := make([]float64, 0, total)
-	for ch := range c {
-		vals = vals[:0]
-		for _, o := range obs {
-			for _, row := range o {
-				vals = append(vals, row[ch])
-			}
-		}
-		med := median(slices.Clone(vals))
-		for i, v := range vals {
-			vals[i] = math.Abs(v - med)
-		}
-		s := 1.4826 * median(vals)
-		if !(s > 0) {
-			s = 1
-		}
-		p.center[ch], p.scale[ch] = med, s
 	}
 	stride := (total + maxProjectionRows - 1) / maxProjectionRows
 	rows := (total + stride - 1) / stride
@@ -157,7 +144,7 @@ func (p *projection) apply(d *train.TSDataset, which string) (*train.TSDataset, 
 		if len(s.Values) != len(p.center) {
 			return nil, fmt.Errorf("%s series %d: %d channels, the projection was fitted on %d", which, i+1, len(s.Values), len(p.center))
 		}
-		o, err := projectable(s, p.fill)
+		o, err := projectable(s, p.center)
 		if err != nil {
 			return nil, fmt.Errorf("%s series %d: %w", which, i+1, err)
 		}
@@ -182,12 +169,4 @@ func (p *projection) apply(d *train.TSDataset, which string) (*train.TSDataset, 
 		out.Series[i] = ps
 	}
 	return &out, nil
-}
-
-// components are the projection's weight rows (none for a nil projection).
-func (p *projection) components() [][]float64 {
-	if p == nil {
-		return nil
-	}
-	return p.comps
 }

@@ -100,6 +100,20 @@ func TestRunStamped(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, el := alignStamps(tr)
+	// The validation baseline is the aligned values' too, on the same
+	// part, not the CDE's file with its elapsed-time channel (which tells
+	// the classes apart).
+	fit, val, err := splitSet(a, 0.2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantVal, err := train.NearestNeighbour(fit, val, train.DTW, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BaselineDTWVal == nil || *res.BaselineDTWVal != *round4(wantVal) || wantVal == 1 {
+		t.Errorf("validation baseline %v, want the aligned values' %.4f", show(res.BaselineDTWVal), wantVal)
+	}
 	e := withElapsed(a, el)
 	if e.Dims != 2 || e.Series[0].Values[1][19] != 10 || math.Abs(e.Series[1].Values[1][19]-5*1.01) > 1e-9 {
 		t.Errorf("elapsed channel: %v, %v", e.Series[0].Values[1], e.Series[1].Values[1])
