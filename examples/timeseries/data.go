@@ -285,6 +285,13 @@ type source struct {
 	win   *windowPlan
 	wpath [][]layers.Path
 	wx0   [][][]float64
+	// groups (windowed model, one path per channel): per channel of the
+	// file, the columns of the observations that make its own path (time,
+	// its values, their counts); nil: one path of every column. A row's
+	// initial values are then its group's path values and a one-hot of
+	// the channel, inWidth wide.
+	groups  [][]int
+	inWidth int
 	// x64, y64: a float32 net's batch, filled in float64 first.
 	x64, y64 []float64
 }
@@ -306,6 +313,7 @@ type sourceConfig struct {
 	instance bool
 	qv       bool        // a cumulative quadratic variation channel per value channel
 	win      *windowPlan // the windowed model's windows (nil: one solve per series)
+	groups   [][]int     // the windows' paths per channel (channelGroups); nil: one path
 }
 
 func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
@@ -317,6 +325,12 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 	if sc.qv {
 		s.channels += d.Dims
 	}
+	if sc.groups != nil {
+		if sc.win == nil || sc.win.areas() {
+			return nil, fmt.Errorf("a path per channel takes local windows only")
+		}
+		s.groups, s.channels = sc.groups, len(sc.groups[0])
+	}
 	if sc.win != nil {
 		s.win = sc.win
 		if s.win.areas() {
@@ -327,6 +341,10 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 			return nil, fmt.Errorf("a log-signature path needs the solver's step boundaries")
 		}
 		s.channels += areaCount(s.channels)
+	}
+	s.inWidth = s.channels
+	if len(s.groups) > 1 {
+		s.inWidth += len(s.groups)
 	}
 	for k, ser := range d.Series {
 		length := seriesLength(ser)
@@ -368,7 +386,7 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		}
 		s.obs, s.times = append(s.obs, obs), append(s.times, times)
 		if s.win != nil {
-			ps, x0s, err := s.win.paths(times, obs, nil)
+			ps, x0s, err := s.windows(times, obs, nil)
 			if err != nil {
 				return nil, fmt.Errorf("series %d: %w", k+1, err)
 			}
@@ -503,7 +521,8 @@ func (s *source) fill64(n *train.Net, x, y []float64, idx []int) error {
 // fillWindows is Fill for the windowed model: row r·W + w is window w of
 // the batch's series r.
 func (s *source) fillWindows(n *train.Net, x, y []float64, idx []int) error {
-	nw := len(s.win.wins)
+	per, ng := len(s.win.wins), max(1, len(s.groups))
+	nw := per * ng
 	paths := make([]layers.Path, 0, len(idx)*nw)
 	classes := len(y) / len(idx)
 	for r, i := range idx {
@@ -517,16 +536,30 @@ func (s *source) fillWindows(n *train.Net, x, y []float64, idx []int) error {
 			if s.shift {
 				rng = s.rng
 			}
-			ps, x0s, err = s.win.paths(times, noisy, rng)
-		case s.shift:
+			ps, x0s, err = s.windows(times, noisy, rng)
+		case s.shift && ng == 1:
 			ps, x0s, err = s.win.shifted(s.times[i], ps, x0s, s.rng)
+		case s.shift:
+			ps, x0s = append([]layers.Path(nil), ps...), append([][]float64(nil), x0s...)
+			for g := range ng {
+				qs, ys, err := s.win.shifted(s.times[i], ps[g*per:(g+1)*per], x0s[g*per:(g+1)*per], s.rng)
+				if err != nil {
+					return err
+				}
+				copy(ps[g*per:], qs)
+				copy(x0s[g*per:], ys)
+			}
 		}
 		if err != nil {
 			return err
 		}
 		for w := range nw {
-			row := r*nw + w
-			copy(x[row*s.channels:(row+1)*s.channels], x0s[w])
+			row := x[(r*nw+w)*s.inWidth : (r*nw+w+1)*s.inWidth]
+			copy(row, x0s[w])
+			if ng > 1 {
+				clear(row[s.channels:])
+				row[s.channels+w/per] = 1 // the channel's one-hot
+			}
 		}
 		paths = append(paths, ps...)
 	}
@@ -535,6 +568,62 @@ func (s *source) fillWindows(n *train.Net, x, y []float64, idx []int) error {
 		return fmt.Errorf("net without a CDE block")
 	}
 	return cde.SetPaths(paths)
+}
+
+// windows returns the windows of a series observed at times with
+// observations obs (rows of every column), and their initial values: the
+// plan's windows of its whole path, or with groups those of each
+// channel's own path, channel by channel. rng places the local windows
+// at random, as in windowPlan.paths.
+func (s *source) windows(times []float64, obs [][]float64, rng *rand.Rand) ([]layers.Path, [][]float64, error) {
+	if s.groups == nil {
+		return s.win.paths(times, obs, rng)
+	}
+	var ps []layers.Path
+	var x0s [][]float64
+	for g, cols := range s.groups {
+		sub := make([][]float64, len(obs))
+		for i, row := range obs {
+			sub[i] = make([]float64, len(cols))
+			for j, c := range cols {
+				sub[i][j] = row[c]
+			}
+		}
+		qs, ys, err := s.win.paths(times, sub, rng)
+		if err != nil {
+			return nil, nil, fmt.Errorf("channel %d: %w", g+1, err)
+		}
+		ps, x0s = append(ps, qs...), append(x0s, ys...)
+	}
+	return ps, x0s, nil
+}
+
+// channelGroups is the layout of the path per channel for a file of dims
+// channels: for channel c, time (column 0) and every column derived from
+// c, in the order of the observations' columns (channelsFor, with per
+// value columns per channel: 1, or 3 with the instance channels, then as
+// many counts, then the quadratic variation).
+func channelGroups(dims, per int, counts, qv bool) [][]int {
+	gs := make([][]int, dims)
+	vals := per * dims
+	for c := range dims {
+		cols := []int{0}
+		for k := range per {
+			cols = append(cols, 1+k*dims+c)
+		}
+		next := 1 + vals
+		if counts {
+			for k := range per {
+				cols = append(cols, next+k*dims+c)
+			}
+			next += vals
+		}
+		if qv {
+			cols = append(cols, next+c)
+		}
+		gs[c] = cols
+	}
+	return gs
 }
 
 // augmented is series i with noise on its standardised values (not on

@@ -64,23 +64,29 @@ type result struct {
 	// projected onto (-channels), 0 where they reach the CDE as they are.
 	Projected int `json:"projected_channels"`
 	// Stamped says the files' time stamps reached the CDE as a channel.
-	Stamped    bool      `json:"time_stamps"`
-	Seconds    float64   `json:"seconds"`
-	Grad       string    `json:"grad"`
-	Solver     string    `json:"solver"`
-	Dtype      string    `json:"dtype"`
-	Interp     string    `json:"interp"`
-	Steps      int       `json:"solver_steps"`
-	OptSteps   int       `json:"optimizer_steps"`
-	Subsampled bool      `json:"subsampled"`
-	Epochs     int       `json:"epochs"`
-	BestEpoch  int       `json:"best_epoch"`
-	Stopped    bool      `json:"early_stopped"`
-	Members    int       `json:"members"`
-	Model      string    `json:"model"`
-	Instance   bool      `json:"instance"`
-	MemberVal  []float64 `json:"member_val_accuracy,omitempty"`
-	MemberTest []float64 `json:"member_test_accuracy,omitempty"`
+	Stamped    bool    `json:"time_stamps"`
+	Seconds    float64 `json:"seconds"`
+	Grad       string  `json:"grad"`
+	Solver     string  `json:"solver"`
+	Dtype      string  `json:"dtype"`
+	Interp     string  `json:"interp"`
+	Steps      int     `json:"solver_steps"`
+	OptSteps   int     `json:"optimizer_steps"`
+	Subsampled bool    `json:"subsampled"`
+	Epochs     int     `json:"epochs"`
+	BestEpoch  int     `json:"best_epoch"`
+	Stopped    bool    `json:"early_stopped"`
+	Members    int     `json:"members"`
+	Model      string  `json:"model"`
+	Instance   bool    `json:"instance"`
+	// PerChannel says the windows ran along each channel's own path
+	// (-per-channel); PerChannelVal is member 1's validation accuracy
+	// with one path and with a path per channel where -per-channel auto
+	// chose between them.
+	PerChannel    bool      `json:"per_channel"`
+	PerChannelVal []float64 `json:"per_channel_val,omitempty"`
+	MemberVal     []float64 `json:"member_val_accuracy,omitempty"`
+	MemberTest    []float64 `json:"member_test_accuracy,omitempty"`
 	// Refit says a final model trained on the whole training file joined
 	// the members (-refit); its test accuracy alone is RefitTest.
 	Refit     bool     `json:"refit"`
@@ -121,6 +127,7 @@ func run(args []string, stdout, log io.Writer) error {
 		scaling    = fs.String("scale", "robust", "channel standardisation from the training series: robust (asinh((x − median)/(1.4826·MAD))) or standard ((x − mean)/σ)")
 		spanArg    = fs.String("span", "stretch", "how series of unequal length fill the solve: stretch (every series' path spans the whole solve, its time a channel: the solution of a CDE does not depend on the parametrisation of its path, so the steps resolve every series alike) or absolute (observation i at i/(L−1), L the longest series: a shorter series ends early)")
 		instance   = fs.String("instance", "auto", "on: add per channel the series' own standardisation of it and the logarithm of its scale (a constant channel); auto: on where the series' own standard deviations of a channel spread over more than a factor of 10 (90th against 10th percentile of the training file)")
+		perChanArg = fs.String("per-channel", "auto", "windows model, several channels: on (each channel its own path through the same CDE, time beside it and its one-hot in the initial state; the head pools the states over every channel's windows), off (one path of all channels), or auto (member 1 is trained both ways on its fold, and the way with the higher validation accuracy, ties to the lower validation loss, is every model's; off where nothing can be held out)")
 		qvFlag     = fs.Bool("qv", false, "add a channel per value channel: the cumulative quadratic variation Σ(Δx)² of its observations")
 		modelArg   = fs.String("model", "auto", "single (one CDE solve over each series, read at -readout times), windows (the CDE over short windows of every series at the dilations of -dilations, its states pooled over the windows of each; -scales adds windows spanning fractions of the series) or auto (windows where a quarter of the longest series holds at least -win-steps intervals, else single)")
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
@@ -331,7 +338,8 @@ func run(args []string, stdout, log io.Writer) error {
 	if inst {
 		dims *= 3
 	}
-	base := channelsFor(dims, trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile))
+	counts := trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)
+	base := channelsFor(dims, counts)
 	if *qvFlag {
 		base += trFile.Dims
 	}
@@ -391,6 +399,28 @@ func run(args []string, stdout, log io.Writer) error {
 	if interp == logsig {
 		pathChannels += areaCount(base)
 	}
+	// A path per channel (-per-channel): the windows model's local
+	// windows of a set of two or more channels.
+	var groups [][]int
+	var pcPlan *windowPlan
+	pcMode := *perChanArg
+	switch pcMode {
+	case "on", "off", "auto":
+	default:
+		return fmt.Errorf("-per-channel %q: want on, off or auto", pcMode)
+	}
+	if pcMode == "on" && (plan == nil || plan.areas()) {
+		return fmt.Errorf("-per-channel on takes the windows model's local windows only (-model windows, -scales 0)")
+	}
+	if plan == nil || plan.areas() || trFile.Dims < 2 || noVal && pcMode == "auto" {
+		pcMode = "off" // one channel is one path already
+	}
+	if pcMode != "off" {
+		groups = channelGroups(trFile.Dims, dims/trFile.Dims, counts, *qvFlag)
+		p := *plan
+		p.base = len(groups[0])
+		pcPlan = &p
+	}
 	noiseSD := *noise
 	if noiseSD < 0 {
 		noiseSD = 0.3
@@ -449,6 +479,18 @@ func run(args []string, stdout, log io.Writer) error {
 	// Work of one member: optimiser steps × solver steps × (rows per
 	// worker + a fixed cost per call worth workOverhead rows).
 	unit := float64(nSteps) * (rowsPer + workOverhead) * float64(pathChannels+3) / 6 * float64(tab.Stages()) / 4
+	// A path per channel: as many rows as channels, each path the
+	// channel's own columns. Under auto both ways train member 1, and
+	// the models after it are counted at the dearer way's work.
+	extra := 0
+	if pcMode != "off" {
+		pcUnit := float64(nSteps) * (rowsPer*float64(len(groups)) + workOverhead) * float64(len(groups[0])+3) / 6 * float64(tab.Stages()) / 4
+		if pcMode == "on" {
+			unit = pcUnit
+		} else {
+			unit, extra = max(unit, pcUnit), 1
+		}
+	}
 	if dtype == tensor.Float32 {
 		unit *= float32Cost
 	}
@@ -464,7 +506,7 @@ func run(args []string, stdout, log io.Writer) error {
 		nEpochs = max(1, (total+perEpoch-1)/perEpoch)
 		total = nEpochs * perEpoch
 	}
-	fitBudget(1)
+	fitBudget(1 + extra)
 	members := *membersArg
 	if noVal && members > 0 {
 		return fmt.Errorf("-members %d: every class of %s has one training series, so no member can have a validation part (-members 0 trains one model on the whole file)", members, *trainPath)
@@ -473,7 +515,7 @@ func run(args []string, stdout, log io.Writer) error {
 		// As many members as the budget allows at this training length.
 		members = 1
 		if *maxWork > 0 {
-			members = max(1, min(len(splits), int(*maxWork/(float64(total)*unit))))
+			members = max(1, min(len(splits), int(*maxWork/(float64(total)*unit))-extra))
 		}
 	}
 	if members > len(splits) && len(splits) > 1 {
@@ -504,8 +546,14 @@ func run(args []string, stdout, log io.Writer) error {
 	if noVal && !refit {
 		return fmt.Errorf("-refit off: every class of %s has one training series, so there is no validation part and the final model on the whole file is the only model", *trainPath)
 	}
-	if refit && members > 0 {
-		fitBudget(members + 1) // the members and the refit share the budget
+	if refit && members > 0 || extra > 0 {
+		// The members, the refit and the second way of member 1 share
+		// the budget.
+		models := members + extra
+		if refit {
+			models++
+		}
+		fitBudget(models)
 	}
 	if *selectBy == "auto" {
 		// A validation part of fewer than minSelect series moves in steps
@@ -575,6 +623,12 @@ func run(args []string, stdout, log io.Writer) error {
 	if inst {
 		fmt.Fprintf(log, "; per-series standardisation channels")
 	}
+	switch pcMode {
+	case "on":
+		fmt.Fprintf(log, "; a path per channel (%d channels of %d path channels each)", len(groups), len(groups[0]))
+	case "auto":
+		fmt.Fprintf(log, "; one path of all channels or a path per channel, as member 1's validation decides (-per-channel auto)")
+	}
 	fmt.Fprintf(log, "; %v weights and field", dtype)
 	stopping := "no early stop"
 	if pat > 0 {
@@ -618,8 +672,7 @@ func run(args []string, stdout, log io.Writer) error {
 
 	// Train every member, then the refit; the test set is read after all
 	// of them.
-	counts := trFile.Missing || teFile.Missing || hasMissing(trFile) || hasMissing(teFile)
-	fitModel := func(i int, fit, val *train.TSDataset, nEp int, restore bool, pat int, dir string) (trained, *train.Result, error) {
+	fitModel := func(i int, fit, val *train.TSDataset, nEp int, restore bool, pat int, dir string, pc bool) (trained, *train.Result, error) {
 		norm, err := fitNormaliser(fit)
 		if err != nil {
 			return trained{}, nil, fmt.Errorf("%s: %w", *trainPath, err)
@@ -628,6 +681,10 @@ func run(args []string, stdout, log io.Writer) error {
 			norm.fitRobust(fit)
 		}
 		sc := sourceConfig{win: plan, norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: inst, counts: counts}
+		ng := 0
+		if pc {
+			sc.win, sc.groups, ng = pcPlan, groups, len(groups)
+		}
 		var t trained
 		for _, p := range []struct {
 			name string
@@ -643,7 +700,7 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 		seedI := *seed + uint64(i)*1000
 		t.m = &model{channels: t.fit.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: seedI, fieldScale: *fscale, dtype: dtype,
-			opts: opts, cdes: map[*train.Net]*layers.CDE{}, win: plan, readout: readTimes}
+			opts: opts, cdes: map[*train.Net]*layers.CDE{}, win: sc.win, readout: readTimes, groups: ng}
 		var valSrc train.Source // nil without validation (the refit)
 		for _, s := range []*source{t.fit, t.val, t.test} {
 			if s != nil {
@@ -666,6 +723,15 @@ func run(args []string, stdout, log io.Writer) error {
 		t.learn = res.Net.Learnables
 		return t, res, nil
 	}
+	// keptOf is what a member keeps: its best validation epoch, or its
+	// final weights.
+	keptOf := func(res *train.Result) (acc, loss float64, epoch int) {
+		if !restore {
+			last := res.Epochs[len(res.Epochs)-1]
+			return last.ValAccuracy, last.ValLoss, len(res.Epochs)
+		}
+		return res.Best, res.BestLoss, res.BestEpoch
+	}
 	var done []trained
 	var valRight, valCount float64
 	for i, sp := range splits {
@@ -674,16 +740,45 @@ func run(args []string, stdout, log io.Writer) error {
 			dir = filepath.Join(dir, fmt.Sprintf("member-%d", i+1))
 			fmt.Fprintf(log, "member %d of %d (validation fold %d, run directory %s)\n", i+1, members, i+1, dir)
 		}
-		t, res, err := fitModel(i, sp.fit, sp.val, nEpochs, restore, pat, dir)
-		if err != nil {
+		var t trained
+		var res *train.Result
+		var err error
+		if i == 0 && pcMode == "auto" {
+			// Member 1 both ways; the better validation decides.
+			var ways [2]trained
+			var rs [2]*train.Result
+			for w, way := range []struct{ name, dir string }{{"one path of all channels", "joint"}, {"a path per channel", "per-channel"}} {
+				d := dir
+				if d != "" {
+					d = filepath.Join(d, way.dir)
+				}
+				fmt.Fprintf(log, "member 1 with %s (-per-channel auto; run directory %s)\n", way.name, d)
+				if ways[w], rs[w], err = fitModel(i, sp.fit, sp.val, nEpochs, restore, pat, d, w == 1); err != nil {
+					return err
+				}
+			}
+			aj, lj, _ := keptOf(rs[0])
+			ap, lp, _ := keptOf(rs[1])
+			pc := ap > aj || ap == aj && lp < lj
+			out.PerChannelVal = []float64{*round4(aj), *round4(ap)}
+			choice := "one path"
+			if pc {
+				choice, pcMode = "per channel", "on"
+			} else {
+				pcMode = "off"
+			}
+			fmt.Fprintf(log, "-per-channel auto: member 1's validation accuracy %.4f (loss %.4f) with one path of all channels, %.4f (loss %.4f) with a path per channel: %s for every model\n", aj, lj, ap, lp, choice)
+			w := 0
+			if pc {
+				w = 1
+			}
+			t, res = ways[w], rs[w]
+			out.OptSteps += min(total, len(rs[1-w].Epochs)*perEpoch) // the way not taken
+		} else if t, res, err = fitModel(i, sp.fit, sp.val, nEpochs, restore, pat, dir, pcMode == "on"); err != nil {
 			return err
 		}
 		done = append(done, t)
-		kept, keptLoss, keptEpoch := res.Best, res.BestLoss, res.BestEpoch
-		if !restore {
-			last := res.Epochs[len(res.Epochs)-1]
-			kept, keptLoss, keptEpoch = last.ValAccuracy, last.ValLoss, len(res.Epochs)
-		}
+		kept, keptLoss, keptEpoch := keptOf(res)
 		nv := float64(len(sp.val.Series))
 		valRight, valCount = valRight+kept*nv, valCount+nv
 		out.OptSteps += min(total, len(res.Epochs)*perEpoch)
@@ -700,7 +795,7 @@ func run(args []string, stdout, log io.Writer) error {
 			dir = filepath.Join(dir, "refit")
 		}
 		fmt.Fprintf(log, "final model on all %d training series: %d epoch(s) of %d batches, no validation (run directory %s)\n", len(trFile.Series), nEp, per, dir)
-		t, res, err := fitModel(len(splits), trFile, nil, nEp, false, 0, dir)
+		t, res, err := fitModel(len(splits), trFile, nil, nEp, false, 0, dir, pcMode == "on")
 		if err != nil {
 			return fmt.Errorf("final model: %w", err)
 		}
@@ -760,6 +855,7 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 	}
 	out.TestAccuracy = *round4(testAcc)
+	out.PerChannel = pcMode == "on"
 	if valCount > 0 {
 		out.ValAccuracy = round4(valRight / valCount)
 	}

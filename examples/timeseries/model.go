@@ -31,6 +31,11 @@ type model struct {
 	// (what -dump writes): the pooled window features, the final state,
 	// or the states read at the readout times side by side.
 	features bool
+	// groups > 1: the windows run along each channel's own path (a path
+	// of channels columns); a row's initial values are its path's values
+	// and the channel's one-hot, channels + groups wide, and the head
+	// pools a scale's windows over every channel.
+	groups int
 }
 
 func (m *model) build(batch int, training bool) (*train.Net, error) {
@@ -48,11 +53,15 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 	}
 	rows := batch
 	if m.win != nil {
-		rows = batch * len(m.win.wins)
+		rows = batch * len(m.win.wins) * max(1, m.groups)
 	}
-	x := mat("x0", rows, m.channels, 0)
+	in := m.channels
+	if m.groups > 1 {
+		in += m.groups
+	}
+	x := mat("x0", rows, in, 0)
 	y := mat("y", batch, m.classes, 0)
-	w0 := mat("init.W", m.channels, m.hidden, 1/math.Sqrt(float64(m.channels)))
+	w0 := mat("init.W", in, m.hidden, 1/math.Sqrt(float64(in)))
 	b0 := mat("init.b", 1, m.hidden, 0)
 	h, err := G.BroadcastAdd(G.Must(G.Mul(x, w0)), b0, nil, []byte{0})
 	if err != nil {
@@ -136,7 +145,8 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 // the map's weights, the logits before the bias and the pooled features.
 func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(string, int, int, float64) *G.Node) (*G.Node, *G.Node, *G.Node, error) {
 	const tau = 4.0
-	nw := len(m.win.wins)
+	per, ng := len(m.win.wins), max(1, m.groups)
+	nw := per * ng
 	k := max(1, len(m.readout))
 	var zs G.Nodes
 	if m.readout == nil {
@@ -160,12 +170,13 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 	z = G.Must(G.Tanh(z))
 	var feats G.Nodes
 	for s := range m.win.scales {
-		// Row b of pool averages series b's windows of scale s.
-		cnt := m.win.count(s)
+		// Row b of pool averages series b's windows of scale s (of
+		// every channel's path, with groups).
+		cnt := m.win.count(s) * ng
 		avg := make([]float64, batch*batch*nw)
 		for b := range batch {
-			for w, win := range m.win.wins {
-				if win.scale == s {
+			for w := range nw {
+				if m.win.wins[w%per].scale == s {
 					avg[b*batch*nw+b*nw+w] = 1 / float64(cnt)
 				}
 			}
