@@ -96,25 +96,19 @@ func TestPerChannelModel(t *testing.T) {
 		return wp
 	}
 	groups := channelGroups(2, 1, true, false)
-	normPC, err := fitNormaliser(d)
-	if err != nil {
-		t.Fatal(err)
+	// sourceOf is set's source, standardised by its own statistics.
+	sourceOf := func(set *train.TSDataset, groups [][]int) *source {
+		norm, err := fitNormaliser(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := newSource(set, sourceConfig{maxLen: 40, interp: increments, timeScale: 10, counts: true, stretch: true, norm: norm, win: newPlan(3), groups: groups})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src
 	}
-	normU, err := fitNormaliser(uni)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := sourceConfig{maxLen: 40, interp: increments, timeScale: 10, counts: true, stretch: true}
-	cfg.norm, cfg.win, cfg.groups = normPC, newPlan(3), groups
-	pc, err := newSource(d, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.norm, cfg.win, cfg.groups = normU, newPlan(3), nil
-	one, err := newSource(uni, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, one := sourceOf(d, groups), sourceOf(uni, nil)
 	nw := len(one.win.wins)
 	for i := range d.Series {
 		if len(pc.wpath[i]) != 2*nw {
@@ -192,15 +186,7 @@ func TestPerChannelModel(t *testing.T) {
 	}
 	var outs [2][]float64
 	for k, set := range []*train.TSDataset{e, swapped} {
-		norm, err := fitNormaliser(set)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.norm, cfg.win, cfg.groups = norm, newPlan(3), groups
-		src, err := newSource(set, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := sourceOf(set, groups)
 		m := *mPC
 		m.cdes, m.win = map[*train.Net]*layers.CDE{}, src.win
 		src.m = &m
