@@ -265,6 +265,15 @@ func TestRunPerChannel(t *testing.T) {
 	if !strings.Contains(log.String(), "a path per channel (3 channels of 3 path channels each)") {
 		t.Fatalf("-per-channel on: log\n%s", log.String())
 	}
+	// With the per-series scale channels: each channel's path holds time,
+	// its value, its own standardisation and log-scale, and their counts.
+	log.Reset()
+	if err := run(append(base, "-members", "1", "-refit", "off", "-per-channel", "on", "-instance", "on"), &bytes.Buffer{}, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "a path per channel (3 channels of 7 path channels each)") {
+		t.Fatalf("-per-channel on -instance on: log\n%s", log.String())
+	}
 	for _, bad := range [][]string{{"-per-channel", "on", "-model", "single"}, {"-per-channel", "maybe"}} {
 		err := run(append(append([]string(nil), base...), bad...), &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "-per-channel") {
