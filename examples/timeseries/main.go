@@ -420,6 +420,15 @@ func run(args []string, stdout, log io.Writer) error {
 		p := *plan
 		p.base = len(groups[0])
 		pcPlan = &p
+		// A path per channel has as many rows as windows × channels a
+		// series, and a net's memory grows with its rows: the automatic
+		// batch keeps them within maxChannelRows a worker (one series a
+		// worker at least), for both ways, so that they are compared on
+		// the same batches.
+		if per := maxChannelRows / (len(plan.wins) * len(groups)); *batch == 0 && per < b / *workers {
+			b = max(1, per) * *workers
+			fmt.Fprintf(log, "a path per channel: %d windows × %d channels a series, so batches of %d series (at most %d rows a worker, one series at least)\n", len(plan.wins), len(groups), b, maxChannelRows)
+		}
 	}
 	noiseSD := *noise
 	if noiseSD < 0 {
@@ -873,6 +882,13 @@ func run(args []string, stdout, log io.Writer) error {
 	_, err = fmt.Fprintln(stdout, string(line))
 	return err
 }
+
+// maxChannelRows bounds the rows of a worker's batch under a path per
+// channel, where they are windows × channels × series: memory grows with
+// them (the synthetic Wide set, 200 channels × 21 windows × 4 series a
+// worker, 16,800 rows: 2.5 GB live and 14 GB at its peak over a run;
+// with one series a worker, 4,200 rows, 6 GB at its peak).
+const maxChannelRows = 4096
 
 // minSelect is the fewest validation series with which -select auto
 // chooses an epoch.

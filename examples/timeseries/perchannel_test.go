@@ -274,6 +274,24 @@ func TestRunPerChannel(t *testing.T) {
 	if !strings.Contains(log.String(), "a path per channel (3 channels of 7 path channels each)") {
 		t.Fatalf("-per-channel on -instance on: log\n%s", log.String())
 	}
+	// 100 channels: the automatic batch shrinks to keep a worker's rows
+	// (windows × channels × series) within maxChannelRows.
+	wide, wideTest := filepath.Join(dir, "W_TRAIN.ts"), filepath.Join(dir, "W_TEST.ts")
+	writeDataset(t, wide, wideSet(30, 100, 3, false))
+	writeDataset(t, wideTest, wideSet(6, 100, 4, false))
+	log.Reset()
+	args := []string{"-train", wide, "-test", wideTest, "-run", "", "-opt-steps", "2", "-hidden", "4", "-width", "8", "-win-steps", "4", "-model", "windows", "-members", "1", "-refit", "off", "-per-channel", "on", "-baseline=false"}
+	if err := run(args, &bytes.Buffer{}, &log); err != nil {
+		t.Fatal(err)
+	}
+	m = regexp.MustCompile(`(\d+) windows × 100 channels a series, so batches of (\d+) series`).FindStringSubmatch(log.String())
+	if m == nil {
+		t.Fatalf("100 channels: no smaller batch in the log:\n%s", log.String())
+	}
+	nw, _ := strconv.Atoi(m[1])
+	if got, want := m[2], strconv.Itoa(2*max(1, maxChannelRows/(nw*100))); got != want || want == "8" {
+		t.Fatalf("100 channels × %d windows: batches of %s, want %s (and fewer than the automatic 8)", nw, got, want)
+	}
 	for _, bad := range [][]string{{"-per-channel", "on", "-model", "single"}, {"-per-channel", "maybe"}} {
 		err := run(append(append([]string(nil), base...), bad...), &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "-per-channel") {
