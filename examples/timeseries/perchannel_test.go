@@ -255,7 +255,9 @@ func TestRunPerChannel(t *testing.T) {
 
 	out.Reset()
 	log.Reset()
-	if err := run(append(base, "-members", "1", "-refit", "off", "-per-channel", "on"), &out, &log); err != nil {
+	// With noise and dropped observations, whose windows are rebuilt per
+	// batch channel by channel.
+	if err := run(append(base, "-members", "1", "-refit", "off", "-per-channel", "on", "-noise", "0.1", "-drop", "0.1"), &out, &log); err != nil {
 		t.Fatal(err)
 	}
 	res = result{}
