@@ -886,8 +886,8 @@ func run(args []string, stdout, log io.Writer) error {
 // maxChannelRows bounds the rows of a worker's batch under a path per
 // channel, where they are windows × channels × series: memory grows with
 // them (the synthetic Wide set, 200 channels × 21 windows × 4 series a
-// worker, 16,800 rows: 2.5 GB live and 14 GB at its peak over a run;
-// with one series a worker, 4,200 rows, 6 GB at its peak).
+// worker, 16,800 rows: 2.5 GiB live and 13.4 GiB at its peak over a run;
+// with one series a worker, 4,200 rows, 5.7 GiB at its peak).
 const maxChannelRows = 4096
 
 // minSelect is the fewest validation series with which -select auto
