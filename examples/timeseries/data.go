@@ -342,10 +342,7 @@ func newSource(d *train.TSDataset, sc sourceConfig) (*source, error) {
 		}
 		s.channels += areaCount(s.channels)
 	}
-	s.inWidth = s.channels
-	if len(s.groups) > 1 {
-		s.inWidth += len(s.groups)
-	}
+	s.inWidth = inputWidth(s.channels, len(s.groups))
 	for k, ser := range d.Series {
 		length := seriesLength(ser)
 		if length > sc.maxLen {
@@ -537,18 +534,18 @@ func (s *source) fillWindows(n *train.Net, x, y []float64, idx []int) error {
 				rng = s.rng
 			}
 			ps, x0s, err = s.windows(times, noisy, rng)
-		case s.shift && ng == 1:
-			ps, x0s, err = s.win.shifted(s.times[i], ps, x0s, s.rng)
 		case s.shift:
-			ps, x0s = append([]layers.Path(nil), ps...), append([][]float64(nil), x0s...)
+			// Each channel's windows (all of them with one path).
+			var qs []layers.Path
+			var ys [][]float64
 			for g := range ng {
-				qs, ys, err := s.win.shifted(s.times[i], ps[g*per:(g+1)*per], x0s[g*per:(g+1)*per], s.rng)
+				q, y, err := s.win.shifted(s.times[i], ps[g*per:(g+1)*per], x0s[g*per:(g+1)*per], s.rng)
 				if err != nil {
 					return err
 				}
-				copy(ps[g*per:], qs)
-				copy(x0s[g*per:], ys)
+				qs, ys = append(qs, q...), append(ys, y...)
 			}
+			ps, x0s = qs, ys
 		}
 		if err != nil {
 			return err
@@ -568,6 +565,16 @@ func (s *source) fillWindows(n *train.Net, x, y []float64, idx []int) error {
 		return fmt.Errorf("net without a CDE block")
 	}
 	return cde.SetPaths(paths)
+}
+
+// inputWidth is the width of a window's initial values: its path's
+// channels, and with a path per channel of groups > 1 channels, the
+// channel's one-hot.
+func inputWidth(channels, groups int) int {
+	if groups > 1 {
+		return channels + groups
+	}
+	return channels
 }
 
 // windows returns the windows of a series observed at times with

@@ -768,19 +768,13 @@ func run(args []string, stdout, log io.Writer) error {
 			}
 			aj, lj, _ := keptOf(rs[0])
 			ap, lp, _ := keptOf(rs[1])
-			pc := ap > aj || ap == aj && lp < lj
-			out.PerChannelVal = []float64{*round4(aj), *round4(ap)}
-			choice := "one path"
-			if pc {
-				choice, pcMode = "per channel", "on"
-			} else {
-				pcMode = "off"
-			}
-			fmt.Fprintf(log, "-per-channel auto: member 1's validation accuracy %.4f (loss %.4f) with one path of all channels, %.4f (loss %.4f) with a path per channel: %s for every model\n", aj, lj, ap, lp, choice)
-			w := 0
-			if pc {
+			w := 0 // the way taken: 0 one path, 1 a path per channel
+			if ap > aj || ap == aj && lp < lj {
 				w = 1
 			}
+			out.PerChannelVal = []float64{*round4(aj), *round4(ap)}
+			pcMode = [2]string{"off", "on"}[w]
+			fmt.Fprintf(log, "-per-channel auto: member 1's validation accuracy %.4f (loss %.4f) with one path of all channels, %.4f (loss %.4f) with a path per channel: %s for every model\n", aj, lj, ap, lp, [2]string{"one path", "per channel"}[w])
 			t, res = ways[w], rs[w]
 			out.OptSteps += min(total, len(rs[1-w].Epochs)*perEpoch) // the way not taken
 		} else if t, res, err = fitModel(i, sp.fit, sp.val, nEpochs, restore, pat, dir, pcMode == "on"); err != nil {

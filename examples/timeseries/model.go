@@ -55,10 +55,7 @@ func (m *model) build(batch int, training bool) (*train.Net, error) {
 	if m.win != nil {
 		rows = batch * len(m.win.wins) * max(1, m.groups)
 	}
-	in := m.channels
-	if m.groups > 1 {
-		in += m.groups
-	}
+	in := inputWidth(m.channels, m.groups)
 	x := mat("x0", rows, in, 0)
 	y := mat("y", batch, m.classes, 0)
 	w0 := mat("init.W", in, m.hidden, 1/math.Sqrt(float64(in)))
