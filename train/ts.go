@@ -51,9 +51,9 @@ func ReadTSFile(path string) (*TSDataset, error) {
 // hundred kilobytes).
 const maxTSLine = 64 << 20
 
-// ParseTS reads the .ts format: '#' comments, @-headers (@problemName,
-// @timeStamps, @missing, @univariate, @dimensions, @equalLength,
-// @seriesLength, @classLabel), then after @data one series per line with
+// ParseTS reads the .ts format: '#' comments ('%' ones too before @data),
+// @-headers (@problemName, @timeStamps, @missing, @univariate, @dimensions,
+// @equalLength, @seriesLength, @classLabel), then after @data one series per line with
 // channels separated by ':' and the class label last. '?' and NaN are
 // missing values. name is used in errors.
 func ParseTS(r io.Reader, name string) (*TSDataset, error) {
@@ -75,7 +75,10 @@ func ParseTS(r io.Reader, name string) (*TSDataset, error) {
 	for sc.Scan() {
 		line++
 		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
+		// '#' comments anywhere; before @data also '%' ones, the ARFF
+		// comment that files converted from the archive's .arff keep
+		// (Chinatown's header, for one).
+		if text == "" || strings.HasPrefix(text, "#") || !inData && strings.HasPrefix(text, "%") {
 			continue
 		}
 		if !inData {
@@ -121,7 +124,11 @@ func ParseTS(r io.Reader, name string) (*TSDataset, error) {
 			var err error
 			switch key {
 			case "@problemname":
+				// The name in quotes, as BasicMotions' file has it, is the name.
 				d.Problem, err = arg()
+				if n := len(d.Problem); n >= 2 && (d.Problem[0] == '\'' || d.Problem[0] == '"') && d.Problem[n-1] == d.Problem[0] {
+					d.Problem = d.Problem[1 : n-1]
+				}
 			case "@timestamps":
 				d.TimeStamps, err = boolArg()
 			case "@missing":

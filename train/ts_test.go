@@ -59,8 +59,19 @@ func TestParseTS(t *testing.T) {
 	if got := d.Series[0].Times[0]; len(got) != 3 || got[1] != 2 || d.Series[0].Values[0][2] != 1 {
 		t.Errorf("time stamps %v values %v", got, d.Series[0].Values)
 	}
+	// '%' comments (ARFF's, kept by the archive's Chinatown files) before
+	// @data, as the first lines and between headers.
+	pct := "%# PedestrianCountingSystem dataset\n%\n@problemName 'C'\n% a note\n@classLabel true 1 2\n@data\n1,2,3:2\n"
+	d, err = ParseTS(strings.NewReader(pct), "pct.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Problem != "C" || len(d.Series) != 1 || d.Series[0].Label != 1 || len(d.Series[0].Values[0]) != 3 {
+		t.Errorf("%%-commented file parsed as %+v", d)
+	}
 	bad := map[string]string{
 		"no data":         "@problemName x\n",
+		"percent in data": "@classLabel true a\n@data\n1,2:a\n% not a series\n",
 		"unknown header":  "@colour blue\n@data\n",
 		"before header":   "1,2:a\n",
 		"bad bool":        "@missing maybe\n@data\n",
