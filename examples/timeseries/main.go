@@ -133,6 +133,7 @@ func run(args []string, stdout, log io.Writer) error {
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
 		localArg   = fs.Int("local", -1, "windows model: this many local windows of -win-steps observation intervals each (one solver step an interval), placed evenly over each series (0: none; −1: enough to cover the median training series with windows overlapping by half, at most 64)")
 		dilArg     = fs.Int("dilations", 0, "windows model: local windows at dilations 1, 4, 16, … (a window of dilation d spans -win-steps·d observation intervals of the series smoothed over d) while a window spans at most half the median series, at most this many (0: no other limit)")
+		posFlag    = fs.Bool("position", false, "windows model: a local window's initial values hold its start's place in the series (0 to 1) instead of 0, so its features may depend on where it lies")
 		shiftFlag  = fs.Bool("shift", true, "windows model: in training, place the local windows at observations drawn at random per batch (evaluation places them evenly)")
 		scalesArg  = fs.Int("scales", 0, "windows model: also windows spanning fractions of every series, at most this many scales (ℓ = 1, 1/4, 1/16, …, overlapping by half; a scale is used while its windows hold at least -win-steps observation intervals; 0: none, local windows only)")
 		membersArg = fs.Int("members", 0, "ensemble members: member i is validated on fold i of a stratified k-fold split of the training file (k = 1/-val) and trained on the rest, and the test set is classified by their averaged probabilities (0: as many as -max-work allows at the planned training length, at most k; 1: one model on one -val split)")
@@ -374,6 +375,7 @@ func run(args []string, stdout, log io.Writer) error {
 		if *scalesArg == 0 {
 			wp.scales, wp.wins = nil, nil // local windows only
 		}
+		wp.position = *posFlag
 		if *localArg != 0 {
 			med := medianLength(trFile)
 			most := *dilArg

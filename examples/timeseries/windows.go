@@ -36,6 +36,11 @@ type windowPlan struct {
 	// dilation d, sampled at positions per series). Zero for the scales
 	// that span fractions of the series.
 	dil, nloc []int
+	// position keeps a local window's start in its initial values: the
+	// time column holds the start's place in the series' span [0, 1]
+	// instead of 0, so the state, and through it each pooled feature, can
+	// depend on where in the series the window lies.
+	position bool
 }
 
 // local is the number of local windows in all.
@@ -271,6 +276,9 @@ func (wp windowPlan) place(times []float64, p layers.Path, rng *rand.Rand, d, k 
 		x0 := make([]float64, p.Channels())
 		p.Eval(x0, a)
 		x0[0] = 0
+		if wp.position {
+			x0[0] = a
+		}
 		clear(x0[wp.base:])
 		if err := finite(x0); err != nil {
 			return nil, nil, fmt.Errorf("local window %d of dilation %d at %g: %w", j+1, d, a, err)

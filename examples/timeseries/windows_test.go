@@ -549,6 +549,25 @@ func TestLocalWindows(t *testing.T) {
 				t.Fatalf("n %d, window %d: initial values %v, want [0 %g]", c.n, j, x0, obs[c.starts[j]][1])
 			}
 		}
+		// -position: the same windows, the start's place in the span as
+		// the time column of the initial values.
+		pp := wp
+		pp.position = true
+		qs, y0s, err := pp.paths(times, obs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, q := range qs {
+			a, b := make([]float64, 2), make([]float64, 2)
+			q.Eval(a, 0.5)
+			ps[j].Eval(b, 0.5)
+			if a[0] != b[0] || a[1] != b[1] {
+				t.Fatalf("n %d, window %d: -position moved the window", c.n, j)
+			}
+			if y0 := y0s[j]; y0[0] != times[c.starts[j]] || y0[1] != obs[c.starts[j]][1] {
+				t.Fatalf("n %d, window %d, -position: initial values %v, want [%g %g]", c.n, j, y0, times[c.starts[j]], obs[c.starts[j]][1])
+			}
+		}
 	}
 	// A shorter series: its one window spans it at W equal steps.
 	times, obs := []float64{0, 0.5, 1}, [][]float64{{0, 1}, {5, 3}, {10, 2}}
