@@ -53,8 +53,8 @@ const maxTSLine = 64 << 20
 
 // ParseTS reads the .ts format: '#' comments ('%' ones too before @data),
 // @-headers (@problemName, @timeStamps, @missing, @univariate, @dimensions,
-// @equalLength, @seriesLength, @classLabel), then after @data one series per line with
-// channels separated by ':' and the class label last. '?' and NaN are
+// @equalLength, @seriesLength, @classLabel), then after @data one series
+// per line with channels separated by ':' and the class label last. '?' and NaN are
 // missing values. name is used in errors.
 func ParseTS(r io.Reader, name string) (*TSDataset, error) {
 	d := &TSDataset{EqualLength: true}

@@ -411,6 +411,9 @@ func run(args []string, stdout, log io.Writer) error {
 	default:
 		return fmt.Errorf("-per-channel %q: want on, off or auto", pcMode)
 	}
+	if *posFlag && (plan == nil || plan.local() == 0) {
+		return fmt.Errorf("-position takes the windows model's local windows (-model windows, -local not 0)")
+	}
 	if pcMode == "on" && (plan == nil || plan.areas()) {
 		return fmt.Errorf("-per-channel on takes the windows model's local windows only (-model windows, -scales 0)")
 	}

@@ -300,4 +300,9 @@ func TestRunPerChannel(t *testing.T) {
 			t.Errorf("%v: error %v, want one naming -per-channel", bad, err)
 		}
 	}
+	// -position needs local windows: with the single model it is refused,
+	// not ignored.
+	if err := run(append(append([]string(nil), base...), "-position", "-model", "single"), &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-position") {
+		t.Errorf("-position -model single: error %v, want one naming -position", err)
+	}
 }

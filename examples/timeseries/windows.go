@@ -180,7 +180,8 @@ func (wp windowPlan) count(s int) int {
 // first one time), and the initial values the state is built from: the
 // path's value channels at the window's start, with time and the areas
 // zero, so that a window's state starts where its values are and not
-// where it lies in the series.
+// where it lies in the series (with position, a local window's time
+// column holds its start instead).
 //
 // With rng, the local windows start at observations drawn at random (a
 // training batch's augmentation: every epoch sees other windows of a
@@ -277,7 +278,7 @@ func (wp windowPlan) place(times []float64, p layers.Path, rng *rand.Rand, d, k 
 		p.Eval(x0, a)
 		x0[0] = 0
 		if wp.position {
-			x0[0] = a
+			x0[0] = a // where the window lies, in the series' span
 		}
 		clear(x0[wp.base:])
 		if err := finite(x0); err != nil {
