@@ -85,8 +85,11 @@ type result struct {
 	// chose between them.
 	PerChannel    bool      `json:"per_channel"`
 	PerChannelVal []float64 `json:"per_channel_val,omitempty"`
-	MemberVal     []float64 `json:"member_val_accuracy,omitempty"`
-	MemberTest    []float64 `json:"member_test_accuracy,omitempty"`
+	// ModelVal is member 1's validation accuracy as each model where
+	// -model choose chose between them.
+	ModelVal   map[string]float64 `json:"model_val,omitempty"`
+	MemberVal  []float64          `json:"member_val_accuracy,omitempty"`
+	MemberTest []float64          `json:"member_test_accuracy,omitempty"`
 	// Refit says a final model trained on the whole training file joined
 	// the members (-refit); its test accuracy alone is RefitTest.
 	Refit     bool     `json:"refit"`
@@ -129,7 +132,7 @@ func run(args []string, stdout, log io.Writer) error {
 		instance   = fs.String("instance", "auto", "on: add per channel the series' own standardisation of it and the logarithm of its scale (a constant channel); auto: on where the series' own standard deviations of a channel spread over more than a factor of 10 (90th against 10th percentile of the training file)")
 		perChanArg = fs.String("per-channel", "auto", "windows model, several channels: on (each channel its own path through the same CDE, time beside it and its one-hot in the initial state; the head pools the states over every channel's windows), off (one path of all channels), or auto (member 1 is trained both ways on its fold, and the way with the higher validation accuracy, ties to the lower validation loss, is every model's; off where nothing can be held out)")
 		qvFlag     = fs.Bool("qv", false, "add a channel per value channel: the cumulative quadratic variation Σ(Δx)² of its observations")
-		modelArg   = fs.String("model", "auto", "single (one CDE solve over each series, read at -readout times), windows (the CDE over short windows of every series at the dilations of -dilations, its states pooled over the windows of each; -scales adds windows spanning fractions of the series) or auto (windows where a quarter of the longest series holds at least -win-steps intervals, else single)")
+		modelArg   = fs.String("model", "auto", "single (one CDE solve over each series, read at -readout times), windows (the CDE over short windows of every series at the dilations of -dilations, its states pooled over the windows of each; -scales adds windows spanning fractions of the series), auto (windows where a quarter of the longest series holds at least -win-steps intervals, else single) or choose (member 1 is trained as both, and the higher validation accuracy, ties to the lower loss, decides every model's; the other members are as many as -max-work holds of the model chosen)")
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
 		localArg   = fs.Int("local", -1, "windows model: this many local windows of -win-steps observation intervals each (one solver step an interval), placed evenly over each series (0: none; −1: enough to cover the median training series with windows overlapping by half, at most 64)")
 		dilArg     = fs.Int("dilations", 0, "windows model: local windows at dilations 1, 4, 16, … (a window of dilation d spans -win-steps·d observation intervals of the series smoothed over d) while a window spans at most half the median series, at most this many (0: no other limit)")
@@ -302,25 +305,27 @@ func run(args []string, stdout, log io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", *trainPath, err)
 	}
-	var grid []float64
-	if interp == "auto" {
+	// The single model: one solve over each series, on the observation
+	// grid's steps.
+	sa := &arch{name: "single", interp: interp, every: every, nSteps: nSteps, h: h}
+	if sa.interp == "auto" {
 		// Where a step spans several observation intervals by the grid
 		// rule, each step's log-signature (increments and areas); under
 		// fewer -steps than intervals, whose boundaries need not be
 		// observation times, plain increments.
-		interp = hermite
+		sa.interp = hermite
 		switch {
 		case *steps > 0 && *steps < maxLen-1:
-			interp = increments
+			sa.interp = increments
 		case every > 1:
-			interp = logsig
+			sa.interp = logsig
 		}
 	}
-	if interp == logsig {
+	if sa.interp == logsig {
 		if *steps > 0 {
 			return fmt.Errorf("-interp logsig steps along the observation grid: drop -steps, set -max-steps")
 		}
-		grid = stepBoundaries(every, maxLen)
+		sa.grid = stepBoundaries(every, maxLen)
 	}
 	if *spanArg != "stretch" && *spanArg != "absolute" {
 		return fmt.Errorf("-span %q: want stretch or absolute", *spanArg)
@@ -345,12 +350,13 @@ func run(args []string, stdout, log io.Writer) error {
 		base += trFile.Dims
 	}
 	var plan *windowPlan
+	var wa *arch // the windows model, where it applies
 	switch *modelArg {
 	case "single":
-	case "windows", "auto":
+	case "windows", "auto", "choose":
 		if *steps > 0 || *maxSteps > 0 {
-			if *modelArg == "windows" {
-				return fmt.Errorf("-model windows takes -win-steps, not -steps or -max-steps")
+			if *modelArg != "auto" {
+				return fmt.Errorf("-model %s takes -win-steps, not -steps or -max-steps", *modelArg)
 			}
 			break
 		}
@@ -389,17 +395,23 @@ func run(args []string, stdout, log io.Writer) error {
 		if len(wp.wins) == 0 {
 			return fmt.Errorf("-scales 0 -local 0: the windows model has no windows")
 		}
-		plan, interp, grid = &wp, logsig, nil
+		plan = &wp
+		wa = &arch{name: "windows", plan: plan, interp: logsig, nSteps: wp.steps, h: 1 / float64(wp.steps)}
 		if !wp.areas() {
-			interp = increments
+			wa.interp = increments
 		}
-		every, nSteps, h = 0, wp.steps, 1/float64(wp.steps)
 	default:
-		return fmt.Errorf("-model %q: want single, windows or auto", *modelArg)
+		return fmt.Errorf("-model %q: want single, windows, auto or choose", *modelArg)
 	}
-	pathChannels := base
-	if interp == logsig {
-		pathChannels += areaCount(base)
+	// The models the run may train: the windows model where it applies,
+	// and under -model choose the single model beside it, member 1 being
+	// trained as both (below).
+	cands := []*arch{sa}
+	if wa != nil {
+		cands = []*arch{wa}
+		if *modelArg == "choose" {
+			cands = append(cands, sa)
+		}
 	}
 	// A path per channel (-per-channel): the windows model's local
 	// windows of a set of two or more channels.
@@ -435,79 +447,93 @@ func run(args []string, stdout, log io.Writer) error {
 			fmt.Fprintf(log, "a path per channel: %d windows × %d channels a series, so batches of %d series (at most %d rows a worker, one series at least)\n", len(plan.wins), len(groups), b, maxChannelRows)
 		}
 	}
-	noiseSD := *noise
-	if noiseSD < 0 {
-		noiseSD = 0.3
-		if plan != nil {
-			noiseSD = 0
-		}
-	}
-	solverName := *solver
-	if solverName == "auto" {
-		// One solve over a series: RK4. Local windows, whose steps each
-		// take one (dilated) interval of a linear path, a constant drive:
-		// the midpoint rule, at half RK4's cost, buys twice the
-		// optimiser steps within the budget.
-		solverName = "rk4"
-		if plan != nil && plan.local() > 0 {
-			solverName = "midpoint"
-		}
-	}
-	dtype := tensor.Float64
-	if *dtypeArg == "float32" || *dtypeArg == "auto" && plan != nil && plan.local() > 0 {
-		dtype = tensor.Float32
-	}
-	tab, _ := integrators.TableauByName(solverName)
-	opts := []layers.Option{layers.WithMethod(integrators.NewReversible(tab)), layers.WithGradient(grad)}
-	if *steps > 0 {
-		opts = append(opts, layers.WithSteps(*steps))
-		every, nSteps, h = 0, *steps, 1/float64(*steps)
-	} else {
-		opts = append(opts, layers.WithStepSize(h))
-	}
-	if interp == increments || interp == logsig {
-		opts = append(opts, layers.WithControlIncrements())
-	}
 	if *readout < 1 {
 		return fmt.Errorf("-readout %d: want ≥ 1", *readout)
 	}
-	var readTimes []float64
-	if *readout > 1 {
-		readTimes = readoutTimes(*readout, nSteps, h)
-	}
-
-	trShift := *shiftFlag && plan != nil && plan.local() > 0
 	perEpoch := len(fitSet.Series) / b
-	planned := *optSteps
-	if planned == 0 {
-		planned = singleOptSteps
-		if trShift {
-			planned = shiftOptSteps
-		}
-	}
-	total, subsampled := planned, false
-	rowsPer := float64(b / *workers)
-	if plan != nil {
-		rowsPer *= float64(len(plan.wins))
-	}
-	// Work of one member: optimiser steps × solver steps × (rows per
-	// worker + a fixed cost per call worth workOverhead rows).
-	unit := float64(nSteps) * (rowsPer + workOverhead) * float64(pathChannels+3) / 6 * float64(tab.Stages()) / 4
 	// A path per channel: as many rows as channels, each path the
 	// channel's own columns. Under auto both ways train member 1, and
 	// the models after it are counted at the dearer way's work.
 	extra := 0
-	if pcMode != "off" {
-		pcUnit := float64(nSteps) * (rowsPer*float64(len(groups)) + workOverhead) * float64(len(groups[0])+3) / 6 * float64(tab.Stages()) / 4
-		if pcMode == "on" {
-			unit = pcUnit
+	if pcMode == "auto" {
+		extra = 1
+	}
+	// finish completes a model's configuration: its augmentation,
+	// solver, element type, readout and the work of one optimiser step.
+	finish := func(a *arch) {
+		a.noiseSD = *noise
+		if a.noiseSD < 0 {
+			a.noiseSD = 0.3
+			if a.plan != nil {
+				a.noiseSD = 0
+			}
+		}
+		a.solverName = *solver
+		local := a.plan != nil && a.plan.local() > 0
+		if a.solverName == "auto" {
+			// One solve over a series: RK4. Local windows, whose steps
+			// each take one (dilated) interval of a linear path, a
+			// constant drive: the midpoint rule, at half RK4's cost, buys
+			// twice the optimiser steps within the budget.
+			a.solverName = "rk4"
+			if local {
+				a.solverName = "midpoint"
+			}
+		}
+		a.dtype = tensor.Float64
+		if *dtypeArg == "float32" || *dtypeArg == "auto" && local {
+			a.dtype = tensor.Float32
+		}
+		tab, _ := integrators.TableauByName(a.solverName)
+		a.opts = []layers.Option{layers.WithMethod(integrators.NewReversible(tab)), layers.WithGradient(grad)}
+		if *steps > 0 {
+			a.opts = append(a.opts, layers.WithSteps(*steps))
+			a.every, a.nSteps, a.h = 0, *steps, 1/float64(*steps)
 		} else {
-			unit, extra = max(unit, pcUnit), 1
+			a.opts = append(a.opts, layers.WithStepSize(a.h))
+		}
+		if a.interp == increments || a.interp == logsig {
+			a.opts = append(a.opts, layers.WithControlIncrements())
+		}
+		if *readout > 1 {
+			a.readTimes = readoutTimes(*readout, a.nSteps, a.h)
+		}
+		a.shift = *shiftFlag && local
+		a.planned = *optSteps
+		if a.planned == 0 {
+			a.planned = singleOptSteps
+			if a.shift {
+				a.planned = shiftOptSteps
+			}
+		}
+		pathChannels := base
+		if a.interp == logsig {
+			pathChannels += areaCount(base)
+		}
+		rowsPer := float64(b / *workers)
+		if a.plan != nil {
+			rowsPer *= float64(len(a.plan.wins))
+		}
+		// Work of one optimiser step: solver steps × (rows per worker + a
+		// fixed cost per call worth workOverhead rows).
+		a.unit = float64(a.nSteps) * (rowsPer + workOverhead) * float64(pathChannels+3) / 6 * float64(tab.Stages()) / 4
+		if a.plan != nil && pcMode != "off" {
+			pcUnit := float64(a.nSteps) * (rowsPer*float64(len(groups)) + workOverhead) * float64(len(groups[0])+3) / 6 * float64(tab.Stages()) / 4
+			if pcMode == "on" {
+				a.unit = pcUnit
+			} else {
+				a.unit = max(a.unit, pcUnit)
+			}
+		}
+		if a.dtype == tensor.Float32 {
+			a.unit *= float32Cost
 		}
 	}
-	if dtype == tensor.Float32 {
-		unit *= float32Cost
+	for _, a := range cands {
+		finish(a)
 	}
+	lead := cands[0] // the model every run trains
+	total, subsampled, unit := lead.planned, false, lead.unit
 	// fitBudget caps each of models models at its share of -max-work
 	// (unless -epochs fixes the length) and rounds up to whole epochs.
 	var nEpochs int
@@ -531,6 +557,43 @@ func run(args []string, stdout, log io.Writer) error {
 		if *maxWork > 0 {
 			members = max(1, min(len(splits), int(*maxWork/(float64(total)*unit))-extra))
 		}
+	}
+	// -model choose: member 1 is trained as each model (the windows
+	// model each way of -per-channel auto), and the better validation
+	// accuracy, ties to the lower validation loss, decides every model's.
+	// The members after it are counted at the dearer model's work until
+	// the choice, which then settles their number by the chosen model's.
+	compare := false
+	var trials, dear float64
+	var costs [2]float64             // a member's work: the windows model, the single model
+	var membersAfter func(*arch) int // the members the budget holds after the choice; nil: as planned
+	counted := 0                     // the members counted at the dearer model's work
+	if len(cands) == 2 {
+		cost := func(a *arch) float64 {
+			if *epochs > 0 {
+				return float64(*epochs*perEpoch) * a.unit
+			}
+			return float64(a.planned) * a.unit
+		}
+		costs = [2]float64{cost(lead), cost(sa)}
+		trials, dear = cost(sa)+cost(lead)*float64(1+extra), max(cost(sa), cost(lead))
+		if noVal {
+			return fmt.Errorf("-model choose: every class of %s has one training series, so there is no validation part to choose on", *trainPath)
+		}
+		mc, most := *membersArg, *membersArg
+		if mc == 0 {
+			mc, most = 1, 1
+			if *maxWork > 0 {
+				mc = max(1, budgetMembers(*maxWork, trials, dear, len(splits)))
+				// At most what the cheaper model's members allow; the
+				// choice settles the count (membersAfter).
+				most = max(1, budgetMembers(*maxWork, trials, min(cost(sa), cost(lead)), len(splits)))
+				membersAfter = func(a *arch) int {
+					return min(most, max(1, budgetMembers(*maxWork, trials, cost(a), len(splits))))
+				}
+			}
+		}
+		compare, members, counted = true, most, mc
 	}
 	if members > len(splits) && len(splits) > 1 {
 		return fmt.Errorf("-members %d: at most %d (the folds of -val %g)", members, len(splits), *valFrac)
@@ -560,14 +623,37 @@ func run(args []string, stdout, log io.Writer) error {
 	if noVal && !refit {
 		return fmt.Errorf("-refit off: every class of %s has one training series, so there is no validation part and the final model on the whole file is the only model", *trainPath)
 	}
-	if refit && members > 0 || extra > 0 {
-		// The members, the refit and the second way of member 1 share
-		// the budget.
-		models := members + extra
+	if compare {
+		// Member 1 every way, then the other members and the refit at the
+		// dearer model's work; where that exceeds -max-work, one factor
+		// shortens every model alike.
+		rest := counted - 1
 		if refit {
-			models++
+			rest++
 		}
-		fitBudget(models)
+		f := 1.0
+		if work := trials + float64(rest)*dear; *epochs == 0 && *maxWork > 0 && work > *maxWork {
+			f, subsampled = *maxWork/work, true
+		}
+		for _, a := range cands {
+			n := a.planned
+			if *epochs > 0 {
+				n = *epochs * perEpoch
+			}
+			a.epochs = max(1, (int(f*float64(n))+perEpoch-1)/perEpoch)
+			a.total = a.epochs * perEpoch
+		}
+	} else {
+		if refit && members > 0 || extra > 0 {
+			// The members, the refit and the second way of member 1
+			// share the budget.
+			models := members + extra
+			if refit {
+				models++
+			}
+			fitBudget(models)
+		}
+		lead.total, lead.epochs = total, nEpochs
 	}
 	if *selectBy == "auto" {
 		// A validation part of fewer than minSelect series moves in steps
@@ -579,13 +665,16 @@ func run(args []string, stdout, log io.Writer) error {
 			}
 		}
 	}
-	pat := *patience
-	if noVal {
-		pat = 0 // nothing to stop on
-	}
-	if pat < 0 {
-		pat = max(5, nEpochs/4)
-		if !restore || trShift {
+	for _, a := range cands {
+		a.pat = *patience
+		if noVal {
+			a.pat = 0 // nothing to stop on
+		}
+		if a.pat >= 0 {
+			continue
+		}
+		a.pat = max(5, a.epochs/4)
+		if !restore || a.shift {
 			// The final weights are kept: no early stop. Or the local
 			// windows are placed at random: each epoch shows the model
 			// other windows, the validation accuracy of an epoch is
@@ -593,7 +682,7 @@ func run(args []string, stdout, log io.Writer) error {
 			// session 9: the whole schedule 86.8 % where a stop at
 			// epoch 72 of 154 kept epoch 33 and gave 82.7 %); the best
 			// validation epoch is still the one kept.
-			pat = 0
+			a.pat = 0
 		}
 	}
 	heldOut := 0
@@ -612,45 +701,56 @@ func run(args []string, stdout, log io.Writer) error {
 		fmt.Fprintf(log, "channels: the %d channels reach the CDE projected onto their %d leading principal components (each channel standardised by median and MAD; %.1f %% of the variance; fitted on the training file, labels unused), -channels %d\n",
 			rawTr.Dims, trFile.Dims, 100*proj.explained, *chanArg)
 	}
-	fmt.Fprintf(log, "solver: %d steps of reversible %s (%s path", nSteps, solverName, interp)
-	if every > 0 {
-		fmt.Fprintf(log, ", %d observation interval(s) per step", every)
+	if compare {
+		fmt.Fprintf(log, "-model choose: member 1 is trained as the windows model and as the single model (work %.6g and %.6g a member at full length, %.6g member 1's ways), and the higher validation accuracy (ties: the lower loss) decides every model's; the two:\n", costs[0], costs[1], trials)
 	}
-	if plan != nil {
-		fmt.Fprintf(log, " over each of %d windows", len(plan.wins))
-		if n := len(plan.wins) - plan.local(); n > 0 {
-			fmt.Fprintf(log, ": %d spanning %v of the series", n, plan.spanning())
+	for _, a := range cands {
+		fmt.Fprintf(log, "solver: %d steps of reversible %s (%s path", a.nSteps, a.solverName, a.interp)
+		if a.every > 0 {
+			fmt.Fprintf(log, ", %d observation interval(s) per step", a.every)
 		}
-		if plan.local() > 0 {
-			fmt.Fprintf(log, "; %d local windows (per dilation d: windows × d", plan.local())
-			for s, d := range plan.dil {
-				if d > 0 {
-					fmt.Fprintf(log, ", %d × %d", plan.nloc[s], d)
+		if p := a.plan; p != nil {
+			fmt.Fprintf(log, " over each of %d windows", len(p.wins))
+			if n := len(p.wins) - p.local(); n > 0 {
+				fmt.Fprintf(log, ": %d spanning %v of the series", n, p.spanning())
+			}
+			if p.local() > 0 {
+				fmt.Fprintf(log, "; %d local windows (per dilation d: windows × d", p.local())
+				for s, d := range p.dil {
+					if d > 0 {
+						fmt.Fprintf(log, ", %d × %d", p.nloc[s], d)
+					}
+				}
+				fmt.Fprintf(log, ") of %d steps of d observation intervals", p.steps)
+				if *shiftFlag {
+					fmt.Fprintf(log, ", placed at random in training")
 				}
 			}
-			fmt.Fprintf(log, ") of %d steps of d observation intervals", plan.steps)
-			if *shiftFlag {
-				fmt.Fprintf(log, ", placed at random in training")
+		}
+		if inst {
+			fmt.Fprintf(log, "; per-series standardisation channels")
+		}
+		if a.plan != nil {
+			switch pcMode {
+			case "on":
+				fmt.Fprintf(log, "; a path per channel (%d channels of %d path channels each)", len(groups), len(groups[0]))
+			case "auto":
+				fmt.Fprintf(log, "; one path of all channels or a path per channel, as member 1's validation decides (-per-channel auto)")
 			}
 		}
+		fmt.Fprintf(log, "; %v weights and field", a.dtype)
+		stopping := "no early stop"
+		if a.pat > 0 {
+			stopping = fmt.Sprintf("early stopping after %d epochs without progress", a.pat)
+		}
+		fmt.Fprintf(log, "); %d optimiser steps (%d epochs of %d batches of %d), %s\n", a.total, a.epochs, perEpoch, b, stopping)
 	}
-	if inst {
-		fmt.Fprintf(log, "; per-series standardisation channels")
-	}
-	switch pcMode {
-	case "on":
-		fmt.Fprintf(log, "; a path per channel (%d channels of %d path channels each)", len(groups), len(groups[0]))
-	case "auto":
-		fmt.Fprintf(log, "; one path of all channels or a path per channel, as member 1's validation decides (-per-channel auto)")
-	}
-	fmt.Fprintf(log, "; %v weights and field", dtype)
-	stopping := "no early stop"
-	if pat > 0 {
-		stopping = fmt.Sprintf("early stopping after %d epochs without progress", pat)
-	}
-	fmt.Fprintf(log, "); %d optimiser steps (%d epochs of %d batches of %d), %s\n", total, nEpochs, perEpoch, b, stopping)
 	if members > 1 {
-		fmt.Fprintf(log, "ensemble of %d members, member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", members, nFolds)
+		upTo := ""
+		if membersAfter != nil {
+			upTo = "up to " // as many as the budget holds of the model chosen
+		}
+		fmt.Fprintf(log, "ensemble of %s%d members, member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", upTo, members, nFolds)
 	}
 	if refit && !noVal {
 		fmt.Fprintf(log, "and a final model trained on all %d training series for the same optimiser steps, without validation (its final weights), averaged with the member(s)\n", len(trFile.Series))
@@ -659,34 +759,19 @@ func run(args []string, stdout, log io.Writer) error {
 		fmt.Fprintf(log, "validation parts of %d series: the final weights are kept (no epoch chosen, no early stop)\n", len(splits[0].val.Series))
 	}
 	if subsampled {
-		fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d, to keep optimiser steps × solver steps × (rows per worker + %d) × (path channels + 3)/6 × stages/4 summed over the models within -max-work %.3g\n", total, planned, workOverhead, *maxWork)
+		for _, a := range cands {
+			fmt.Fprintf(log, "subsampled: %d optimiser steps instead of %d (the %s model), to keep optimiser steps × solver steps × (rows per worker + %d) × (path channels + 3)/6 × stages/4 summed over the models within -max-work %.3g\n", a.total, a.planned, a.name, workOverhead, *maxWork)
+		}
 	}
 
-	modelName := "single"
-	if plan != nil {
-		modelName = "windows"
-	}
-	out := result{Stamped: stamped, Dataset: trFile.Problem, Grad: *gradName, Solver: solverName, Dtype: dtype.String(), Interp: string(interp), Steps: nSteps, Subsampled: subsampled, Members: members, Model: modelName, Instance: inst}
+	out := result{Stamped: stamped, Dataset: trFile.Problem, Grad: *gradName, Subsampled: subsampled, Members: members, Instance: inst}
+	out.setModel(lead)
 	if proj != nil {
 		out.Projected = len(proj.comps)
 	}
-	if *baseline {
-		// The same parts of the baselines' file (the split depends on the
-		// labels and the seed only), without the CDE's projection or
-		// elapsed-time channel.
-		baseSplits, err := makeSplits(rawTr)
-		if err != nil {
-			return err
-		}
-		baseSplits = baseSplits[:members]
-		if err := baselines(&out, rawTr, rawTe, baseSplits, *baseWork, *seed, *workers, log); err != nil {
-			return err
-		}
-	}
-
 	// Train every member, then the refit; the test set is read after all
 	// of them.
-	fitModel := func(i int, fit, val *train.TSDataset, nEp int, restore bool, pat int, dir string, pc bool) (trained, *train.Result, error) {
+	fitModel := func(i int, a *arch, fit, val *train.TSDataset, nEp int, restore bool, pat int, dir string, pc bool) (trained, *train.Result, error) {
 		norm, err := fitNormaliser(fit)
 		if err != nil {
 			return trained{}, nil, fmt.Errorf("%s: %w", *trainPath, err)
@@ -694,7 +779,7 @@ func run(args []string, stdout, log io.Writer) error {
 		if *scaling == "robust" {
 			norm.fitRobust(fit)
 		}
-		sc := sourceConfig{win: plan, norm: norm, maxLen: maxLen, interp: interp, timeScale: *tscale, grid: grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: inst, counts: counts}
+		sc := sourceConfig{win: a.plan, norm: norm, maxLen: maxLen, interp: a.interp, timeScale: *tscale, grid: a.grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: inst, counts: counts}
 		ng := 0
 		if pc {
 			sc.win, sc.groups, ng = pcPlan, groups, len(groups)
@@ -713,8 +798,8 @@ func run(args []string, stdout, log io.Writer) error {
 			}
 		}
 		seedI := *seed + uint64(i)*1000
-		t.m = &model{channels: t.fit.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: seedI, fieldScale: *fscale, dtype: dtype,
-			opts: opts, cdes: map[*train.Net]*layers.CDE{}, win: sc.win, readout: readTimes, groups: ng}
+		t.m = &model{channels: t.fit.channels, hidden: *hidden, width: *width, classes: len(trFile.Classes), seed: seedI, fieldScale: *fscale, dtype: a.dtype,
+			opts: a.opts, cdes: map[*train.Net]*layers.CDE{}, win: sc.win, readout: a.readTimes, groups: ng}
 		var valSrc train.Source // nil without validation (the refit)
 		for _, s := range []*source{t.fit, t.val, t.test} {
 			if s != nil {
@@ -724,12 +809,12 @@ func run(args []string, stdout, log io.Writer) error {
 		if t.val != nil {
 			valSrc = t.val
 		}
-		t.fit.noise, t.fit.drop, t.fit.seed = noiseSD, *drop, seedI
-		t.fit.shift = trShift
+		t.fit.noise, t.fit.drop, t.fit.seed = a.noiseSD, *drop, seedI
+		t.fit.shift = a.shift
 		t.fit.SetEpoch(0)
 		cfg := train.Config{Epochs: nEp, Batch: b, Workers: *workers, Seed: seedI, RunDir: dir, Resume: *resume, EMA: *emaD,
 			Patience: pat, RestoreBest: restore, SelectBy: by, Log: log,
-			Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(max(1, total/20), total, 0.02)}}
+			Adam: train.Adam{LR: *lr, WeightDecay: *wd, ClipNorm: 5, Schedule: train.CosineSchedule(max(1, a.total/20), a.total, 0.02)}}
 		res, err := train.Fit(t.m.build, t.fit, valSrc, cfg)
 		if err != nil {
 			return trained{}, nil, err
@@ -748,7 +833,9 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	var done []trained
 	var valRight, valCount float64
-	for i, sp := range splits {
+	cur := lead                        // the model of every member after the choices
+	for i := 0; i < len(splits); i++ { // the choice may shorten splits
+		sp := splits[i]
 		dir := *runDir
 		if (members > 1 || refit) && dir != "" {
 			dir = filepath.Join(dir, fmt.Sprintf("member-%d", i+1))
@@ -757,39 +844,86 @@ func run(args []string, stdout, log io.Writer) error {
 		var t trained
 		var res *train.Result
 		var err error
-		if i == 0 && pcMode == "auto" {
-			// Member 1 both ways; the better validation decides.
-			var ways [2]trained
-			var rs [2]*train.Result
-			for w, way := range []struct{ name, dir string }{{"one path of all channels", "joint"}, {"a path per channel", "per-channel"}} {
+		if i == 0 && (pcMode == "auto" || compare) {
+			// Member 1 every way the automatic choices leave open; the
+			// better validation decides.
+			type way struct {
+				a         *arch
+				pc        bool
+				name, dir string
+			}
+			ways := []way{{lead, pcMode == "on", "the windows model", "windows"}}
+			flags := "-model choose"
+			if pcMode == "auto" {
+				ways = []way{{lead, false, "one path of all channels", "joint"}, {lead, true, "a path per channel", "per-channel"}}
+				flags = "-per-channel auto"
+				if compare {
+					flags = "-model choose, -per-channel auto"
+				}
+			}
+			if compare {
+				ways = append(ways, way{sa, false, "the single model", "single"})
+			}
+			ts := make([]trained, len(ways))
+			rs := make([]*train.Result, len(ways))
+			for w, way := range ways {
 				d := dir
 				if d != "" {
 					d = filepath.Join(d, way.dir)
 				}
-				fmt.Fprintf(log, "member 1 with %s (-per-channel auto; run directory %s)\n", way.name, d)
-				if ways[w], rs[w], err = fitModel(i, sp.fit, sp.val, nEpochs, restore, pat, d, w == 1); err != nil {
+				fmt.Fprintf(log, "member 1 with %s (%s; run directory %s)\n", way.name, flags, d)
+				if ts[w], rs[w], err = fitModel(i, way.a, sp.fit, sp.val, way.a.epochs, restore, way.a.pat, d, way.pc); err != nil {
 					return err
 				}
 			}
-			aj, lj, _ := keptOf(rs[0])
-			ap, lp, _ := keptOf(rs[1])
-			w := 0 // the way taken: 0 one path, 1 a path per channel
-			if ap > aj || ap == aj && lp < lj {
-				w = 1
+			// better: way x validates better than way y (accuracy, ties
+			// to the lower loss).
+			better := func(x, y int) bool {
+				ax, lx, _ := keptOf(rs[x])
+				ay, ly, _ := keptOf(rs[y])
+				return ax > ay || ax == ay && lx < ly
 			}
-			out.PerChannelVal = []float64{*round4(aj), *round4(ap)}
-			pcMode = [2]string{"off", "on"}[w]
-			fmt.Fprintf(log, "-per-channel auto: member 1's validation accuracy %.4f (loss %.4f) with one path of all channels, %.4f (loss %.4f) with a path per channel: %s for every model\n", aj, lj, ap, lp, [2]string{"one path", "per channel"}[w])
-			t, res = ways[w], rs[w]
-			out.OptSteps += min(total, len(rs[1-w].Epochs)*perEpoch) // the way not taken
-		} else if t, res, err = fitModel(i, sp.fit, sp.val, nEpochs, restore, pat, dir, pcMode == "on"); err != nil {
+			w := 0 // the way taken
+			if pcMode == "auto" {
+				aj, lj, _ := keptOf(rs[0])
+				ap, lp, _ := keptOf(rs[1])
+				if better(1, 0) {
+					w = 1
+				}
+				out.PerChannelVal = []float64{*round4(aj), *round4(ap)}
+				pcMode = [2]string{"off", "on"}[w]
+				fmt.Fprintf(log, "-per-channel auto: member 1's validation accuracy %.4f (loss %.4f) with one path of all channels, %.4f (loss %.4f) with a path per channel: %s for every model\n", aj, lj, ap, lp, [2]string{"one path", "per channel"}[w])
+			}
+			if compare {
+				k := len(ways) - 1 // the single model
+				aw, lw, _ := keptOf(rs[w])
+				as, ls, _ := keptOf(rs[k])
+				out.ModelVal = map[string]float64{"windows": *round4(aw), "single": *round4(as)}
+				if better(k, w) {
+					w, cur, pcMode = k, sa, "off"
+				}
+				out.setModel(cur)
+				fmt.Fprintf(log, "-model choose: member 1's validation accuracy %.4f (loss %.4f) as the windows model, %.4f (loss %.4f) as the single model: the %s model for every model\n", aw, lw, as, ls, cur.name)
+				if membersAfter != nil {
+					members = membersAfter(cur)
+					splits, out.Members = splits[:members], members
+					fmt.Fprintf(log, "%d members of the %s model within -max-work\n", members, cur.name)
+				}
+			}
+			t, res = ts[w], rs[w]
+			for k, way := range ways {
+				if k != w { // the ways not taken
+					out.OptSteps += min(way.a.total, len(rs[k].Epochs)*perEpoch)
+				}
+			}
+		} else if t, res, err = fitModel(i, cur, sp.fit, sp.val, cur.epochs, restore, cur.pat, dir, pcMode == "on"); err != nil {
 			return err
 		}
 		done = append(done, t)
 		kept, keptLoss, keptEpoch := keptOf(res)
 		nv := float64(len(sp.val.Series))
 		valRight, valCount = valRight+kept*nv, valCount+nv
-		out.OptSteps += min(total, len(res.Epochs)*perEpoch)
+		out.OptSteps += min(cur.total, len(res.Epochs)*perEpoch)
 		out.Epochs, out.BestEpoch, out.Stopped = max(out.Epochs, len(res.Epochs)), keptEpoch, out.Stopped || res.Stopped
 		out.MemberVal = append(out.MemberVal, *round4(kept))
 		fmt.Fprintf(log, "member %d: weights of epoch %d (validation loss %.4f, accuracy %.4f)\n", i+1, keptEpoch, keptLoss, kept)
@@ -797,13 +931,13 @@ func run(args []string, stdout, log io.Writer) error {
 	if refit {
 		// The same optimiser steps over the whole file's batches.
 		per := len(trFile.Series) / b
-		nEp := max(1, (total+per-1)/per)
+		nEp := max(1, (cur.total+per-1)/per)
 		dir := *runDir
 		if dir != "" {
 			dir = filepath.Join(dir, "refit")
 		}
 		fmt.Fprintf(log, "final model on all %d training series: %d epoch(s) of %d batches, no validation (run directory %s)\n", len(trFile.Series), nEp, per, dir)
-		t, res, err := fitModel(len(splits), trFile, nil, nEp, false, 0, dir, pcMode == "on")
+		t, res, err := fitModel(len(splits), cur, trFile, nil, nEp, false, 0, dir, pcMode == "on")
 		if err != nil {
 			return fmt.Errorf("final model: %w", err)
 		}
@@ -811,6 +945,22 @@ func run(args []string, stdout, log io.Writer) error {
 		out.Refit = true
 		out.OptSteps += len(res.Epochs) * per
 	}
+	if *baseline {
+		// The same parts of the baselines' file (the split depends on the
+		// labels and the seed only), without the CDE's projection or
+		// elapsed-time channel; after the training, which under -model
+		// auto settles how many members, and so validation parts, there
+		// are.
+		baseSplits, err := makeSplits(rawTr)
+		if err != nil {
+			return err
+		}
+		baseSplits = baseSplits[:members]
+		if err := baselines(&out, rawTr, rawTe, baseSplits, *baseWork, *seed, *workers, log); err != nil {
+			return err
+		}
+	}
+
 	// The test set, once, with each member's weights of its best
 	// validation epoch and the final model's last weights; an ensemble
 	// averages their probabilities.
@@ -1067,6 +1217,40 @@ func stepBoundaries(every, maxLen int) []float64 {
 		grid = append(grid, float64(i)/float64(maxLen-1))
 	}
 	return append(grid, 1)
+}
+
+// arch is one model's configuration: the single model (one solve over
+// each series) or the windows model, with its path, solver, element
+// type, augmentation and training length.
+type arch struct {
+	name          string      // "single" or "windows"
+	plan          *windowPlan // nil: one solve per series
+	interp        interpolation
+	grid          []float64 // log-signature step boundaries of the single model
+	every, nSteps int       // observation intervals a step (0: not on the grid), solver steps
+	h             float64
+	solverName    string
+	dtype         tensor.Dtype
+	opts          []layers.Option
+	readTimes     []float64
+	noiseSD       float64
+	shift         bool    // local windows placed at random in training
+	planned       int     // optimiser steps planned
+	unit          float64 // the budget's work of one optimiser step
+	total, epochs int     // optimiser steps and epochs within the budget
+	pat           int     // early stopping's patience (0: none)
+}
+
+// budgetMembers is the members a budget of work holds after member 1's
+// ways (trials): member 1 and as many more of the given work each as fit
+// in the rest, at most folds (0 where the ways alone exceed it).
+func budgetMembers(work, trials, each float64, folds int) int {
+	return max(0, min(folds, 1+int(math.Floor((work-trials)/each))))
+}
+
+// setModel records in out the model the run trains.
+func (out *result) setModel(a *arch) {
+	out.Model, out.Solver, out.Dtype, out.Interp, out.Steps = a.name, a.solverName, a.dtype.String(), string(a.interp), a.nSteps
 }
 
 // trained is a member of the ensemble: its model, its weights and the

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/revode/revode/train"
+)
+
+// TestBudgetMembers: member 1's ways, then as many members as the rest
+// of the budget holds, at most the folds; none beyond member 1 where the
+// ways fill it.
+func TestBudgetMembers(t *testing.T) {
+	for _, c := range []struct {
+		work, trials, each float64
+		folds, want        int
+	}{{100, 30, 20, 5, 4}, {100, 30, 35, 5, 3}, {100, 30, 10, 5, 5}, {100, 30, 70, 5, 2}, {100, 30, 71, 5, 1}, {100, 100, 5, 5, 1}, {100, 130, 5, 5, 0}} {
+		if got := budgetMembers(c.work, c.trials, c.each, c.folds); got != c.want {
+			t.Errorf("budgetMembers(%g, %g, %g, %d) = %d, want %d", c.work, c.trials, c.each, c.folds, got, c.want)
+		}
+	}
+}
+
+// bumpSet returns series of 80 observations in two classes that differ
+// only in where a bump lies, near the start or near the end, in each of
+// c channels (their own noise).
+func bumpSet(n, c int, seed uint64) *train.TSDataset {
+	rng := rand.New(rand.NewPCG(seed, 5))
+	d := &train.TSDataset{Problem: "Bump", Dims: c, Classes: []string{"early", "late"}}
+	for i := range n {
+		at := []float64{15, 65}[i%2] + 3*rng.NormFloat64()
+		s := train.TSSeries{Label: i % 2}
+		for range c {
+			v := make([]float64, 80)
+			for t := range v {
+				v[t] = math.Exp(-(float64(t)-at)*(float64(t)-at)/18) + 0.05*rng.NormFloat64()
+			}
+			s.Values = append(s.Values, v)
+		}
+		d.Series = append(d.Series, s)
+	}
+	return d
+}
+
+// TestModelChoice: under -model choose member 1 is trained as the
+// windows model and as the single model, the better validation
+// (accuracy, ties to the lower loss) decides every model's, and the JSON
+// and the optimiser steps say so; the members after it are as many as
+// the budget holds of the model chosen; -model windows and auto train
+// member 1 once; a set with nothing to validate on, and -steps, are
+// errors.
+func TestModelChoice(t *testing.T) {
+	dir := t.TempDir()
+	trPath, tePath := filepath.Join(dir, "B_TRAIN.ts"), filepath.Join(dir, "B_TEST.ts")
+	writeDataset(t, trPath, bumpSet(30, 1, 1))
+	writeDataset(t, tePath, bumpSet(10, 1, 2))
+	base := []string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "6", "-hidden", "4", "-width", "8", "-baseline=false", "-model", "choose"}
+	var out, log bytes.Buffer
+	if err := run(append(base, "-members", "3"), &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("final line %q: %v", out.String(), err)
+	}
+	for _, way := range []string{"the windows model", "the single model"} {
+		if n := strings.Count(log.String(), "member 1 with "+way+" "); n != 1 {
+			t.Fatalf("member 1 trained %d times as %s, want once; log:\n%s", n, way, log.String())
+		}
+	}
+	m := regexp.MustCompile(`-model choose: member 1's validation accuracy ([0-9.]+) \(loss ([0-9.]+)\) as the windows model, ([0-9.]+) \(loss ([0-9.]+)\) as the single model: the (\w+) model for every model`).FindStringSubmatch(log.String())
+	if m == nil {
+		t.Fatalf("no choice in the log:\n%s", log.String())
+	}
+	f := make([]float64, 4)
+	for k := range f {
+		f[k], _ = strconv.ParseFloat(m[k+1], 64)
+	}
+	want := "windows"
+	if f[2] > f[0] || f[2] == f[0] && f[3] < f[1] {
+		want = "single"
+	}
+	if m[5] != want || res.Model != want {
+		t.Fatalf("validation %v: chose %q (JSON %q), want %q", f, m[5], res.Model, want)
+	}
+	if res.ModelVal["windows"] != *round4(f[0]) || res.ModelVal["single"] != *round4(f[2]) || len(res.ModelVal) != 2 {
+		t.Fatalf("model_val %v, want the log's %v and %v", res.ModelVal, f[0], f[2])
+	}
+	// The chosen model's own solver and element type reach the JSON.
+	if s, d := map[string]string{"windows": "midpoint", "single": "rk4"}[want], map[string]string{"windows": "float32", "single": "float64"}[want]; res.Solver != s || res.Dtype != d {
+		t.Fatalf("%s model: solver %q dtype %q, want %q %q", want, res.Solver, res.Dtype, s, d)
+	}
+	if res.Members != 3 || len(res.MemberVal) != 3 || res.Refit {
+		t.Fatalf("members %d (validation %v), refit %v: want 3 members and no final model", res.Members, res.MemberVal, res.Refit)
+	}
+	// Optimiser steps: member 1 both ways and two more members of the
+	// chosen model (validation parts of 6 series: no early stop).
+	plans := regexp.MustCompile(`(\d+) optimiser steps \(`).FindAllStringSubmatch(log.String(), -1)
+	if len(plans) != 2 {
+		t.Fatalf("want one plan per model in the log:\n%s", log.String())
+	}
+	nw, _ := strconv.Atoi(plans[0][1])
+	ns, _ := strconv.Atoi(plans[1][1])
+	chosen := map[string]int{"windows": nw, "single": ns}[want]
+	if res.OptSteps != nw+ns+2*chosen {
+		t.Fatalf("%d optimiser steps, want %d + %d + 2 × %d", res.OptSteps, nw, ns, chosen)
+	}
+
+	// No choice under -model windows or auto (which takes windows for
+	// series of 80 by the length rule).
+	for _, extra := range [][]string{{"-model", "windows", "-members", "3"}, {"-model", "auto", "-members", "3"}} {
+		out.Reset()
+		log.Reset()
+		if err := run(append(append([]string(nil), base...), extra...), &out, &log); err != nil {
+			t.Fatal(err)
+		}
+		res = result{}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(log.String(), "member 1 with") || res.ModelVal != nil || res.Model != "windows" {
+			t.Fatalf("%v: model %q, model_val %v; log:\n%s", extra, res.Model, res.ModelVal, log.String())
+		}
+	}
+	// A budget too small for member 1's two ways: the choice is still
+	// made, every model shortened alike and one member left, which a
+	// final model on the whole file joins; the log and the JSON say so.
+	out.Reset()
+	log.Reset()
+	if err := run(append(append([]string(nil), base...), "-max-work", "1", "-opt-steps", "30"), &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	res = result{}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.ModelVal) != 2 || !res.Subsampled || res.Members != 1 || !res.Refit || strings.Count(log.String(), "subsampled: ") != 2 {
+		t.Fatalf("-max-work 1: model_val %v, subsampled %v, %d members, refit %v; log:\n%s", res.ModelVal, res.Subsampled, res.Members, res.Refit, log.String())
+	}
+	// Errors: no validation part to choose on; -steps, which the windows
+	// model does not take.
+	one := filepath.Join(dir, "one.ts")
+	writeDataset(t, one, bumpSet(2, 1, 5))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{{[]string{"-train", one, "-test", one}, "no validation part"}, {[]string{"-steps", "10"}, "-model choose takes -win-steps"}} {
+		err := run(append(append([]string(nil), base...), c.args...), &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want one saying %q", c.args, err, c.want)
+		}
+	}
+	// A budget with room for the choice and every fold: five members.
+	out.Reset()
+	log.Reset()
+	if err := run(append(append([]string(nil), base...), "-max-work", "1e12", "-epochs", "1"), &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	res = result{}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Members != 5 || len(res.ModelVal) != 2 {
+		t.Fatalf("-max-work 1e12: %d members, model_val %v; want 5 and the choice; log:\n%s", res.Members, res.ModelVal, log.String())
+	}
+	// A budget that holds member 1 both ways and two and a half members
+	// of the dearer model: the choice is made, and the members are as
+	// many as the budget holds of the model chosen, the cheaper more.
+	m = regexp.MustCompile(`\(work ([0-9.e+]+) and ([0-9.e+]+) a member at full length, ([0-9.e+]+) member 1's ways\)`).FindStringSubmatch(log.String())
+	if m == nil {
+		t.Fatalf("no work in the log:\n%s", log.String())
+	}
+	cw, _ := strconv.ParseFloat(m[1], 64)
+	cs, _ := strconv.ParseFloat(m[2], 64)
+	if tr, _ := strconv.ParseFloat(m[3], 64); math.Abs(tr-cw-cs) > 1e-5*tr || cw == cs {
+		t.Fatalf("work %g + %g, member 1's ways %g", cw, cs, tr)
+	}
+	budget := cw + cs + 2.5*max(cw, cs)
+	out.Reset()
+	log.Reset()
+	if err := run(append(append([]string(nil), base...), "-max-work", strconv.FormatFloat(budget, 'g', -1, 64), "-epochs", "1"), &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	res = result{}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	after := map[string]float64{"windows": cw, "single": cs}[res.Model]
+	if want := min(5, 1+int(math.Floor(2.5*max(cw, cs)/after))); res.Members != want || len(res.MemberVal) != want || len(res.ModelVal) != 2 || res.Subsampled {
+		t.Fatalf("-max-work %g (work %g windows, %g single): %d members of the %s model (validation %v), subsampled %v; want %d; log:\n%s", budget, cw, cs, res.Members, res.Model, res.MemberVal, res.Subsampled, want, log.String())
+	}
+	t.Logf("-max-work %g: %d members of the %s model (work %g windows, %g single)", budget, res.Members, res.Model, cw, cs)
+	if !strings.Contains(log.String(), fmt.Sprintf("%d members of the %s model within -max-work", res.Members, res.Model)) {
+		t.Fatalf("log does not say how many members:\n%s", log.String())
+	}
+
+	// Two channels: member 1 as the windows model with one path and with
+	// a path per channel (-per-channel auto), and as the single model;
+	// the three ways' steps and two more members.
+	mPath, mTest := filepath.Join(dir, "M_TRAIN.ts"), filepath.Join(dir, "M_TEST.ts")
+	writeDataset(t, mPath, bumpSet(30, 2, 3))
+	writeDataset(t, mTest, bumpSet(10, 2, 4))
+	out.Reset()
+	log.Reset()
+	args := append([]string{"-train", mPath, "-test", mTest}, base[4:]...)
+	if err := run(append(args, "-members", "3"), &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	res = result{}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "member 1 with "); n != 3 || len(res.PerChannelVal) != 2 || len(res.ModelVal) != 2 {
+		t.Fatalf("two channels: member 1 trained %d ways, per_channel_val %v, model_val %v; want 3, both; log:\n%s", n, res.PerChannelVal, res.ModelVal, log.String())
+	}
+	plans = regexp.MustCompile(`(\d+) optimiser steps \(`).FindAllStringSubmatch(log.String(), -1)
+	nw, _ = strconv.Atoi(plans[0][1])
+	ns, _ = strconv.Atoi(plans[1][1])
+	chosen = map[string]int{"windows": nw, "single": ns}[res.Model]
+	if res.OptSteps != 2*nw+ns+2*chosen || res.Model == "single" && res.PerChannel {
+		t.Fatalf("two channels: %d optimiser steps, want 2 × %d + %d + 2 × %d; model %q, per channel %v", res.OptSteps, nw, ns, chosen, res.Model, res.PerChannel)
+	}
+}
