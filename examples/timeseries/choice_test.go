@@ -8,10 +8,12 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/revode/revode/layers"
 	"github.com/revode/revode/train"
 )
 
@@ -227,5 +229,126 @@ func TestModelChoice(t *testing.T) {
 	chosen = map[string]int{"windows": nw, "single": ns}[res.Model]
 	if res.OptSteps != 2*nw+ns+2*chosen || res.Model == "single" && res.PerChannel {
 		t.Fatalf("two channels: %d optimiser steps, want 2 × %d + %d + 2 × %d; model %q, per channel %v", res.OptSteps, nw, ns, chosen, res.Model, res.PerChannel)
+	}
+}
+
+// TestSegments: with -segments the random starts of a local scale's
+// windows are the same draws in the order of the series; the head's
+// features gain, per local scale, the mean over each part of its windows,
+// and the mean over all of them is the parts' means weighted by their
+// windows; without local windows the flag is an error.
+func TestSegments(t *testing.T) {
+	times := make([]float64, 60)
+	obs := make([][]float64, 60)
+	for i := range times {
+		times[i] = float64(i) / 59
+		obs[i] = []float64{10 * times[i], math.Sin(float64(i) / 3)}
+	}
+	wp := windowPlan{steps: 4, base: 2}
+	if err := wp.addLocal(7, 1); err != nil {
+		t.Fatal(err)
+	}
+	sp := wp
+	sp.segments = 3
+	// The same draws (seed), without and with segments: the same starts,
+	// in the order drawn and in the order of the series.
+	starts := func(p windowPlan) []float64 {
+		ps, _, err := p.paths(times, obs, rand.New(rand.NewPCG(4, 4)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a []float64
+		for _, q := range ps {
+			a = append(a, q.(*segment).a)
+		}
+		return a
+	}
+	drawn, ordered := starts(wp), starts(sp)
+	if slices.IsSorted(drawn) {
+		t.Fatalf("starts %v drawn in order: the check would not see the sorting", drawn)
+	}
+	if !slices.IsSorted(ordered) || !slices.Equal(slices.Sorted(slices.Values(drawn)), ordered) {
+		t.Fatalf("with segments starts %v, want the draws %v in order", ordered, drawn)
+	}
+
+	// The head: features of 2 + 3 pooled blocks of hidden × readouts.
+	_, _, tr, norm := syntheticSets(t)
+	lp := windowPlan{steps: 4, base: 3, segments: 3}
+	if err := lp.addLocal(7, 1); err != nil {
+		t.Fatal(err)
+	}
+	src, err := newSource(tr, sourceConfig{norm: norm, maxLen: 21, interp: increments, timeScale: 10, counts: true, stretch: true, win: &lp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hidden, k = 5, 2
+	m := &model{channels: 3, hidden: hidden, width: 8, classes: 2, seed: 1, fieldScale: 0.2, cdes: map[*train.Net]*layers.CDE{}, win: &lp,
+		readout: readoutTimes(k, 4, 0.25), opts: []layers.Option{layers.WithStepSize(0.25), layers.WithControlIncrements()}, features: true}
+	src.m = m
+	n, vm := filledNet(t, m, src, []int{3, 8}, false)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	f := n.Logits.Value().Data().([]float64)
+	width := hidden * k
+	if len(f) != 2*(2+3)*width {
+		t.Fatalf("%d features for 2 series, want 2 × (2 + 3) × %d", len(f), width)
+	}
+	// Windows 0–2, 3–4, 5–6 of 7 (i·3/7): the overall mean is 3/7, 2/7
+	// and 2/7 of the parts' means.
+	for s := range 2 {
+		row := f[s*5*width : (s+1)*5*width]
+		for c := range width {
+			mean, parts := row[c], 3.0/7*row[2*width+c]+2.0/7*row[3*width+c]+2.0/7*row[4*width+c]
+			if math.Abs(mean-parts) > 1e-12 || row[2*width+c] == row[4*width+c] {
+				t.Fatalf("series %d, feature %d: mean %g, from the parts %g (parts %g, %g, %g)", s, c, mean, parts, row[2*width+c], row[3*width+c], row[4*width+c])
+			}
+		}
+	}
+	// Which windows each part holds: a change at a series' end reaches
+	// its last windows only, so the first two parts' means stay as they
+	// are, bit for bit, and the last one's moves.
+	idx := -1
+	for i, sr := range tr.Series {
+		if v := sr.Values[0]; len(v) >= 16 && !math.IsNaN(v[len(v)-1]) {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		t.Fatal("no series of 16 observations or more ending in a value")
+	}
+	moved := *tr
+	moved.Series = slices.Clone(tr.Series)
+	v := slices.Clone(moved.Series[idx].Values[0])
+	v[len(v)-1] += 3
+	moved.Series[idx].Values = [][]float64{v}
+	feats := func(d *train.TSDataset) []float64 {
+		src, err := newSource(d, sourceConfig{norm: norm, maxLen: 21, interp: increments, timeScale: 10, counts: true, stretch: true, win: &lp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.m = m
+		n, vm := filledNet(t, m, src, []int{idx}, false)
+		defer vm.Close()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(n.Logits.Value().Data().([]float64))
+	}
+	f0, f1 := feats(tr), feats(&moved)
+	if !slices.Equal(f0[2*width:4*width], f1[2*width:4*width]) || slices.Equal(f0[4*width:], f1[4*width:]) {
+		t.Fatalf("the end of series %d moved: parts' means %v → %v", idx, f0[2*width:], f1[2*width:])
+	}
+	// Refused without local windows.
+	dir := t.TempDir()
+	trPath := filepath.Join(dir, "B_TRAIN.ts")
+	writeDataset(t, trPath, bumpSet(30, 1, 1))
+	for _, extra := range [][]string{{"-model", "single", "-segments", "2"}, {"-segments", "-1"}} {
+		args := append([]string{"-train", trPath, "-test", trPath, "-run", "", "-opt-steps", "2", "-baseline=false"}, extra...)
+		if err := run(args, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-segments") {
+			t.Errorf("%v: error %v, want one naming -segments", extra, err)
+		}
 	}
 }

@@ -136,6 +136,7 @@ func run(args []string, stdout, log io.Writer) error {
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
 		localArg   = fs.Int("local", -1, "windows model: this many local windows of -win-steps observation intervals each (one solver step an interval), placed evenly over each series (0: none; −1: enough to cover the median training series with windows overlapping by half, at most 64)")
 		dilArg     = fs.Int("dilations", 0, "windows model: local windows at dilations 1, 4, 16, … (a window of dilation d spans -win-steps·d observation intervals of the series smoothed over d) while a window spans at most half the median series, at most this many (0: no other limit)")
+		segArg     = fs.Int("segments", 0, "windows model: the head also averages each local scale's windows, in the order of their starts, over this many consecutive parts of the series (0: over the whole series only)")
 		posFlag    = fs.Bool("position", false, "windows model: a local window's initial values hold its start's place in the series (0 to 1) instead of 0, so its features may depend on where it lies")
 		shiftFlag  = fs.Bool("shift", true, "windows model: in training, place the local windows at observations drawn at random per batch (evaluation places them evenly)")
 		scalesArg  = fs.Int("scales", 0, "windows model: also windows spanning fractions of every series, at most this many scales (ℓ = 1, 1/4, 1/16, …, overlapping by half; a scale is used while its windows hold at least -win-steps observation intervals; 0: none, local windows only)")
@@ -381,7 +382,7 @@ func run(args []string, stdout, log io.Writer) error {
 		if *scalesArg == 0 {
 			wp.scales, wp.wins = nil, nil // local windows only
 		}
-		wp.position = *posFlag
+		wp.position, wp.segments = *posFlag, *segArg
 		if *localArg != 0 {
 			med := medianLength(trFile)
 			most := *dilArg
@@ -425,6 +426,9 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	if *posFlag && (plan == nil || plan.local() == 0) {
 		return fmt.Errorf("-position takes the windows model's local windows (-model windows, -local not 0)")
+	}
+	if *segArg < 0 || *segArg > 0 && (plan == nil || plan.local() == 0) {
+		return fmt.Errorf("-segments %d: want 0, or a count of parts for the windows model's local windows (-model windows, -local not 0)", *segArg)
 	}
 	if pcMode == "on" && (plan == nil || plan.areas()) {
 		return fmt.Errorf("-per-channel on takes the windows model's local windows only (-model windows, -scales 0)")

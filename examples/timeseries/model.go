@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -185,6 +186,38 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 		}
 		lme := G.Must(G.Mul(pool, G.Must(G.Exp(G.Must(G.Mul(z, m.scalar(tau)))))))
 		feats = append(feats, G.Must(G.Mul(G.Must(G.Log(lme)), m.scalar(1/tau))))
+		if m.win.scales[s] != 0 || m.win.segments == 0 {
+			continue
+		}
+		// Segments: the mean over the windows of each of nseg
+		// consecutive parts of the scale's windows, in the order of
+		// their starts (of every channel's path, with groups).
+		first := slices.IndexFunc(m.win.wins, func(w window) bool { return w.scale == s })
+		per1 := m.win.count(s)
+		nseg := min(m.win.segments, per1)
+		for g := range nseg {
+			in := func(w int) bool {
+				i := w%per - first
+				return m.win.wins[w%per].scale == s && i*nseg/per1 == g
+			}
+			cnt := 0
+			for w := range per {
+				if in(w) {
+					cnt++
+				}
+			}
+			cnt *= ng
+			seg := make([]float64, batch*batch*nw)
+			for b := range batch {
+				for w := range nw {
+					if in(w) {
+						seg[b*batch*nw+b*nw+w] = 1 / float64(cnt)
+					}
+				}
+			}
+			sp := G.NewConstant(backed(m.dt(), []int{batch, batch * nw}, seg), G.WithName(fmt.Sprintf("pool%d.seg%d", s, g)))
+			feats = append(feats, G.Must(G.Mul(sp, z)))
+		}
 	}
 	f := feats[0]
 	if len(feats) > 1 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/revode/revode/layers"
 )
@@ -41,6 +42,12 @@ type windowPlan struct {
 	// instead of 0, so the state, and through it each pooled feature, can
 	// depend on where in the series the window lies.
 	position bool
+	// segments > 0: the windows of a local scale are kept in the order
+	// of their starts (drawn at random in training too), and the head
+	// also averages them over each of this many consecutive parts of
+	// them, which lie in consecutive parts of the series: where a
+	// feature occurs, at that resolution.
+	segments int
 }
 
 // local is the number of local windows in all.
@@ -263,12 +270,22 @@ func (wp windowPlan) place(times []float64, p layers.Path, rng *rand.Rand, d, k 
 	n, w := len(times), wp.steps*d
 	var out []layers.Path
 	var x0s [][]float64
+	var drawn []int // random starts, in the order of the series with segments
+	if rng != nil && n-1 > w {
+		drawn = make([]int, k)
+		for j := range drawn {
+			drawn[j] = rng.IntN(n - w)
+		}
+		if wp.segments > 0 {
+			slices.Sort(drawn)
+		}
+	}
 	for j := range k {
 		a, b := times[0], times[n-1]
 		if n-1 > w {
 			start := 0
-			if rng != nil {
-				start = rng.IntN(n - w)
+			if drawn != nil {
+				start = drawn[j]
 			} else if k > 1 {
 				start = int(math.Round(float64(j) * float64(n-1-w) / float64(k-1)))
 			}
