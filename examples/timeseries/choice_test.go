@@ -52,6 +52,21 @@ func bumpSet(n, c int, seed uint64) *train.TSDataset {
 	return d
 }
 
+// runResult runs the command with args and returns its JSON line and
+// its log.
+func runResult(t *testing.T, args ...string) (result, string) {
+	t.Helper()
+	var out, log bytes.Buffer
+	if err := run(args, &out, &log); err != nil {
+		t.Fatal(err)
+	}
+	var res result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("final line %q: %v", out.String(), err)
+	}
+	return res, log.String()
+}
+
 // TestModelChoice: under -model choose member 1 is trained as the
 // windows model and as the single model, the better validation
 // (accuracy, ties to the lower loss) decides every model's, and the JSON
@@ -65,22 +80,16 @@ func TestModelChoice(t *testing.T) {
 	writeDataset(t, trPath, bumpSet(30, 1, 1))
 	writeDataset(t, tePath, bumpSet(10, 1, 2))
 	base := []string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "6", "-hidden", "4", "-width", "8", "-baseline=false", "-model", "choose"}
-	var out, log bytes.Buffer
-	if err := run(append(base, "-members", "3"), &out, &log); err != nil {
-		t.Fatal(err)
-	}
-	var res result
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatalf("final line %q: %v", out.String(), err)
-	}
+	with := func(extra ...string) []string { return append(slices.Clone(base), extra...) }
+	res, log := runResult(t, with("-members", "3")...)
 	for _, way := range []string{"the windows model", "the single model"} {
-		if n := strings.Count(log.String(), "member 1 with "+way+" "); n != 1 {
-			t.Fatalf("member 1 trained %d times as %s, want once; log:\n%s", n, way, log.String())
+		if n := strings.Count(log, "member 1 with "+way+" "); n != 1 {
+			t.Fatalf("member 1 trained %d times as %s, want once; log:\n%s", n, way, log)
 		}
 	}
-	m := regexp.MustCompile(`-model choose: member 1's validation accuracy ([0-9.]+) \(loss ([0-9.]+)\) as the windows model, ([0-9.]+) \(loss ([0-9.]+)\) as the single model: the (\w+) model for every model`).FindStringSubmatch(log.String())
+	m := regexp.MustCompile(`-model choose: member 1's validation accuracy ([0-9.]+) \(loss ([0-9.]+)\) as the windows model, ([0-9.]+) \(loss ([0-9.]+)\) as the single model: the (\w+) model for every model`).FindStringSubmatch(log)
 	if m == nil {
-		t.Fatalf("no choice in the log:\n%s", log.String())
+		t.Fatalf("no choice in the log:\n%s", log)
 	}
 	f := make([]float64, 4)
 	for k := range f {
@@ -105,9 +114,9 @@ func TestModelChoice(t *testing.T) {
 	}
 	// Optimiser steps: member 1 both ways and two more members of the
 	// chosen model (validation parts of 6 series: no early stop).
-	plans := regexp.MustCompile(`(\d+) optimiser steps \(`).FindAllStringSubmatch(log.String(), -1)
+	plans := regexp.MustCompile(`(\d+) optimiser steps \(`).FindAllStringSubmatch(log, -1)
 	if len(plans) != 2 {
-		t.Fatalf("want one plan per model in the log:\n%s", log.String())
+		t.Fatalf("want one plan per model in the log:\n%s", log)
 	}
 	nw, _ := strconv.Atoi(plans[0][1])
 	ns, _ := strconv.Atoi(plans[1][1])
@@ -119,33 +128,17 @@ func TestModelChoice(t *testing.T) {
 	// No choice under -model windows or auto (which takes windows for
 	// series of 80 by the length rule).
 	for _, extra := range [][]string{{"-model", "windows", "-members", "3"}, {"-model", "auto", "-members", "3"}} {
-		out.Reset()
-		log.Reset()
-		if err := run(append(append([]string(nil), base...), extra...), &out, &log); err != nil {
-			t.Fatal(err)
-		}
-		res = result{}
-		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(log.String(), "member 1 with") || res.ModelVal != nil || res.Model != "windows" {
-			t.Fatalf("%v: model %q, model_val %v; log:\n%s", extra, res.Model, res.ModelVal, log.String())
+		res, log = runResult(t, with(extra...)...)
+		if strings.Contains(log, "member 1 with") || res.ModelVal != nil || res.Model != "windows" {
+			t.Fatalf("%v: model %q, model_val %v; log:\n%s", extra, res.Model, res.ModelVal, log)
 		}
 	}
 	// A budget too small for member 1's two ways: the choice is still
 	// made, every model shortened alike and one member left, which a
 	// final model on the whole file joins; the log and the JSON say so.
-	out.Reset()
-	log.Reset()
-	if err := run(append(append([]string(nil), base...), "-max-work", "1", "-opt-steps", "30"), &out, &log); err != nil {
-		t.Fatal(err)
-	}
-	res = result{}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatal(err)
-	}
-	if len(res.ModelVal) != 2 || !res.Subsampled || res.Members != 1 || !res.Refit || strings.Count(log.String(), "subsampled: ") != 2 {
-		t.Fatalf("-max-work 1: model_val %v, subsampled %v, %d members, refit %v; log:\n%s", res.ModelVal, res.Subsampled, res.Members, res.Refit, log.String())
+	res, log = runResult(t, with("-max-work", "1", "-opt-steps", "30")...)
+	if len(res.ModelVal) != 2 || !res.Subsampled || res.Members != 1 || !res.Refit || strings.Count(log, "subsampled: ") != 2 {
+		t.Fatalf("-max-work 1: model_val %v, subsampled %v, %d members, refit %v; log:\n%s", res.ModelVal, res.Subsampled, res.Members, res.Refit, log)
 	}
 	// Errors: no validation part to choose on; -steps, which the windows
 	// model does not take.
@@ -161,24 +154,16 @@ func TestModelChoice(t *testing.T) {
 		}
 	}
 	// A budget with room for the choice and every fold: five members.
-	out.Reset()
-	log.Reset()
-	if err := run(append(append([]string(nil), base...), "-max-work", "1e12", "-epochs", "1"), &out, &log); err != nil {
-		t.Fatal(err)
-	}
-	res = result{}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatal(err)
-	}
+	res, log = runResult(t, with("-max-work", "1e12", "-epochs", "1")...)
 	if res.Members != 5 || len(res.ModelVal) != 2 {
-		t.Fatalf("-max-work 1e12: %d members, model_val %v; want 5 and the choice; log:\n%s", res.Members, res.ModelVal, log.String())
+		t.Fatalf("-max-work 1e12: %d members, model_val %v; want 5 and the choice; log:\n%s", res.Members, res.ModelVal, log)
 	}
 	// A budget that holds member 1 both ways and two and a half members
 	// of the dearer model: the choice is made, and the members are as
 	// many as the budget holds of the model chosen, the cheaper more.
-	m = regexp.MustCompile(`\(work ([0-9.e+]+) and ([0-9.e+]+) a member at full length, ([0-9.e+]+) member 1's ways\)`).FindStringSubmatch(log.String())
+	m = regexp.MustCompile(`\(work ([0-9.e+]+) and ([0-9.e+]+) a member at full length, ([0-9.e+]+) member 1's ways\)`).FindStringSubmatch(log)
 	if m == nil {
-		t.Fatalf("no work in the log:\n%s", log.String())
+		t.Fatalf("no work in the log:\n%s", log)
 	}
 	cw, _ := strconv.ParseFloat(m[1], 64)
 	cs, _ := strconv.ParseFloat(m[2], 64)
@@ -186,22 +171,14 @@ func TestModelChoice(t *testing.T) {
 		t.Fatalf("work %g + %g, member 1's ways %g", cw, cs, tr)
 	}
 	budget := cw + cs + 2.5*max(cw, cs)
-	out.Reset()
-	log.Reset()
-	if err := run(append(append([]string(nil), base...), "-max-work", strconv.FormatFloat(budget, 'g', -1, 64), "-epochs", "1"), &out, &log); err != nil {
-		t.Fatal(err)
-	}
-	res = result{}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatal(err)
-	}
+	res, log = runResult(t, with("-max-work", strconv.FormatFloat(budget, 'g', -1, 64), "-epochs", "1")...)
 	after := map[string]float64{"windows": cw, "single": cs}[res.Model]
 	if want := min(5, 1+int(math.Floor(2.5*max(cw, cs)/after))); res.Members != want || len(res.MemberVal) != want || len(res.ModelVal) != 2 || res.Subsampled {
-		t.Fatalf("-max-work %g (work %g windows, %g single): %d members of the %s model (validation %v), subsampled %v; want %d; log:\n%s", budget, cw, cs, res.Members, res.Model, res.MemberVal, res.Subsampled, want, log.String())
+		t.Fatalf("-max-work %g (work %g windows, %g single): %d members of the %s model (validation %v), subsampled %v; want %d; log:\n%s", budget, cw, cs, res.Members, res.Model, res.MemberVal, res.Subsampled, want, log)
 	}
 	t.Logf("-max-work %g: %d members of the %s model (work %g windows, %g single)", budget, res.Members, res.Model, cw, cs)
-	if !strings.Contains(log.String(), fmt.Sprintf("%d members of the %s model within -max-work", res.Members, res.Model)) {
-		t.Fatalf("log does not say how many members:\n%s", log.String())
+	if !strings.Contains(log, fmt.Sprintf("%d members of the %s model within -max-work", res.Members, res.Model)) {
+		t.Fatalf("log does not say how many members:\n%s", log)
 	}
 
 	// Two channels: member 1 as the windows model with one path and with
@@ -210,20 +187,12 @@ func TestModelChoice(t *testing.T) {
 	mPath, mTest := filepath.Join(dir, "M_TRAIN.ts"), filepath.Join(dir, "M_TEST.ts")
 	writeDataset(t, mPath, bumpSet(30, 2, 3))
 	writeDataset(t, mTest, bumpSet(10, 2, 4))
-	out.Reset()
-	log.Reset()
 	args := append([]string{"-train", mPath, "-test", mTest}, base[4:]...)
-	if err := run(append(args, "-members", "3"), &out, &log); err != nil {
-		t.Fatal(err)
+	res, log = runResult(t, append(args, "-members", "3")...)
+	if n := strings.Count(log, "member 1 with "); n != 3 || len(res.PerChannelVal) != 2 || len(res.ModelVal) != 2 {
+		t.Fatalf("two channels: member 1 trained %d ways, per_channel_val %v, model_val %v; want 3, both; log:\n%s", n, res.PerChannelVal, res.ModelVal, log)
 	}
-	res = result{}
-	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(log.String(), "member 1 with "); n != 3 || len(res.PerChannelVal) != 2 || len(res.ModelVal) != 2 {
-		t.Fatalf("two channels: member 1 trained %d ways, per_channel_val %v, model_val %v; want 3, both; log:\n%s", n, res.PerChannelVal, res.ModelVal, log.String())
-	}
-	plans = regexp.MustCompile(`(\d+) optimiser steps \(`).FindAllStringSubmatch(log.String(), -1)
+	plans = regexp.MustCompile(`(\d+) optimiser steps \(`).FindAllStringSubmatch(log, -1)
 	nw, _ = strconv.Atoi(plans[0][1])
 	ns, _ = strconv.Atoi(plans[1][1])
 	chosen = map[string]int{"windows": nw, "single": ns}[res.Model]
