@@ -537,18 +537,19 @@ func run(args []string, stdout, log io.Writer) error {
 		finish(a)
 	}
 	lead := cands[0] // the model every run trains
-	total, subsampled, unit := lead.planned, false, lead.unit
-	// fitBudget caps each of models models at its share of -max-work
-	// (unless -epochs fixes the length) and rounds up to whole epochs.
-	var nEpochs int
+	lead.total = lead.planned
+	subsampled := false
+	// fitBudget caps each of models models of the lead's at its share of
+	// -max-work (unless -epochs fixes the length) and rounds up to whole
+	// epochs.
 	fitBudget := func(models int) {
 		if *epochs > 0 {
-			total = *epochs * perEpoch
-		} else if work := float64(models*total) * unit; *maxWork > 0 && work > *maxWork {
-			total, subsampled = int(*maxWork/(float64(models)*unit)), true
+			lead.total = *epochs * perEpoch
+		} else if work := float64(models*lead.total) * lead.unit; *maxWork > 0 && work > *maxWork {
+			lead.total, subsampled = int(*maxWork/(float64(models)*lead.unit)), true
 		}
-		nEpochs = max(1, (total+perEpoch-1)/perEpoch)
-		total = nEpochs * perEpoch
+		lead.epochs = max(1, (lead.total+perEpoch-1)/perEpoch)
+		lead.total = lead.epochs * perEpoch
 	}
 	fitBudget(1 + extra)
 	members := *membersArg
@@ -559,7 +560,7 @@ func run(args []string, stdout, log io.Writer) error {
 		// As many members as the budget allows at this training length.
 		members = 1
 		if *maxWork > 0 {
-			members = max(1, min(len(splits), int(*maxWork/(float64(total)*unit))-extra))
+			members = max(1, min(len(splits), int(*maxWork/(float64(lead.total)*lead.unit))-extra))
 		}
 	}
 	// -model choose: member 1 is trained as each model (the windows
@@ -647,17 +648,14 @@ func run(args []string, stdout, log io.Writer) error {
 			a.epochs = max(1, (int(f*float64(n))+perEpoch-1)/perEpoch)
 			a.total = a.epochs * perEpoch
 		}
-	} else {
-		if refit && members > 0 || extra > 0 {
-			// The members, the refit and the second way of member 1
-			// share the budget.
-			models := members + extra
-			if refit {
-				models++
-			}
-			fitBudget(models)
+	} else if refit && members > 0 || extra > 0 {
+		// The members, the refit and the second way of member 1 share
+		// the budget.
+		models := members + extra
+		if refit {
+			models++
 		}
-		lead.total, lead.epochs = total, nEpochs
+		fitBudget(models)
 	}
 	if *selectBy == "auto" {
 		// A validation part of fewer than minSelect series moves in steps

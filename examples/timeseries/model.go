@@ -167,21 +167,31 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 	}
 	z = G.Must(G.Tanh(z))
 	var feats G.Nodes
-	for s := range m.win.scales {
-		// Row b of pool averages series b's windows of scale s (of
-		// every channel's path, with groups).
-		cnt := m.win.count(s) * ng
+	// poolOf is the constant that averages, for each series b of the
+	// batch, its windows w (of every channel's path, with groups) that
+	// in(w mod windows a path) holds.
+	poolOf := func(name string, in func(w int) bool) *G.Node {
+		cnt := 0
+		for w := range nw {
+			if in(w % per) {
+				cnt++
+			}
+		}
 		avg := make([]float64, batch*batch*nw)
 		for b := range batch {
 			for w := range nw {
-				if m.win.wins[w%per].scale == s {
+				if in(w % per) {
 					avg[b*batch*nw+b*nw+w] = 1 / float64(cnt)
 				}
 			}
 		}
-		pool := G.NewConstant(backed(m.dt(), []int{batch, batch * nw}, avg), G.WithName(fmt.Sprintf("pool%d", s)))
+		return G.NewConstant(backed(m.dt(), []int{batch, batch * nw}, avg), G.WithName(name))
+	}
+	for s := range m.win.scales {
+		// Row b of pool averages series b's windows of scale s.
+		pool := poolOf(fmt.Sprintf("pool%d", s), func(w int) bool { return m.win.wins[w].scale == s })
 		feats = append(feats, G.Must(G.Mul(pool, z)))
-		if cnt == 1 {
+		if m.win.count(s)*ng == 1 {
 			continue // one window: its states are the features
 		}
 		lme := G.Must(G.Mul(pool, G.Must(G.Exp(G.Must(G.Mul(z, m.scalar(tau)))))))
@@ -191,31 +201,14 @@ func (m *model) pooledHead(g *G.ExprGraph, out *G.Node, batch int, mat func(stri
 		}
 		// Segments: the mean over the windows of each of nseg
 		// consecutive parts of the scale's windows, in the order of
-		// their starts (of every channel's path, with groups).
+		// their starts.
 		first := slices.IndexFunc(m.win.wins, func(w window) bool { return w.scale == s })
-		per1 := m.win.count(s)
-		nseg := min(m.win.segments, per1)
+		k := m.win.count(s)
+		nseg := min(m.win.segments, k)
 		for g := range nseg {
-			in := func(w int) bool {
-				i := w%per - first
-				return m.win.wins[w%per].scale == s && i*nseg/per1 == g
-			}
-			cnt := 0
-			for w := range per {
-				if in(w) {
-					cnt++
-				}
-			}
-			cnt *= ng
-			seg := make([]float64, batch*batch*nw)
-			for b := range batch {
-				for w := range nw {
-					if in(w) {
-						seg[b*batch*nw+b*nw+w] = 1 / float64(cnt)
-					}
-				}
-			}
-			sp := G.NewConstant(backed(m.dt(), []int{batch, batch * nw}, seg), G.WithName(fmt.Sprintf("pool%d.seg%d", s, g)))
+			sp := poolOf(fmt.Sprintf("pool%d.seg%d", s, g), func(w int) bool {
+				return m.win.wins[w].scale == s && (w-first)*nseg/k == g
+			})
 			feats = append(feats, G.Must(G.Mul(sp, z)))
 		}
 	}
