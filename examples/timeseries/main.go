@@ -26,6 +26,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	G "gorgonia.org/gorgonia"
@@ -85,6 +86,11 @@ type result struct {
 	// chose between them.
 	PerChannel    bool      `json:"per_channel"`
 	PerChannelVal []float64 `json:"per_channel_val,omitempty"`
+	// Segments is the windows model's count of parts (-segments), 0
+	// without; SegmentsVal gives the out-of-fold 1-NN accuracies that
+	// -segments auto compared (positionRule), where it compared them.
+	Segments    int                `json:"segments"`
+	SegmentsVal map[string]float64 `json:"segments_val,omitempty"`
 	// ModelVal is member 1's validation accuracy as each model where
 	// -model choose chose between them.
 	ModelVal   map[string]float64 `json:"model_val,omitempty"`
@@ -136,7 +142,7 @@ func run(args []string, stdout, log io.Writer) error {
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
 		localArg   = fs.Int("local", -1, "windows model: this many local windows of -win-steps observation intervals each (one solver step an interval), placed evenly over each series (0: none; −1: enough to cover the median training series with windows overlapping by half, at most 64)")
 		dilArg     = fs.Int("dilations", 0, "windows model: local windows at dilations 1, 4, 16, … (a window of dilation d spans -win-steps·d observation intervals of the series smoothed over d) while a window spans at most half the median series, at most this many (0: no other limit)")
-		segArg     = fs.Int("segments", 0, "windows model: the head also averages each local scale's windows, in the order of their starts, over this many consecutive parts of the series (0: over the whole series only)")
+		segArg     = fs.String("segments", "auto", "windows model: the head also averages each local scale's windows, in the order of their starts, over this many consecutive parts of the series (0: over the whole series only), or auto: 3 parts where 1-NN in Euclidean distance classifies the validation parts better than 1-NN DTW (the features keep their places in the series), else 0")
 		posFlag    = fs.Bool("position", false, "windows model: a local window's initial values hold its start's place in the series (0 to 1) instead of 0, so its features may depend on where it lies")
 		shiftFlag  = fs.Bool("shift", true, "windows model: in training, place the local windows at observations drawn at random per batch (evaluation places them evenly)")
 		scalesArg  = fs.Int("scales", 0, "windows model: also windows spanning fractions of every series, at most this many scales (ℓ = 1, 1/4, 1/16, …, overlapping by half; a scale is used while its windows hold at least -win-steps observation intervals; 0: none, local windows only)")
@@ -350,6 +356,15 @@ func run(args []string, stdout, log io.Writer) error {
 	if *qvFlag {
 		base += trFile.Dims
 	}
+	segs := -1 // -segments auto
+	var segVal map[string]float64
+	if *segArg != "auto" {
+		n, err := strconv.Atoi(*segArg)
+		if err != nil || n < 0 {
+			return fmt.Errorf("-segments %q: want auto, 0, or a count of parts for the windows model's local windows", *segArg)
+		}
+		segs = n
+	}
 	var plan *windowPlan
 	var wa *arch // the windows model, where it applies
 	switch *modelArg {
@@ -382,7 +397,7 @@ func run(args []string, stdout, log io.Writer) error {
 		if *scalesArg == 0 {
 			wp.scales, wp.wins = nil, nil // local windows only
 		}
-		wp.position, wp.segments = *posFlag, *segArg
+		wp.position = *posFlag
 		if *localArg != 0 {
 			med := medianLength(trFile)
 			most := *dilArg
@@ -396,6 +411,20 @@ func run(args []string, stdout, log io.Writer) error {
 		if len(wp.wins) == 0 {
 			return fmt.Errorf("-scales 0 -local 0: the windows model has no windows")
 		}
+		if segs < 0 && wp.local() > 0 {
+			// -segments auto: parts where the validation parts say that
+			// the classes' features keep their places in the series. The
+			// baselines' file and parts (the same series in the same
+			// parts).
+			rawSplits, err := makeSplits(rawTr)
+			if err != nil {
+				return err
+			}
+			if segs, segVal, err = positionRule(rawTr, rawSplits, *baseWork, *seed, *workers, log); err != nil {
+				return err
+			}
+		}
+		wp.segments = max(0, segs)
 		plan = &wp
 		wa = &arch{name: "windows", plan: plan, interp: logsig, nSteps: wp.steps, h: 1 / float64(wp.steps)}
 		if !wp.areas() {
@@ -427,8 +456,8 @@ func run(args []string, stdout, log io.Writer) error {
 	if *posFlag && (plan == nil || plan.local() == 0) {
 		return fmt.Errorf("-position takes the windows model's local windows (-model windows, -local not 0)")
 	}
-	if *segArg < 0 || *segArg > 0 && (plan == nil || plan.local() == 0) {
-		return fmt.Errorf("-segments %d: want 0, or a count of parts for the windows model's local windows (-model windows, -local not 0)", *segArg)
+	if segs > 0 && (plan == nil || plan.local() == 0) {
+		return fmt.Errorf("-segments %d: want 0 or auto, or the windows model's local windows (-model windows, -local not 0), whose parts they count", segs)
 	}
 	if pcMode == "on" && (plan == nil || plan.areas()) {
 		return fmt.Errorf("-per-channel on takes the windows model's local windows only (-model windows, -scales 0)")
@@ -766,7 +795,7 @@ func run(args []string, stdout, log io.Writer) error {
 		}
 	}
 
-	out := result{Stamped: stamped, Dataset: trFile.Problem, Grad: *gradName, Subsampled: subsampled, Members: members, Instance: inst}
+	out := result{Stamped: stamped, Dataset: trFile.Problem, Grad: *gradName, Subsampled: subsampled, Members: members, Instance: inst, SegmentsVal: segVal}
 	out.setModel(lead)
 	if proj != nil {
 		out.Projected = len(proj.comps)
@@ -1134,6 +1163,72 @@ func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, wor
 	return nil
 }
 
+// autoSegments is the count of parts -segments auto gives the head where
+// positionRule finds that the features keep their places (session 14's
+// -segments 3, the only count measured; docs/timeseries.md).
+const autoSegments = 3
+
+// positionRule is -segments auto. 1-NN in Euclidean distance compares
+// observation i of one series with observation i of another; DTW lets
+// the match slide. Where the validation parts are classified better
+// without the sliding (strictly: a tie is no evidence), the classes'
+// features keep their places in the series (spectra: Beef; outlines
+// read from a fixed point: ArrowHead; GunPoint), and the head is given
+// the windows' means over autoSegments parts of the series as well as
+// over the whole; elsewhere it pools over the whole series only. The
+// accuracies are out-of-fold: every validation part against its fitted
+// part, over all the parts (not only the members', which are settled
+// later), pooled. Series of unequal length leave the Euclidean distance
+// undefined, and so no parts. The DTW searches are bounded by a quarter
+// of work, split over the parts (NNConfig.MaxCells; the Euclidean
+// search then covers the series DTW classified).
+func positionRule(trFile *train.TSDataset, splits []split, work float64, seed uint64, workers int, log io.Writer) (int, map[string]float64, error) {
+	if len(splits) == 0 {
+		fmt.Fprintf(log, "-segments auto: nothing to validate on, so the head pools over whole series only\n")
+		return 0, nil, nil
+	}
+	if !(work >= 0) || math.IsInf(work, 1) {
+		return 0, nil, fmt.Errorf("-baseline-work %g: want a finite number ≥ 0 (0: no bound)", work)
+	}
+	t0 := time.Now()
+	var edRight, dtwRight, count float64
+	for k, sp := range splits {
+		var cells int64
+		if work > 0 {
+			cells = max(1, int64(0.25/float64(len(splits))*work*5/float64(trFile.Dims+4)))
+		}
+		// The Euclidean search first: it is cheap, and says whether
+		// the distance is defined at all.
+		ed, err := train.NearestNeighbourSearch(sp.fit, sp.val, train.NNConfig{Distance: train.Euclidean, Workers: workers})
+		if errors.Is(err, train.ErrUnequalLength) {
+			fmt.Fprintf(log, "-segments auto: series of unequal length, no Euclidean distance to compare with DTW, so the head pools over whole series only\n")
+			return 0, nil, nil
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("-segments auto: 1-NN Euclidean on validation part %d: %w", k+1, err)
+		}
+		dtw, err := train.NearestNeighbourSearch(sp.fit, sp.val, train.NNConfig{Distance: train.DTW, Workers: workers, MaxCells: cells, Seed: seed + uint64(k) + 1})
+		if err != nil {
+			return 0, nil, fmt.Errorf("-segments auto: 1-NN DTW on validation part %d: %w", k+1, err)
+		}
+		if len(dtw.Classified) < len(sp.val.Series) {
+			// Bounded: both on the series DTW classified.
+			if ed, err = train.NearestNeighbourSearch(sp.fit, sp.val, train.NNConfig{Distance: train.Euclidean, Workers: workers, Only: dtw.Classified}); err != nil {
+				return 0, nil, fmt.Errorf("-segments auto: 1-NN Euclidean on validation part %d: %w", k+1, err)
+			}
+		}
+		n := float64(len(dtw.Classified))
+		edRight, dtwRight, count = edRight+ed.Accuracy*n, dtwRight+dtw.Accuracy*n, count+n
+	}
+	val := map[string]float64{"euclidean": *round4(edRight / count), "dtw": *round4(dtwRight / count)}
+	segs, says := 0, "the features move: the head pools over whole series only"
+	if edRight > dtwRight {
+		segs, says = autoSegments, fmt.Sprintf("the features keep their places: the head also pools over %d parts of each series", autoSegments)
+	}
+	fmt.Fprintf(log, "-segments auto: 1-NN on the validation parts (%.0f series, %.0f s): Euclidean %.4f, DTW %.4f; %s\n", count, time.Since(t0).Seconds(), edRight/count, dtwRight/count, says)
+	return segs, val, nil
+}
+
 // float32Cost is a float32 model's work per unit of the budget's count,
 // against float64's: a PLAID training step (local windows) took 0.26 s of
 // processor time in float32 and 0.37 s in float64 (session 9's runs);
@@ -1253,6 +1348,10 @@ func budgetMembers(work, trials, each float64, folds int) int {
 // setModel records in out the model the run trains.
 func (out *result) setModel(a *arch) {
 	out.Model, out.Solver, out.Dtype, out.Interp, out.Steps = a.name, a.solverName, a.dtype.String(), string(a.interp), a.nSteps
+	out.Segments = 0
+	if a.plan != nil {
+		out.Segments = a.plan.segments
+	}
 }
 
 // trained is a member of the ensemble: its model, its weights and the

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/revode/revode/train"
+)
+
+// spikeSet returns univariate series of 80 observations in two classes
+// that differ in the sign of a narrow spike placed anywhere: the class
+// is a shape that moves, which DTW aligns and the Euclidean distance,
+// comparing observation i with observation i, does not.
+func spikeSet(n int, seed uint64) *train.TSDataset {
+	rng := rand.New(rand.NewPCG(seed, 6))
+	d := &train.TSDataset{Problem: "Spike", Dims: 1, Classes: []string{"up", "down"}}
+	for i := range n {
+		at := 5 + 70*rng.Float64()
+		v := make([]float64, 80)
+		for t := range v {
+			v[t] = float64(1-2*(i%2))*math.Exp(-(float64(t)-at)*(float64(t)-at)/2) + 0.05*rng.NormFloat64()
+		}
+		d.Series = append(d.Series, train.TSSeries{Label: i % 2, Values: [][]float64{v}})
+	}
+	return d
+}
+
+// plateauSet returns univariate series of 80 observations in two
+// classes that differ in how long a plateau lasts, 20 or 30
+// observations from about the 20th: the class lies in where the plateau
+// ends, which the Euclidean distance sees and DTW, free to stretch the
+// plateau, does not.
+func plateauSet(n int, seed uint64) *train.TSDataset {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	d := &train.TSDataset{Problem: "Plateau", Dims: 1, Classes: []string{"short", "long"}}
+	for i := range n {
+		from := 18 + rng.IntN(5)
+		to := from + 20 + 10*(i%2)
+		v := make([]float64, 80)
+		for t := range v {
+			if t >= from && t < to {
+				v[t] = 1
+			}
+			v[t] += 0.05 * rng.NormFloat64()
+		}
+		d.Series = append(d.Series, train.TSSeries{Label: i % 2, Values: [][]float64{v}})
+	}
+	return d
+}
+
+// oneNN is the out-of-fold 1-NN accuracy over the parts, pooled, by a
+// plain search written here: the Euclidean distance, or DTW over the
+// whole window by its recurrence on squared differences (ties to the
+// earlier fitted series).
+func oneNN(parts []split, warp bool) float64 {
+	dist := func(a, b []float64) float64 {
+		if !warp {
+			s := 0.0
+			for i := range a {
+				s += (a[i] - b[i]) * (a[i] - b[i])
+			}
+			return s
+		}
+		D := make([][]float64, len(a)+1)
+		for i := range D {
+			D[i] = make([]float64, len(b)+1)
+			for j := range D[i] {
+				D[i][j] = math.Inf(1)
+			}
+		}
+		D[0][0] = 0
+		for i := 1; i <= len(a); i++ {
+			for j := 1; j <= len(b); j++ {
+				D[i][j] = (a[i-1]-b[j-1])*(a[i-1]-b[j-1]) + min(D[i-1][j-1], D[i-1][j], D[i][j-1])
+			}
+		}
+		return D[len(a)][len(b)]
+	}
+	right, n := 0, 0
+	for _, p := range parts {
+		for _, q := range p.val.Series {
+			best, label := math.Inf(1), -1
+			for _, r := range p.fit.Series {
+				if d := dist(q.Values[0], r.Values[0]); d < best {
+					best, label = d, r.Label
+				}
+			}
+			if label == q.Label {
+				right++
+			}
+			n++
+		}
+	}
+	return float64(right) / float64(n)
+}
+
+// TestPositionRule: -segments auto gives the head its parts where 1-NN
+// in Euclidean distance classifies the validation parts strictly better
+// than 1-NN DTW, by figures that match a plain search over the same
+// parts; a tie, series of unequal length and a run with nothing to
+// validate on give none; the run's JSON carries the figures and the
+// count, and an explicit -segments overrides the rule.
+func TestPositionRule(t *testing.T) {
+	fixed, moving := plateauSet(30, 1), spikeSet(30, 2)
+	parts := func(d *train.TSDataset) []split {
+		folds, err := foldSets(d, 5, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []split
+		for _, f := range folds {
+			out = append(out, split{f[0], f[1]})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		d    *train.TSDataset
+		want int
+	}{{"plateaus that end in place", fixed, autoSegments}, {"spikes that move", moving, 0}} {
+		sp := parts(c.d)
+		ed, dtw := oneNN(sp, false), oneNN(sp, true)
+		t.Logf("%s: Euclidean %.3f, DTW %.3f", c.name, ed, dtw)
+		if c.want > 0 && !(ed > dtw) || c.want == 0 && !(dtw > ed) {
+			t.Fatalf("%s: Euclidean %.3f, DTW %.3f by the plain search: the set does not test the rule", c.name, ed, dtw)
+		}
+		var log bytes.Buffer
+		segs, val, err := positionRule(c.d, sp, 0, 1, 2, &log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if segs != c.want || math.Abs(val["euclidean"]-ed) > 1e-4 || math.Abs(val["dtw"]-dtw) > 1e-4 {
+			t.Errorf("%s: %d parts, figures %v; want %d, Euclidean %.4f, DTW %.4f (log %q)", c.name, segs, val, c.want, ed, dtw, log.String())
+		}
+	}
+
+	// A tie is no evidence: two levels, classified alike by both.
+	flat := &train.TSDataset{Problem: "Flat", Dims: 1, Classes: []string{"low", "high"}}
+	for i := range 20 {
+		v := make([]float64, 40)
+		for t := range v {
+			v[t] = float64(i%2) + 0.01*float64((i*7+t)%5)
+		}
+		flat.Series = append(flat.Series, train.TSSeries{Label: i % 2, Values: [][]float64{v}})
+	}
+	if segs, val, err := positionRule(flat, parts(flat), 0, 1, 2, &bytes.Buffer{}); err != nil || segs != 0 || val["euclidean"] != val["dtw"] {
+		t.Errorf("a tie: %d parts, figures %v, error %v; want none", segs, val, err)
+	}
+	// Unequal lengths and no validation: no parts, no figures.
+	uneven := *fixed
+	uneven.Series = append([]train.TSSeries(nil), fixed.Series...)
+	uneven.Series[3].Values = [][]float64{fixed.Series[3].Values[0][:70]}
+	for name, sp := range map[string][]split{"unequal lengths": parts(&uneven), "no validation": nil} {
+		var log bytes.Buffer
+		if segs, val, err := positionRule(&uneven, sp, 0, 1, 2, &log); err != nil || segs != 0 || val != nil || !strings.Contains(log.String(), "whole series only") {
+			t.Errorf("%s: %d parts, figures %v, error %v, log %q; want none, said", name, segs, val, err, log.String())
+		}
+	}
+	// A bound on the DTW work: both distances on the series DTW classified,
+	// one a part at the least.
+	var log bytes.Buffer
+	if _, val, err := positionRule(fixed, parts(fixed), 1, 1, 2, &log); err != nil || val == nil || !strings.Contains(log.String(), "(5 series") {
+		t.Errorf("bounded: figures %v, error %v, log %q; want one series a part", val, err, log.String())
+	}
+
+	// Through the command: the rule decides, its figures reach the JSON,
+	// and an explicit count (or the single model) overrides it.
+	dir := t.TempDir()
+	for _, c := range []struct {
+		d     *train.TSDataset
+		extra []string
+		want  int
+		rule  bool
+	}{
+		{fixed, nil, autoSegments, true},
+		{moving, nil, 0, true},
+		{fixed, []string{"-segments", "0"}, 0, false},
+		{moving, []string{"-segments", "2"}, 2, false},
+		{fixed, []string{"-model", "single"}, 0, false},
+	} {
+		trPath := filepath.Join(dir, c.d.Problem+"_TRAIN.ts")
+		writeDataset(t, trPath, c.d)
+		args := append([]string{"-train", trPath, "-test", trPath, "-run", "", "-opt-steps", "2", "-baseline=false"}, c.extra...)
+		res, log := runResult(t, args...)
+		sp := parts(c.d)
+		if res.Segments != c.want || (res.SegmentsVal != nil) != c.rule || strings.Contains(log, "-segments auto") != c.rule {
+			t.Errorf("%s %v: %d parts, figures %v; want %d, figures %v", c.d.Problem, c.extra, res.Segments, res.SegmentsVal, c.want, c.rule)
+		}
+		if c.rule && (math.Abs(res.SegmentsVal["euclidean"]-oneNN(sp, false)) > 1e-4 || math.Abs(res.SegmentsVal["dtw"]-oneNN(sp, true)) > 1e-4) {
+			t.Errorf("%s: figures %v, want the plain search's on the run's folds", c.d.Problem, res.SegmentsVal)
+		}
+	}
+	trPath := filepath.Join(dir, "Plateau_TRAIN.ts")
+	if err := run([]string{"-train", trPath, "-test", trPath, "-run", "", "-segments", "three"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-segments") {
+		t.Errorf("-segments three: error %v, want one naming -segments", err)
+	}
+}
