@@ -142,7 +142,7 @@ func run(args []string, stdout, log io.Writer) error {
 		winSteps   = fs.Int("win-steps", 16, "windows model: solver steps per window (even)")
 		localArg   = fs.Int("local", -1, "windows model: this many local windows of -win-steps observation intervals each (one solver step an interval), placed evenly over each series (0: none; −1: enough to cover the median training series with windows overlapping by half, at most 64)")
 		dilArg     = fs.Int("dilations", 0, "windows model: local windows at dilations 1, 4, 16, … (a window of dilation d spans -win-steps·d observation intervals of the series smoothed over d) while a window spans at most half the median series, at most this many (0: no other limit)")
-		segArg     = fs.String("segments", "auto", "windows model: the head also averages each local scale's windows, in the order of their starts, over this many consecutive parts of the series (0: over the whole series only), or auto: 3 parts where 1-NN in Euclidean distance classifies the validation parts better than 1-NN DTW (the features keep their places in the series), else 0")
+		segArg     = fs.String("segments", "auto", "windows model: the head also averages each local scale's windows, in the order of their starts, over this many consecutive parts of the series (0: over the whole series only), or auto: 3 parts where 1-NN in Euclidean distance classifies the validation parts better than 1-NN DTW (the features may keep their places in the series) and, where -max-work holds the ensemble twice, where its members' pooled validation is also better with the parts than without (both trained; the better kept), else 0")
 		posFlag    = fs.Bool("position", false, "windows model: a local window's initial values hold its start's place in the series (0 to 1) instead of 0, so its features may depend on where it lies")
 		shiftFlag  = fs.Bool("shift", true, "windows model: in training, place the local windows at observations drawn at random per batch (evaluation places them evenly)")
 		scalesArg  = fs.Int("scales", 0, "windows model: also windows spanning fractions of every series, at most this many scales (ℓ = 1, 1/4, 1/16, …, overlapping by half; a scale is used while its windows hold at least -win-steps observation intervals; 0: none, local windows only)")
@@ -358,6 +358,7 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	segs := -1 // -segments auto
 	var segVal map[string]float64
+	gated := false // -segments auto, and the nearest neighbours say the features keep their places
 	if *segArg != "auto" {
 		n, err := strconv.Atoi(*segArg)
 		if err != nil || n < 0 {
@@ -423,6 +424,7 @@ func run(args []string, stdout, log io.Writer) error {
 			if segs, segVal, err = positionRule(rawTr, rawSplits, *baseWork, *seed, *workers, log); err != nil {
 				return err
 			}
+			gated = segs > 0
 		}
 		wp.segments = max(0, segs)
 		plan = &wp
@@ -443,6 +445,12 @@ func run(args []string, stdout, log io.Writer) error {
 			cands = append(cands, sa)
 		}
 	}
+	// -segments auto where the nearest neighbours found the features in
+	// place: the ensemble is trained pooling over whole series and with
+	// the parts, and its own out-of-fold validation decides (below); not
+	// under -model choose, whose member 1 decides the model (the parts
+	// then stay, as the nearest neighbours said).
+	partsChoice := gated && len(cands) == 1
 	// A path per channel (-per-channel): the windows model's local
 	// windows of a set of two or more channels.
 	var groups [][]int
@@ -470,6 +478,7 @@ func run(args []string, stdout, log io.Writer) error {
 		p := *plan
 		p.base = len(groups[0])
 		pcPlan = &p
+		wa.pcPlan = pcPlan
 		// A path per channel has as many rows as windows × channels a
 		// series, and a net's memory grows with its rows: the automatic
 		// batch keeps them within maxChannelRows a worker (one series a
@@ -592,6 +601,14 @@ func run(args []string, stdout, log io.Writer) error {
 			members = max(1, min(len(splits), int(*maxWork/(float64(lead.total)*lead.unit))-extra))
 		}
 	}
+	if twice := float64(2*members+extra) * float64(lead.total) * lead.unit; partsChoice && (members < 2 || *maxWork > 0 && twice > *maxWork) {
+		// The choice would cost the ensemble members or training (Beef,
+		// session 15: three members a way, 70.0, 60.0 and 60.0 % where
+		// five with the parts gave 70.0, 70.0 and 73.3 %), or be made on
+		// one fold: the nearest neighbours decide alone.
+		partsChoice = false
+		fmt.Fprintf(log, "-segments auto: -max-work %.3g does not hold the ensemble of %d members twice (work %.6g), so it is trained once, with the %d parts, as the nearest neighbours said\n", *maxWork, members, twice, segs)
+	}
 	// -model choose: member 1 is trained as each model (the windows
 	// model each way of -per-channel auto), and the better validation
 	// accuracy, ties to the lower validation loss, decides every model's.
@@ -677,10 +694,13 @@ func run(args []string, stdout, log io.Writer) error {
 			a.epochs = max(1, (int(f*float64(n))+perEpoch-1)/perEpoch)
 			a.total = a.epochs * perEpoch
 		}
-	} else if refit && members > 0 || extra > 0 {
-		// The members, the refit and the second way of member 1 share
-		// the budget.
+	} else if refit && members > 0 || extra > 0 || partsChoice {
+		// The members (under the choice of parts, both ways'), the refit
+		// and the second way of member 1 share the budget.
 		models := members + extra
+		if partsChoice {
+			models += members
+		}
 		if refit {
 			models++
 		}
@@ -781,7 +801,10 @@ func run(args []string, stdout, log io.Writer) error {
 		if membersAfter != nil {
 			upTo = "up to " // as many as the budget holds of the model chosen
 		}
-		fmt.Fprintf(log, "ensemble of %s%d members, member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", upTo, members, nFolds)
+		fmt.Fprintf(log, "ensemble of %s%d members (work %.6g each), member i validated on fold i of a stratified %d-fold split and trained on the rest; their probabilities are averaged\n", upTo, members, float64(lead.total)*lead.unit, nFolds)
+	}
+	if partsChoice {
+		fmt.Fprintf(log, "-segments auto: the ensemble is trained twice, pooling over whole series and with %d parts of each series, and the higher out-of-fold validation accuracy of its members (ties: the lower loss, then whole series) decides which is kept\n", segs)
 	}
 	if refit && !noVal {
 		fmt.Fprintf(log, "and a final model trained on all %d training series for the same optimiser steps, without validation (its final weights), averaged with the member(s)\n", len(trFile.Series))
@@ -813,7 +836,7 @@ func run(args []string, stdout, log io.Writer) error {
 		sc := sourceConfig{win: a.plan, norm: norm, maxLen: maxLen, interp: a.interp, timeScale: *tscale, grid: a.grid, stretch: *spanArg == "stretch", qv: *qvFlag, instance: inst, counts: counts}
 		ng := 0
 		if pc {
-			sc.win, sc.groups, ng = pcPlan, groups, len(groups)
+			sc.win, sc.groups, ng = a.pcPlan, groups, len(groups)
 		}
 		var t trained
 		for _, p := range []struct {
@@ -863,101 +886,152 @@ func run(args []string, stdout, log io.Writer) error {
 		return res.Best, res.BestLoss, res.BestEpoch
 	}
 	var done []trained
-	var valRight, valCount float64
-	cur := lead                        // the model of every member after the choices
-	for i := 0; i < len(splits); i++ { // the choice may shorten splits
-		sp := splits[i]
-		dir := *runDir
-		if (members > 1 || refit) && dir != "" {
-			dir = filepath.Join(dir, fmt.Sprintf("member-%d", i+1))
-			fmt.Fprintf(log, "member %d of %d (validation fold %d, run directory %s)\n", i+1, members, i+1, dir)
+	var valRight, valCount, valLoss float64
+	cur := lead // the model of every member after the choices
+	// The ensembles to train: one, or under the choice of parts the one
+	// pooling over whole series (the same members without the parts)
+	// and the one with them.
+	poolings := []*arch{lead}
+	if partsChoice {
+		whole := *lead
+		wp := *lead.plan
+		wp.segments = 0
+		whole.plan = &wp
+		if lead.pcPlan != nil {
+			pp := *lead.pcPlan
+			pp.segments = 0
+			whole.pcPlan = &pp
 		}
-		var t trained
-		var res *train.Result
-		var err error
-		if i == 0 && (pcMode == "auto" || compare) {
-			// Member 1 every way the automatic choices leave open; the
-			// better validation decides.
-			type way struct {
-				a         *arch
-				pc        bool
-				name, dir string
+		poolings = []*arch{&whole, lead}
+	}
+	type ensemble struct {
+		done               []trained
+		right, count, loss float64
+		memberVal          []float64
+		bestEpoch          int
+	}
+	var tried []ensemble
+	for wi, way := range poolings {
+		cur = way
+		done, valRight, valCount, valLoss, out.MemberVal = nil, 0, 0, 0, nil
+		if partsChoice {
+			fmt.Fprintf(log, "-segments auto: the members %s\n", [2]string{"pooling over whole series", fmt.Sprintf("with %d parts of each series", segs)}[wi])
+		}
+		for i := 0; i < len(splits); i++ { // the choice may shorten splits
+			sp := splits[i]
+			dir := *runDir
+			if (members > 1 || refit) && dir != "" {
+				dir = filepath.Join(dir, fmt.Sprintf("member-%d", i+1))
+				if partsChoice {
+					dir = filepath.Join(*runDir, [2]string{"whole", "parts"}[wi], fmt.Sprintf("member-%d", i+1))
+				}
+				fmt.Fprintf(log, "member %d of %d (validation fold %d, run directory %s)\n", i+1, members, i+1, dir)
 			}
-			ways := []way{{lead, pcMode == "on", "the windows model", "windows"}}
-			flags := "-model choose"
-			if pcMode == "auto" {
-				ways = []way{{lead, false, "one path of all channels", "joint"}, {lead, true, "a path per channel", "per-channel"}}
-				flags = "-per-channel auto"
+			var t trained
+			var res *train.Result
+			var err error
+			if i == 0 && (pcMode == "auto" || compare) {
+				// Member 1 every way the automatic choices leave open; the
+				// better validation decides.
+				type way struct {
+					a         *arch
+					pc        bool
+					name, dir string
+				}
+				ways := []way{{cur, pcMode == "on", "the windows model", "windows"}}
+				flags := "-model choose"
+				if pcMode == "auto" {
+					ways = []way{{cur, false, "one path of all channels", "joint"}, {cur, true, "a path per channel", "per-channel"}}
+					flags = "-per-channel auto"
+					if compare {
+						flags = "-model choose, -per-channel auto"
+					}
+				}
 				if compare {
-					flags = "-model choose, -per-channel auto"
+					ways = append(ways, way{sa, false, "the single model", "single"})
 				}
-			}
-			if compare {
-				ways = append(ways, way{sa, false, "the single model", "single"})
-			}
-			ts := make([]trained, len(ways))
-			rs := make([]*train.Result, len(ways))
-			for w, way := range ways {
-				d := dir
-				if d != "" {
-					d = filepath.Join(d, way.dir)
+				ts := make([]trained, len(ways))
+				rs := make([]*train.Result, len(ways))
+				for w, way := range ways {
+					d := dir
+					if d != "" {
+						d = filepath.Join(d, way.dir)
+					}
+					fmt.Fprintf(log, "member 1 with %s (%s; run directory %s)\n", way.name, flags, d)
+					if ts[w], rs[w], err = fitModel(i, way.a, sp.fit, sp.val, way.a.epochs, restore, way.a.pat, d, way.pc); err != nil {
+						return err
+					}
 				}
-				fmt.Fprintf(log, "member 1 with %s (%s; run directory %s)\n", way.name, flags, d)
-				if ts[w], rs[w], err = fitModel(i, way.a, sp.fit, sp.val, way.a.epochs, restore, way.a.pat, d, way.pc); err != nil {
-					return err
+				// better: way x validates better than way y (accuracy, ties
+				// to the lower loss).
+				better := func(x, y int) bool {
+					ax, lx, _ := keptOf(rs[x])
+					ay, ly, _ := keptOf(rs[y])
+					return ax > ay || ax == ay && lx < ly
 				}
-			}
-			// better: way x validates better than way y (accuracy, ties
-			// to the lower loss).
-			better := func(x, y int) bool {
-				ax, lx, _ := keptOf(rs[x])
-				ay, ly, _ := keptOf(rs[y])
-				return ax > ay || ax == ay && lx < ly
-			}
-			w := 0 // the way taken
-			if pcMode == "auto" {
-				aj, lj, _ := keptOf(rs[0])
-				ap, lp, _ := keptOf(rs[1])
-				if better(1, 0) {
-					w = 1
+				w := 0 // the way taken
+				if pcMode == "auto" {
+					aj, lj, _ := keptOf(rs[0])
+					ap, lp, _ := keptOf(rs[1])
+					if better(1, 0) {
+						w = 1
+					}
+					out.PerChannelVal = []float64{*round4(aj), *round4(ap)}
+					pcMode = [2]string{"off", "on"}[w]
+					fmt.Fprintf(log, "-per-channel auto: member 1's validation accuracy %.4f (loss %.4f) with one path of all channels, %.4f (loss %.4f) with a path per channel: %s for every model\n", aj, lj, ap, lp, [2]string{"one path", "per channel"}[w])
 				}
-				out.PerChannelVal = []float64{*round4(aj), *round4(ap)}
-				pcMode = [2]string{"off", "on"}[w]
-				fmt.Fprintf(log, "-per-channel auto: member 1's validation accuracy %.4f (loss %.4f) with one path of all channels, %.4f (loss %.4f) with a path per channel: %s for every model\n", aj, lj, ap, lp, [2]string{"one path", "per channel"}[w])
-			}
-			if compare {
-				k := len(ways) - 1 // the single model
-				aw, lw, _ := keptOf(rs[w])
-				as, ls, _ := keptOf(rs[k])
-				out.ModelVal = map[string]float64{"windows": *round4(aw), "single": *round4(as)}
-				if better(k, w) {
-					w, cur, pcMode = k, sa, "off"
+				if compare {
+					k := len(ways) - 1 // the single model
+					aw, lw, _ := keptOf(rs[w])
+					as, ls, _ := keptOf(rs[k])
+					out.ModelVal = map[string]float64{"windows": *round4(aw), "single": *round4(as)}
+					if better(k, w) {
+						w, cur, pcMode = k, sa, "off"
+					}
+					out.setModel(cur)
+					fmt.Fprintf(log, "-model choose: member 1's validation accuracy %.4f (loss %.4f) as the windows model, %.4f (loss %.4f) as the single model: the %s model for every model\n", aw, lw, as, ls, cur.name)
+					if membersAfter != nil {
+						members = membersAfter(cur)
+						splits, out.Members = splits[:members], members
+						fmt.Fprintf(log, "%d members of the %s model within -max-work\n", members, cur.name)
+					}
 				}
-				out.setModel(cur)
-				fmt.Fprintf(log, "-model choose: member 1's validation accuracy %.4f (loss %.4f) as the windows model, %.4f (loss %.4f) as the single model: the %s model for every model\n", aw, lw, as, ls, cur.name)
-				if membersAfter != nil {
-					members = membersAfter(cur)
-					splits, out.Members = splits[:members], members
-					fmt.Fprintf(log, "%d members of the %s model within -max-work\n", members, cur.name)
+				t, res = ts[w], rs[w]
+				for k, way := range ways {
+					if k != w { // the ways not taken
+						out.OptSteps += min(way.a.total, len(rs[k].Epochs)*perEpoch)
+					}
 				}
+			} else if t, res, err = fitModel(i, cur, sp.fit, sp.val, cur.epochs, restore, cur.pat, dir, pcMode == "on"); err != nil {
+				return err
 			}
-			t, res = ts[w], rs[w]
-			for k, way := range ways {
-				if k != w { // the ways not taken
-					out.OptSteps += min(way.a.total, len(rs[k].Epochs)*perEpoch)
-				}
-			}
-		} else if t, res, err = fitModel(i, cur, sp.fit, sp.val, cur.epochs, restore, cur.pat, dir, pcMode == "on"); err != nil {
-			return err
+			done = append(done, t)
+			kept, keptLoss, keptEpoch := keptOf(res)
+			nv := float64(len(sp.val.Series))
+			valRight, valCount, valLoss = valRight+kept*nv, valCount+nv, valLoss+keptLoss*nv
+			out.OptSteps += min(cur.total, len(res.Epochs)*perEpoch)
+			out.Epochs, out.BestEpoch, out.Stopped = max(out.Epochs, len(res.Epochs)), keptEpoch, out.Stopped || res.Stopped
+			out.MemberVal = append(out.MemberVal, *round4(kept))
+			fmt.Fprintf(log, "member %d: weights of epoch %d (validation loss %.4f, accuracy %.4f)\n", i+1, keptEpoch, keptLoss, kept)
 		}
-		done = append(done, t)
-		kept, keptLoss, keptEpoch := keptOf(res)
-		nv := float64(len(sp.val.Series))
-		valRight, valCount = valRight+kept*nv, valCount+nv
-		out.OptSteps += min(cur.total, len(res.Epochs)*perEpoch)
-		out.Epochs, out.BestEpoch, out.Stopped = max(out.Epochs, len(res.Epochs)), keptEpoch, out.Stopped || res.Stopped
-		out.MemberVal = append(out.MemberVal, *round4(kept))
-		fmt.Fprintf(log, "member %d: weights of epoch %d (validation loss %.4f, accuracy %.4f)\n", i+1, keptEpoch, keptLoss, kept)
+		tried = append(tried, ensemble{done, valRight, valCount, valLoss, out.MemberVal, out.BestEpoch})
+	}
+	if partsChoice {
+		// The members' out-of-fold validation, pooled: series right
+		// (each member's accuracy times its fold's series, rounded),
+		// ties to the lower mean loss, then to whole series.
+		right := func(e ensemble) float64 { return math.Round(e.right) }
+		w, p := tried[0], tried[1]
+		k := 0
+		if right(p) > right(w) || right(p) == right(w) && p.loss/p.count < w.loss/w.count {
+			k = 1
+		}
+		e := tried[k]
+		done, valRight, valCount, out.MemberVal, out.BestEpoch, cur = e.done, e.right, e.count, e.memberVal, e.bestEpoch, poolings[k]
+		out.setModel(cur)
+		out.SegmentsVal["whole"], out.SegmentsVal["parts"] = *round4(w.right / w.count), *round4(p.right / p.count)
+		fmt.Fprintf(log, "-segments auto: the members' validation accuracy %.4f (loss %.4f) pooling over whole series, %.4f (loss %.4f) with %d parts: %s\n",
+			w.right/w.count, w.loss/w.count, p.right/p.count, p.loss/p.count, segs, [2]string{"whole series kept", "the parts kept"}[k])
 	}
 	if refit {
 		// The same optimiser steps over the whole file's batches.
@@ -1168,14 +1242,16 @@ func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, wor
 // -segments 3, the only count measured; docs/timeseries.md).
 const autoSegments = 3
 
-// positionRule is -segments auto. 1-NN in Euclidean distance compares
-// observation i of one series with observation i of another; DTW lets
-// the match slide. Where the validation parts are classified better
-// without the sliding (strictly: a tie is no evidence), the classes'
-// features keep their places in the series (spectra: Beef; outlines
-// read from a fixed point: ArrowHead; GunPoint), and the head is given
-// the windows' means over autoSegments parts of the series as well as
-// over the whole; elsewhere it pools over the whole series only. The
+// positionRule is step 1 of -segments auto. 1-NN in Euclidean distance
+// compares observation i of one series with observation i of another;
+// DTW lets the match slide. Where the validation parts are classified
+// better without the sliding (strictly: a tie is no evidence), the
+// classes' features may keep their places in the series (spectra: Beef;
+// GunPoint; ArrowHead's outlines; ECG200's heartbeats), and it returns
+// autoSegments: the head's means over that many parts of the series as
+// well as over the whole, unless step 2 (run, where the budget holds the
+// ensemble twice) finds the members' own validation better without
+// them. Elsewhere it returns 0: whole series only. The
 // accuracies are out-of-fold: every validation part against its fitted
 // part, over all the parts (not only the members', which are settled
 // later), pooled. Series of unequal length leave the Euclidean distance
@@ -1221,9 +1297,9 @@ func positionRule(trFile *train.TSDataset, splits []split, work float64, seed ui
 		edRight, dtwRight, count = edRight+ed.Accuracy*n, dtwRight+dtw.Accuracy*n, count+n
 	}
 	val := map[string]float64{"euclidean": *round4(edRight / count), "dtw": *round4(dtwRight / count)}
-	segs, says := 0, "the features move: the head pools over whole series only"
+	segs, says := 0, "no sign that the features keep their places: the head pools over whole series only"
 	if edRight > dtwRight {
-		segs, says = autoSegments, fmt.Sprintf("the features keep their places: the head also pools over %d parts of each series", autoSegments)
+		segs, says = autoSegments, fmt.Sprintf("the features may keep their places: the head takes %d parts of each series, unless the ensemble's own validation prefers whole series where the budget holds both", autoSegments)
 	}
 	fmt.Fprintf(log, "-segments auto: 1-NN on the validation parts (%.0f series, %.0f s): Euclidean %.4f, DTW %.4f; %s\n", count, time.Since(t0).Seconds(), edRight/count, dtwRight/count, says)
 	return segs, val, nil
@@ -1331,11 +1407,12 @@ type arch struct {
 	opts          []layers.Option
 	readTimes     []float64
 	noiseSD       float64
-	shift         bool    // local windows placed at random in training
-	planned       int     // optimiser steps planned
-	unit          float64 // the budget's work of one optimiser step
-	total, epochs int     // optimiser steps and epochs within the budget
-	pat           int     // early stopping's patience (0: none)
+	shift         bool        // local windows placed at random in training
+	planned       int         // optimiser steps planned
+	unit          float64     // the budget's work of one optimiser step
+	total, epochs int         // optimiser steps and epochs within the budget
+	pat           int         // early stopping's patience (0: none)
+	pcPlan        *windowPlan // the windows of a path per channel (-per-channel)
 }
 
 // budgetMembers is the members a budget of work holds after member 1's

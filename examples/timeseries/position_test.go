@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -167,8 +169,9 @@ func TestPositionRule(t *testing.T) {
 		t.Errorf("bounded: figures %v, error %v, log %q; want one series a part", val, err, log.String())
 	}
 
-	// Through the command: the rule decides, its figures reach the JSON,
-	// and an explicit count (or the single model) overrides it.
+	// Through the command: the rule decides (with one member there is
+	// no ensemble to choose on, TestPartsChoice), its figures reach the
+	// JSON, and an explicit count (or the single model) overrides it.
 	dir := t.TempDir()
 	for _, c := range []struct {
 		d     *train.TSDataset
@@ -176,7 +179,7 @@ func TestPositionRule(t *testing.T) {
 		want  int
 		rule  bool
 	}{
-		{fixed, nil, autoSegments, true},
+		{fixed, []string{"-members", "1"}, autoSegments, true},
 		{moving, nil, 0, true},
 		{fixed, []string{"-segments", "0"}, 0, false},
 		{moving, []string{"-segments", "2"}, 2, false},
@@ -187,8 +190,19 @@ func TestPositionRule(t *testing.T) {
 		args := append([]string{"-train", trPath, "-test", trPath, "-run", "", "-opt-steps", "2", "-baseline=false"}, c.extra...)
 		res, log := runResult(t, args...)
 		sp := parts(c.d)
+		if slices.Contains(c.extra, "-members") {
+			// One member: the single stratified fifth.
+			fit, val, err := splitSet(c.d, 0.2, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp = []split{{fit, val}}
+		}
 		if res.Segments != c.want || (res.SegmentsVal != nil) != c.rule || strings.Contains(log, "-segments auto") != c.rule {
 			t.Errorf("%s %v: %d parts, figures %v; want %d, figures %v", c.d.Problem, c.extra, res.Segments, res.SegmentsVal, c.want, c.rule)
+		}
+		if _, ok := res.SegmentsVal["whole"]; ok || strings.Contains(log, "trained twice") {
+			t.Errorf("%s %v: the ensemble chose the parts (figures %v)", c.d.Problem, c.extra, res.SegmentsVal)
 		}
 		if c.rule && (math.Abs(res.SegmentsVal["euclidean"]-oneNN(sp, false)) > 1e-4 || math.Abs(res.SegmentsVal["dtw"]-oneNN(sp, true)) > 1e-4) {
 			t.Errorf("%s: figures %v, want the plain search's on the run's folds", c.d.Problem, res.SegmentsVal)
@@ -197,5 +211,72 @@ func TestPositionRule(t *testing.T) {
 	trPath := filepath.Join(dir, "Plateau_TRAIN.ts")
 	if err := run([]string{"-train", trPath, "-test", trPath, "-run", "", "-segments", "three"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-segments") {
 		t.Errorf("-segments three: error %v, want one naming -segments", err)
+	}
+}
+
+// TestPartsChoice: where the nearest neighbours find the features in
+// place, the ensemble is trained pooling over whole series and with the
+// parts, the same members as -segments 0 and -segments 3 train, and the
+// higher pooled validation accuracy (ties: the lower loss) decides which
+// members classify the test file; the optimiser steps count both; a
+// budget of one member a way leaves the parts, and -model choose makes
+// no such choice.
+func TestPartsChoice(t *testing.T) {
+	dir := t.TempDir()
+	trPath, tePath := filepath.Join(dir, "Plateau_TRAIN.ts"), filepath.Join(dir, "Plateau_TEST.ts")
+	writeDataset(t, trPath, plateauSet(30, 1))
+	writeDataset(t, tePath, plateauSet(40, 9))
+	base := []string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "12", "-baseline=false", "-members", "3"}
+	res, log := runResult(t, base...)
+	whole, _ := runResult(t, append(base, "-segments", "0")...)
+	parts, _ := runResult(t, append(base, "-segments", "3")...)
+	var wa, wl, pa, pl float64
+	i := strings.Index(log, "-segments auto: the members' validation accuracy")
+	if i < 0 {
+		t.Fatalf("no choice in the log:\n%s", log)
+	}
+	if _, err := fmt.Sscanf(log[i:], "-segments auto: the members' validation accuracy %f (loss %f) pooling over whole series, %f (loss %f)", &wa, &wl, &pa, &pl); err != nil {
+		t.Fatal(err)
+	}
+	if *whole.ValAccuracy != res.SegmentsVal["whole"] || *parts.ValAccuracy != res.SegmentsVal["parts"] || math.Abs(wa-*whole.ValAccuracy) > 1e-4 || math.Abs(pa-*parts.ValAccuracy) > 1e-4 {
+		t.Fatalf("figures %v (log %.4f, %.4f), want -segments 0's %v and -segments 3's %v", res.SegmentsVal, wa, pa, *whole.ValAccuracy, *parts.ValAccuracy)
+	}
+	want := whole
+	if pa > wa || pa == wa && pl < wl {
+		want = parts
+	}
+	if res.Segments != want.Segments || res.TestAccuracy != want.TestAccuracy || !slices.Equal(res.MemberVal, want.MemberVal) || !slices.Equal(res.MemberTest, want.MemberTest) ||
+		*res.ValAccuracy != *want.ValAccuracy || res.Members != 3 {
+		t.Errorf("chose %d parts (test %v, members %v / %v), want the run with %d (test %v, members %v / %v)", res.Segments, res.TestAccuracy, res.MemberVal, res.MemberTest, want.Segments, want.TestAccuracy, want.MemberVal, want.MemberTest)
+	}
+	if res.OptSteps != whole.OptSteps+parts.OptSteps {
+		t.Errorf("%d optimiser steps, want both ways' %d + %d", res.OptSteps, whole.OptSteps, parts.OptSteps)
+	}
+	if whole.TestAccuracy == parts.TestAccuracy && slices.Equal(whole.MemberTest, parts.MemberTest) {
+		t.Errorf("the two ways classify the test file alike: the check cannot tell them apart")
+	}
+	// The budget: the choice where it holds the ensemble twice (10.5
+	// members' work: 5 a way), else one ensemble with the parts (5.5
+	// members' work: 5; one and a half members' work: 1 and the final
+	// model, which share it), never fewer members.
+	var each float64
+	if i := strings.Index(log, "ensemble of 3 members (work "); i < 0 {
+		t.Fatalf("no member's work in the log:\n%s", log)
+	} else if _, err := fmt.Sscanf(log[i:], "ensemble of 3 members (work %g each)", &each); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		work    float64
+		members int
+		choice  bool
+	}{{1e9, 5, true}, {10.5 * each, 5, true}, {5.5 * each, 5, false}, {1.5 * each, 1, false}} {
+		r, l := runResult(t, "-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "12", "-baseline=false", "-max-work", fmt.Sprint(c.work))
+		if _, ok := r.SegmentsVal["whole"]; ok != c.choice || r.Members != c.members || r.Subsampled != (c.members == 1) || !c.choice && (r.Segments != autoSegments || !strings.Contains(l, "trained once, with the 3 parts")) {
+			t.Errorf("-max-work %g: %d members, %d parts, figures %v, subsampled %v; want %d members, a choice %v", c.work, r.Members, r.Segments, r.SegmentsVal, r.Subsampled, c.members, c.choice)
+		}
+	}
+	r, l := runResult(t, append(base, "-model", "choose")...)
+	if _, ok := r.SegmentsVal["whole"]; ok || strings.Contains(l, "trained twice") {
+		t.Errorf("-model choose: the ensemble chose the parts too (figures %v)", r.SegmentsVal)
 	}
 }
