@@ -921,10 +921,10 @@ func run(args []string, stdout, log io.Writer) error {
 			sp := splits[i]
 			dir := *runDir
 			if (members > 1 || refit) && dir != "" {
-				dir = filepath.Join(dir, fmt.Sprintf("member-%d", i+1))
 				if partsChoice {
-					dir = filepath.Join(*runDir, [2]string{"whole", "parts"}[wi], fmt.Sprintf("member-%d", i+1))
+					dir = filepath.Join(dir, [2]string{"whole", "parts"}[wi])
 				}
+				dir = filepath.Join(dir, fmt.Sprintf("member-%d", i+1))
 				fmt.Fprintf(log, "member %d of %d (validation fold %d, run directory %s)\n", i+1, members, i+1, dir)
 			}
 			var t trained
