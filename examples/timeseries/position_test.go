@@ -280,3 +280,50 @@ func TestPartsChoice(t *testing.T) {
 		t.Errorf("-model choose: the ensemble chose the parts too (figures %v)", r.SegmentsVal)
 	}
 }
+
+// TestPartsChoicePerChannel: on a set of two channels the choice of a
+// path per channel (member 1, -per-channel auto) is made in the ensemble
+// without the parts, and the ensemble with them takes the path chosen:
+// the two ways are a -segments 0 run with the automatic path and a
+// -segments 3 run with that path set, member for member.
+func TestPartsChoicePerChannel(t *testing.T) {
+	two := func(d *train.TSDataset, seed uint64) *train.TSDataset {
+		rng := rand.New(rand.NewPCG(seed, 8))
+		out := *d
+		out.Dims, out.Series = 2, nil
+		for _, s := range d.Series {
+			w := make([]float64, len(s.Values[0]))
+			for i, v := range s.Values[0] {
+				w[i] = 0.5*v + 0.05*rng.NormFloat64()
+			}
+			out.Series = append(out.Series, train.TSSeries{Label: s.Label, Values: [][]float64{s.Values[0], w}})
+		}
+		return &out
+	}
+	dir := t.TempDir()
+	trPath, tePath := filepath.Join(dir, "Plateau2_TRAIN.ts"), filepath.Join(dir, "Plateau2_TEST.ts")
+	writeDataset(t, trPath, two(plateauSet(30, 1), 1))
+	writeDataset(t, tePath, two(plateauSet(20, 9), 2))
+	base := []string{"-train", trPath, "-test", tePath, "-run", "", "-opt-steps", "8", "-baseline=false", "-members", "2"}
+	res, _ := runResult(t, base...)
+	if _, ok := res.SegmentsVal["whole"]; !ok || len(res.PerChannelVal) != 2 {
+		t.Fatalf("figures %v, per channel %v: want the choice of parts and of the path", res.SegmentsVal, res.PerChannelVal)
+	}
+	path := map[bool]string{true: "on", false: "off"}[res.PerChannel]
+	t.Logf("path per channel %s (member 1: %v), %d parts kept (%v)", path, res.PerChannelVal, res.Segments, res.SegmentsVal)
+	whole, _ := runResult(t, append(base, "-segments", "0")...)
+	parts, _ := runResult(t, append(base, "-segments", "3", "-per-channel", path)...)
+	if !slices.Equal(whole.PerChannelVal, res.PerChannelVal) || whole.PerChannel != res.PerChannel {
+		t.Errorf("the path: %v (%v) without the parts, %v (%v) in the choice", whole.PerChannelVal, whole.PerChannel, res.PerChannelVal, res.PerChannel)
+	}
+	if *whole.ValAccuracy != res.SegmentsVal["whole"] || *parts.ValAccuracy != res.SegmentsVal["parts"] {
+		t.Errorf("figures %v, want -segments 0's %v and -segments 3 -per-channel %s's %v", res.SegmentsVal, *whole.ValAccuracy, path, *parts.ValAccuracy)
+	}
+	want := whole
+	if res.Segments == autoSegments {
+		want = parts
+	}
+	if !slices.Equal(res.MemberTest, want.MemberTest) || res.TestAccuracy != want.TestAccuracy {
+		t.Errorf("kept %d parts: members' test %v, want %v", res.Segments, res.MemberTest, want.MemberTest)
+	}
+}
