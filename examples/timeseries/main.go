@@ -607,7 +607,11 @@ func run(args []string, stdout, log io.Writer) error {
 		// five with the parts gave 70.0, 70.0 and 73.3 %), or be made on
 		// one fold: the nearest neighbours decide alone.
 		partsChoice = false
-		fmt.Fprintf(log, "-segments auto: -max-work %.3g does not hold the ensemble of %d members twice (work %.6g), so it is trained once, with the %d parts, as the nearest neighbours said\n", *maxWork, members, twice, segs)
+		why := fmt.Sprintf("-max-work %.3g does not hold the ensemble of %d members twice (work %.6g)", *maxWork, members, twice)
+		if members < 2 {
+			why = "one member has one validation fold to choose on"
+		}
+		fmt.Fprintf(log, "-segments auto: %s, so it is trained once, with the %d parts, as the nearest neighbours said\n", why, segs)
 	}
 	// -model choose: member 1 is trained as each model (the windows
 	// model each way of -per-channel auto), and the better validation
