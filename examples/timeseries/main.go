@@ -358,7 +358,6 @@ func run(args []string, stdout, log io.Writer) error {
 	}
 	segs := -1 // -segments auto
 	var segVal map[string]float64
-	gated := false // -segments auto, and the nearest neighbours say the features keep their places
 	if *segArg != "auto" {
 		n, err := strconv.Atoi(*segArg)
 		if err != nil || n < 0 {
@@ -424,7 +423,6 @@ func run(args []string, stdout, log io.Writer) error {
 			if segs, segVal, err = positionRule(rawTr, rawSplits, *baseWork, *seed, *workers, log); err != nil {
 				return err
 			}
-			gated = segs > 0
 		}
 		wp.segments = max(0, segs)
 		plan = &wp
@@ -450,7 +448,7 @@ func run(args []string, stdout, log io.Writer) error {
 	// the parts, and its own out-of-fold validation decides (below); not
 	// under -model choose, whose member 1 decides the model (the parts
 	// then stay, as the nearest neighbours said).
-	partsChoice := gated && len(cands) == 1
+	partsChoice := *segArg == "auto" && segs > 0 && len(cands) == 1
 	// A path per channel (-per-channel): the windows model's local
 	// windows of a set of two or more channels.
 	var groups [][]int
@@ -1185,18 +1183,11 @@ const defaultBaselineWork = 4e10
 // by the validation parts. The Euclidean baseline classifies the test
 // series DTW did.
 func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, work float64, seed uint64, workers int, log io.Writer) error {
-	if !(work >= 0) || math.IsInf(work, 1) {
-		return fmt.Errorf("-baseline-work %g: want a finite number ≥ 0 (0: no bound)", work)
+	if err := checkBaselineWork(work); err != nil {
+		return err
 	}
 	t0 := time.Now()
-	// A cell of C channels costs (C + 4)/5 of a univariate cell
-	// (train.BenchmarkDTW: 1.9 and 6.5 ns for 1 and 12 channels).
-	cells := func(share float64) int64 {
-		if work == 0 {
-			return 0
-		}
-		return max(1, int64(share*work*5/float64(trFile.Dims+4)))
-	}
+	cells := func(share float64) int64 { return dtwCells(work, share, trFile.Dims) }
 	dtw, err := train.NearestNeighbourSearch(trFile, teFile, train.NNConfig{Distance: train.DTW, Workers: workers, MaxCells: cells(0.5), Seed: seed})
 	if err != nil {
 		return fmt.Errorf("1-NN DTW baseline: %w", err)
@@ -1241,6 +1232,25 @@ func baselines(out *result, trFile, teFile *train.TSDataset, splits []split, wor
 	return nil
 }
 
+// checkBaselineWork refuses a -baseline-work that bounds nothing.
+func checkBaselineWork(work float64) error {
+	if !(work >= 0) || math.IsInf(work, 1) {
+		return fmt.Errorf("-baseline-work %g: want a finite number ≥ 0 (0: no bound)", work)
+	}
+	return nil
+}
+
+// dtwCells is the bound on a DTW search's cells for its share of work
+// (-baseline-work; 0: no bound) on series of dims channels: a cell of C
+// channels costs (C + 4)/5 of a univariate cell (train.BenchmarkDTW: 1.9
+// and 6.5 ns for 1 and 12 channels).
+func dtwCells(work, share float64, dims int) int64 {
+	if work == 0 {
+		return 0
+	}
+	return max(1, int64(share*work*5/float64(dims+4)))
+}
+
 // autoSegments is the count of parts -segments auto gives the head where
 // positionRule finds that the features keep their places (session 14's
 // -segments 3, the only count measured; docs/timeseries.md).
@@ -1267,16 +1277,13 @@ func positionRule(trFile *train.TSDataset, splits []split, work float64, seed ui
 		fmt.Fprintf(log, "-segments auto: nothing to validate on, so the head pools over whole series only\n")
 		return 0, nil, nil
 	}
-	if !(work >= 0) || math.IsInf(work, 1) {
-		return 0, nil, fmt.Errorf("-baseline-work %g: want a finite number ≥ 0 (0: no bound)", work)
+	if err := checkBaselineWork(work); err != nil {
+		return 0, nil, err
 	}
 	t0 := time.Now()
 	var edRight, dtwRight, count float64
+	cells := dtwCells(work, 0.25/float64(len(splits)), trFile.Dims)
 	for k, sp := range splits {
-		var cells int64
-		if work > 0 {
-			cells = max(1, int64(0.25/float64(len(splits))*work*5/float64(trFile.Dims+4)))
-		}
 		// The Euclidean search first: it is cheap, and says whether
 		// the distance is defined at all.
 		ed, err := train.NearestNeighbourSearch(sp.fit, sp.val, train.NNConfig{Distance: train.Euclidean, Workers: workers})
